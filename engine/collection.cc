@@ -1,0 +1,326 @@
+#include "engine/collection.h"
+
+#include <cmath>
+#include <mutex>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "storage/key_format.h"
+#include "storage/row_codec.h"
+#include "storage/vector_segments.h"
+
+namespace mrldb {
+
+namespace {
+// Largest batch one call accepts: rows, and bytes of vector data.
+constexpr size_t kMaxBatchRows = 1u << 20;
+constexpr size_t kMaxBatchVectorBytes = size_t{2} << 30;
+}  // namespace
+
+size_t KeyHash::operator()(const Key& k) const {
+  if (const auto* i = std::get_if<int64_t>(&k)) return std::hash<int64_t>()(*i);
+  return std::hash<std::string>()(std::get<std::string>(k)) ^ 0x9e3779b97f4a7c15ull;
+}
+
+Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool)
+    : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
+      attrs_(desc_.spec.attributes.size()), cache_(ladder_) {}
+
+Status Collection::Load() {
+  std::unique_lock lock(mu_);
+  const uint32_t cid = desc_.cid;
+  std::string alloc;
+  Status st = kv_->Get(storage::Cf::kRows, storage::AllocatorKey(cid), &alloc);
+  if (st.ok()) {
+    if (alloc.size() != 8) return Status::Corruption("row allocator record is not 8 bytes");
+    next_row_ = storage::DecodeFixed64(alloc.data());
+  } else if (!st.IsNotFound()) {
+    return st;
+  }
+  keys_.assign(next_row_, Key{int64_t{0}});
+  live_.assign(next_row_, 0);
+  for (auto& col : attrs_) col.assign(next_row_, Value{});
+  cache_.Reserve(next_row_);
+
+  // Rows: id and attributes of every live row.
+  const std::string prefix = storage::CollectionPrefix(storage::kTagRow, cid);
+  auto it = kv_->NewIterator(storage::Cf::kRows, prefix, storage::PrefixSuccessor(prefix));
+  std::vector<Value> values;
+  for (it->SeekToFirst(); it->get().Valid(); it->get().Next()) {
+    rocksdb::Slice k = it->get().key(), v = it->get().value();
+    if (k.size() != prefix.size() + 8) return Status::Corruption("malformed row key");
+    const uint64_t row = storage::DecodeBigEndian64(k.data() + prefix.size());
+    if (row >= next_row_) {
+      return Status::Corruption(fmt::format("collection '{}': row {} beyond allocator {}",
+                                            spec().name, row, next_row_));
+    }
+    Key key;
+    MRLDB_RETURN_IF_ERROR(storage::DecodeRow(std::string_view(v.data(), v.size()), &key, &values));
+    if (values.size() != attrs_.size()) {
+      return Status::Corruption(fmt::format("collection '{}': row {} has {} attributes, not {}",
+                                            spec().name, row, values.size(), attrs_.size()));
+    }
+    for (size_t c = 0; c < values.size(); ++c) attrs_[c][row] = std::move(values[c]);
+    index_[key] = row;
+    keys_[row] = std::move(key);
+    live_[row] = 1;
+    ++live_rows_;
+  }
+  MRLDB_RETURN_IF_ERROR(storage::FromRocks(it->get().status(), "loading rows"));
+
+  // Vectors: the segments must tile [0, next_row_) exactly.
+  uint64_t covered = 0;
+  Status bad;
+  Status scan = storage::ScanSegments(
+      *kv_, cid, ladder_, ladder_.blocks(),
+      [&](const storage::SegmentView& view) {
+        if (view.first_row != covered || view.first_row + view.n > next_row_) {
+          bad = Status::Corruption(fmt::format(
+              "collection '{}': vector segment at row {} ({} rows) where row {} was expected",
+              spec().name, view.first_row, view.n, covered));
+          return false;
+        }
+        for (size_t b = 0; b < view.blocks.size(); ++b) {
+          cache_.SetBlockRows(b, view.first_row, view.n, view.blocks[b]);
+        }
+        cache_.UpdateNorms(view.first_row, view.n);
+        covered += view.n;
+        return true;
+      },
+      nullptr);
+  MRLDB_RETURN_IF_ERROR(scan);
+  MRLDB_RETURN_IF_ERROR(bad);
+  if (covered != next_row_) {
+    return Status::Corruption(fmt::format("collection '{}': vectors cover {} of {} rows",
+                                          spec().name, covered, next_row_));
+  }
+  return Status::Ok();
+}
+
+CollectionInfo Collection::Info() const {
+  std::shared_lock lock(mu_);
+  CollectionInfo info;
+  info.spec = desc_.spec;
+  info.live_rows = live_rows_;
+  info.allocated_rows = next_row_;
+  return info;
+}
+
+std::string Collection::Where(const InsertBatch& batch, size_t i) const {
+  return fmt::format("row {} (id {})", i + 1, KeyToString(batch.id(i)));
+}
+
+Status Collection::CheckKeyType(const Key& key, std::string_view what) const {
+  const bool is_int = std::holds_alternative<int64_t>(key);
+  if (is_int != (spec().id_type == IdType::kBigint)) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: id {} is {}, but column '{}' of collection '{}' is {}", what, KeyToString(key),
+        is_int ? "BIGINT" : "TEXT", spec().id_column, spec().name, IdTypeName(spec().id_type)));
+  }
+  if (!is_int && std::get<std::string>(key).size() > 4096) {
+    return Status::InvalidArgument(fmt::format("{}: TEXT id longer than 4096 bytes", what));
+  }
+  return Status::Ok();
+}
+
+Status Collection::ValidateRow(const InsertBatch& batch, size_t i,
+                               std::vector<Value>* attrs) const {
+  const CollectionSpec& s = spec();
+  MRLDB_RETURN_IF_ERROR(CheckKeyType(batch.id(i), Where(batch, i)));
+  std::span<const float> v = batch.vector(i);
+  if (v.size() != s.dim) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: vector has {} dimensions, collection '{}' has dimension {}", Where(batch, i),
+        v.size(), s.name, s.dim));
+  }
+  for (size_t d = 0; d < v.size(); ++d) {
+    if (!std::isfinite(v[d])) {
+      return Status::InvalidArgument(fmt::format("{}: vector value {} at dimension {} is not finite",
+                                                 Where(batch, i), v[d], d));
+    }
+  }
+  const auto& in = batch.attributes(i);
+  if (!in.empty() && in.size() != s.attributes.size()) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: {} attribute values given, collection '{}' has {} attribute columns",
+        Where(batch, i), in.size(), s.name, s.attributes.size()));
+  }
+  attrs->assign(s.attributes.size(), Value{});
+  for (size_t c = 0; c < in.size(); ++c) {
+    const Value& val = in[c];
+    const ColumnDef& col = s.attributes[c];
+    if (std::holds_alternative<std::monostate>(val)) continue;
+    bool ok = false;
+    switch (col.type) {
+      case AttrType::kText: ok = std::holds_alternative<std::string>(val); break;
+      case AttrType::kInt: ok = std::holds_alternative<int64_t>(val); break;
+      case AttrType::kBool: ok = std::holds_alternative<bool>(val); break;
+      case AttrType::kFloat:
+        if (const auto* iv = std::get_if<int64_t>(&val)) {
+          (*attrs)[c] = static_cast<double>(*iv);
+          continue;
+        }
+        ok = std::holds_alternative<double>(val);
+        if (ok && !std::isfinite(std::get<double>(val))) {
+          return Status::InvalidArgument(fmt::format("{}: column '{}' value {} is not finite",
+                                                     Where(batch, i), col.name,
+                                                     ValueToString(val)));
+        }
+        break;
+    }
+    if (!ok) {
+      return Status::InvalidArgument(fmt::format("{}: column '{}' is {}, got {}", Where(batch, i),
+                                                 col.name, AttrTypeName(col.type),
+                                                 ValueToString(val)));
+    }
+    (*attrs)[c] = val;
+  }
+  return Status::Ok();
+}
+
+Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
+  const CollectionSpec& s = spec();
+  const size_t n = batch.size();
+  if (n == 0) {
+    return Status::InvalidArgument(fmt::format("empty batch for collection '{}'", s.name));
+  }
+  if (n > kMaxBatchRows || n * size_t{s.dim} * sizeof(float) > kMaxBatchVectorBytes) {
+    return Status::InvalidArgument(fmt::format(
+        "batch of {} rows exceeds the limit of {} rows and {} MiB of vectors per batch; split it",
+        n, kMaxBatchRows, kMaxBatchVectorBytes >> 20));
+  }
+  // Everything that does not depend on stored rows is checked before taking the lock.
+  std::vector<std::vector<Value>> attrs(n);
+  std::unordered_map<Key, size_t, KeyHash> in_batch;
+  in_batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    MRLDB_RETURN_IF_ERROR(ValidateRow(batch, i, &attrs[i]));
+    auto [pos, inserted] = in_batch.emplace(batch.id(i), i);
+    if (!inserted) {
+      return Status::AlreadyExists(fmt::format("id {} appears twice in the batch (rows {} and {})",
+                                               KeyToString(batch.id(i)), pos->second + 1, i + 1));
+    }
+  }
+  // Every row has s.dim values (validated), so the batch's values are row-major n x dim.
+  const float* rows = batch.values();
+
+  std::unique_lock lock(mu_);
+  std::vector<uint64_t> replaced;  // rows an upsert supersedes
+  for (size_t i = 0; i < n; ++i) {
+    auto it = index_.find(batch.id(i));
+    if (it == index_.end()) continue;
+    if (!upsert) {
+      return Status::AlreadyExists(fmt::format("{}: id {} already exists in collection '{}'",
+                                               Where(batch, i), KeyToString(batch.id(i)), s.name));
+    }
+    replaced.push_back(it->second);
+  }
+
+  const uint32_t cid = desc_.cid;
+  const uint64_t first = next_row_;
+  rocksdb::WriteBatch wb(/*reserved_bytes=*/n * (size_t{s.dim} * sizeof(float) + 128) + 4096);
+  auto* rows_cf = kv_->handle(storage::Cf::kRows);
+  for (uint64_t old : replaced) {
+    wb.Put(rows_cf, storage::RowKey(storage::kTagTombstone, cid, old), "");
+    wb.Delete(rows_cf, storage::RowKey(storage::kTagRow, cid, old));
+  }
+  std::string key, value;
+  for (size_t i = 0; i < n; ++i) {
+    key = storage::CollectionPrefix(storage::kTagIdIndex, cid);
+    storage::AppendKeyBytes(&key, batch.id(i));
+    value.clear();
+    storage::PutFixed64(&value, first + i);
+    wb.Put(rows_cf, key, value);
+    wb.Put(rows_cf, storage::RowKey(storage::kTagRow, cid, first + i),
+           storage::EncodeRow(batch.id(i), attrs[i]));
+  }
+  storage::PutVectorSegments(&wb, kv_->handle(storage::Cf::kVectors), cid, ladder_, first, n,
+                             rows);
+  value.clear();
+  storage::PutFixed64(&value, first + n);
+  wb.Put(rows_cf, storage::AllocatorKey(cid), value);
+  MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
+
+  // Committed: mirror it in memory (nothing below can fail but allocation).
+  for (uint64_t old : replaced) {
+    live_[old] = 0;
+    for (auto& col : attrs_) col[old] = Value{};
+    --live_rows_;
+  }
+  next_row_ = first + n;
+  cache_.Reserve(next_row_);
+  keys_.resize(next_row_, Key{int64_t{0}});
+  live_.resize(next_row_, 0);
+  for (auto& col : attrs_) col.resize(next_row_);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t row = first + i;
+    cache_.SetRow(row, rows + i * s.dim);
+    keys_[row] = batch.id(i);
+    live_[row] = 1;
+    for (size_t c = 0; c < attrs_.size(); ++c) attrs_[c][row] = std::move(attrs[i][c]);
+    index_[batch.id(i)] = row;
+  }
+  live_rows_ += n;
+  return Status::Ok();
+}
+
+Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    MRLDB_RETURN_IF_ERROR(CheckKeyType(ids[i], fmt::format("delete of id #{}", i + 1)));
+  }
+  std::unique_lock lock(mu_);
+  const uint32_t cid = desc_.cid;
+  auto* rows_cf = kv_->handle(storage::Cf::kRows);
+  rocksdb::WriteBatch wb;
+  std::vector<uint64_t> rows;
+  std::unordered_set<uint64_t> seen;
+  std::string key;
+  for (const Key& id : ids) {
+    auto it = index_.find(id);
+    if (it == index_.end() || !seen.insert(it->second).second) continue;
+    rows.push_back(it->second);
+    key = storage::CollectionPrefix(storage::kTagIdIndex, cid);
+    storage::AppendKeyBytes(&key, id);
+    wb.Delete(rows_cf, key);
+    wb.Delete(rows_cf, storage::RowKey(storage::kTagRow, cid, it->second));
+    wb.Put(rows_cf, storage::RowKey(storage::kTagTombstone, cid, it->second), "");
+  }
+  if (rows.empty()) return uint64_t{0};
+  MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
+  for (uint64_t row : rows) {
+    index_.erase(keys_[row]);
+    live_[row] = 0;
+    for (auto& col : attrs_) col[row] = Value{};
+  }
+  live_rows_ -= rows.size();
+  return static_cast<uint64_t>(rows.size());
+}
+
+Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
+  MRLDB_RETURN_IF_ERROR(CheckKeyType(id, "get"));
+  const CollectionSpec& s = spec();
+  if (dims == 0) dims = s.dim;
+  if (dims > s.dim) {
+    return Status::InvalidArgument(fmt::format("dims {} exceeds the dimension {} of '{}'", dims,
+                                               s.dim, s.name));
+  }
+  std::shared_lock lock(mu_);
+  auto it = index_.find(id);
+  if (it == index_.end()) {
+    return Status::NotFound(fmt::format("id {} not found in collection '{}'", KeyToString(id),
+                                        s.name));
+  }
+  const uint64_t row = it->second;
+  Record r;
+  r.id = id;
+  r.vector.resize(dims);
+  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
+    const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
+    std::memcpy(r.vector.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
+  }
+  for (const auto& col : attrs_) r.attributes.push_back(col[row]);
+  return r;
+}
+
+}  // namespace mrldb

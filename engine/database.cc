@@ -1,0 +1,193 @@
+#include "mrldb/database.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+
+#include <fmt/format.h>
+
+#include "engine/collection.h"
+#include "engine/thread_pool.h"
+#include "storage/catalog.h"
+#include "storage/key_format.h"
+#include "storage/kv_store.h"
+
+namespace mrldb {
+
+Database::~Database() = default;
+
+namespace {
+
+class DatabaseImpl final : public Database {
+ public:
+  DatabaseImpl(std::unique_ptr<storage::KvStore> kv, const DatabaseOptions& options)
+      : options_(options), kv_(std::move(kv)), pool_(options.threads) {}
+  ~DatabaseImpl() override { Close().IgnoreError(); }
+
+  Status LoadCatalog() {
+    const std::string prefix(storage::kCatalogPrefix);
+    auto it = kv_->NewIterator(storage::Cf::kDefault, prefix, storage::PrefixSuccessor(prefix));
+    for (it->SeekToFirst(); it->get().Valid(); it->get().Next()) {
+      rocksdb::Slice v = it->get().value();
+      MRLDB_ASSIGN_OR_RETURN(storage::CollectionDescriptor d,
+                             storage::DecodeDescriptor(std::string_view(v.data(), v.size())));
+      auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_);
+      MRLDB_RETURN_IF_ERROR(c->Load());
+      collections_[c->spec().name] = std::move(c);
+    }
+    return storage::FromRocks(it->get().status(), "loading catalog");
+  }
+
+  Status Close() override {
+    std::unique_lock lock(mu_);
+    if (!kv_) return Status::Ok();
+    collections_.clear();
+    Status st = kv_->Close();
+    kv_.reset();
+    return st;
+  }
+
+  Status CreateCollection(CollectionSpec spec) override {
+    MRLDB_RETURN_IF_ERROR(spec.Validate());
+    std::unique_lock lock(mu_);
+    MRLDB_RETURN_IF_ERROR(CheckOpen());
+    if (collections_.count(spec.name)) {
+      return Status::AlreadyExists(fmt::format("collection '{}' already exists", spec.name));
+    }
+    std::string next;
+    uint32_t cid = 1;
+    Status st = kv_->Get(storage::Cf::kDefault, storage::kNextCidKey, &next);
+    if (st.ok() && next.size() == 4) {
+      cid = storage::DecodeFixed32(next.data());
+    } else if (!st.IsNotFound()) {
+      return st.ok() ? Status::Corruption("next collection id record is not 4 bytes") : st;
+    }
+    storage::CollectionDescriptor d{cid, std::move(spec)};
+    rocksdb::WriteBatch wb;
+    auto* cf = kv_->handle(storage::Cf::kDefault);
+    wb.Put(cf, storage::CatalogKey(d.spec.name), storage::EncodeDescriptor(d));
+    next.clear();
+    storage::PutFixed32(&next, cid + 1);
+    wb.Put(cf, storage::kNextCidKey, next);
+    MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
+    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_);
+    collections_[c->spec().name] = std::move(c);
+    return Status::Ok();
+  }
+
+  Status DropCollection(std::string_view name) override {
+    std::unique_lock lock(mu_);
+    MRLDB_RETURN_IF_ERROR(CheckOpen());
+    auto it = collections_.find(std::string(name));
+    if (it == collections_.end()) return NoSuchCollection(name);
+    const uint32_t cid = it->second->cid();
+    rocksdb::WriteBatch wb;
+    wb.Delete(kv_->handle(storage::Cf::kDefault), storage::CatalogKey(name));
+    for (char tag : {storage::kTagAllocator, storage::kTagIdIndex, storage::kTagRow,
+                     storage::kTagTombstone}) {
+      std::string p = storage::CollectionPrefix(tag, cid);
+      wb.DeleteRange(kv_->handle(storage::Cf::kRows), p, storage::PrefixSuccessor(p));
+    }
+    std::string p = storage::CollectionPrefix(storage::kTagSegment, cid);
+    wb.DeleteRange(kv_->handle(storage::Cf::kVectors), p, storage::PrefixSuccessor(p));
+    MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
+    collections_.erase(it);
+    return Status::Ok();
+  }
+
+  std::vector<std::string> ListCollections() const override {
+    std::shared_lock lock(mu_);
+    std::vector<std::string> names;
+    for (const auto& [name, c] : collections_) names.push_back(name);
+    return names;
+  }
+
+  Result<CollectionInfo> DescribeCollection(std::string_view name) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(name));
+    return c->Info();
+  }
+
+  Status Insert(std::string_view collection, const InsertBatch& batch,
+                const WriteOptions& wopts) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->Write(batch, /*upsert=*/false, Sync(wopts));
+  }
+
+  Status Upsert(std::string_view collection, const InsertBatch& batch,
+                const WriteOptions& wopts) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->Write(batch, /*upsert=*/true, Sync(wopts));
+  }
+
+  Result<uint64_t> Delete(std::string_view collection, std::span<const Key> ids,
+                          const WriteOptions& wopts) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->Delete(ids, Sync(wopts));
+  }
+
+  Result<Record> Get(std::string_view collection, const Key& id, uint32_t dims) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->Get(id, dims);
+  }
+
+  Result<std::vector<Hit>> ExactSearch(std::string_view collection, std::span<const float> query,
+                                       const ExactSearchOptions& options) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->ExactSearch(query, options);
+  }
+
+  Result<ScanStats> ScanPrefix(std::string_view collection, uint32_t dims, ScanSink sink,
+                               void* ctx) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->ScanPrefix(dims, sink, ctx);
+  }
+
+  StorageStats GetStorageStats() const override {
+    std::shared_lock lock(mu_);
+    if (!kv_) return {};
+    storage::StorageReadStats r = kv_->ReadStats();
+    return StorageStats{r.sst_bytes_read, r.iter_bytes_read};
+  }
+
+  Status Flush() override {
+    std::shared_lock lock(mu_);
+    MRLDB_RETURN_IF_ERROR(CheckOpen());
+    return kv_->CompactAll();
+  }
+
+ private:
+  Status CheckOpen() const {
+    return kv_ ? Status::Ok() : Status::InvalidArgument("the database is closed");
+  }
+  static Status NoSuchCollection(std::string_view name) {
+    return Status::NotFound(fmt::format("collection '{}' does not exist", name));
+  }
+  Result<std::shared_ptr<Collection>> Find(std::string_view name) const {
+    std::shared_lock lock(mu_);
+    MRLDB_RETURN_IF_ERROR(CheckOpen());
+    auto it = collections_.find(std::string(name));
+    if (it == collections_.end()) return NoSuchCollection(name);
+    return it->second;
+  }
+  bool Sync(const WriteOptions& w) const { return w.sync < 0 ? options_.sync : w.sync != 0; }
+
+  const DatabaseOptions options_;
+  mutable std::shared_mutex mu_;  // guards collections_ and kv_'s lifetime
+  std::unique_ptr<storage::KvStore> kv_;
+  ThreadPool pool_;
+  std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
+                                                 const DatabaseOptions& options) {
+  if (path.empty()) return Status::InvalidArgument("database path is empty");
+  MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options));
+  auto db = std::make_unique<DatabaseImpl>(std::move(kv), options);
+  MRLDB_RETURN_IF_ERROR(db->LoadCatalog());
+  return std::unique_ptr<Database>(std::move(db));
+}
+
+}  // namespace mrldb

@@ -1,0 +1,105 @@
+// mrldb::Database: the embedded API. One directory holds one database (a RocksDB instance).
+//
+// Thread safety: a Database may be used from many threads at once. Reads (Get, ExactSearch,
+// Describe) of a collection run concurrently; writes to one collection are serialized and
+// readers see either all or none of a batch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrldb/insert_batch.h"
+#include "mrldb/options.h"
+#include "mrldb/status.h"
+#include "mrldb/types.h"
+
+namespace mrldb {
+
+// Counters of one prefix scan (see Database::ScanPrefix).
+struct ScanStats {
+  uint64_t rows = 0;             // live rows delivered
+  uint64_t segments = 0;         // vector segments read
+  uint64_t value_bytes = 0;      // bytes of vector values read from storage
+};
+
+// RocksDB statistics since the database was opened.
+struct StorageStats {
+  uint64_t sst_bytes_read = 0;   // bytes read from SST files (including compaction reads)
+  uint64_t iter_bytes_read = 0;  // key + value bytes returned by iterators
+};
+
+class Database {
+ public:
+  // Opens (or creates, see options) the database in directory `path`.
+  // Errors: IOError (cannot create or lock), VersionMismatch (written by an incompatible format),
+  // Corruption (catalog does not decode), InvalidArgument (bad options).
+  static Result<std::unique_ptr<Database>> Open(const std::string& path,
+                                                const DatabaseOptions& options = {});
+  virtual ~Database();
+
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Flushes and closes. Further calls fail. Also done by the destructor.
+  virtual Status Close() = 0;
+
+  // ---- Catalog ----
+  // Validates `spec` (filling defaults) and creates the collection.
+  // Errors: InvalidArgument (bad spec), AlreadyExists.
+  virtual Status CreateCollection(CollectionSpec spec) = 0;
+  // Removes the collection and all its rows. Errors: NotFound.
+  virtual Status DropCollection(std::string_view name) = 0;
+  // Names in ascending order.
+  virtual std::vector<std::string> ListCollections() const = 0;
+  // Errors: NotFound.
+  virtual Result<CollectionInfo> DescribeCollection(std::string_view name) const = 0;
+
+  // ---- Writes: each call is one atomic RocksDB WriteBatch: all rows or none ----
+  // Inserts new rows. Errors (nothing is written): NotFound (collection), InvalidArgument
+  // (empty batch, wrong dimension, NaN/Inf, wrong id or attribute type, wrong attribute count),
+  // AlreadyExists (an id repeated in the batch or already stored).
+  virtual Status Insert(std::string_view collection, const InsertBatch& batch,
+                        const WriteOptions& wopts = {}) = 0;
+  // Like Insert, but a stored id is replaced (vector and attributes). An id repeated within the
+  // batch is still an error.
+  virtual Status Upsert(std::string_view collection, const InsertBatch& batch,
+                        const WriteOptions& wopts = {}) = 0;
+  // Deletes the rows with these ids; ids not stored are skipped. Returns how many were deleted.
+  virtual Result<uint64_t> Delete(std::string_view collection, std::span<const Key> ids,
+                                  const WriteOptions& wopts = {}) = 0;
+
+  // ---- Reads ----
+  // The row `id` with the first `dims` values of its vector (0: all D). Errors: NotFound,
+  // InvalidArgument (dims > D or id of the wrong type).
+  virtual Result<Record> Get(std::string_view collection, const Key& id, uint32_t dims = 0) const = 0;
+
+  // Exact k nearest neighbours of `query` over the first options.dims dimensions, by brute force
+  // over the prefix blocks (SIMD, all worker threads). `query` has options.dims values (or D,
+  // in which case only its prefix is used). Hits are sorted by distance, ties by internal row
+  // order. Errors: NotFound, InvalidArgument (bad k, dims, query length, NaN/Inf, zero query
+  // under cosine, unknown attribute).
+  virtual Result<std::vector<Hit>> ExactSearch(std::string_view collection,
+                                               std::span<const float> query,
+                                               const ExactSearchOptions& options = {}) const = 0;
+
+  // Streams the first `dims` values of every live row straight from storage (not the in-memory
+  // cache) in row order: `sink(n, ids_of_rows, values)` with values row-major n x dims. Reads
+  // only the blocks that cover `dims`. Used by benchmarks and tests of the column layout.
+  using ScanSink = void (*)(void* ctx, size_t n, const uint64_t* row_ids, const float* values);
+  virtual Result<ScanStats> ScanPrefix(std::string_view collection, uint32_t dims, ScanSink sink,
+                                       void* ctx) const = 0;
+
+  // RocksDB read counters since open (for tests and benchmarks).
+  virtual StorageStats GetStorageStats() const = 0;
+  // Flushes memtables to SST files (used by tests and benchmarks to measure on-disk reads).
+  virtual Status Flush() = 0;
+
+ protected:
+  Database() = default;
+};
+
+}  // namespace mrldb

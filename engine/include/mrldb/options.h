@@ -1,0 +1,43 @@
+// Options of the embedded API. Every option states its default.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mrldb {
+
+struct DatabaseOptions {
+  // Create the directory and an empty database when none exists. Default: true.
+  bool create_if_missing = true;
+  // Fail when a database already exists at the path. Default: false.
+  bool error_if_exists = false;
+  // fsync the write-ahead log after every write batch. The WAL itself is always on.
+  //   false: a committed batch survives a crash of the process (it is in the OS page cache), but
+  //          an operating-system crash or power loss can lose the last few batches (never part of
+  //          one: recovery stops at the last complete batch).
+  //   true:  a committed batch survives power loss too; each batch costs an fsync.
+  // Default: false. WriteOptions::sync overrides it per call.
+  bool sync = false;
+  // RocksDB block cache for vector segments and rows. Default: 256 MiB.
+  size_t block_cache_bytes = 256u << 20;
+  // Worker threads for searches and scans. Default (0): std::thread::hardware_concurrency().
+  unsigned threads = 0;
+};
+
+struct WriteOptions {
+  // -1: the database's DatabaseOptions::sync; 0: no fsync; 1: fsync. Default: -1.
+  int sync = -1;
+};
+
+struct ExactSearchOptions {
+  // Number of neighbours. 1..100000. Default: 10.
+  uint32_t k = 10;
+  // Prefix length the distance is computed over: 1..D. Default (0): D.
+  uint32_t dims = 0;
+  // Attribute columns to return with each hit, by name. Default: none.
+  std::vector<std::string> attributes;
+};
+
+}  // namespace mrldb

@@ -1,0 +1,105 @@
+// The vocabulary of mrldb's public API: collection specs, ids, attribute values, rows, hits.
+// Every layer uses these types; they carry no behaviour beyond formatting and validation helpers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "mrldb/status.h"
+
+namespace mrldb {
+
+// How distances are defined. Smaller is always closer.
+//   kCosine:       1 - cos(q, x) over the prefix, each prefix renormalized; a zero prefix has
+//                  cosine 0 (distance 1).
+//   kInnerProduct: -<q, x> (negated so that smaller is closer, as pgvector's <#>).
+//   kL2:           Euclidean distance sqrt(sum (q_i - x_i)^2).
+enum class Metric : uint8_t { kCosine = 1, kInnerProduct = 2, kL2 = 3 };
+
+enum class AttrType : uint8_t { kText = 1, kInt = 2, kFloat = 3, kBool = 4 };
+enum class IdType : uint8_t { kText = 1, kBigint = 2 };
+
+std::string_view MetricName(Metric m);      // "cosine", "ip", "l2"
+std::string_view AttrTypeName(AttrType t);  // "TEXT", "INT", "FLOAT", "BOOL"
+std::string_view IdTypeName(IdType t);      // "TEXT", "BIGINT"
+Result<Metric> ParseMetric(std::string_view name);  // case-insensitive; "inner_product" too
+
+// A primary key: BIGINT or TEXT.
+using Key = std::variant<int64_t, std::string>;
+std::string KeyToString(const Key& key);  // 42 or 'abc' (quoted, for error messages)
+
+// An attribute value. std::monostate is SQL NULL. INT is int64, FLOAT is double.
+using Value = std::variant<std::monostate, int64_t, double, bool, std::string>;
+std::string ValueToString(const Value& v);  // NULL, 42, 1.5, true, 'abc'
+
+struct ColumnDef {
+  std::string name;
+  AttrType type = AttrType::kText;
+};
+
+// hnswlib parameters of the prefix index (used from the search issue on; stored now).
+struct HnswParams {
+  // Graph degree. Default: 16.
+  uint32_t m = 16;
+  // Candidate list size while building. Default: 200.
+  uint32_t ef_construction = 200;
+  // Candidate list size while searching. Default: 64.
+  uint32_t ef_search = 64;
+};
+
+// What CreateCollection takes. Validate() fills defaults and checks every field.
+struct CollectionSpec {
+  // Collection name: [A-Za-z_][A-Za-z0-9_]*, at most 64 characters.
+  std::string name;
+  // Primary-key column name and type. Default: "id", TEXT.
+  std::string id_column = "id";
+  IdType id_type = IdType::kText;
+  // Vector column name. Default: "embedding".
+  std::string vector_column = "embedding";
+  // Full dimension D, 1..65536. Required.
+  uint32_t dim = 0;
+  // Matryoshka ladder g1 < g2 < ... < gk = D. Default (empty): powers of two from 16 below D,
+  // then D (for D <= 16: just D).
+  std::vector<uint32_t> granularities;
+  // Default: kCosine.
+  Metric metric = Metric::kCosine;
+  // Prefix the HNSW graph is built on; must be on the ladder. Default (0): 64 if on the ladder,
+  // else the largest granularity <= 64, else g1.
+  uint32_t index_dim = 0;
+  HnswParams hnsw;
+  // Typed attribute columns; names unique and distinct from the id and vector columns.
+  std::vector<ColumnDef> attributes;
+
+  // Fills defaults, then checks the spec. Returns InvalidArgument naming the field at fault.
+  Status Validate();
+  // Index of attribute `name`, or -1.
+  int AttributeIndex(std::string_view name) const;
+};
+
+// The default ladder for dimension `dim` (see CollectionSpec::granularities).
+std::vector<uint32_t> DefaultLadder(uint32_t dim);
+
+struct CollectionInfo {
+  CollectionSpec spec;
+  uint64_t live_rows = 0;      // rows that can be returned
+  uint64_t allocated_rows = 0; // internal row ids handed out (live + deleted)
+};
+
+// One row as returned by Get().
+struct Record {
+  Key id;
+  std::vector<float> vector;   // the first `dims` values that were asked for
+  std::vector<Value> attributes;  // in the collection's column order
+};
+
+// One search result.
+struct Hit {
+  Key id;
+  float distance = 0;
+  std::vector<Value> attributes;  // the columns asked for, in the order asked
+};
+
+}  // namespace mrldb

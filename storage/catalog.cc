@@ -1,0 +1,79 @@
+#include "storage/catalog.h"
+
+#include <fmt/format.h>
+
+#include "storage/coding.h"
+
+namespace mrldb::storage {
+namespace {
+constexpr uint8_t kDescriptorVersion = 1;
+}
+
+std::string EncodeDescriptor(const CollectionDescriptor& d) {
+  const CollectionSpec& s = d.spec;
+  std::string out;
+  out.push_back(static_cast<char>(kDescriptorVersion));
+  PutFixed32(&out, d.cid);
+  PutLengthPrefixed(&out, s.name);
+  PutLengthPrefixed(&out, s.id_column);
+  out.push_back(static_cast<char>(s.id_type));
+  PutLengthPrefixed(&out, s.vector_column);
+  PutFixed32(&out, s.dim);
+  PutVarint64(&out, s.granularities.size());
+  for (uint32_t g : s.granularities) PutFixed32(&out, g);
+  out.push_back(static_cast<char>(s.metric));
+  PutFixed32(&out, s.index_dim);
+  PutFixed32(&out, s.hnsw.m);
+  PutFixed32(&out, s.hnsw.ef_construction);
+  PutFixed32(&out, s.hnsw.ef_search);
+  PutVarint64(&out, s.attributes.size());
+  for (const ColumnDef& c : s.attributes) {
+    PutLengthPrefixed(&out, c.name);
+    out.push_back(static_cast<char>(c.type));
+  }
+  return out;
+}
+
+Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
+  Decoder in(bytes);
+  CollectionDescriptor d;
+  CollectionSpec& s = d.spec;
+  uint8_t version = in.U8();
+  if (!in.failed() && version != kDescriptorVersion) {
+    return Status::Corruption(fmt::format("collection descriptor version {} is not {}", version,
+                                          kDescriptorVersion));
+  }
+  d.cid = in.Fixed32();
+  s.name = std::string(in.LengthPrefixed());
+  s.id_column = std::string(in.LengthPrefixed());
+  s.id_type = static_cast<IdType>(in.U8());
+  s.vector_column = std::string(in.LengthPrefixed());
+  s.dim = in.Fixed32();
+  uint64_t levels = in.Varint64();
+  if (levels > 65536) return Status::Corruption("collection descriptor: ladder too long");
+  for (uint64_t i = 0; i < levels && !in.failed(); ++i) s.granularities.push_back(in.Fixed32());
+  s.metric = static_cast<Metric>(in.U8());
+  s.index_dim = in.Fixed32();
+  s.hnsw.m = in.Fixed32();
+  s.hnsw.ef_construction = in.Fixed32();
+  s.hnsw.ef_search = in.Fixed32();
+  uint64_t attrs = in.Varint64();
+  if (attrs > 4096) return Status::Corruption("collection descriptor: too many attributes");
+  for (uint64_t i = 0; i < attrs && !in.failed(); ++i) {
+    ColumnDef c;
+    c.name = std::string(in.LengthPrefixed());
+    c.type = static_cast<AttrType>(in.U8());
+    s.attributes.push_back(std::move(c));
+  }
+  if (in.failed() || !in.done()) {
+    return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",
+                                          bytes.size()));
+  }
+  // A stored spec must still satisfy every rule; Validate() is idempotent on a valid spec.
+  if (Status st = s.Validate(); !st.ok()) {
+    return Status::Corruption("stored collection descriptor is invalid: " + st.message());
+  }
+  return d;
+}
+
+}  // namespace mrldb::storage

@@ -1,0 +1,26 @@
+// Collection descriptors as stored in the catalog ("c:" name in the default column family).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "mrldb/status.h"
+#include "mrldb/types.h"
+
+namespace mrldb::storage {
+
+struct CollectionDescriptor {
+  uint32_t cid = 0;  // internal collection id, never reused
+  CollectionSpec spec;
+};
+
+// Layout (version 1): u8 descriptor version, fixed32 cid, lp name, lp id_column, u8 id_type,
+// lp vector_column, fixed32 dim, varint count + fixed32 granularities, u8 metric,
+// fixed32 index_dim, fixed32 m, fixed32 ef_construction, fixed32 ef_search,
+// varint count + (lp name, u8 type) attributes. lp = varint length + bytes.
+std::string EncodeDescriptor(const CollectionDescriptor& d);
+// Errors: Corruption naming what did not decode.
+Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes);
+
+}  // namespace mrldb::storage
