@@ -14,6 +14,7 @@
 
 #include "mrldb/insert_batch.h"
 #include "mrldb/options.h"
+#include "mrldb/search.h"
 #include "mrldb/status.h"
 #include "mrldb/types.h"
 
@@ -85,6 +86,30 @@ class Database {
   virtual Result<std::vector<Hit>> ExactSearch(std::string_view collection,
                                                std::span<const float> query,
                                                const ExactSearchOptions& options = {}) const = 0;
+
+  // Approximate (or exact, per plan) k nearest neighbours of `query` (D values, or the plan's
+  // first-stage dims for a prefix/exact plan). Hits sorted by distance at the final stage.
+  // With a filter, hits all match it, and k come back whenever at least k live rows match.
+  // Errors: NotFound, InvalidArgument (bad plan: stage dims not on the ladder or not
+  // increasing, keep < k; k out of range; query of the wrong length or with NaN/Inf; unknown
+  // attribute or filter column; filter type mismatch).
+  virtual Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
+                                          const SearchOptions& options = {},
+                                          SearchStats* stats = nullptr) const = 0;
+  // Many queries at once (row-major n x D in `queries`), spread over the worker threads.
+  // Result i answers query i. Errors as Search; query rows are checked before any search runs.
+  virtual Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
+                                                            std::span<const float> queries,
+                                                            size_t n,
+                                                            const SearchOptions& options = {}) const = 0;
+  // Picks stage sizes and ef reaching options.target_recall on a sample of the collection's own
+  // vectors (ground truth: exact full-dimension search), and stores the plan as the default.
+  virtual Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options = {}) = 0;
+  // Sets (or with Kind::kDefault, clears) the collection's stored default plan.
+  // Errors: InvalidArgument (bad plan).
+  virtual Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) = 0;
+  // Writes every collection's HNSW graph to disk now (also done by Close).
+  virtual Status Checkpoint() = 0;
 
   // Streams the first `dims` values of every live row straight from storage (not the in-memory
   // cache) in row order: `sink(n, ids_of_rows, values)` with values row-major n x dims. Reads

@@ -86,6 +86,9 @@ struct CollectionInfo {
   CollectionSpec spec;
   uint64_t live_rows = 0;      // rows that can be returned
   uint64_t allocated_rows = 0; // internal row ids handed out (live + deleted)
+  uint64_t index_rows = 0;     // rows in the HNSW graph (deleted ones marked, not removed)
+  uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
+  uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
 };
 
 // One row as returned by Get().

@@ -1,0 +1,112 @@
+// Approximate and exact search: plans (the Matryoshka funnel), options, statistics, tuning.
+//
+// A funnel plan is a list of stages. Stage 0 finds candidates at a short prefix: by the HNSW
+// graph when its dims are the collection's index_dim (ef = the plan's ef), otherwise by a
+// brute-force scan of that prefix. Each later stage re-ranks the survivors at a higher
+// granularity, reading only the blocks it adds (scores are additive over blocks; cosine uses the
+// per-granularity prefix norms), and keeps the best `keep`. The last stage keeps k.
+//
+//   FUNNEL (64 KEEP 400, 256 KEEP 80, 768)   ==  {{64, 400}, {256, 80}, {768, 0}}
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mrldb/filter.h"
+
+namespace mrldb {
+
+struct FunnelStage {
+  uint32_t dims = 0;  // a granularity of the collection's ladder
+  uint32_t keep = 0;  // candidates passed on; ignored (= k) for the last stage
+};
+
+struct SearchPlan {
+  enum class Kind : uint8_t {
+    kDefault,  // the collection's default plan (tuned, or derived from k and the ladder)
+    kFunnel,   // `stages` as given
+    kExact,    // brute force at `dims` (0 = D): the ground truth
+    kPrefix,   // only a first stage at `dims`: HNSW when dims = index_dim, else brute force
+  };
+  Kind kind = Kind::kDefault;
+  std::vector<FunnelStage> stages;
+  // HNSW candidate list size for stage 0. 0: max(keep of stage 0, the collection's ef_search).
+  uint32_t ef = 0;
+  uint32_t dims = 0;
+
+  static SearchPlan Default() { return {}; }
+  static SearchPlan Funnel(std::vector<FunnelStage> stages, uint32_t ef = 0) {
+    SearchPlan p;
+    p.kind = Kind::kFunnel;
+    p.stages = std::move(stages);
+    p.ef = ef;
+    return p;
+  }
+  static SearchPlan Exact(uint32_t dims = 0) {
+    SearchPlan p;
+    p.kind = Kind::kExact;
+    p.dims = dims;
+    return p;
+  }
+  static SearchPlan Prefix(uint32_t dims, uint32_t ef = 0) {
+    SearchPlan p;
+    p.kind = Kind::kPrefix;
+    p.dims = dims;
+    p.ef = ef;
+    return p;
+  }
+  // "FUNNEL (64 KEEP 400, 256 KEEP 80, 768) EF 400", "EXACT AT 768", "PREFIX 64", "DEFAULT".
+  std::string ToString() const;
+};
+
+struct SearchOptions {
+  // Number of results, 1..100000. Default: 10.
+  uint32_t k = 10;
+  // Default: the collection's default plan.
+  SearchPlan plan;
+  // Only rows matching the filter are returned. Default: none.
+  std::optional<Filter> filter;
+  // Attribute columns to return with each hit. Default: none.
+  std::vector<std::string> attributes;
+};
+
+// What one stage did (EXPLAIN ANALYZE reads these).
+struct StageStats {
+  std::string method;          // "hnsw", "scan" (brute force) or "rerank"
+  uint32_t dims = 0;           // prefix the stage's distances are computed over
+  uint64_t candidates_in = 0;  // rows considered (scan: rows scanned; hnsw: distance evaluations)
+  uint64_t candidates_out = 0;
+  uint64_t bytes_read = 0;     // vector bytes read from the column cache
+  double seconds = 0;
+  std::string device = "cpu";
+};
+
+struct SearchStats {
+  std::string plan;                 // the plan that ran (the default resolved), as text
+  std::vector<StageStats> stages;
+  uint64_t filter_matches = 0;      // rows matching the filter (when there is one)
+  bool filter_brute_force = false;  // the filter was selective: stage 0 scanned matching rows
+};
+
+struct TuneOptions {
+  // Recall@k to reach against exact full-dimension search, in (0, 1]. Default: 0.95.
+  double target_recall = 0.95;
+  // Default: 10.
+  uint32_t k = 10;
+  // Collection rows used as queries (sampled deterministically). Default: 200.
+  uint32_t sample_queries = 200;
+  // Store the chosen plan as the collection's default (persisted). Default: true.
+  bool store = true;
+};
+
+struct TuneReport {
+  SearchPlan plan;             // the cheapest plan measured at or above the target
+  double recall = 0;           // its measured recall@k on the sample
+  double ms_per_query = 0;     // its measured mean latency, one thread
+  bool reached_target = false; // false: the best plan found falls short; plan is the best recall
+  uint32_t plans_tried = 0;
+};
+
+}  // namespace mrldb
