@@ -1,11 +1,13 @@
 #include "engine/collection.h"
 
 #include <cmath>
+#include <filesystem>
 #include <mutex>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
+#include "engine/prefix_index.h"
 #include "storage/key_format.h"
 #include "storage/row_codec.h"
 #include "storage/vector_segments.h"
@@ -23,9 +25,16 @@ size_t KeyHash::operator()(const Key& k) const {
   return std::hash<std::string>()(std::get<std::string>(k)) ^ 0x9e3779b97f4a7c15ull;
 }
 
-Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool)
+Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool,
+                       std::string index_path, LogFn log)
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
-      attrs_(desc_.spec.attributes.size()), cache_(ladder_) {}
+      index_path_(std::move(index_path)), log_(std::move(log)),
+      attrs_(desc_.spec.attributes.size()), cache_(ladder_),
+      graph_(std::make_unique<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
+      default_plan_(desc_.spec.default_plan), default_ef_(desc_.spec.default_ef),
+      default_k_(desc_.spec.default_plan_k) {}
+
+Collection::~Collection() = default;
 
 Status Collection::Load() {
   std::unique_lock lock(mu_);
@@ -62,7 +71,7 @@ Status Collection::Load() {
                                             spec().name, row, values.size(), attrs_.size()));
     }
     for (size_t c = 0; c < values.size(); ++c) attrs_[c][row] = std::move(values[c]);
-    index_[key] = row;
+    ids_[key] = row;
     keys_[row] = std::move(key);
     live_[row] = 1;
     ++live_rows_;
@@ -95,15 +104,162 @@ Status Collection::Load() {
     return Status::Corruption(fmt::format("collection '{}': vectors cover {} of {} rows",
                                           spec().name, covered, next_row_));
   }
+
+  // The HNSW graph: load and reconcile, or rebuild.
+  uint64_t graph_rows = 0;
+  Status loaded = graph_->Load(index_path_, &graph_rows);
+  if (loaded.ok()) {
+    Status rec = ReconcileIndex(graph_rows);
+    if (rec.ok()) return Status::Ok();
+    return RebuildIndex(rec.message());
+  }
+  if (loaded.IsNotFound()) {
+    if (live_rows_ == 0) return Status::Ok();
+    return RebuildIndex("no saved graph");
+  }
+  return RebuildIndex(loaded.message());
+}
+
+Status Collection::ReconcileIndex(uint64_t covered) {
+  if (covered > next_row_) {
+    return Status::Corruption(fmt::format("saved graph covers {} rows, storage has only {}",
+                                          covered, next_row_));
+  }
+  // Row ids are never reused: a row dead in storage stays dead, so the graph may only lag.
+  for (uint64_t row = 0; row < covered; ++row) {
+    const bool in_graph = graph_->Contains(row);
+    if (live_[row]) {
+      if (!in_graph || graph_->IsDeleted(row)) {
+        return Status::Corruption(fmt::format("live row {} is missing from the saved graph", row));
+      }
+    } else if (in_graph && !graph_->IsDeleted(row)) {
+      graph_->MarkDeleted(row);
+      graph_dirty_ = true;
+    }
+  }
+  if (covered < next_row_) {
+    MRLDB_RETURN_IF_ERROR(IndexRows(covered, next_row_));
+    graph_dirty_ = true;
+  }
   return Status::Ok();
+}
+
+Status Collection::RebuildIndex(std::string_view why) {
+  if (log_) {
+    log_(fmt::format("collection '{}': rebuilding the HNSW graph over {} rows ({})", spec().name,
+                     live_rows_, why));
+  }
+  graph_ = std::make_unique<PrefixIndex>(spec().metric, spec().index_dim, spec().hnsw);
+  graph_ok_ = true;
+  graph_dirty_ = true;
+  return IndexRows(0, next_row_);
+}
+
+Status Collection::IndexRows(uint64_t first, uint64_t end) {
+  if (first >= end) return Status::Ok();
+  MRLDB_RETURN_IF_ERROR(graph_->Reserve(end));
+  const uint32_t dims = spec().index_dim;
+  const bool normalize = spec().metric == Metric::kCosine;
+  const size_t level = ladder_.BlocksCovering(dims) - 1;
+  constexpr uint64_t kTask = 256;
+  const size_t tasks = (end - first + kTask - 1) / kTask;
+  std::vector<Status> errors(tasks);
+  pool_->ParallelFor(tasks, [&](size_t t) {
+    std::vector<float> prefix(dims);
+    const uint64_t lo = first + t * kTask, hi = std::min(end, lo + kTask);
+    for (uint64_t row = lo; row < hi; ++row) {
+      if (!live_[row]) continue;
+      for (size_t b = 0; b <= level; ++b) {
+        std::memcpy(prefix.data() + ladder_.begin(b), cache_.Row(b, row),
+                    ladder_.width(b) * sizeof(float));
+      }
+      if (normalize) {
+        const float n = cache_.SqNorm(level, row);
+        const float inv = n > 0 ? 1.0f / std::sqrt(n) : 0.0f;
+        for (float& v : prefix) v *= inv;
+      }
+      Status st = graph_->Add(row, prefix.data());
+      if (!st.ok()) {
+        errors[t] = st;
+        return;
+      }
+    }
+  });
+  for (const Status& st : errors) {
+    if (!st.ok()) {
+      graph_ok_ = false;
+      if (log_) log_(fmt::format("collection '{}': {}; searches scan until reopen", spec().name, st.message()));
+      return st;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Collection::SaveIndex() {
+  std::unique_lock lock(mu_);
+  if (!graph_dirty_ || !graph_ok_) return Status::Ok();
+  MRLDB_RETURN_IF_ERROR(graph_->Save(index_path_, next_row_));
+  graph_dirty_ = false;
+  return Status::Ok();
+}
+
+void Collection::RemoveIndexFiles() {
+  std::error_code ec;
+  std::filesystem::remove(index_path_, ec);
+  std::filesystem::remove(index_path_ + ".meta", ec);
+}
+
+Status Collection::WriteDescriptor() {
+  storage::CollectionDescriptor d = desc_;
+  d.spec.default_plan = default_plan_;
+  d.spec.default_ef = default_ef_;
+  d.spec.default_plan_k = default_k_;
+  rocksdb::WriteBatch wb;
+  wb.Put(kv_->handle(storage::Cf::kDefault), storage::CatalogKey(d.spec.name),
+         storage::EncodeDescriptor(d));
+  return kv_->Write(&wb, /*sync=*/true);
+}
+
+Status Collection::SetDefaultPlan(const SearchPlan& plan) {
+  std::unique_lock lock(mu_);
+  if (plan.kind == SearchPlan::Kind::kDefault) {
+    default_plan_.clear();
+    default_ef_ = default_k_ = 0;
+    return WriteDescriptor();
+  }
+  if (plan.kind != SearchPlan::Kind::kFunnel) {
+    return Status::InvalidArgument("a default plan must be a FUNNEL (or DEFAULT to clear it)");
+  }
+  // The last stage's keep is k: validate the plan for that k.
+  const uint32_t k = plan.stages.empty() ? 1 : std::max<uint32_t>(1, plan.stages.back().keep);
+  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan r, ResolvePlan(plan, k));
+  auto old_plan = default_plan_;
+  auto old_ef = default_ef_, old_k = default_k_;
+  default_plan_ = r.stages;
+  default_ef_ = r.ef;
+  default_k_ = k;
+  Status st = WriteDescriptor();
+  if (!st.ok()) {
+    default_plan_ = old_plan;
+    default_ef_ = old_ef;
+    default_k_ = old_k;
+  }
+  return st;
 }
 
 CollectionInfo Collection::Info() const {
   std::shared_lock lock(mu_);
   CollectionInfo info;
   info.spec = desc_.spec;
+  info.spec.default_plan = default_plan_;
+  info.spec.default_ef = default_ef_;
+  info.spec.default_plan_k = default_k_;
   info.live_rows = live_rows_;
   info.allocated_rows = next_row_;
+  info.index_rows = graph_->size();
+  info.index_live_rows = graph_->size() - graph_->deleted();
+  info.index_memory_bytes = graph_->MemoryBytes();
+  info.cache_memory_bytes = cache_.MemoryBytes();
   return info;
 }
 
@@ -208,8 +364,8 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
   std::unique_lock lock(mu_);
   std::vector<uint64_t> replaced;  // rows an upsert supersedes
   for (size_t i = 0; i < n; ++i) {
-    auto it = index_.find(batch.id(i));
-    if (it == index_.end()) continue;
+    auto it = ids_.find(batch.id(i));
+    if (it == ids_.end()) continue;
     if (!upsert) {
       return Status::AlreadyExists(fmt::format("{}: id {} already exists in collection '{}'",
                                                Where(batch, i), KeyToString(batch.id(i)), s.name));
@@ -247,6 +403,7 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
     live_[old] = 0;
     for (auto& col : attrs_) col[old] = Value{};
     --live_rows_;
+    graph_->MarkDeleted(old);
   }
   next_row_ = first + n;
   cache_.Reserve(next_row_);
@@ -259,9 +416,15 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
     keys_[row] = batch.id(i);
     live_[row] = 1;
     for (size_t c = 0; c < attrs_.size(); ++c) attrs_[c][row] = std::move(attrs[i][c]);
-    index_[batch.id(i)] = row;
+    ids_[batch.id(i)] = row;
   }
   live_rows_ += n;
+  graph_dirty_ = true;
+  if (graph_ok_) {
+    // The batch is committed: an index failure is logged and makes searches scan (IndexRows),
+    // it does not fail the write.
+    IndexRows(first, next_row_).IgnoreError();
+  }
   return Status::Ok();
 }
 
@@ -277,8 +440,8 @@ Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
   std::unordered_set<uint64_t> seen;
   std::string key;
   for (const Key& id : ids) {
-    auto it = index_.find(id);
-    if (it == index_.end() || !seen.insert(it->second).second) continue;
+    auto it = ids_.find(id);
+    if (it == ids_.end() || !seen.insert(it->second).second) continue;
     rows.push_back(it->second);
     key = storage::CollectionPrefix(storage::kTagIdIndex, cid);
     storage::AppendKeyBytes(&key, id);
@@ -289,10 +452,12 @@ Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
   if (rows.empty()) return uint64_t{0};
   MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
   for (uint64_t row : rows) {
-    index_.erase(keys_[row]);
+    ids_.erase(keys_[row]);
     live_[row] = 0;
     for (auto& col : attrs_) col[row] = Value{};
+    graph_->MarkDeleted(row);
   }
+  graph_dirty_ = true;
   live_rows_ -= rows.size();
   return static_cast<uint64_t>(rows.size());
 }
@@ -306,8 +471,8 @@ Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
                                                s.dim, s.name));
   }
   std::shared_lock lock(mu_);
-  auto it = index_.find(id);
-  if (it == index_.end()) {
+  auto it = ids_.find(id);
+  if (it == ids_.end()) {
     return Status::NotFound(fmt::format("id {} not found in collection '{}'", KeyToString(id),
                                         s.name));
   }

@@ -1,12 +1,15 @@
-// Collection: one collection's in-memory state (ids, attributes, column cache) over its rows in
-// storage, and the write and read paths that keep the two in step.
+// Collection: one collection's in-memory state (ids, attributes, column cache, HNSW prefix index)
+// over its rows in storage, and the write and read paths that keep them in step.
 //
 // Thread safety: every public method may be called concurrently. Writes take mu_ exclusively
-// for validation against stored ids, the RocksDB write, and the in-memory update; reads take it
-// shared, so a reader sees a batch entirely or not at all.
+// for validation against stored ids, the RocksDB write, and the in-memory and index updates;
+// reads take it shared, so a reader sees a batch entirely or not at all.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -15,6 +18,7 @@
 
 #include "engine/column_cache.h"
 #include "engine/thread_pool.h"
+#include "engine/top_k.h"
 #include "mrldb/database.h"
 #include "storage/catalog.h"
 #include "storage/kv_store.h"
@@ -22,16 +26,24 @@
 
 namespace mrldb {
 
+class PrefixIndex;
+
 struct KeyHash {
   size_t operator()(const Key& k) const;
 };
 
+using LogFn = std::function<void(std::string_view)>;
+
 class Collection {
  public:
-  Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool);
+  // `index_path`: where the HNSW graph is saved (two files: path and path + ".meta").
+  Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool,
+             std::string index_path, LogFn log);
+  ~Collection();
 
-  // Reads ids, attributes and every vector block from storage into memory.
-  // Errors: Corruption when storage does not hold together.
+  // Reads ids, attributes and every vector block from storage into memory, then loads the saved
+  // HNSW graph and reconciles it with storage (or rebuilds it, with a log line, when it is
+  // missing, stale beyond repair or damaged). Errors: Corruption when storage does not hold.
   Status Load();
 
   const CollectionSpec& spec() const { return desc_.spec; }
@@ -43,18 +55,65 @@ class Collection {
   Result<Record> Get(const Key& id, uint32_t dims) const;
   Result<std::vector<Hit>> ExactSearch(std::span<const float> query,
                                        const ExactSearchOptions& options) const;
+  Result<std::vector<Hit>> Search(std::span<const float> query, const SearchOptions& options,
+                                  SearchStats* stats) const;
+  Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries, size_t n,
+                                                    const SearchOptions& options) const;
+  Result<TuneReport> Tune(const TuneOptions& options);
+  Status SetDefaultPlan(const SearchPlan& plan);
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
+  // Saves the HNSW graph (with the rows it covers) if it changed since the last save.
+  Status SaveIndex();
+  // Removes the saved graph files (the collection is being dropped).
+  void RemoveIndexFiles();
 
  private:
+  struct ResolvedPlan {
+    std::vector<FunnelStage> stages;  // validated; the last keeps k
+    uint32_t ef = 0;
+    bool hnsw = false;  // stage 0 may use the graph
+    std::string text;
+  };
+  struct FilterMatch {
+    std::vector<uint8_t> bits;   // by row id: live and matching
+    std::vector<uint64_t> rows;  // the matching rows, ascending
+    bool brute_force = false;    // selective: stage 0 scans `rows`
+  };
+
   // Checks one row of a batch and returns its attributes converted to the column types.
   Status ValidateRow(const InsertBatch& batch, size_t i, std::vector<Value>* attrs) const;
   Status CheckKeyType(const Key& key, std::string_view what) const;
   std::string Where(const InsertBatch& batch, size_t i) const;
+  Status CheckQuery(std::span<const float> query, uint32_t dims) const;
+  Result<std::vector<int>> AttributeColumns(const std::vector<std::string>& names) const;
 
-  const storage::CollectionDescriptor desc_;
+  // All below REQUIRE mu_ held (shared at least).
+  Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;
+  std::vector<FunnelStage> DerivedPlan(uint32_t k) const;
+  Result<std::shared_ptr<const FilterMatch>> MatchFilter(const std::optional<Filter>& filter) const;
+  std::vector<Candidate> RunPlan(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
+                                 bool parallel, SearchStats* stats) const;
+  // The `keep` best rows at prefix `dims` by brute force over all live rows or over `subset`.
+  std::vector<Candidate> ScanTopK(const float* q, uint32_t dims, size_t keep,
+                                  const std::vector<uint64_t>* subset, bool parallel,
+                                  uint64_t* bytes_read) const;
+  // Additive score (dot, or squared L2) of `row` over [0, dims).
+  double PrefixScore(const float* q, uint32_t dims, uint64_t row) const;
+  float FinalDistance(double acc, double q_sq, double x_sq) const;
+  std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns) const;
+
+  // REQUIRE mu_ held exclusively.
+  Status IndexRows(uint64_t first, uint64_t end);  // adds live rows in [first, end) to the graph
+  Status RebuildIndex(std::string_view why);
+  Status ReconcileIndex(uint64_t covered);
+  Status WriteDescriptor();
+
+  storage::CollectionDescriptor desc_;
   const storage::Ladder ladder_;
   storage::KvStore* const kv_;
   ThreadPool* const pool_;
+  const std::string index_path_;
+  const LogFn log_;
 
   mutable std::shared_mutex mu_;
   uint64_t next_row_ = 0;                                   // GUARDED_BY(mu_)
@@ -62,8 +121,13 @@ class Collection {
   std::vector<Key> keys_;                                   // GUARDED_BY(mu_) by row id
   std::vector<uint8_t> live_;                               // GUARDED_BY(mu_) by row id
   std::vector<std::vector<Value>> attrs_;                   // GUARDED_BY(mu_) [column][row]
-  std::unordered_map<Key, uint64_t, KeyHash> index_;        // GUARDED_BY(mu_) id -> row
+  std::unordered_map<Key, uint64_t, KeyHash> ids_;          // GUARDED_BY(mu_) id -> row
   ColumnCache cache_;                                       // GUARDED_BY(mu_)
+  std::unique_ptr<PrefixIndex> graph_;                      // GUARDED_BY(mu_)
+  bool graph_ok_ = true;      // GUARDED_BY(mu_) false: an insert failed; stage 0 scans
+  bool graph_dirty_ = false;  // GUARDED_BY(mu_) changed since the last save
+  std::vector<FunnelStage> default_plan_;                   // GUARDED_BY(mu_)
+  uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)
 };
 
 }  // namespace mrldb

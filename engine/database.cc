@@ -21,8 +21,12 @@ namespace {
 
 class DatabaseImpl final : public Database {
  public:
-  DatabaseImpl(std::unique_ptr<storage::KvStore> kv, const DatabaseOptions& options)
-      : options_(options), kv_(std::move(kv)), pool_(options.threads) {}
+  DatabaseImpl(std::string path, std::unique_ptr<storage::KvStore> kv,
+               const DatabaseOptions& options)
+      : options_(options), path_(std::move(path)), kv_(std::move(kv)), pool_(options.threads) {
+    log_ = options.info_log ? options.info_log
+                            : LogFn([](std::string_view line) { fmt::print(stderr, "mrldb: {}\n", line); });
+  }
   ~DatabaseImpl() override { Close().IgnoreError(); }
 
   Status LoadCatalog() {
@@ -32,7 +36,7 @@ class DatabaseImpl final : public Database {
       rocksdb::Slice v = it->get().value();
       MRLDB_ASSIGN_OR_RETURN(storage::CollectionDescriptor d,
                              storage::DecodeDescriptor(std::string_view(v.data(), v.size())));
-      auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_);
+      auto c = MakeCollection(std::move(d));
       MRLDB_RETURN_IF_ERROR(c->Load());
       collections_[c->spec().name] = std::move(c);
     }
@@ -42,8 +46,10 @@ class DatabaseImpl final : public Database {
   Status Close() override {
     std::unique_lock lock(mu_);
     if (!kv_) return Status::Ok();
+    Status st = SaveIndexesLocked();
     collections_.clear();
-    Status st = kv_->Close();
+    Status closed = kv_->Close();
+    if (st.ok()) st = closed;
     kv_.reset();
     return st;
   }
@@ -71,7 +77,8 @@ class DatabaseImpl final : public Database {
     storage::PutFixed32(&next, cid + 1);
     wb.Put(cf, storage::kNextCidKey, next);
     MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
-    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_);
+    auto c = MakeCollection(std::move(d));
+    c->RemoveIndexFiles();  // a stale graph of an earlier database at this path
     collections_[c->spec().name] = std::move(c);
     return Status::Ok();
   }
@@ -92,6 +99,7 @@ class DatabaseImpl final : public Database {
     std::string p = storage::CollectionPrefix(storage::kTagSegment, cid);
     wb.DeleteRange(kv_->handle(storage::Cf::kVectors), p, storage::PrefixSuccessor(p));
     MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
+    it->second->RemoveIndexFiles();
     collections_.erase(it);
     return Status::Ok();
   }
@@ -137,6 +145,35 @@ class DatabaseImpl final : public Database {
     return c->ExactSearch(query, options);
   }
 
+  Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
+                                  const SearchOptions& options, SearchStats* stats) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->Search(query, options, stats);
+  }
+
+  Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
+                                                    std::span<const float> queries, size_t n,
+                                                    const SearchOptions& options) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->SearchBatch(queries, n, options);
+  }
+
+  Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->Tune(options);
+  }
+
+  Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    return c->SetDefaultPlan(plan);
+  }
+
+  Status Checkpoint() override {
+    std::shared_lock lock(mu_);
+    MRLDB_RETURN_IF_ERROR(CheckOpen());
+    return SaveIndexesLocked();
+  }
+
   Result<ScanStats> ScanPrefix(std::string_view collection, uint32_t dims, ScanSink sink,
                                void* ctx) const override {
     MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
@@ -170,9 +207,24 @@ class DatabaseImpl final : public Database {
     if (it == collections_.end()) return NoSuchCollection(name);
     return it->second;
   }
+  std::shared_ptr<Collection> MakeCollection(storage::CollectionDescriptor d) {
+    const std::string file = fmt::format("{}/hnsw/{}.hnsw", path_, d.cid);
+    return std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, file, log_);
+  }
+  // REQUIRES: mu_ held.
+  Status SaveIndexesLocked() {
+    Status result;
+    for (auto& [name, c] : collections_) {
+      Status st = c->SaveIndex();
+      if (!st.ok() && result.ok()) result = st;
+    }
+    return result;
+  }
   bool Sync(const WriteOptions& w) const { return w.sync < 0 ? options_.sync : w.sync != 0; }
 
   const DatabaseOptions options_;
+  const std::string path_;
+  LogFn log_;
   mutable std::shared_mutex mu_;  // guards collections_ and kv_'s lifetime
   std::unique_ptr<storage::KvStore> kv_;
   ThreadPool pool_;
@@ -185,7 +237,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
                                                  const DatabaseOptions& options) {
   if (path.empty()) return Status::InvalidArgument("database path is empty");
   MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options));
-  auto db = std::make_unique<DatabaseImpl>(std::move(kv), options);
+  auto db = std::make_unique<DatabaseImpl>(path, std::move(kv), options);
   MRLDB_RETURN_IF_ERROR(db->LoadCatalog());
   return std::unique_ptr<Database>(std::move(db));
 }

@@ -47,8 +47,21 @@ void RowsOf(const float* q, const float* x, size_t n, size_t stride, size_t len,
   for (size_t r = 0; r < n; ++r) out[r] += F(q, x + r * stride, len);
 }
 
-constexpr DistanceKernels kScalar = {"scalar", DotScalar, L2Scalar, RowsOf<DotScalar>,
-                                     RowsOf<L2Scalar>};
+template <float (*F)(const float*, const float*, size_t)>
+float IpDistanceOf(const void* a, const void* b, const void* param) {
+  return 1.0f - F(static_cast<const float*>(a), static_cast<const float*>(b),
+                  *static_cast<const size_t*>(param));
+}
+template <float (*F)(const float*, const float*, size_t)>
+float L2DistanceOf(const void* a, const void* b, const void* param) {
+  return F(static_cast<const float*>(a), static_cast<const float*>(b),
+           *static_cast<const size_t*>(param));
+}
+
+constexpr DistanceKernels kScalar = {"scalar",          DotScalar,
+                                     L2Scalar,          RowsOf<DotScalar>,
+                                     RowsOf<L2Scalar>,  IpDistanceOf<DotScalar>,
+                                     L2DistanceOf<L2Scalar>};
 
 #if defined(__x86_64__)
 
@@ -105,7 +118,19 @@ __attribute__((target("avx2,fma"))) void L2RowsAvx2(const float* q, const float*
   for (size_t r = 0; r < n; ++r) out[r] += L2Avx2(q, x + r * stride, len);
 }
 
-constexpr DistanceKernels kAvx2 = {"avx2", DotAvx2, L2Avx2, DotRowsAvx2, L2RowsAvx2};
+__attribute__((target("avx2,fma"))) float IpDistanceAvx2(const void* a, const void* b,
+                                                          const void* p) {
+  return 1.0f - DotAvx2(static_cast<const float*>(a), static_cast<const float*>(b),
+                        *static_cast<const size_t*>(p));
+}
+__attribute__((target("avx2,fma"))) float L2DistanceAvx2(const void* a, const void* b,
+                                                          const void* p) {
+  return L2Avx2(static_cast<const float*>(a), static_cast<const float*>(b),
+                *static_cast<const size_t*>(p));
+}
+
+constexpr DistanceKernels kAvx2 = {"avx2",      DotAvx2,        L2Avx2,        DotRowsAvx2,
+                                   L2RowsAvx2,  IpDistanceAvx2, L2DistanceAvx2};
 
 __attribute__((target("avx512f"))) float DotAvx512(const float* a, const float* b, size_t len) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -154,8 +179,20 @@ __attribute__((target("avx512f"))) void L2RowsAvx512(const float* q, const float
   for (size_t r = 0; r < n; ++r) out[r] += L2Avx512(q, x + r * stride, len);
 }
 
-constexpr DistanceKernels kAvx512 = {"avx512", DotAvx512, L2Avx512, DotRowsAvx512,
-                                     L2RowsAvx512};
+__attribute__((target("avx512f"))) float IpDistanceAvx512(const void* a, const void* b,
+                                                           const void* p) {
+  return 1.0f - DotAvx512(static_cast<const float*>(a), static_cast<const float*>(b),
+                          *static_cast<const size_t*>(p));
+}
+__attribute__((target("avx512f"))) float L2DistanceAvx512(const void* a, const void* b,
+                                                           const void* p) {
+  return L2Avx512(static_cast<const float*>(a), static_cast<const float*>(b),
+                  *static_cast<const size_t*>(p));
+}
+
+constexpr DistanceKernels kAvx512 = {"avx512",     DotAvx512,        L2Avx512,
+                                     DotRowsAvx512, L2RowsAvx512,    IpDistanceAvx512,
+                                     L2DistanceAvx512};
 
 const DistanceKernels& Choose() {
   __builtin_cpu_init();

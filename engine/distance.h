@@ -14,6 +14,9 @@ struct DistanceKernels {
   void (*dot_rows)(const float* q, const float* x, size_t n, size_t stride, size_t len, float* out);
   // out[r] += ||q - (x + r*stride)||^2 over `len` values.
   void (*l2_rows)(const float* q, const float* x, size_t n, size_t stride, size_t len, float* out);
+  // hnswlib DISTFUNC signatures (param points at a size_t length): 1 - <a, b> and ||a - b||^2.
+  float (*ip_distance)(const void* a, const void* b, const void* param);
+  float (*l2_distance)(const void* a, const void* b, const void* param);
 };
 
 // The best kernels this CPU runs. Thread-safe; decided at the first call.

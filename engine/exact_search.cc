@@ -1,145 +1,56 @@
-// Collection's exact search (brute force over the in-memory prefix blocks) and the storage-level
-// prefix scan.
+// Brute-force search over the in-memory prefix blocks (the ground truth, and stage 0 of a funnel
+// whose first stage is not the HNSW graph), and the storage-level prefix scan.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
-#include <queue>
 
 #include <fmt/format.h>
 
 #include "engine/collection.h"
 #include "engine/distance.h"
+#include "engine/top_k.h"
 #include "storage/vector_segments.h"
 
 namespace mrldb {
 
-namespace {
-
-constexpr uint32_t kMaxK = 100000;
-
-struct Candidate {
-  float distance;
-  uint64_t row;
-  bool operator<(const Candidate& o) const {
-    return distance < o.distance || (distance == o.distance && row < o.row);
-  }
-};
-
-// Keeps the k smallest candidates (a max-heap on distance).
-class TopK {
- public:
-  explicit TopK(size_t k) : k_(k) {}
-  void Push(float d, uint64_t row) {
-    if (heap_.size() < k_) {
-      heap_.push({d, row});
-    } else if (Candidate{d, row} < heap_.top()) {
-      heap_.pop();
-      heap_.push({d, row});
-    }
-  }
-  std::vector<Candidate> Take() {
-    std::vector<Candidate> v;
-    v.reserve(heap_.size());
-    while (!heap_.empty()) {
-      v.push_back(heap_.top());
-      heap_.pop();
-    }
-    return v;
-  }
-
- private:
-  size_t k_;
-  std::priority_queue<Candidate> heap_;
-};
-
-}  // namespace
-
-Result<std::vector<Hit>> Collection::ExactSearch(std::span<const float> query,
-                                                 const ExactSearchOptions& options) const {
+Status Collection::CheckQuery(std::span<const float> query, uint32_t dims) const {
   const CollectionSpec& s = spec();
-  const uint32_t dims = options.dims == 0 ? s.dim : options.dims;
-  if (dims > s.dim) {
-    return Status::InvalidArgument(fmt::format(
-        "search dims {} exceed the dimension {} of collection '{}'", dims, s.dim, s.name));
-  }
   if (query.size() != dims && query.size() != s.dim) {
     return Status::InvalidArgument(fmt::format(
         "query has {} dimensions; collection '{}' expects {} (or its full dimension {})",
         query.size(), s.name, dims, s.dim));
   }
-  if (options.k < 1 || options.k > kMaxK) {
-    return Status::InvalidArgument(fmt::format("k = {} is outside 1..{}", options.k, kMaxK));
-  }
-  double q_norm = 0;
-  for (uint32_t d = 0; d < dims; ++d) {
+  double norm = 0;
+  for (uint32_t d = 0; d < query.size(); ++d) {
     if (!std::isfinite(query[d])) {
       return Status::InvalidArgument(fmt::format("query value {} at dimension {} is not finite",
                                                  query[d], d));
     }
-    q_norm += double{query[d]} * query[d];
+    if (d < dims) norm += double{query[d]} * query[d];
   }
-  if (s.metric == Metric::kCosine && q_norm == 0) {
+  if (s.metric == Metric::kCosine && norm == 0) {
     return Status::InvalidArgument(fmt::format(
         "query has zero norm over its first {} dimensions; cosine distance is undefined", dims));
   }
+  return Status::Ok();
+}
+
+Result<std::vector<int>> Collection::AttributeColumns(const std::vector<std::string>& names) const {
   std::vector<int> columns;
-  for (const std::string& name : options.attributes) {
-    int c = s.AttributeIndex(name);
+  for (const std::string& name : names) {
+    int c = spec().AttributeIndex(name);
     if (c < 0) {
       return Status::InvalidArgument(fmt::format("collection '{}' has no attribute column '{}'",
-                                                 s.name, name));
+                                                 spec().name, name));
     }
     columns.push_back(c);
   }
+  return columns;
+}
 
-  std::shared_lock lock(mu_);
-  const DistanceKernels& kern = Kernels();
-  const size_t nblocks = ladder_.BlocksCovering(dims);
-  const bool on_ladder = ladder_.IsGranularity(dims);
-  const float inv_q = static_cast<float>(1.0 / std::sqrt(q_norm));
-  const size_t chunks = (next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
-  std::vector<std::vector<Candidate>> partial(chunks);
-
-  pool_->ParallelFor(chunks, [&](size_t c) {
-    const uint64_t first = c * ColumnCache::kChunkRows;
-    const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, next_row_ - first);
-    std::vector<float> score(n, 0.0f), norm;
-    for (size_t b = 0; b < nblocks; ++b) {
-      const uint32_t begin = ladder_.begin(b), width = ladder_.width(b);
-      const uint32_t len = std::min(dims, ladder_.end(b)) - begin;
-      const float* x = cache_.Chunk(b, c);
-      if (s.metric == Metric::kL2) {
-        kern.l2_rows(query.data() + begin, x, n, width, len, score.data());
-      } else {
-        kern.dot_rows(query.data() + begin, x, n, width, len, score.data());
-      }
-      if (s.metric == Metric::kCosine && !on_ladder) {
-        norm.resize(n, 0.0f);
-        for (size_t r = 0; r < n; ++r) norm[r] += kern.dot(x + r * width, x + r * width, len);
-      }
-    }
-    const float* sq = on_ladder ? cache_.SqNorms(nblocks - 1) + first : norm.data();
-    TopK top(options.k);
-    for (size_t r = 0; r < n; ++r) {
-      if (!live_[first + r]) continue;
-      float d;
-      switch (s.metric) {
-        case Metric::kL2: d = std::sqrt(std::max(0.0f, score[r])); break;
-        case Metric::kInnerProduct: d = -score[r]; break;
-        default: d = sq[r] > 0 ? 1.0f - score[r] * inv_q / std::sqrt(sq[r]) : 1.0f; break;
-      }
-      top.Push(d, first + r);
-    }
-    partial[c] = top.Take();
-  });
-
-  TopK top(options.k);
-  for (const auto& p : partial) {
-    for (const Candidate& cand : p) top.Push(cand.distance, cand.row);
-  }
-  std::vector<Candidate> best = top.Take();
-  std::sort(best.begin(), best.end());
+std::vector<Hit> Collection::MakeHits(const std::vector<Candidate>& best,
+                                      const std::vector<int>& columns) const {
   std::vector<Hit> hits;
   hits.reserve(best.size());
   for (const Candidate& cand : best) {
@@ -150,6 +61,95 @@ Result<std::vector<Hit>> Collection::ExactSearch(std::span<const float> query,
     hits.push_back(std::move(h));
   }
   return hits;
+}
+
+float Collection::FinalDistance(double acc, double q_sq, double x_sq) const {
+  switch (spec().metric) {
+    case Metric::kL2: return static_cast<float>(std::sqrt(std::max(0.0, acc)));
+    case Metric::kInnerProduct: return static_cast<float>(-acc);
+    default: return x_sq > 0 ? static_cast<float>(1.0 - acc / std::sqrt(q_sq * x_sq)) : 1.0f;
+  }
+}
+
+std::vector<Candidate> Collection::ScanTopK(const float* query, uint32_t dims, size_t keep,
+                                            const std::vector<uint64_t>* subset, bool parallel,
+                                            uint64_t* bytes_read) const {
+  const Metric metric = spec().metric;
+  const DistanceKernels& kern = Kernels();
+  const size_t nblocks = ladder_.BlocksCovering(dims);
+  const bool on_ladder = ladder_.IsGranularity(dims);
+  double q_sq = 0;
+  for (uint32_t d = 0; d < dims; ++d) q_sq += double{query[d]} * query[d];
+
+  // Subset scans (selective filters) visit rows one by one; full scans go chunk by chunk.
+  if (subset != nullptr) {
+    TopK top(keep);
+    for (uint64_t row : *subset) {
+      double acc = 0, x_sq = 0;
+      for (size_t b = 0; b < nblocks; ++b) {
+        const uint32_t begin = ladder_.begin(b), len = std::min(dims, ladder_.end(b)) - begin;
+        const float* x = cache_.Row(b, row);
+        acc += metric == Metric::kL2 ? kern.l2sqr(query + begin, x, len)
+                                     : kern.dot(query + begin, x, len);
+        if (metric == Metric::kCosine && !on_ladder) x_sq += kern.dot(x, x, len);
+      }
+      if (on_ladder) x_sq = cache_.SqNorm(nblocks - 1, row);
+      top.Push(FinalDistance(acc, q_sq, x_sq), row);
+    }
+    if (bytes_read) *bytes_read += subset->size() * dims * sizeof(float);
+    return top.TakeSorted();
+  }
+
+  const size_t chunks = (next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
+  std::vector<std::vector<Candidate>> partial(chunks);
+  auto scan_chunk = [&](size_t c) {
+    const uint64_t first = c * ColumnCache::kChunkRows;
+    const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, next_row_ - first);
+    std::vector<float> score(n, 0.0f), norm;
+    for (size_t b = 0; b < nblocks; ++b) {
+      const uint32_t begin = ladder_.begin(b), width = ladder_.width(b);
+      const uint32_t len = std::min(dims, ladder_.end(b)) - begin;
+      const float* x = cache_.Chunk(b, c);
+      if (metric == Metric::kL2) {
+        kern.l2_rows(query + begin, x, n, width, len, score.data());
+      } else {
+        kern.dot_rows(query + begin, x, n, width, len, score.data());
+      }
+      if (metric == Metric::kCosine && !on_ladder) {
+        norm.resize(n, 0.0f);
+        for (size_t r = 0; r < n; ++r) norm[r] += kern.dot(x + r * width, x + r * width, len);
+      }
+    }
+    // Squared prefix norms matter for cosine only: from the cache on the ladder, else computed.
+    const float* sq = metric != Metric::kCosine ? nullptr
+                      : on_ladder               ? cache_.SqNorms(nblocks - 1) + first
+                                                : norm.data();
+    TopK top(keep);
+    for (size_t r = 0; r < n; ++r) {
+      if (live_[first + r]) top.Push(FinalDistance(score[r], q_sq, sq ? sq[r] : 0.0), first + r);
+    }
+    partial[c] = top.TakeSorted();
+  };
+  if (parallel) {
+    pool_->ParallelFor(chunks, scan_chunk);
+  } else {
+    for (size_t c = 0; c < chunks; ++c) scan_chunk(c);
+  }
+  if (bytes_read) *bytes_read += next_row_ * dims * sizeof(float);
+  TopK top(keep);
+  for (const auto& p : partial) {
+    for (const Candidate& cand : p) top.Push(cand.distance, cand.row);
+  }
+  return top.TakeSorted();
+}
+
+Result<std::vector<Hit>> Collection::ExactSearch(std::span<const float> query,
+                                                 const ExactSearchOptions& options) const {
+  SearchOptions o;
+  o.k = options.k;
+  o.plan = SearchPlan::Exact(options.dims);
+  o.attributes = options.attributes;
+  return Search(query, o, nullptr);
 }
 
 Result<ScanStats> Collection::ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const {

@@ -31,6 +31,13 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
     PutLengthPrefixed(&out, c.name);
     out.push_back(static_cast<char>(c.type));
   }
+  PutVarint64(&out, s.default_plan.size());
+  for (const FunnelStage& st : s.default_plan) {
+    PutFixed32(&out, st.dims);
+    PutFixed32(&out, st.keep);
+  }
+  PutFixed32(&out, s.default_ef);
+  PutFixed32(&out, s.default_plan_k);
   return out;
 }
 
@@ -65,6 +72,16 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
     c.type = static_cast<AttrType>(in.U8());
     s.attributes.push_back(std::move(c));
   }
+  uint64_t stages = in.Varint64();
+  if (stages > 1024) return Status::Corruption("collection descriptor: default plan too long");
+  for (uint64_t i = 0; i < stages && !in.failed(); ++i) {
+    FunnelStage st;
+    st.dims = in.Fixed32();
+    st.keep = in.Fixed32();
+    s.default_plan.push_back(st);
+  }
+  s.default_ef = in.Fixed32();
+  s.default_plan_k = in.Fixed32();
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",
                                           bytes.size()));

@@ -18,7 +18,8 @@ struct CollectionDescriptor {
 // Layout (version 1): u8 descriptor version, fixed32 cid, lp name, lp id_column, u8 id_type,
 // lp vector_column, fixed32 dim, varint count + fixed32 granularities, u8 metric,
 // fixed32 index_dim, fixed32 m, fixed32 ef_construction, fixed32 ef_search,
-// varint count + (lp name, u8 type) attributes. lp = varint length + bytes.
+// varint count + (lp name, u8 type) attributes, varint count + (fixed32 dims, fixed32 keep)
+// default-plan stages, fixed32 default_ef, fixed32 default_plan_k. lp = varint length + bytes.
 std::string EncodeDescriptor(const CollectionDescriptor& d);
 // Errors: Corruption naming what did not decode.
 Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes);

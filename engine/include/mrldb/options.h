@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mrldb {
@@ -22,8 +24,11 @@ struct DatabaseOptions {
   bool sync = false;
   // RocksDB block cache for vector segments and rows. Default: 256 MiB.
   size_t block_cache_bytes = 256u << 20;
-  // Worker threads for searches and scans. Default (0): std::thread::hardware_concurrency().
+  // Worker threads for searches, scans and index builds. Default (0): hardware concurrency.
   unsigned threads = 0;
+  // Receives informational lines (index rebuilds, recoveries). Default (empty): standard error,
+  // prefixed "mrldb: ".
+  std::function<void(std::string_view)> info_log;
 };
 
 struct WriteOptions {

@@ -18,11 +18,6 @@
 
 namespace mrldb {
 
-struct FunnelStage {
-  uint32_t dims = 0;  // a granularity of the collection's ladder
-  uint32_t keep = 0;  // candidates passed on; ignored (= k) for the last stage
-};
-
 struct SearchPlan {
   enum class Kind : uint8_t {
     kDefault,  // the collection's default plan (tuned, or derived from k and the ladder)

@@ -50,6 +50,13 @@ struct HnswParams {
   uint32_t ef_search = 64;
 };
 
+// One stage of a Matryoshka funnel (see mrldb/search.h).
+struct FunnelStage {
+  uint32_t dims = 0;  // a granularity of the collection's ladder
+  uint32_t keep = 0;  // candidates passed on; ignored (= k) for the last stage
+  bool operator==(const FunnelStage&) const = default;
+};
+
 // What CreateCollection takes. Validate() fills defaults and checks every field.
 struct CollectionSpec {
   // Collection name: [A-Za-z_][A-Za-z0-9_]*, at most 64 characters.
@@ -72,6 +79,12 @@ struct CollectionSpec {
   HnswParams hnsw;
   // Typed attribute columns; names unique and distinct from the id and vector columns.
   std::vector<ColumnDef> attributes;
+  // The stored default funnel (set by tuning or SetDefaultPlan): stages and stage-0 ef, tuned
+  // for `default_plan_k` results (a search for more widens the keeps). Empty: derived from k and
+  // the ladder at search time.
+  std::vector<FunnelStage> default_plan;
+  uint32_t default_ef = 0;
+  uint32_t default_plan_k = 0;
 
   // Fills defaults, then checks the spec. Returns InvalidArgument naming the field at fault.
   Status Validate();
@@ -86,7 +99,8 @@ struct CollectionInfo {
   CollectionSpec spec;
   uint64_t live_rows = 0;      // rows that can be returned
   uint64_t allocated_rows = 0; // internal row ids handed out (live + deleted)
-  uint64_t index_rows = 0;     // rows in the HNSW graph (deleted ones marked, not removed)
+  uint64_t index_rows = 0;       // rows in the HNSW graph (deleted ones marked, not removed)
+  uint64_t index_live_rows = 0;  // rows in the graph not marked deleted: equals live_rows
   uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
   uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
 };

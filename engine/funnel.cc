@@ -1,0 +1,317 @@
+// The Matryoshka funnel: plan resolution, filters, stage 0 (HNSW or brute force), re-ranking
+// stages that add the partial scores of the blocks each stage brings, and batch search.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <hnswlib/hnswlib.h>
+
+#include "engine/collection.h"
+#include "engine/distance.h"
+#include "engine/filter_eval.h"
+#include "engine/prefix_index.h"
+#include "engine/top_k.h"
+
+namespace mrldb {
+
+namespace {
+
+constexpr uint32_t kMaxK = 100000;
+// A filter matching at most max(kMinBruteForceRows, kBruteForceFraction * live rows) rows is
+// served by scanning the matching rows (exact stage 0); a broader one by the graph.
+constexpr uint64_t kMinBruteForceRows = 20000;
+constexpr double kBruteForceFraction = 0.05;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+class BitmapFilter final : public hnswlib::BaseFilterFunctor {
+ public:
+  explicit BitmapFilter(const std::vector<uint8_t>* bits) : bits_(bits) {}
+  bool operator()(hnswlib::labeltype row) override { return (*bits_)[row] != 0; }
+
+ private:
+  const std::vector<uint8_t>* bits_;
+};
+
+}  // namespace
+
+std::string SearchPlan::ToString() const {
+  switch (kind) {
+    case Kind::kDefault: return "DEFAULT";
+    case Kind::kExact: return dims ? fmt::format("EXACT AT {}", dims) : "EXACT";
+    case Kind::kPrefix: return ef ? fmt::format("PREFIX {} EF {}", dims, ef) : fmt::format("PREFIX {}", dims);
+    case Kind::kFunnel: break;
+  }
+  std::string s = "FUNNEL (";
+  for (size_t i = 0; i < stages.size(); ++i) {
+    s += i ? ", " : "";
+    s += i + 1 < stages.size() ? fmt::format("{} KEEP {}", stages[i].dims, stages[i].keep)
+                               : std::to_string(stages[i].dims);
+  }
+  s += ")";
+  if (ef) s += fmt::format(" EF {}", ef);
+  return s;
+}
+
+Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan, uint32_t k) const {
+  const CollectionSpec& s = spec();
+  if (k < 1 || k > kMaxK) {
+    return Status::InvalidArgument(fmt::format("k = {} is outside 1..{}", k, kMaxK));
+  }
+  ResolvedPlan r;
+  switch (plan.kind) {
+    case SearchPlan::Kind::kExact:
+    case SearchPlan::Kind::kPrefix: {
+      const uint32_t dims = plan.dims == 0 ? s.dim : plan.dims;
+      if (dims > s.dim) {
+        return Status::InvalidArgument(fmt::format(
+            "search dims {} exceed the dimension {} of collection '{}'", dims, s.dim, s.name));
+      }
+      r.stages = {{dims, k}};
+      r.hnsw = plan.kind == SearchPlan::Kind::kPrefix && dims == s.index_dim;
+      r.ef = plan.ef;
+      r.text = plan.ToString();
+      return r;
+    }
+    case SearchPlan::Kind::kDefault:
+      if (!default_plan_.empty()) {
+        r.stages = default_plan_;
+        r.ef = default_ef_;
+        // A plan tuned for k0 results widens proportionally for a larger k.
+        if (k > default_k_ && default_k_ > 0) {
+          for (auto& st : r.stages) st.keep = uint32_t(uint64_t(st.keep) * k / default_k_);
+          r.ef = uint32_t(uint64_t(r.ef) * k / default_k_);
+        }
+      } else {
+        r.stages = DerivedPlan(k);
+      }
+      break;
+    case SearchPlan::Kind::kFunnel:
+      r.stages = plan.stages;
+      r.ef = plan.ef;
+      break;
+  }
+  if (r.stages.empty()) return Status::InvalidArgument("a funnel needs at least one stage");
+  for (size_t i = 0; i < r.stages.size(); ++i) {
+    FunnelStage& st = r.stages[i];
+    if (!ladder_.IsGranularity(st.dims)) {
+      return Status::InvalidArgument(fmt::format(
+          "funnel stage {} at {} dims: not a granularity of '{}' (ladder {})", i + 1, st.dims,
+          s.name, fmt::join(s.granularities, ", ")));
+    }
+    if (i > 0 && st.dims <= r.stages[i - 1].dims) {
+      return Status::InvalidArgument(fmt::format(
+          "funnel stage {} at {} dims does not increase on stage {} at {} dims", i + 1, st.dims,
+          i, r.stages[i - 1].dims));
+    }
+    if (i + 1 == r.stages.size()) {
+      st.keep = k;
+    } else if (st.keep < k) {
+      return Status::InvalidArgument(fmt::format(
+          "funnel stage {} keeps {} candidates, fewer than k = {}", i + 1, st.keep, k));
+    } else if (st.keep > 10 * kMaxK) {
+      return Status::InvalidArgument(fmt::format("funnel stage {} keeps {} candidates (limit {})",
+                                                 i + 1, st.keep, 10 * kMaxK));
+    }
+  }
+  r.hnsw = r.stages[0].dims == s.index_dim;
+  if (r.ef > 10 * kMaxK) return Status::InvalidArgument(fmt::format("ef = {} is too large", r.ef));
+  SearchPlan shown = SearchPlan::Funnel(r.stages, r.ef);
+  r.text = shown.ToString();
+  return r;
+}
+
+std::vector<FunnelStage> Collection::DerivedPlan(uint32_t k) const {
+  // Shortlist generously at the index prefix, then halve the candidates at each granularity
+  // above it; the full dimension keeps k.
+  const CollectionSpec& s = spec();
+  std::vector<FunnelStage> stages;
+  uint32_t keep = std::max<uint32_t>(20 * k, 200);
+  stages.push_back({s.index_dim, keep});
+  for (uint32_t g : s.granularities) {
+    if (g <= s.index_dim || g == s.dim) continue;
+    keep = std::max(keep / 2, 2 * k);
+    stages.push_back({g, keep});
+  }
+  if (s.index_dim != s.dim) stages.push_back({s.dim, k});
+  return stages;
+}
+
+Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
+    const std::optional<Filter>& filter) const {
+  if (!filter) return std::shared_ptr<const FilterMatch>();
+  MRLDB_ASSIGN_OR_RETURN(BoundFilter bound, BoundFilter::Bind(*filter, spec()));
+  auto m = std::make_shared<FilterMatch>();
+  m->bits.assign(next_row_, 0);
+  for (uint64_t row = 0; row < next_row_; ++row) {
+    if (live_[row] && bound.Matches(attrs_, row)) {
+      m->bits[row] = 1;
+      m->rows.push_back(row);
+    }
+  }
+  const uint64_t threshold =
+      std::max<uint64_t>(kMinBruteForceRows, uint64_t(kBruteForceFraction * double(live_rows_)));
+  m->brute_force = m->rows.size() <= threshold;
+  return std::shared_ptr<const FilterMatch>(std::move(m));
+}
+
+std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& plan,
+                                           const FilterMatch* filter, bool parallel,
+                                           SearchStats* stats) const {
+  const Metric metric = spec().metric;
+  const DistanceKernels& kern = Kernels();
+  const bool want_stats = stats != nullptr;
+  double t0 = want_stats ? Now() : 0;
+  auto record = [&](const char* method, uint32_t dims, uint64_t in, uint64_t out, uint64_t bytes) {
+    if (!want_stats) return;
+    const double t1 = Now();
+    stats->stages.push_back({method, dims, in, out, bytes, t1 - t0, "cpu"});
+    t0 = t1;
+  };
+
+  // Stage 0.
+  const FunnelStage& first = plan.stages[0];
+  std::vector<Candidate> cands;
+  const bool use_graph = plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
+  if (use_graph) {
+    std::vector<float> qp(q, q + first.dims);
+    if (metric == Metric::kCosine) {
+      double n = 0;
+      for (float v : qp) n += double{v} * v;
+      const float inv = static_cast<float>(1.0 / std::sqrt(n));
+      for (float& v : qp) v *= inv;
+    }
+    BitmapFilter bitmap(filter ? &filter->bits : nullptr);
+    const size_t ef = std::max<size_t>(plan.ef ? plan.ef : spec().hnsw.ef_search, first.keep);
+    auto found = graph_->Search(qp.data(), first.keep, ef, filter ? &bitmap : nullptr);
+    const size_t reachable = filter ? filter->rows.size() : live_rows_;
+    if (found.size() < std::min<size_t>(first.keep, reachable)) {
+      // The graph could not produce enough rows (a filter it routes poorly): scan instead.
+      cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel,
+                       nullptr);
+      record("scan", first.dims, reachable, cands.size(), reachable * first.dims * 4);
+    } else {
+      cands.reserve(found.size());
+      for (const auto& [d, row] : found) cands.push_back({d, row});
+      record("hnsw", first.dims, ef, cands.size(), 0);
+    }
+  } else {
+    uint64_t bytes = 0;
+    cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel, &bytes);
+    record("scan", first.dims, filter ? filter->rows.size() : live_rows_, cands.size(), bytes);
+  }
+  if (plan.stages.size() == 1 && !use_graph) return cands;
+
+  // Re-ranking. acc[i] holds candidate i's additive score (dot or squared L2) over [0, dims).
+  // Stage 0 by the graph has only graph distances, so its score starts from dims 0.
+  std::vector<double> acc(cands.size(), 0.0);
+  uint32_t done = 0;
+  if (!use_graph) {
+    for (size_t i = 0; i < cands.size(); ++i) acc[i] = PrefixScore(q, first.dims, cands[i].row);
+    done = first.dims;
+  }
+  const size_t from_stage = use_graph ? 0 : 1;
+  std::vector<double> q_sq_at(plan.stages.size(), 0.0);
+  for (size_t si = from_stage; si < plan.stages.size(); ++si) {
+    const FunnelStage& st = plan.stages[si];
+    double q_sq = 0;
+    for (uint32_t d = 0; d < st.dims; ++d) q_sq += double{q[d]} * q[d];
+    // Stage dims are granularities, so the blocks [b_from, level] cover exactly [done, dims).
+    const size_t level = ladder_.BlocksCovering(st.dims) - 1;
+    const size_t b_from = done == 0 ? 0 : ladder_.BlocksCovering(done);
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const uint64_t row = cands[i].row;
+      for (size_t b = b_from; b <= level; ++b) {
+        const uint32_t begin = ladder_.begin(b), len = ladder_.width(b);
+        const float* x = cache_.Row(b, row);
+        acc[i] += metric == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
+      }
+      cands[i].distance = FinalDistance(acc[i], q_sq, cache_.SqNorm(level, row));
+    }
+    const uint64_t in = cands.size();
+    const uint64_t bytes = in * (st.dims - done) * sizeof(float);
+    done = st.dims;
+    // Keep the best st.keep, in order, carrying their scores along.
+    std::vector<size_t> order(cands.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    const size_t keep = std::min<size_t>(st.keep, order.size());
+    std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                      [&](size_t a, size_t b) { return cands[a] < cands[b]; });
+    std::vector<Candidate> next(keep);
+    std::vector<double> next_acc(keep);
+    for (size_t i = 0; i < keep; ++i) {
+      next[i] = cands[order[i]];
+      next_acc[i] = acc[order[i]];
+    }
+    cands.swap(next);
+    acc.swap(next_acc);
+    record("rerank", st.dims, in, cands.size(), bytes);
+  }
+  return cands;
+}
+
+double Collection::PrefixScore(const float* q, uint32_t dims, uint64_t row) const {
+  const DistanceKernels& kern = Kernels();
+  double acc = 0;
+  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
+    const uint32_t begin = ladder_.begin(b), len = std::min(dims, ladder_.end(b)) - begin;
+    const float* x = cache_.Row(b, row);
+    acc += spec().metric == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
+  }
+  return acc;
+}
+
+Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
+                                            const SearchOptions& options,
+                                            SearchStats* stats) const {
+  MRLDB_ASSIGN_OR_RETURN(std::vector<int> columns, AttributeColumns(options.attributes));
+  std::shared_lock lock(mu_);
+  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
+  const bool exactish = plan.stages.size() == 1;
+  MRLDB_RETURN_IF_ERROR(CheckQuery(query, exactish ? plan.stages[0].dims : spec().dim));
+  MRLDB_ASSIGN_OR_RETURN(auto filter, MatchFilter(options.filter));
+  if (stats) {
+    *stats = SearchStats{};
+    stats->plan = plan.text;
+    if (filter) {
+      stats->filter_matches = filter->rows.size();
+      stats->filter_brute_force = filter->brute_force;
+    }
+  }
+  std::vector<Candidate> best = RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats);
+  if (best.size() > options.k) best.resize(options.k);
+  return MakeHits(best, columns);
+}
+
+Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const float> queries,
+                                                              size_t n,
+                                                              const SearchOptions& options) const {
+  MRLDB_ASSIGN_OR_RETURN(std::vector<int> columns, AttributeColumns(options.attributes));
+  std::shared_lock lock(mu_);
+  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
+  const uint32_t qdim = plan.stages.size() == 1 && queries.size() == n * plan.stages[0].dims
+                            ? plan.stages[0].dims
+                            : spec().dim;
+  if (queries.size() != n * size_t{qdim}) {
+    return Status::InvalidArgument(fmt::format(
+        "query matrix has {} values, not {} queries x {} dimensions", queries.size(), n, qdim));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    Status st = CheckQuery(queries.subspan(i * qdim, qdim), plan.stages.size() == 1 ? plan.stages[0].dims : qdim);
+    if (!st.ok()) return Status::InvalidArgument(fmt::format("query {}: {}", i + 1, st.message()));
+  }
+  MRLDB_ASSIGN_OR_RETURN(auto filter, MatchFilter(options.filter));
+  std::vector<std::vector<Hit>> out(n);
+  pool_->ParallelFor(n, [&](size_t i) {
+    std::vector<Candidate> best =
+        RunPlan(queries.data() + i * qdim, plan, filter.get(), /*parallel=*/false, nullptr);
+    if (best.size() > options.k) best.resize(options.k);
+    out[i] = MakeHits(best, columns);
+  });
+  return out;
+}
+
+}  // namespace mrldb
