@@ -225,7 +225,9 @@ TEST_F(FunnelTest, RowsWrittenAfterTheLastSaveAreReplayed) {
   SearchOptions o;
   o.k = 100;
   for (size_t qi = 0; qi < 5; ++qi) {
-    for (const Hit& h : *db->Search("c", Query(qi), o)) {
+    auto hits = db->Search("c", Query(qi), o);
+    ASSERT_TRUE(hits.ok());
+    for (const Hit& h : *hits) {
       EXPECT_NE(h.id, Key{int64_t{5}});
       EXPECT_NE(h.id, Key{int64_t{6500}});
     }
@@ -262,7 +264,9 @@ TEST_F(FunnelTest, FilteredSearchMatchesExactWithTheSameFilter) {
       auto want = db_->Search("c", Query(qi), exact);
       ASSERT_TRUE(got.ok()) << got.status().ToString();
       ASSERT_TRUE(want.ok());
-      if (c.matches) EXPECT_EQ(stats.filter_matches, c.matches);
+      if (c.matches) {
+        EXPECT_EQ(stats.filter_matches, c.matches);
+      }
       EXPECT_EQ(got->size(), std::min<size_t>(10, stats.filter_matches));
       EXPECT_EQ(got->size(), want->size());
       for (const Hit& h : *got) {
