@@ -137,10 +137,10 @@ Status Collection::ReconcileIndex(uint64_t covered) {
       graph_dirty_ = true;
     }
   }
-  if (covered < next_row_) {
-    MRLDB_RETURN_IF_ERROR(IndexRows(covered, next_row_));
-    graph_dirty_ = true;
-  }
+  // Rows written after the save are replayed by the background indexer; searches scan them
+  // until then.
+  MRLDB_RETURN_IF_ERROR(ReserveGraph());
+  indexed_upto_ = covered;
   return Status::Ok();
 }
 
@@ -152,53 +152,90 @@ Status Collection::RebuildIndex(std::string_view why) {
   graph_ = std::make_unique<PrefixIndex>(spec().metric, spec().index_dim, spec().hnsw);
   graph_ok_ = true;
   graph_dirty_ = true;
-  return IndexRows(0, next_row_);
+  indexed_upto_ = 0;  // the background indexer builds it; searches scan meanwhile
+  return ReserveGraph();
 }
 
-Status Collection::IndexRows(uint64_t first, uint64_t end) {
-  if (first >= end) return Status::Ok();
-  MRLDB_RETURN_IF_ERROR(graph_->Reserve(end));
+bool Collection::IndexPending() const {
+  std::shared_lock lock(mu_);
+  return graph_ok_ && indexed_upto_ < next_row_;
+}
+
+bool Collection::IndexStep(size_t max_rows) {
+  std::vector<uint64_t> rows;
+  std::vector<float> prefixes;
+  uint64_t to;
+  {
+    std::shared_lock lock(mu_);
+    const uint64_t from = indexed_upto_;
+    to = std::min<uint64_t>(next_row_, from + max_rows);
+    if (from >= to || !graph_ok_) return false;
+    CopyPrefixes(from, to, &rows, &prefixes);
+  }
   const uint32_t dims = spec().index_dim;
-  const bool normalize = spec().metric == Metric::kCosine;
-  const size_t level = ladder_.BlocksCovering(dims) - 1;
-  constexpr uint64_t kTask = 256;
-  const size_t tasks = (end - first + kTask - 1) / kTask;
-  std::vector<Status> errors(tasks);
-  pool_->ParallelFor(tasks, [&](size_t t) {
-    std::vector<float> prefix(dims);
-    const uint64_t lo = first + t * kTask, hi = std::min(end, lo + kTask);
-    for (uint64_t row = lo; row < hi; ++row) {
-      if (!live_[row]) continue;
-      for (size_t b = 0; b <= level; ++b) {
-        std::memcpy(prefix.data() + ladder_.begin(b), cache_.Row(b, row),
-                    ladder_.width(b) * sizeof(float));
+  std::vector<Status> errors(rows.size());
+  {
+    std::shared_lock graph_lock(graph_mu_);
+    constexpr size_t kTask = 64;
+    pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
+      for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {
+        errors[i] = graph_->Add(rows[i], prefixes.data() + i * dims);
       }
-      if (normalize) {
-        const float n = cache_.SqNorm(level, row);
-        const float inv = n > 0 ? 1.0f / std::sqrt(n) : 0.0f;
-        for (float& v : prefix) v *= inv;
-      }
-      Status st = graph_->Add(row, prefix.data());
-      if (!st.ok()) {
-        errors[t] = st;
-        return;
-      }
-    }
-  });
+    });
+  }
   for (const Status& st : errors) {
     if (!st.ok()) {
       graph_ok_ = false;
       if (log_) log_(fmt::format("collection '{}': {}; searches scan until reopen", spec().name, st.message()));
-      return st;
+      return false;
     }
   }
-  return Status::Ok();
+  std::shared_lock lock(mu_);
+  {
+    // A row deleted while it was being added must not stay visible in the graph.
+    std::unique_lock graph_lock(graph_mu_);
+    for (uint64_t row : rows) {
+      if (!live_[row]) graph_->MarkDeleted(row);
+    }
+  }
+  indexed_upto_ = to;
+  graph_dirty_ = true;
+  return true;
+}
+
+void Collection::CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t>* rows,
+                              std::vector<float>* prefixes) const {
+  const uint32_t dims = spec().index_dim;
+  const size_t level = ladder_.BlocksCovering(dims) - 1;
+  const bool normalize = spec().metric == Metric::kCosine;
+  for (uint64_t row = first; row < end; ++row) {
+    if (!live_[row]) continue;
+    rows->push_back(row);
+    const size_t at = prefixes->size();
+    prefixes->resize(at + dims);
+    for (size_t b = 0; b <= level; ++b) {
+      std::memcpy(prefixes->data() + at + ladder_.begin(b), cache_.Row(b, row),
+                  ladder_.width(b) * sizeof(float));
+    }
+    if (normalize) {
+      const float n = cache_.SqNorm(level, row);
+      const float inv = n > 0 ? 1.0f / std::sqrt(n) : 0.0f;
+      for (size_t d = 0; d < dims; ++d) (*prefixes)[at + d] *= inv;
+    }
+  }
+}
+
+Status Collection::ReserveGraph() {
+  if (graph_->capacity() >= next_row_) return Status::Ok();
+  std::unique_lock graph_lock(graph_mu_);
+  return graph_->Reserve(next_row_);
 }
 
 Status Collection::SaveIndex() {
   std::unique_lock lock(mu_);
+  std::unique_lock graph_lock(graph_mu_);
   if (!graph_dirty_ || !graph_ok_) return Status::Ok();
-  MRLDB_RETURN_IF_ERROR(graph_->Save(index_path_, next_row_));
+  MRLDB_RETURN_IF_ERROR(graph_->Save(index_path_, indexed_upto_));
   graph_dirty_ = false;
   return Status::Ok();
 }
@@ -256,7 +293,9 @@ CollectionInfo Collection::Info() const {
   info.spec.default_plan_k = default_k_;
   info.live_rows = live_rows_;
   info.allocated_rows = next_row_;
+  std::shared_lock graph_lock(graph_mu_);
   info.index_rows = graph_->size();
+  info.index_pending_rows = next_row_ - std::min<uint64_t>(next_row_, indexed_upto_);
   info.index_live_rows = graph_->size() - graph_->deleted();
   info.index_memory_bytes = graph_->MemoryBytes();
   info.cache_memory_bytes = cache_.MemoryBytes();
@@ -399,11 +438,14 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
   MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
 
   // Committed: mirror it in memory (nothing below can fail but allocation).
+  if (!replaced.empty()) {
+    std::unique_lock graph_lock(graph_mu_);
+    for (uint64_t old : replaced) graph_->MarkDeleted(old);
+  }
   for (uint64_t old : replaced) {
     live_[old] = 0;
     for (auto& col : attrs_) col[old] = Value{};
     --live_rows_;
-    graph_->MarkDeleted(old);
   }
   next_row_ = first + n;
   cache_.Reserve(next_row_);
@@ -420,11 +462,14 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
   }
   live_rows_ += n;
   graph_dirty_ = true;
-  if (graph_ok_) {
-    // The batch is committed: an index failure is logged and makes searches scan (IndexRows),
-    // it does not fail the write.
-    IndexRows(first, next_row_).IgnoreError();
+  // The batch is committed and searchable now (the tail scan); the background indexer adds it
+  // to the graph. A capacity failure is logged and makes stage 0 scan; it does not fail the
+  // committed write.
+  if (Status st = ReserveGraph(); !st.ok()) {
+    graph_ok_ = false;
+    if (log_) log_(fmt::format("collection '{}': {}; searches scan", spec().name, st.message()));
   }
+  if (on_write_) on_write_();
   return Status::Ok();
 }
 
@@ -451,11 +496,14 @@ Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
   }
   if (rows.empty()) return uint64_t{0};
   MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
+  {
+    std::unique_lock graph_lock(graph_mu_);
+    for (uint64_t row : rows) graph_->MarkDeleted(row);
+  }
   for (uint64_t row : rows) {
     ids_.erase(keys_[row]);
     live_[row] = 0;
     for (auto& col : attrs_) col[row] = Value{};
-    graph_->MarkDeleted(row);
   }
   graph_dirty_ = true;
   live_rows_ -= rows.size();

@@ -6,6 +6,7 @@
 // reads take it shared, so a reader sees a batch entirely or not at all.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -62,6 +63,12 @@ class Collection {
   Result<TuneReport> Tune(const TuneOptions& options);
   Status SetDefaultPlan(const SearchPlan& plan);
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
+  // Adds up to `max_rows` rows not yet in the HNSW graph (the background indexer's step).
+  // Returns true when it did some work. Runs under the shared lock: searches go on meanwhile.
+  bool IndexStep(size_t max_rows);
+  bool IndexPending() const;
+  // Called after every committed write (wakes the background indexer).
+  void SetWriteListener(std::function<void()> fn) { on_write_ = std::move(fn); }
   // Saves the HNSW graph (with the rows it covers) if it changed since the last save.
   Status SaveIndex();
   // Removes the saved graph files (the collection is being dropped).
@@ -102,8 +109,13 @@ class Collection {
   float FinalDistance(double acc, double q_sq, double x_sq) const;
   std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns) const;
 
+  // The unit-normalized (cosine) or raw index prefixes of the live rows in [first, end).
+  // REQUIRES mu_ held.
+  void CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t>* rows,
+                    std::vector<float>* prefixes) const;
+  // Makes the graph's capacity cover next_row_. REQUIRES mu_ held exclusively.
+  Status ReserveGraph();
   // REQUIRE mu_ held exclusively.
-  Status IndexRows(uint64_t first, uint64_t end);  // adds live rows in [first, end) to the graph
   Status RebuildIndex(std::string_view why);
   Status ReconcileIndex(uint64_t covered);
   Status WriteDescriptor();
@@ -123,9 +135,17 @@ class Collection {
   std::vector<std::vector<Value>> attrs_;                   // GUARDED_BY(mu_) [column][row]
   std::unordered_map<Key, uint64_t, KeyHash> ids_;          // GUARDED_BY(mu_) id -> row
   ColumnCache cache_;                                       // GUARDED_BY(mu_)
-  std::unique_ptr<PrefixIndex> graph_;                      // GUARDED_BY(mu_)
-  bool graph_ok_ = true;      // GUARDED_BY(mu_) false: an insert failed; stage 0 scans
-  bool graph_dirty_ = false;  // GUARDED_BY(mu_) changed since the last save
+  // The graph has its own lock so that the background indexer adds rows without holding mu_:
+  // adds and searches take graph_mu_ shared (hnswlib synchronizes them), resizes and deletion
+  // marks take it exclusively. Lock order: mu_, then graph_mu_.
+  mutable std::shared_mutex graph_mu_;
+  std::unique_ptr<PrefixIndex> graph_;  // replaced only in Load, before indexing starts
+  // Rows below this are in the graph (or were dead when their turn came); rows at or above it
+  // are searched by a brute-force scan of the "tail" until the background indexer gets there.
+  std::atomic<uint64_t> indexed_upto_{0};
+  std::atomic<bool> graph_ok_{true};      // false: an insert failed; stage 0 scans
+  std::atomic<bool> graph_dirty_{false};  // changed since the last save
+  std::function<void()> on_write_;
   std::vector<FunnelStage> default_plan_;                   // GUARDED_BY(mu_)
   uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)
 };

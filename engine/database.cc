@@ -2,7 +2,10 @@
 
 #include <map>
 #include <memory>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <shared_mutex>
 
 #include <fmt/format.h>
@@ -27,7 +30,67 @@ class DatabaseImpl final : public Database {
     log_ = options.info_log ? options.info_log
                             : LogFn([](std::string_view line) { fmt::print(stderr, "mrldb: {}\n", line); });
   }
-  ~DatabaseImpl() override { Close().IgnoreError(); }
+
+  void StartIndexer() { indexer_ = std::thread([this] { IndexerLoop(); }); }
+
+  void StopIndexer() {
+    {
+      std::lock_guard<std::mutex> l(indexer_mu_);
+      indexer_stop_ = true;
+    }
+    indexer_cv_.notify_all();
+    if (indexer_.joinable()) indexer_.join();
+  }
+
+  // Background indexing: steps of a few hundred rows per collection in turn, so that writers
+  // and searches interleave with it.
+  void IndexerLoop() {
+    for (;;) {
+      std::vector<std::shared_ptr<Collection>> all;
+      {
+        std::shared_lock lock(mu_);
+        for (auto& [name, c] : collections_) all.push_back(c);
+      }
+      bool worked = false;
+      for (auto& c : all) worked |= c->IndexStep(512);
+      all.clear();
+      std::unique_lock<std::mutex> l(indexer_mu_);
+      if (indexer_stop_) return;
+      if (!worked) {
+        indexer_idle_cv_.notify_all();
+        indexer_cv_.wait_for(l, std::chrono::milliseconds(200),
+                             [&] { return indexer_stop_ || indexer_wake_; });
+        indexer_wake_ = false;
+      }
+    }
+  }
+
+  void WakeIndexer() {
+    {
+      std::lock_guard<std::mutex> l(indexer_mu_);
+      indexer_wake_ = true;
+    }
+    indexer_cv_.notify_one();
+  }
+
+  Status WaitForIndexing() override {
+    for (;;) {
+      bool pending = false;
+      {
+        std::shared_lock lock(mu_);
+        MRLDB_RETURN_IF_ERROR(CheckOpen());
+        for (auto& [name, c] : collections_) pending |= c->IndexPending();
+      }
+      if (!pending) return Status::Ok();
+      WakeIndexer();
+      std::unique_lock<std::mutex> l(indexer_mu_);
+      indexer_idle_cv_.wait_for(l, std::chrono::milliseconds(20));
+    }
+  }
+  ~DatabaseImpl() override {
+    Close().IgnoreError();
+    StopIndexer();
+  }
 
   Status LoadCatalog() {
     const std::string prefix(storage::kCatalogPrefix);
@@ -44,6 +107,7 @@ class DatabaseImpl final : public Database {
   }
 
   Status Close() override {
+    StopIndexer();
     std::unique_lock lock(mu_);
     if (!kv_) return Status::Ok();
     Status st = SaveIndexesLocked();
@@ -209,7 +273,9 @@ class DatabaseImpl final : public Database {
   }
   std::shared_ptr<Collection> MakeCollection(storage::CollectionDescriptor d) {
     const std::string file = fmt::format("{}/hnsw/{}.hnsw", path_, d.cid);
-    return std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, file, log_);
+    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, file, log_);
+    c->SetWriteListener([this] { WakeIndexer(); });
+    return c;
   }
   // REQUIRES: mu_ held.
   Status SaveIndexesLocked() {
@@ -229,6 +295,11 @@ class DatabaseImpl final : public Database {
   std::unique_ptr<storage::KvStore> kv_;
   ThreadPool pool_;
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
+  std::thread indexer_;
+  std::mutex indexer_mu_;
+  std::condition_variable indexer_cv_, indexer_idle_cv_;
+  bool indexer_stop_ = false;  // GUARDED_BY(indexer_mu_)
+  bool indexer_wake_ = false;  // GUARDED_BY(indexer_mu_)
 };
 
 }  // namespace
@@ -239,6 +310,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options));
   auto db = std::make_unique<DatabaseImpl>(path, std::move(kv), options);
   MRLDB_RETURN_IF_ERROR(db->LoadCatalog());
+  db->StartIndexer();
   return std::unique_ptr<Database>(std::move(db));
 }
 

@@ -186,17 +186,41 @@ std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& p
     }
     BitmapFilter bitmap(filter ? &filter->bits : nullptr);
     const size_t ef = std::max<size_t>(plan.ef ? plan.ef : spec().hnsw.ef_search, first.keep);
-    auto found = graph_->Search(qp.data(), first.keep, ef, filter ? &bitmap : nullptr);
+    // Rows at or above `tail` are not in the graph yet (background indexer): scan them.
+    const uint64_t tail = indexed_upto_;
+    std::vector<std::pair<float, uint64_t>> found;
+    {
+      std::shared_lock graph_lock(graph_mu_);
+      found = graph_->Search(qp.data(), first.keep, ef, filter ? &bitmap : nullptr);
+    }
+    cands.reserve(found.size());
+    for (const auto& [d, row] : found) {
+      // Rows added by an indexer step still in progress belong to the tail scan; a row deleted
+      // while being added may linger in the graph for an instant.
+      if (row < tail && live_[row]) cands.push_back({d, row});
+    }
+    record("hnsw", first.dims, ef, cands.size(), 0);
+    uint64_t tail_rows = 0;
+    if (tail < next_row_) {
+      std::vector<uint64_t> rows;
+      for (uint64_t row = tail; row < next_row_; ++row) {
+        if (filter ? filter->bits[row] : live_[row]) rows.push_back(row);
+      }
+      tail_rows = rows.size();
+      uint64_t bytes = 0;
+      for (const Candidate& c : ScanTopK(q, first.dims, first.keep, &rows, false, &bytes)) {
+        cands.push_back(c);
+      }
+      record("scan", first.dims, rows.size(), std::min<uint64_t>(rows.size(), first.keep), bytes);
+    }
     const size_t reachable = filter ? filter->rows.size() : live_rows_;
-    if (found.size() < std::min<size_t>(first.keep, reachable)) {
+    if (found.size() < std::min<size_t>(first.keep, reachable - tail_rows) &&
+        cands.size() < std::min<size_t>(first.keep, reachable)) {
       // The graph could not produce enough rows (a filter it routes poorly): scan instead.
+      uint64_t bytes = 0;
       cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel,
-                       nullptr);
-      record("scan", first.dims, reachable, cands.size(), reachable * first.dims * 4);
-    } else {
-      cands.reserve(found.size());
-      for (const auto& [d, row] : found) cands.push_back({d, row});
-      record("hnsw", first.dims, ef, cands.size(), 0);
+                       &bytes);
+      record("scan", first.dims, reachable, cands.size(), bytes);
     }
   } else {
     uint64_t bytes = 0;

@@ -202,6 +202,8 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
 
 size_t PrefixIndex::size() const { return graph_ ? graph_->getCurrentElementCount() : 0; }
 
+size_t PrefixIndex::capacity() const { return graph_ ? graph_->getMaxElements() : 0; }
+
 size_t PrefixIndex::deleted() const { return graph_ ? graph_->getDeletedCount() : 0; }
 
 size_t PrefixIndex::MemoryBytes() const {

@@ -79,6 +79,7 @@ TEST_P(FunnelRecall, DefaultPlanReachesTheFloor) {
   so.dim = kDim;
   SyntheticGenerator gen(so);
   for (size_t first = 0; first < 20000; first += 5000) Fill(*db, gen, first, 5000);
+  ASSERT_OK(db->WaitForIndexing());
   SearchOptions o;  // default plan, k = 10
   const double recall = MeanRecall(*db, gen, o, 50);
   std::printf("%s default-plan recall@10 = %.3f\n", std::string(MetricName(GetParam())).c_str(), recall);
@@ -108,10 +109,13 @@ class FunnelTest : public ::testing::Test {
     db_ = testing::OpenOrDie(dir_.path(), opts_);
     ASSERT_OK(db_->CreateCollection(Spec(Metric::kCosine)));
     for (size_t first = 0; first < 6000; first += 2000) Fill(*db_, *gen_, first, 2000);
+    ASSERT_OK(db_->WaitForIndexing());
   }
   void Reopen() {
+    ASSERT_OK(db_->WaitForIndexing());
     ASSERT_OK(db_->Close());
     db_ = testing::OpenOrDie(dir_.path(), opts_);
+    ASSERT_OK(db_->WaitForIndexing());
   }
   std::vector<float> Query(size_t i) const { return gen_->Queries(i, 1); }
 
@@ -162,6 +166,28 @@ TEST_F(FunnelTest, DeletedAndReplacedRowsAreNeverReturnedStale) {
   EXPECT_TRUE(log_.empty()) << log_.front();  // the saved graph was reused, not rebuilt
 }
 
+TEST_F(FunnelTest, RowsAreSearchableBeforeTheIndexerReachesThem) {
+  // Each new row is queried right after its insert returns: it must be its own nearest
+  // neighbour whether it is in the graph yet or still in the scanned tail.
+  auto rows = gen_->Rows(50000, 200);
+  for (size_t i = 0; i < 200; ++i) {
+    InsertBatch b;
+    b.Add(Key{int64_t(50000 + i)}, std::span<const float>(rows.data() + i * kDim, kDim),
+          {Value{}, Value{}});
+    ASSERT_OK(db_->Insert("c", b));
+    SearchOptions o;
+    o.k = 1;
+    auto hits = db_->Search("c", std::span<const float>(rows.data() + i * kDim, kDim), o);
+    ASSERT_TRUE(hits.ok());
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ((*hits)[0].id, Key{int64_t(50000 + i)});
+  }
+  ASSERT_OK(db_->WaitForIndexing());
+  auto info = db_->DescribeCollection("c");
+  EXPECT_EQ(info->index_pending_rows, 0u);
+  EXPECT_EQ(info->index_live_rows, 6200u);
+}
+
 TEST_F(FunnelTest, ReopenReturnsIdenticalResults) {
   std::vector<std::vector<Hit>> before;
   SearchOptions o;
@@ -192,6 +218,7 @@ TEST_F(FunnelTest, MissingOrDamagedGraphIsRebuiltWithALogLine) {
     f.write("garbage!", 8);
   }
   db_ = testing::OpenOrDie(dir_.path(), opts_);
+  ASSERT_OK(db_->WaitForIndexing());
   ASSERT_EQ(log_.size(), 1u);
   EXPECT_NE(log_[0].find("rebuilding the HNSW graph"), std::string::npos) << log_[0];
   EXPECT_NE(log_[0].find("checksum"), std::string::npos) << log_[0];
@@ -202,6 +229,7 @@ TEST_F(FunnelTest, MissingOrDamagedGraphIsRebuiltWithALogLine) {
   db_ = testing::OpenOrDie(dir_.path(), opts_);
   ASSERT_EQ(log_.size(), 1u);
   EXPECT_NE(log_[0].find("no saved graph"), std::string::npos) << log_[0];
+  ASSERT_OK(db_->WaitForIndexing());
   EXPECT_EQ(db_->DescribeCollection("c")->index_rows, 6000u);
 }
 
@@ -217,6 +245,7 @@ TEST_F(FunnelTest, RowsWrittenAfterTheLastSaveAreReplayed) {
   std::filesystem::remove(std::filesystem::path(copy.path()) / "LOCK");
   auto db = testing::OpenOrDie(copy.path(), opts_);
   EXPECT_TRUE(log_.empty());
+  ASSERT_OK(db->WaitForIndexing());
   auto info = db->DescribeCollection("c");
   EXPECT_EQ(info->live_rows, 6998u);
   // Replayed: rows 6000..6999 but 6500 (deleted before it was replayed); row 5 marked deleted.
@@ -456,6 +485,7 @@ TEST(FunnelCrash, GraphMatchesStorageAfterKill) {
   DatabaseOptions o;
   o.info_log = [&](std::string_view line) { log.emplace_back(line); };
   auto db = testing::OpenOrDie(dir.path(), o);
+  ASSERT_OK(db->WaitForIndexing());
   auto info = db->DescribeCollection("c");
   ASSERT_TRUE(info.ok());
   ASSERT_GT(info->live_rows, 500u) << "the writer did not get far enough";

@@ -1,8 +1,10 @@
 // mrldb::Database: the embedded API. One directory holds one database (a RocksDB instance).
 //
-// Thread safety: a Database may be used from many threads at once. Reads (Get, ExactSearch,
+// Thread safety: a Database may be used from many threads at once. Reads (Get, Search,
 // Describe) of a collection run concurrently; writes to one collection are serialized and
-// readers see either all or none of a batch.
+// readers see either all or none of a batch. A background thread adds committed rows to the
+// HNSW graphs; until it has, searches scan those rows, so every committed row is searchable
+// as soon as its write returns.
 #pragma once
 
 #include <cstdint>
@@ -108,8 +110,12 @@ class Database {
   // Sets (or with Kind::kDefault, clears) the collection's stored default plan.
   // Errors: InvalidArgument (bad plan).
   virtual Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) = 0;
-  // Writes every collection's HNSW graph to disk now (also done by Close).
+  // Writes every collection's HNSW graph to disk now (also done by Close). Rows the background
+  // indexer has not reached are not in the saved graph; they are replayed after the next open.
   virtual Status Checkpoint() = 0;
+  // Blocks until the background indexer has added every committed row to the HNSW graphs.
+  // Searches never need this (rows not yet in a graph are scanned); benchmarks and tests do.
+  virtual Status WaitForIndexing() = 0;
 
   // Streams the first `dims` values of every live row straight from storage (not the in-memory
   // cache) in row order: `sink(n, ids_of_rows, values)` with values row-major n x dims. Reads

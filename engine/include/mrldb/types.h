@@ -100,7 +100,8 @@ struct CollectionInfo {
   uint64_t live_rows = 0;      // rows that can be returned
   uint64_t allocated_rows = 0; // internal row ids handed out (live + deleted)
   uint64_t index_rows = 0;       // rows in the HNSW graph (deleted ones marked, not removed)
-  uint64_t index_live_rows = 0;  // rows in the graph not marked deleted: equals live_rows
+  uint64_t index_live_rows = 0;  // rows in the graph not marked deleted
+  uint64_t index_pending_rows = 0;  // rows the background indexer has not reached (scanned)
   uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
   uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
 };
