@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/search_bench.h"
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
 
@@ -218,10 +219,13 @@ int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help")) {
     fmt::print(
         "usage: mrldb-bench storage [--rows N] [--dim D] [--batch B] [--sync-rows N] "
-        "[--repeat R] [--dir DIR] [--json FILE]\n");
+        "[--repeat R] [--dir DIR] [--json FILE]\n"
+        "       mrldb-bench search [--quick | --synthetic N | --data FILE] [options]  "
+        "(search --help)\n");
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
+  if (!std::strcmp(argv[1], "search")) return RunSearchBench(argc, argv, 2);
   fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
   return 2;
 }

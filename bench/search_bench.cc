@@ -1,0 +1,730 @@
+// mrldb-bench search: mrldb's Matryoshka funnel against hnswlib, FAISS and exact search, on the
+// same data and queries, in one run. Each system is built, measured and freed in turn.
+//
+//   mrldb        A collection (HNSW on the index_dim prefix, M 16, ef_construction 200) filled by
+//                Insert in batches of 10,000 (BIGINT id = row). Ingest rate: time in Insert.
+//                Build time: first Insert until WaitForIndexing returns (a background thread
+//                adds committed rows to the graph). Plans: for keep0 in --sweep,
+//                Funnel({{index_dim, keep0}, {256, max(k, keep0 / 4)}, {D, 0}}, ef keep0) (no 256
+//                stage unless it is on the ladder between index_dim and D), and the default plan.
+//   hnswlib      HierarchicalNSW on all D dims, M 16, ef_construction 200, concurrent addPoint
+//                from --threads threads; ef in --sweep. Its distances call mrldb's SIMD kernels
+//                (chosen at run time, like mrldb's): stock hnswlib chooses at compile time and
+//                would run SSE code in this build.
+//   faiss        IndexRefineFlat(IndexPreTransform(RemapDimensionsTransform(D, index_dim,
+//                uniform=false), IndexHNSWFlat(index_dim, 16))), efConstruction 200; efSearch =
+//                keep0 and k_factor = keep0 / k: the same prefix-then-refine chain, minus the
+//                middle stage. Debian's libfaiss with its own (generic build) kernels.
+//   exact-mrldb  SearchPlan::Exact(); exact-own: brute force here (mrldb's kernels, a k-heap).
+// Cosine: mrldb gets the raw vectors (it renormalizes each prefix itself); the peers get
+// L2-normalized vectors and queries and use inner product, normalizing counted in their build
+// time. RemapDimensionsTransform does not renormalize a prefix, so the FAISS chain is assembled
+// by hand: IndexHNSWFlat is filled with the index_dim prefixes each renormalized to length 1,
+// then wrapped in the IndexPreTransform (whose remap then only sees queries, and a query's scale
+// does not change an inner-product ranking) and in IndexRefineFlat(base, xb) with the full
+// normalized vectors as refine codes.
+// QPS "1 thread": one query at a time from one thread; mrldb on its database reopened with
+// DatabaseOptions::threads = 1, FAISS under omp_set_num_threads(1). "All threads" (--threads):
+// mrldb SearchBatch, one batched FAISS search (OpenMP), threads over the queries for hnswlib and
+// exact-own. Exact measurements stop after about kExactBudgetS s. Ground truth: exact top-k at D
+// by mrldb (SearchBatch, SearchPlan::Exact()) when its database is built, else by exact-own.
+// Memory: "index" = the search structure, "total" = all a search reads (with the vectors).
+//   mrldb    DescribeCollection: index_memory_bytes (graph + prefix vectors); total adds
+//            cache_memory_bytes (the column cache: every vector block and the norms).
+//   hnswlib  computed: max_elements * size_data_per_element_ (level-0 links, vector, label) +
+//            upper-level link lists + per-element pointer, level and lock + label map (about 32
+//            bytes an entry) + label locks. Index = total.
+//   faiss    computed: HNSW neighbors, levels, offsets + n x index_dim floats; total adds the
+//            refine IndexFlat's n x D floats.
+//   And "RSS+": growth of the resident set across each build (after malloc_trim).
+#include "bench/search_bench.h"
+
+#include <malloc.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/VectorTransform.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <hnswlib/hnswlib.h>
+
+#include "bench/measure.h"
+#include "bench/search_report.h"
+#include "bench/vector_file.h"
+#include "engine/distance.h"
+#include "mrldb/database.h"
+#include "mrldb/synthetic.h"
+
+#ifndef MRLDB_BENCH_PLOT_SCRIPT
+#define MRLDB_BENCH_PLOT_SCRIPT "bench/plot_recall_qps.gp"
+#endif
+
+namespace mrldb::bench {
+namespace {
+
+constexpr double kExactBudgetS = 15;
+constexpr size_t kInsertBatch = 10000;
+constexpr uint32_t kHnswM = 16, kEfConstruction = 200;
+constexpr double kTarget = 0.95;
+constexpr double kMiB = 1 << 20;
+
+constexpr char kUsage[] = R"(usage: mrldb-bench search [options]
+data (default: --synthetic 1000000, several GB of memory at 768 dims):
+  --synthetic N     N synthetic Matryoshka rows (SyntheticGenerator, seed 42)
+  --quick           --synthetic 100000
+  --dim D           dimension of the synthetic rows (default 768)
+  --data FILE       base vectors: .npy (float32 or float16, C order, 2-D) or .fvecs
+  --queries FILE    queries (.npy or .fvecs); default: SyntheticGenerator::Queries, or the last
+                    --nq rows of --data, held out of the base set
+  --nq N            number of queries (default 1000)
+search:
+  --k K             neighbours, recall@K (default 10)
+  --metric M        cosine | ip | l2 (default cosine)
+  --index-dim G     prefix of mrldb's graph and of FAISS's HNSW (default 64; on the ladder)
+  --sweep LIST      ef = keep0 values (default 20,40,80,160,320,640; values below k become k)
+  --threads T       threads for builds and all-thread QPS (default: all cores)
+  --systems LIST    of mrldb,hnswlib,faiss,exact (default: all)
+  --gt mrldb|own    ground truth (default: mrldb's exact search when its database is built)
+output:
+  --csv FILE  --json FILE  --plot FILE.png  --plot-script FILE.gp
+  --dir DIR         mrldb database directory (default: a temporary one, removed at the end)
+)";
+
+void Progress(const std::string& what) { fmt::print(stderr, "[search] {}\n", what); }
+
+// ---- Options ------------------------------------------------------------------------------------
+
+struct Args {
+  bool help = false;
+  size_t synthetic = 1000000, dim = 768, nq = 1000, k = 10, index_dim = 64, threads = 0;
+  std::string data, queries, metric = "cosine", sweep = "20,40,80,160,320,640";
+  std::string systems = "mrldb,hnswlib,faiss,exact", gt, csv, json, plot, dir;
+  std::string plot_script = MRLDB_BENCH_PLOT_SCRIPT;
+  // Derived from the strings above.
+  Metric metric_value = Metric::kCosine;
+  std::vector<uint32_t> sweep_values;
+  bool mrldb = false, hnswlib = false, faiss = false, exact = false;
+};
+
+bool ParsePositive(const std::string& s, size_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && *out > 0;
+}
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t p = 0; p <= s.size();) {
+    const size_t e = std::min(s.find(',', p), s.size());
+    out.push_back(s.substr(p, e - p));
+    p = e + 1;
+  }
+  return out;
+}
+
+Status Parse(int argc, char** argv, int first, Args* a) {
+  const std::pair<const char*, size_t*> numbers[] = {
+      {"--synthetic", &a->synthetic}, {"--dim", &a->dim},   {"--nq", &a->nq},
+      {"--k", &a->k}, {"--index-dim", &a->index_dim},       {"--threads", &a->threads}};
+  const std::pair<const char*, std::string*> strings[] = {
+      {"--data", &a->data},       {"--queries", &a->queries}, {"--metric", &a->metric},
+      {"--sweep", &a->sweep},     {"--systems", &a->systems}, {"--gt", &a->gt},
+      {"--csv", &a->csv},         {"--json", &a->json},       {"--plot", &a->plot},
+      {"--dir", &a->dir},         {"--plot-script", &a->plot_script}};
+  std::vector<std::string> seen;
+  for (int i = first; i < argc; ++i) {
+    const std::string opt = argv[i];
+    seen.push_back(opt);
+    if (opt == "--help" || opt == "-h") {
+      a->help = true;
+      continue;
+    }
+    if (opt == "--quick") {
+      a->synthetic = 100000;
+      continue;
+    }
+    size_t* num = nullptr;
+    std::string* str = nullptr;
+    for (const auto& [name, p] : numbers) num = opt == name ? p : num;
+    for (const auto& [name, p] : strings) str = opt == name ? p : str;
+    if (!num && !str) return Status::InvalidArgument(fmt::format("unknown option '{}'", opt));
+    if (i + 1 >= argc) return Status::InvalidArgument(fmt::format("{} needs a value", opt));
+    const std::string val = argv[++i];
+    if (str) *str = val;
+    if (num && !ParsePositive(val, num)) {
+      return Status::InvalidArgument(fmt::format("{}: '{}' is not a positive integer", opt, val));
+    }
+  }
+  auto given = [&](const char* o) { return std::count(seen.begin(), seen.end(), o) > 0; };
+  if (given("--data") && (given("--synthetic") || given("--quick") || given("--dim"))) {
+    return Status::InvalidArgument("--data cannot be combined with --synthetic, --quick or --dim");
+  }
+  if (!given("--data") && given("--queries")) {
+    return Status::InvalidArgument("--queries needs --data (synthetic runs draw their queries)");
+  }
+  if (a->dim > 65536 || a->k > 100000 || a->threads > 4096) {
+    return Status::InvalidArgument("--dim is at most 65536, --k 100000, --threads 4096");
+  }
+  auto metric = ParseMetric(a->metric);
+  if (!metric.ok()) {
+    return Status::InvalidArgument(fmt::format("--metric: {}", metric.status().message()));
+  }
+  a->metric_value = *metric;
+  for (const std::string& s : Split(a->sweep)) {
+    size_t v = 0;
+    if (!ParsePositive(s, &v) || v > 100000) {
+      return Status::InvalidArgument(fmt::format("--sweep: '{}' is not in 1..100000", s));
+    }
+    a->sweep_values.push_back(static_cast<uint32_t>(std::max(v, a->k)));  // a funnel keeps >= k
+  }
+  std::sort(a->sweep_values.begin(), a->sweep_values.end());
+  a->sweep_values.erase(std::unique(a->sweep_values.begin(), a->sweep_values.end()),
+                        a->sweep_values.end());
+  for (const std::string& s : Split(a->systems)) {
+    bool* flag = s == "mrldb" ? &a->mrldb : s == "hnswlib" ? &a->hnswlib
+               : s == "faiss" ? &a->faiss : s == "exact" ? &a->exact : nullptr;
+    if (!flag) {
+      return Status::InvalidArgument(fmt::format(
+          "--systems: unknown system '{}' (mrldb, hnswlib, faiss, exact)", s));
+    }
+    *flag = true;
+  }
+  if (!a->gt.empty() && a->gt != "mrldb" && a->gt != "own") {
+    return Status::InvalidArgument("--gt: need 'mrldb' or 'own'");
+  }
+  return Status::Ok();
+}
+
+struct Bench {
+  Args a;
+  Matrix base, queries;
+  std::vector<int64_t> gt;  // nq x k exact neighbours
+  Timing gt_timing;
+  SearchRun run;
+  size_t nq() const { return queries.n; }
+  uint32_t k() const { return run.k; }
+  unsigned threads() const { return run.threads; }
+  // A row of `system`, its result arrays sized.
+  SearchRow NewRow(std::string system, std::string params = "", uint32_t sweep = 0) const {
+    SearchRow r{.system = std::move(system), .params = std::move(params), .sweep = sweep};
+    r.ids1.assign(nq() * k(), -1);
+    r.idsn = r.ids1;
+    return r;
+  }
+};
+
+void StoreHits(const std::vector<Hit>& hits, uint32_t k, int64_t* out) {
+  for (uint32_t j = 0; j < k; ++j) {
+    const int64_t* id = j < hits.size() ? std::get_if<int64_t>(&hits[j].id) : nullptr;
+    out[j] = id ? *id : -1;
+  }
+}
+
+// Mean over the first n queries of |got ∩ gt| / |gt| (gt entries of -1 do not count).
+double Recall(const std::vector<int64_t>& got, const std::vector<int64_t>& gt, size_t n,
+              uint32_t k) {
+  double sum = 0;
+  for (size_t q = 0; q < n; ++q) {
+    size_t valid = 0, hits = 0;
+    for (uint32_t i = 0; i < k; ++i) {
+      if (gt[q * k + i] < 0) continue;
+      ++valid;
+      for (uint32_t j = 0; j < k; ++j) hits += got[q * k + j] == gt[q * k + i];
+    }
+    sum += valid ? static_cast<double>(hits) / valid : 1.0;
+  }
+  return n ? sum / n : 0;
+}
+
+// ---- Exact search in this file -----------------------------------------------------------------
+
+class BruteForce {
+ public:
+  BruteForce(const Matrix& x, Metric metric) : x_(x), metric_(metric) {
+    if (metric != Metric::kCosine) return;
+    inv_norm_.resize(x.n);
+    for (size_t i = 0; i < x.n; ++i) {
+      const float nn = Kernels().dot(x.Row(i), x.Row(i), x.d);
+      inv_norm_[i] = nn > 0 ? 1.0f / std::sqrt(nn) : 0.0f;
+    }
+  }
+  // The k closest rows to `q` (closest first, ties by lower row; -1 past the last row).
+  void TopK(const float* q, uint32_t k, int64_t* out) const {
+    const DistanceKernels& kern = Kernels();
+    std::priority_queue<std::pair<float, int64_t>> heap;  // the worst kept row on top
+    for (size_t i = 0; i < x_.n; ++i) {
+      const float dist = metric_ == Metric::kL2 ? kern.l2sqr(q, x_.Row(i), x_.d)
+          : -kern.dot(q, x_.Row(i), x_.d) * (inv_norm_.empty() ? 1.0f : inv_norm_[i]);
+      const std::pair<float, int64_t> e(dist, i);
+      if (heap.size() < k) {
+        heap.push(e);
+      } else if (e < heap.top()) {
+        heap.pop();
+        heap.push(e);
+      }
+    }
+    std::fill(out, out + k, -1);
+    for (size_t j = heap.size(); j-- > 0; heap.pop()) out[j] = heap.top().second;
+  }
+
+ private:
+  const Matrix& x_;
+  Metric metric_;
+  std::vector<float> inv_norm_;
+};
+
+Status RunExactOwn(Bench& b, bool ground_truth) {
+  BruteForce bf(b.base, b.a.metric_value);
+  SearchRow r = b.NewRow("exact-own", "brute force at D");
+  r.total_mib = b.base.n * (b.base.d + 1.0) * 4 / kMiB;
+  const uint32_t k = b.k();
+  auto search = [&](std::vector<int64_t>* ids, size_t q) {
+    bf.TopK(b.queries.Row(q), k, ids->data() + q * k);
+  };
+  const double budget = ground_truth ? 0 : kExactBudgetS;
+  MRLDB_ASSIGN_OR_RETURN(r.all, Timed(b.nq(), budget ? 4 * b.threads() : b.nq(), budget,
+                                      [&](size_t first, size_t count) {
+    return ParallelFor(count, b.threads(), [&](size_t i) { search(&r.idsn, first + i); });
+  }));
+  if (ground_truth) {
+    b.gt = r.idsn;
+    b.gt_timing = r.all;
+    return Status::Ok();
+  }
+  MRLDB_ASSIGN_OR_RETURN(r.one, Timed(b.nq(), 1, budget, [&](size_t q, size_t) {
+    search(&r.ids1, q);
+    return Status::Ok();
+  }));
+  b.run.results.push_back(std::move(r));
+  return Status::Ok();
+}
+
+// ---- mrldb --------------------------------------------------------------------------------------
+
+struct Plan {
+  SearchRow row;
+  SearchOptions options;
+  bool exact = false;
+};
+
+std::vector<Plan> MrldbPlans(const Bench& b) {
+  std::vector<Plan> plans;
+  const uint32_t k = b.k(), g = b.a.index_dim, d = b.base.d;
+  const std::vector<uint32_t> ladder = DefaultLadder(d);
+  const bool middle = g < 256 && 256 < d && std::count(ladder.begin(), ladder.end(), 256u);
+  SearchOptions o;
+  o.k = k;
+  if (b.a.mrldb) {
+    for (uint32_t keep0 : b.a.sweep_values) {
+      std::vector<FunnelStage> stages = {{g, keep0}};
+      if (middle) stages.push_back({256, std::max(k, keep0 / 4)});
+      stages.push_back({d, 0});
+      o.plan = SearchPlan::Funnel(stages, keep0);
+      std::string text = fmt::format("ef {} funnel", keep0);
+      for (const FunnelStage& s : stages) {
+        text += s.keep ? fmt::format(" {}:{}", s.dims, s.keep) : fmt::format(" {}", s.dims);
+      }
+      plans.push_back({b.NewRow("mrldb", text, keep0), o, false});
+    }
+    o.plan = SearchPlan::Default();
+    plans.push_back({b.NewRow("mrldb-default", "default plan"), o, false});
+  }
+  if (b.a.exact) {
+    o.plan = SearchPlan::Exact();
+    plans.push_back({b.NewRow("exact-mrldb", "SearchPlan::Exact()"), o, true});
+  }
+  return plans;
+}
+
+Status RunMrldb(Bench& b, const std::string& dir) {
+  const Matrix& x = b.base;
+  const uint32_t k = b.k();
+  const std::string name = "bench";
+  DatabaseOptions dbo;
+  dbo.threads = b.threads();
+  MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(dir, dbo));
+  CollectionSpec spec;
+  spec.name = name;
+  spec.id_type = IdType::kBigint;
+  spec.dim = x.d;
+  spec.metric = b.a.metric_value;
+  spec.index_dim = b.a.index_dim;
+  spec.hnsw.m = kHnswM;
+  spec.hnsw.ef_construction = kEfConstruction;
+  if (Status st = db->CreateCollection(spec); !st.ok()) {
+    if (!st.IsAlreadyExists()) return st;
+    return Status::AlreadyExists(fmt::format("{}: {} already holds a benchmark collection (use "
+                                             "an empty --dir)", st.message(), dir));
+  }
+  Progress(fmt::format("mrldb: inserting {} rows in batches of {}", x.n, kInsertBatch));
+  const double rss0 = RssMiB();
+  const auto start = Clock::now();
+  double busy = 0;
+  InsertBatch batch;
+  for (size_t first = 0; first < x.n; first += kInsertBatch) {
+    const size_t count = std::min(kInsertBatch, x.n - first);
+    batch.Clear();
+    batch.Reserve(count, x.d);
+    for (size_t i = first; i < first + count; ++i) {
+      batch.Add(Key{static_cast<int64_t>(i)}, std::span<const float>(x.Row(i), x.d));
+    }
+    const auto t0 = Clock::now();  // building the batch is the caller's work
+    MRLDB_RETURN_IF_ERROR(db->Insert(name, batch));
+    busy += Since(t0);
+  }
+  MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
+  const double build_s = Since(start), rss = RssMiB() - rss0;
+  MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db->DescribeCollection(name));
+  std::vector<Plan> plans = MrldbPlans(b);
+  for (Plan& p : plans) {
+    p.row.build_s = build_s;
+    p.row.ingest_s = busy;
+    p.row.rss_mib = rss;
+    p.row.index_mib = p.exact ? 0 : info.index_memory_bytes / kMiB;
+    p.row.total_mib = p.row.index_mib + info.cache_memory_bytes / kMiB;
+  }
+  const std::span<const float> queries(b.queries.v);
+  auto batch_search = [&](const SearchOptions& o, std::vector<int64_t>* ids) {
+    return [&, ids](size_t first, size_t count) -> Status {
+      MRLDB_ASSIGN_OR_RETURN(
+          auto res, db->SearchBatch(name, queries.subspan(first * x.d, count * x.d), count, o));
+      for (size_t i = 0; i < count; ++i) StoreHits(res[i], k, ids->data() + (first + i) * k);
+      return Status::Ok();
+    };
+  };
+  if (b.run.ground_truth == "mrldb") {
+    Progress("mrldb: ground truth (SearchBatch, SearchPlan::Exact())");
+    SearchOptions o;
+    o.k = k;
+    o.plan = SearchPlan::Exact();
+    b.gt.assign(b.nq() * k, -1);
+    MRLDB_ASSIGN_OR_RETURN(b.gt_timing, Timed(b.nq(), b.nq(), 0, batch_search(o, &b.gt)));
+  }
+  for (Plan& p : plans) {
+    Progress(fmt::format("mrldb: {} ({} threads)", p.row.params, b.threads()));
+    if (p.exact && b.run.ground_truth == "mrldb") {
+      p.row.all = b.gt_timing;
+      p.row.idsn = b.gt;
+      continue;
+    }
+    const double budget = p.exact ? kExactBudgetS : 0;
+    MRLDB_ASSIGN_OR_RETURN(p.row.all, Timed(b.nq(), budget ? 4 * b.threads() : b.nq(), budget,
+                                            batch_search(p.options, &p.row.idsn)));
+  }
+  MRLDB_RETURN_IF_ERROR(db->Close());
+  if (plans.empty()) return Status::Ok();  // built only for the ground truth
+  db.reset();
+  // One query at a time on one worker thread: reopen with DatabaseOptions::threads = 1.
+  dbo.threads = 1;
+  const auto t0 = Clock::now();
+  MRLDB_ASSIGN_OR_RETURN(db, Database::Open(dir, dbo));
+  MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
+  Progress(fmt::format("mrldb: reopened with 1 worker thread in {:.2f} s", Since(t0)));
+  for (Plan& p : plans) {
+    Progress(fmt::format("mrldb: {} (1 thread)", p.row.params));
+    auto one = [&](size_t q, size_t) -> Status {
+      auto hits = db->Search(name, queries.subspan(q * x.d, x.d), p.options);
+      if (!hits.ok()) return hits.status();
+      StoreHits(*hits, k, p.row.ids1.data() + q * k);
+      return Status::Ok();
+    };
+    MRLDB_ASSIGN_OR_RETURN(p.row.one, Timed(b.nq(), 1, p.exact ? kExactBudgetS : 0, one));
+    b.run.results.push_back(std::move(p.row));
+  }
+  return db->Close();
+}
+
+// ---- hnswlib ------------------------------------------------------------------------------------
+
+const DistanceKernels* g_kernels = &Kernels();
+float HnswIp(const void* a, const void* b, const void* len) {
+  return 1.0f - g_kernels->dot(static_cast<const float*>(a), static_cast<const float*>(b),
+                               *static_cast<const size_t*>(len));
+}
+float HnswL2(const void* a, const void* b, const void* len) {
+  return g_kernels->l2sqr(static_cast<const float*>(a), static_cast<const float*>(b),
+                          *static_cast<const size_t*>(len));
+}
+
+// hnswlib's InnerProductSpace (1 - <a, b>) or L2Space on mrldb's kernels.
+class KernelSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  KernelSpace(size_t dim, bool l2) : dim_(dim), l2_(l2) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return l2_ ? HnswL2 : HnswIp; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  bool l2_;
+};
+
+Status RunHnswlib(Bench& b, double prep_s) {
+  using Hnsw = hnswlib::HierarchicalNSW<float>;
+  const Matrix& x = b.base;
+  const uint32_t k = b.k();
+  try {
+    Progress(fmt::format("hnswlib: building ({} threads)", b.threads()));
+    KernelSpace space(x.d, b.a.metric_value == Metric::kL2);
+    const double rss0 = RssMiB();
+    const auto t0 = Clock::now();
+    auto index = std::make_unique<Hnsw>(&space, x.n, kHnswM, kEfConstruction, /*seed=*/100);
+    MRLDB_RETURN_IF_ERROR(
+        ParallelFor(x.n, b.threads(), [&](size_t i) { index->addPoint(x.Row(i), i); }));
+    SearchRow base = b.NewRow("hnswlib");
+    base.build_s = base.ingest_s = prep_s + Since(t0);
+    base.rss_mib = RssMiB() - rss0;
+    double upper = 0;
+    for (size_t i = 0; i < x.n; ++i) upper += index->element_levels_[i];
+    const double bytes = static_cast<double>(index->max_elements_) * index->size_data_per_element_ +
+        upper * index->size_links_per_element_ +
+        index->max_elements_ * (sizeof(void*) + sizeof(int) + sizeof(std::mutex)) +
+        index->label_lookup_.bucket_count() * sizeof(void*) + index->label_lookup_.size() * 32.0 +
+        Hnsw::MAX_LABEL_OPERATION_LOCKS * sizeof(std::mutex);
+    base.index_mib = base.total_mib = bytes / kMiB;
+    auto search = [&](std::vector<int64_t>* ids, size_t q) {
+      auto heap = index->searchKnn(b.queries.Row(q), k);
+      int64_t* out = ids->data() + q * k;
+      std::fill(out, out + k, -1);
+      for (size_t j = heap.size(); j-- > 0; heap.pop()) out[j] = heap.top().second;
+    };
+    for (uint32_t ef : b.a.sweep_values) {
+      Progress(fmt::format("hnswlib: ef {}", ef));
+      index->setEf(ef);
+      SearchRow r = base;
+      r.params = fmt::format("ef {}", ef);
+      r.sweep = ef;
+      MRLDB_ASSIGN_OR_RETURN(r.one, Timed(b.nq(), 1, 0, [&](size_t q, size_t) {
+        search(&r.ids1, q);
+        return Status::Ok();
+      }));
+      MRLDB_ASSIGN_OR_RETURN(r.all, Timed(b.nq(), b.nq(), 0, [&](size_t first, size_t count) {
+        return ParallelFor(count, b.threads(), [&](size_t i) { search(&r.idsn, first + i); });
+      }));
+      b.run.results.push_back(std::move(r));
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(fmt::format("hnswlib: {}", e.what()));
+  }
+  return Status::Ok();
+}
+
+// ---- FAISS --------------------------------------------------------------------------------------
+
+Status RunFaiss(Bench& b, double prep_s) {
+  const Matrix& x = b.base;
+  const uint32_t k = b.k(), g = b.a.index_dim;
+  const int threads = static_cast<int>(b.threads());
+  try {
+    Progress(fmt::format("faiss: building ({} OpenMP threads)", threads));
+    omp_set_num_threads(threads);
+    const double rss0 = RssMiB();
+    const auto t0 = Clock::now();
+    std::vector<float> prefix(x.n * g);  // renormalized under cosine: see the top of the file
+    for (size_t i = 0; i < x.n; ++i) {
+      float* p = prefix.data() + i * g;
+      std::copy(x.Row(i), x.Row(i) + g, p);
+      const float nn = b.a.metric_value == Metric::kCosine ? Kernels().dot(p, p, g) : 0;
+      for (uint32_t j = 0; nn > 0 && j < g; ++j) p[j] /= std::sqrt(nn);
+    }
+    const faiss::MetricType mt =
+        b.a.metric_value == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+    auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(g, kHnswM, mt);
+    hnsw->hnsw.efConstruction = kEfConstruction;
+    hnsw->add(x.n, prefix.data());
+    std::vector<float>().swap(prefix);
+    faiss::IndexHNSWFlat* hnsw_raw = hnsw.get();
+    auto remap = std::make_unique<faiss::RemapDimensionsTransform>(x.d, g, /*uniform=*/false);
+    auto pre = std::make_unique<faiss::IndexPreTransform>(remap.get(), hnsw.get());
+    remap.release();
+    hnsw.release();
+    pre->own_fields = true;
+    pre->ntotal = x.n;  // filled through its sub-index
+    auto refine = std::make_unique<faiss::IndexRefineFlat>(pre.get(), x.v.data());
+    pre.release();
+    refine->own_fields = true;
+    SearchRow base = b.NewRow("faiss");
+    base.build_s = base.ingest_s = prep_s + Since(t0);
+    base.rss_mib = RssMiB() - rss0;
+    if (refine->ntotal != static_cast<int64_t>(x.n)) {
+      return Status::Internal(fmt::format("faiss: {} rows indexed, not {}", refine->ntotal, x.n));
+    }
+    const faiss::HNSW& h = hnsw_raw->hnsw;
+    base.index_mib = (h.neighbors.size() * sizeof(h.neighbors[0]) + h.levels.size() * sizeof(int) +
+                      h.offsets.size() * sizeof(size_t) + x.n * g * 4.0) / kMiB;
+    base.total_mib = base.index_mib + x.n * x.d * 4.0 / kMiB;
+    std::vector<float> dist(b.nq() * k);
+    for (uint32_t keep0 : b.a.sweep_values) {
+      Progress(fmt::format("faiss: efSearch {}", keep0));
+      hnsw_raw->hnsw.efSearch = static_cast<int>(keep0);
+      refine->k_factor = static_cast<float>(keep0) / k;
+      SearchRow r = base;
+      r.params = fmt::format("efSearch {} k_factor {:g}", keep0, refine->k_factor);
+      r.sweep = keep0;
+      auto run = [&](std::vector<int64_t>* ids) {
+        return [&, ids](size_t first, size_t count) {
+          refine->search(count, b.queries.Row(first), k, dist.data() + first * k,
+                         ids->data() + first * k);
+          return Status::Ok();
+        };
+      };
+      omp_set_num_threads(1);
+      MRLDB_ASSIGN_OR_RETURN(r.one, Timed(b.nq(), 1, 0, run(&r.ids1)));
+      omp_set_num_threads(threads);
+      MRLDB_ASSIGN_OR_RETURN(r.all, Timed(b.nq(), b.nq(), 0, run(&r.idsn)));
+      b.run.results.push_back(std::move(r));
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(fmt::format("faiss: {}", e.what()));
+  }
+  return Status::Ok();
+}
+
+// ---- Driver -------------------------------------------------------------------------------------
+
+Status LoadData(Bench& b) {
+  const Args& a = b.a;
+  if (a.data.empty()) {
+    SyntheticOptions so;
+    so.dim = static_cast<uint32_t>(a.dim);
+    SyntheticGenerator gen(so);
+    Progress(fmt::format("generating {} x {} synthetic rows", a.synthetic, a.dim));
+    b.base = Matrix{a.synthetic, so.dim, gen.Rows(0, a.synthetic)};
+    b.queries = Matrix{a.nq, so.dim, gen.Queries(0, a.nq)};
+    b.run.data = fmt::format("synthetic Matryoshka {} x {}; {} queries", a.synthetic, a.dim, a.nq);
+    return Status::Ok();
+  }
+  MRLDB_ASSIGN_OR_RETURN(b.base, ReadVectorFile(a.data));
+  if (!a.queries.empty()) {
+    MRLDB_ASSIGN_OR_RETURN(b.queries, ReadVectorFile(a.queries));
+    if (b.queries.d != b.base.d) {
+      return Status::InvalidArgument(fmt::format("{}: queries have {} dims, {} has {}", a.queries,
+                                                 b.queries.d, a.data, b.base.d));
+    }
+    b.queries.n = std::min(b.queries.n, a.nq);
+    b.queries.v.resize(b.queries.n * b.queries.d);
+  } else {
+    if (b.base.n <= a.nq) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: {} rows, too few to hold out --nq {} queries", a.data, b.base.n, a.nq));
+    }
+    b.base.n -= a.nq;
+    b.queries = Matrix{a.nq, b.base.d, std::vector<float>(b.base.v.begin() + b.base.n * b.base.d,
+                                                          b.base.v.end())};
+    b.base.v.resize(b.base.n * b.base.d);
+  }
+  b.run.data = fmt::format("{} {} x {}; {} queries{}", a.data, b.base.n, b.base.d, b.nq(),
+                           a.queries.empty() ? " held out" : " from " + a.queries);
+  return Status::Ok();
+}
+
+// L2-normalizes every row in place (zero rows stay zero); returns the seconds spent.
+double Normalize(Matrix* m, unsigned threads) {
+  const auto t0 = Clock::now();
+  ParallelFor(m->n, threads, [m](size_t i) {
+    float* r = m->Row(i);
+    const float nn = Kernels().dot(r, r, m->d);
+    for (uint32_t j = 0; nn > 0 && j < m->d; ++j) r[j] /= std::sqrt(nn);
+  }).IgnoreError();  // the body cannot throw
+  return Since(t0);
+}
+
+Status Run(Bench& b) {
+  const Args& a = b.a;
+  MRLDB_RETURN_IF_ERROR(LoadData(b));
+  const std::vector<uint32_t> ladder = DefaultLadder(b.base.d);
+  if (a.index_dim >= b.base.d || !std::count(ladder.begin(), ladder.end(), a.index_dim)) {
+    return Status::InvalidArgument(
+        fmt::format("--index-dim {} must be on the ladder of dim {} ({}) and below {}",
+                    a.index_dim, b.base.d, fmt::join(ladder, ","), b.base.d));
+  }
+  SearchRun& run = b.run;
+  const bool db = a.mrldb || a.exact || a.gt == "mrldb";
+  run.ground_truth = a.gt.empty() ? (db ? "mrldb" : "own") : a.gt;
+  run.metric = MetricName(a.metric_value);
+  run.rows = b.base.n;
+  run.queries = b.nq();
+  run.dim = b.base.d;
+  run.index_dim = static_cast<uint32_t>(a.index_dim);
+  fmt::print("data: {}\nk {}, metric {}, index_dim {}, sweep {}, threads {}; ground truth: exact "
+             "full-dimension search by {}\nhnswlib 0.8.0 on mrldb's {} kernels; FAISS {}.{}.{}\n",
+             run.data, run.k, run.metric, run.index_dim, fmt::join(a.sweep_values, ","),
+             run.threads, run.ground_truth, Kernels().name, FAISS_VERSION_MAJOR,
+             FAISS_VERSION_MINOR, FAISS_VERSION_PATCH);
+  std::fflush(stdout);
+  if (run.ground_truth == "own") {
+    Progress("ground truth by exact-own");
+    MRLDB_RETURN_IF_ERROR(RunExactOwn(b, /*ground_truth=*/true));
+  }
+  if (db) {
+    namespace fs = std::filesystem;
+    const std::string dir = !a.dir.empty() ? a.dir
+        : (fs::temp_directory_path() / fmt::format("mrldb-bench-search-{}", getpid())).string();
+    const Status st = RunMrldb(b, dir);
+    std::error_code ec;
+    if (a.dir.empty()) fs::remove_all(dir, ec);
+    MRLDB_RETURN_IF_ERROR(st);
+  }
+  malloc_trim(0);
+  const double prep_s = a.metric_value == Metric::kCosine && (a.hnswlib || a.faiss)
+      ? Normalize(&b.base, b.threads()) + Normalize(&b.queries, b.threads()) : 0;
+  if (a.hnswlib) MRLDB_RETURN_IF_ERROR(RunHnswlib(b, prep_s));
+  malloc_trim(0);
+  if (a.exact) MRLDB_RETURN_IF_ERROR(RunExactOwn(b, /*ground_truth=*/false));
+  malloc_trim(0);
+  if (a.faiss) MRLDB_RETURN_IF_ERROR(RunFaiss(b, prep_s));
+  for (SearchRow& r : run.results) {
+    r.recall1 = Recall(r.ids1, b.gt, r.one.done, run.k);
+    r.recalln = Recall(r.idsn, b.gt, r.all.done, run.k);
+  }
+  return Report(&run, {a.csv, a.json, a.plot, a.plot_script}, kTarget);
+}
+
+}  // namespace
+}  // namespace mrldb::bench
+
+int RunSearchBench(int argc, char** argv, int first_arg) {
+  using mrldb::bench::kUsage;
+  try {
+    mrldb::bench::Bench b;
+    if (mrldb::Status st = mrldb::bench::Parse(argc, argv, first_arg, &b.a); !st.ok()) {
+      fmt::print(stderr, "mrldb-bench search: {}\n\n{}", st.message(), kUsage);
+      return 2;
+    }
+    if (b.a.help) {
+      fmt::print("{}", kUsage);
+      return 0;
+    }
+    for (int i = 0; i < argc; ++i) {
+      const std::string s = argv[i];
+      const bool plain = s.find_first_of(" '\"\\$") == std::string::npos && !s.empty();
+      b.run.command += (i ? " " : "") + (plain ? s : "'" + s + "'");
+    }
+    fmt::print("$ {}\n", b.run.command);
+    b.run.k = static_cast<uint32_t>(b.a.k);
+    b.run.threads = b.a.threads ? static_cast<unsigned>(b.a.threads)
+                                : std::max(1u, std::thread::hardware_concurrency());
+    if (mrldb::Status st = mrldb::bench::Run(b); !st.ok()) {
+      fmt::print(stderr, "mrldb-bench search: {}\n", st.ToString());
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mrldb-bench search: unexpected error: {}\n", e.what());
+    return 1;
+  }
+}
