@@ -65,10 +65,10 @@
 
 #include "bench/measure.h"
 #include "bench/search_report.h"
-#include "bench/vector_file.h"
 #include "engine/distance.h"
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
+#include "query/formats/formats.h"
 
 #ifndef MRLDB_BENCH_PLOT_SCRIPT
 #define MRLDB_BENCH_PLOT_SCRIPT "bench/plot_recall_qps.gp"
@@ -83,13 +83,34 @@ constexpr uint32_t kHnswM = 16, kEfConstruction = 200;
 constexpr double kTarget = 0.95;
 constexpr double kMiB = 1 << 20;
 
+// Row-major n x d float32 values.
+struct Matrix {
+  size_t n = 0;
+  uint32_t d = 0;
+  std::vector<float> v;
+  const float* Row(size_t i) const { return v.data() + i * d; }
+  float* Row(size_t i) { return v.data() + i * d; }
+};
+
+// The vectors of `path` (any format of mrldb::formats, by its extension; ids and attribute
+// columns of csv/jsonl files are ignored).
+Result<Matrix> ReadVectorFile(const std::string& path) {
+  formats::ReadOptions o;
+  o.id_field.clear();
+  o.ignore_unknown_fields = true;
+  MRLDB_ASSIGN_OR_RETURN(formats::Batch all, formats::ReadAll(path, o));
+  if (all.rows() == 0) return Status::InvalidArgument(fmt::format("{}: no rows", path));
+  return Matrix{all.rows(), all.dim, std::move(all.vectors)};
+}
+
 constexpr char kUsage[] = R"(usage: mrldb-bench search [options]
 data (default: --synthetic 1000000, several GB of memory at 768 dims):
   --synthetic N     N synthetic Matryoshka rows (SyntheticGenerator, seed 42)
   --quick           --synthetic 100000
   --dim D           dimension of the synthetic rows (default 768)
-  --data FILE       base vectors: .npy (float32 or float16, C order, 2-D) or .fvecs
-  --queries FILE    queries (.npy or .fvecs); default: SyntheticGenerator::Queries, or the last
+  --data FILE       base vectors: .npy (float32 or float16, C order, 2-D), .fvecs, or the
+                    embedding column of a .csv or .jsonl file (query/formats/formats.h)
+  --queries FILE    queries (same formats); default: SyntheticGenerator::Queries, or the last
                     --nq rows of --data, held out of the base set
   --nq N            number of queries (default 1000)
 search:

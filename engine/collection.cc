@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/filter_eval.h"
 #include "engine/prefix_index.h"
 #include "storage/key_format.h"
 #include "storage/row_codec.h"
@@ -30,7 +31,7 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
       index_path_(std::move(index_path)), log_(std::move(log)),
       attrs_(desc_.spec.attributes.size()), cache_(ladder_),
-      graph_(std::make_unique<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
+      graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
       default_plan_(desc_.spec.default_plan), default_ef_(desc_.spec.default_ef),
       default_k_(desc_.spec.default_plan_k) {}
 
@@ -149,7 +150,11 @@ Status Collection::RebuildIndex(std::string_view why) {
     log_(fmt::format("collection '{}': rebuilding the HNSW graph over {} rows ({})", spec().name,
                      live_rows_, why));
   }
-  graph_ = std::make_unique<PrefixIndex>(spec().metric, spec().index_dim, spec().hnsw);
+  {
+    std::unique_lock graph_lock(graph_mu_);
+    graph_ = std::make_shared<PrefixIndex>(spec().metric, spec().index_dim, spec().hnsw);
+    ++graph_generation_;
+  }
   graph_ok_ = true;
   graph_dirty_ = true;
   indexed_upto_ = 0;  // the background indexer builds it; searches scan meanwhile
@@ -165,21 +170,25 @@ bool Collection::IndexStep(size_t max_rows) {
   std::vector<uint64_t> rows;
   std::vector<float> prefixes;
   uint64_t to;
+  std::shared_ptr<PrefixIndex> graph;
+  uint64_t generation;
   {
     std::shared_lock lock(mu_);
     const uint64_t from = indexed_upto_;
     to = std::min<uint64_t>(next_row_, from + max_rows);
     if (from >= to || !graph_ok_) return false;
     CopyPrefixes(from, to, &rows, &prefixes);
+    graph = graph_;
+    generation = graph_generation_;
   }
-  const uint32_t dims = spec().index_dim;
+  const uint32_t dims = graph->dims();
   std::vector<Status> errors(rows.size());
   {
     std::shared_lock graph_lock(graph_mu_);
     constexpr size_t kTask = 64;
     pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
       for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {
-        errors[i] = graph_->Add(rows[i], prefixes.data() + i * dims);
+        errors[i] = graph->Add(rows[i], prefixes.data() + i * dims);
       }
     });
   }
@@ -191,6 +200,7 @@ bool Collection::IndexStep(size_t max_rows) {
     }
   }
   std::shared_lock lock(mu_);
+  if (generation != graph_generation_) return true;  // rebuilt meanwhile: this work is void
   {
     // A row deleted while it was being added must not stay visible in the graph.
     std::unique_lock graph_lock(graph_mu_);
@@ -257,6 +267,71 @@ Status Collection::WriteDescriptor() {
   return kv_->Write(&wb, /*sync=*/true);
 }
 
+Status Collection::Alter(const AlterOptions& options) {
+  std::unique_lock lock(mu_);
+  CollectionSpec s = desc_.spec;
+  if (options.index_dim) s.index_dim = *options.index_dim;
+  if (options.m) s.hnsw.m = *options.m;
+  if (options.ef_construction) s.hnsw.ef_construction = *options.ef_construction;
+  if (options.ef_search) s.hnsw.ef_search = *options.ef_search;
+  if (options.index_dim && *options.index_dim == 0) {
+    return Status::InvalidArgument("index_dim must be a granularity of the ladder, not 0");
+  }
+  MRLDB_RETURN_IF_ERROR(s.Validate());
+  const bool rebuild = s.index_dim != desc_.spec.index_dim || s.hnsw.m != desc_.spec.hnsw.m ||
+                       s.hnsw.ef_construction != desc_.spec.hnsw.ef_construction;
+  auto old_spec = desc_.spec;
+  auto old_plan = default_plan_;
+  desc_.spec = s;
+  if (rebuild && s.index_dim != old_spec.index_dim) {
+    default_plan_.clear();  // tuned for the old prefix
+  }
+  if (Status st = WriteDescriptor(); !st.ok()) {
+    desc_.spec = old_spec;
+    default_plan_ = old_plan;
+    return st;
+  }
+  if (!rebuild) return Status::Ok();
+  RemoveIndexFiles();
+  return RebuildIndex(fmt::format("index parameters changed: index_dim {}, m {}, ef_construction {}",
+                                  s.index_dim, s.hnsw.m, s.hnsw.ef_construction));
+}
+
+Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
+  if (options.vector_dims > spec().dim) {
+    return Status::InvalidArgument(fmt::format("vector_dims {} exceeds the dimension {}",
+                                               options.vector_dims, spec().dim));
+  }
+  std::shared_lock lock(mu_);
+  std::optional<BoundFilter> bound;
+  if (options.filter) {
+    MRLDB_ASSIGN_OR_RETURN(BoundFilter b, BoundFilter::Bind(*options.filter, spec()));
+    bound = std::move(b);
+  }
+  std::vector<Record> out;
+  uint64_t skipped = 0;
+  for (uint64_t row = 0; row < next_row_; ++row) {
+    if (!live_[row] || (bound && !bound->Matches(attrs_, keys_, row))) continue;
+    if (skipped++ < options.offset) continue;
+    if (options.limit && out.size() >= options.limit) break;
+    Record r;
+    r.id = keys_[row];
+    for (const auto& col : attrs_) r.attributes.push_back(col[row]);
+    r.vector = RowPrefix(row, options.vector_dims);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<float> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
+  std::vector<float> v(dims);
+  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
+    const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
+    std::memcpy(v.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
+  }
+  return v;
+}
+
 Status Collection::SetDefaultPlan(const SearchPlan& plan) {
   std::unique_lock lock(mu_);
   if (plan.kind == SearchPlan::Kind::kDefault) {
@@ -267,14 +342,16 @@ Status Collection::SetDefaultPlan(const SearchPlan& plan) {
   if (plan.kind != SearchPlan::Kind::kFunnel) {
     return Status::InvalidArgument("a default plan must be a FUNNEL (or DEFAULT to clear it)");
   }
-  // The last stage's keep is k: validate the plan for that k.
-  const uint32_t k = plan.stages.empty() ? 1 : std::max<uint32_t>(1, plan.stages.back().keep);
-  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan r, ResolvePlan(plan, k));
+  // The last stage's keep, when given, is the k the plan was made for (a search for more rows
+  // widens it proportionally); 0 means "any k" (no widening).
+  const uint32_t plan_k = plan.stages.empty() ? 0 : plan.stages.back().keep;
+  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan r, ResolvePlan(plan, std::max<uint32_t>(1, plan_k)));
   auto old_plan = default_plan_;
   auto old_ef = default_ef_, old_k = default_k_;
   default_plan_ = r.stages;
+  default_plan_.back().keep = plan_k;
   default_ef_ = r.ef;
-  default_k_ = k;
+  default_k_ = plan_k;
   Status st = WriteDescriptor();
   if (!st.ok()) {
     default_plan_ = old_plan;
@@ -527,11 +604,7 @@ Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
   const uint64_t row = it->second;
   Record r;
   r.id = id;
-  r.vector.resize(dims);
-  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
-    const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
-    std::memcpy(r.vector.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
-  }
+  r.vector = RowPrefix(row, dims);
   for (const auto& col : attrs_) r.attributes.push_back(col[row]);
   return r;
 }

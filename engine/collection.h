@@ -62,6 +62,9 @@ class Collection {
                                                     const SearchOptions& options) const;
   Result<TuneReport> Tune(const TuneOptions& options);
   Status SetDefaultPlan(const SearchPlan& plan);
+  Status Alter(const AlterOptions& options);
+  Result<std::vector<Record>> Find(const FindOptions& options) const;
+  Result<SearchPlan> Explain(const SearchOptions& options) const;
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
   // Adds up to `max_rows` rows not yet in the HNSW graph (the background indexer's step).
   // Returns true when it did some work. Runs under the shared lock: searches go on meanwhile.
@@ -93,6 +96,7 @@ class Collection {
   std::string Where(const InsertBatch& batch, size_t i) const;
   Status CheckQuery(std::span<const float> query, uint32_t dims) const;
   Result<std::vector<int>> AttributeColumns(const std::vector<std::string>& names) const;
+  Status CheckSearchOptions(const SearchOptions& options) const;
 
   // All below REQUIRE mu_ held (shared at least).
   Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;
@@ -107,7 +111,9 @@ class Collection {
   // Additive score (dot, or squared L2) of `row` over [0, dims).
   double PrefixScore(const float* q, uint32_t dims, uint64_t row) const;
   float FinalDistance(double acc, double q_sq, double x_sq) const;
-  std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns) const;
+  std::vector<float> RowPrefix(uint64_t row, uint32_t dims) const;
+  std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns,
+                            uint32_t vector_dims) const;
 
   // The unit-normalized (cosine) or raw index prefixes of the live rows in [first, end).
   // REQUIRES mu_ held.
@@ -139,7 +145,10 @@ class Collection {
   // adds and searches take graph_mu_ shared (hnswlib synchronizes them), resizes and deletion
   // marks take it exclusively. Lock order: mu_, then graph_mu_.
   mutable std::shared_mutex graph_mu_;
-  std::unique_ptr<PrefixIndex> graph_;  // replaced only in Load, before indexing starts
+  // Replaced (under mu_ and graph_mu_ exclusively) by a rebuild; an indexer step holds its own
+  // reference and drops its work when the generation moved on meanwhile.
+  std::shared_ptr<PrefixIndex> graph_;
+  std::atomic<uint64_t> graph_generation_{0};
   // Rows below this are in the graph (or were dead when their turn came); rows at or above it
   // are searched by a brute-force scan of the "tail" until the background indexer gets there.
   std::atomic<uint64_t> indexed_upto_{0};

@@ -176,59 +176,78 @@ class DatabaseImpl final : public Database {
   }
 
   Result<CollectionInfo> DescribeCollection(std::string_view name) const override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(name));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(name));
     return c->Info();
   }
 
   Status Insert(std::string_view collection, const InsertBatch& batch,
                 const WriteOptions& wopts) override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Write(batch, /*upsert=*/false, Sync(wopts));
   }
 
   Status Upsert(std::string_view collection, const InsertBatch& batch,
                 const WriteOptions& wopts) override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Write(batch, /*upsert=*/true, Sync(wopts));
   }
 
   Result<uint64_t> Delete(std::string_view collection, std::span<const Key> ids,
                           const WriteOptions& wopts) override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Delete(ids, Sync(wopts));
   }
 
   Result<Record> Get(std::string_view collection, const Key& id, uint32_t dims) const override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Get(id, dims);
   }
 
   Result<std::vector<Hit>> ExactSearch(std::string_view collection, std::span<const float> query,
                                        const ExactSearchOptions& options) const override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->ExactSearch(query, options);
   }
 
   Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
                                   const SearchOptions& options, SearchStats* stats) const override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Search(query, options, stats);
   }
 
   Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
                                                     std::span<const float> queries, size_t n,
                                                     const SearchOptions& options) const override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->SearchBatch(queries, n, options);
   }
 
   Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options) override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Tune(options);
   }
 
+  Result<SearchPlan> ExplainPlan(std::string_view collection,
+                                 const SearchOptions& options) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->Explain(options);
+  }
+
+  Result<std::vector<Record>> Find(std::string_view collection,
+                                   const FindOptions& options) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->Find(options);
+  }
+
+  Status AlterCollection(std::string_view collection, const AlterOptions& options) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    MRLDB_RETURN_IF_ERROR(c->Alter(options));
+    WakeIndexer();
+    return Status::Ok();
+  }
+
   Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->SetDefaultPlan(plan);
   }
 
@@ -240,7 +259,7 @@ class DatabaseImpl final : public Database {
 
   Result<ScanStats> ScanPrefix(std::string_view collection, uint32_t dims, ScanSink sink,
                                void* ctx) const override {
-    MRLDB_ASSIGN_OR_RETURN(auto c, Find(collection));
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->ScanPrefix(dims, sink, ctx);
   }
 
@@ -264,7 +283,7 @@ class DatabaseImpl final : public Database {
   static Status NoSuchCollection(std::string_view name) {
     return Status::NotFound(fmt::format("collection '{}' does not exist", name));
   }
-  Result<std::shared_ptr<Collection>> Find(std::string_view name) const {
+  Result<std::shared_ptr<Collection>> FindCollection(std::string_view name) const {
     std::shared_lock lock(mu_);
     MRLDB_RETURN_IF_ERROR(CheckOpen());
     auto it = collections_.find(std::string(name));

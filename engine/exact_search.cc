@@ -50,7 +50,8 @@ Result<std::vector<int>> Collection::AttributeColumns(const std::vector<std::str
 }
 
 std::vector<Hit> Collection::MakeHits(const std::vector<Candidate>& best,
-                                      const std::vector<int>& columns) const {
+                                      const std::vector<int>& columns,
+                                      uint32_t vector_dims) const {
   std::vector<Hit> hits;
   hits.reserve(best.size());
   for (const Candidate& cand : best) {
@@ -58,6 +59,7 @@ std::vector<Hit> Collection::MakeHits(const std::vector<Candidate>& best,
     h.id = keys_[cand.row];
     h.distance = cand.distance;
     for (int col : columns) h.attributes.push_back(attrs_[col][cand.row]);
+    if (vector_dims) h.vector = RowPrefix(cand.row, vector_dims);
     hits.push_back(std::move(h));
   }
   return hits;

@@ -1,3 +1,5 @@
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "engine/filter_eval.h"
@@ -75,6 +77,14 @@ std::string Filter::ToString() const {
 
 namespace {
 
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
 // Converts literal `v` to the type of column `col`, or explains why it cannot be compared.
 Result<Value> Coerce(const Value& v, const ColumnDef& col) {
   if (std::holds_alternative<std::monostate>(v)) return v;
@@ -130,11 +140,15 @@ Result<BoundFilter::Node> BoundFilter::BindNode(const Filter& f, const Collectio
     return n;
   }
   n.column = spec.AttributeIndex(f.column());
-  if (n.column < 0) {
+  ColumnDef id_col;
+  if (n.column < 0 && EqualsIgnoreCase(f.column(), spec.id_column)) {
+    n.column = kIdColumn;
+    id_col = {spec.id_column, spec.id_type == IdType::kBigint ? AttrType::kInt : AttrType::kText};
+  } else if (n.column < 0) {
     return Status::InvalidArgument(fmt::format("filter: collection '{}' has no attribute column '{}'",
                                                spec.name, f.column()));
   }
-  const ColumnDef& col = spec.attributes[n.column];
+  const ColumnDef& col = n.column == kIdColumn ? id_col : spec.attributes[n.column];
   n.type = col.type;
   if (f.op() != Filter::Op::kIsNull && f.op() != Filter::Op::kIsNotNull && f.values().empty()) {
     return Status::InvalidArgument(fmt::format("filter on '{}' has no value", col.name));
@@ -153,13 +167,13 @@ Result<BoundFilter> BoundFilter::Bind(const Filter& filter, const CollectionSpec
 }
 
 BoundFilter::Tri BoundFilter::Eval(const Node& n, const std::vector<std::vector<Value>>& columns,
-                                   uint64_t row) {
+                                   const std::vector<Key>& keys, uint64_t row) {
   using Op = Filter::Op;
   switch (n.op) {
     case Op::kAnd: {
       Tri r = Tri::kTrue;
       for (const Node& c : n.children) {
-        Tri t = Eval(c, columns, row);
+        Tri t = Eval(c, columns, keys, row);
         if (t == Tri::kFalse) return Tri::kFalse;
         if (t == Tri::kUnknown) r = Tri::kUnknown;
       }
@@ -168,19 +182,28 @@ BoundFilter::Tri BoundFilter::Eval(const Node& n, const std::vector<std::vector<
     case Op::kOr: {
       Tri r = Tri::kFalse;
       for (const Node& c : n.children) {
-        Tri t = Eval(c, columns, row);
+        Tri t = Eval(c, columns, keys, row);
         if (t == Tri::kTrue) return Tri::kTrue;
         if (t == Tri::kUnknown) r = Tri::kUnknown;
       }
       return r;
     }
     case Op::kNot: {
-      Tri t = Eval(n.children[0], columns, row);
+      Tri t = Eval(n.children[0], columns, keys, row);
       return t == Tri::kUnknown ? t : (t == Tri::kTrue ? Tri::kFalse : Tri::kTrue);
     }
     default: break;
   }
-  const Value& v = columns[n.column][row];
+  Value id_value;
+  if (n.column == kIdColumn) {
+    const Key& k = keys[row];
+    if (const auto* i = std::get_if<int64_t>(&k)) {
+      id_value = *i;
+    } else {
+      id_value = std::get<std::string>(k);
+    }
+  }
+  const Value& v = n.column == kIdColumn ? id_value : columns[n.column][row];
   const bool null = std::holds_alternative<std::monostate>(v);
   if (n.op == Op::kIsNull) return null ? Tri::kTrue : Tri::kFalse;
   if (n.op == Op::kIsNotNull) return null ? Tri::kFalse : Tri::kTrue;

@@ -17,9 +17,10 @@ class BoundFilter {
   static Result<BoundFilter> Bind(const Filter& filter, const CollectionSpec& spec);
 
   // True when row `row` matches; NULL comparisons are unknown, and unknown does not match.
-  // `columns` is [column][row].
-  bool Matches(const std::vector<std::vector<Value>>& columns, uint64_t row) const {
-    return Eval(root_, columns, row) == Tri::kTrue;
+  // `columns` is [column][row]; `keys` the primary keys by row.
+  bool Matches(const std::vector<std::vector<Value>>& columns, const std::vector<Key>& keys,
+               uint64_t row) const {
+    return Eval(root_, columns, keys, row) == Tri::kTrue;
   }
 
  private:
@@ -32,7 +33,9 @@ class BoundFilter {
     std::vector<Node> children;
   };
   static Result<Node> BindNode(const Filter& f, const CollectionSpec& spec);
-  static Tri Eval(const Node& n, const std::vector<std::vector<Value>>& columns, uint64_t row);
+  static Tri Eval(const Node& n, const std::vector<std::vector<Value>>& columns,
+                  const std::vector<Key>& keys, uint64_t row);
+  static constexpr int kIdColumn = -2;
   Node root_;
 };
 

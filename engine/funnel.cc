@@ -147,7 +147,7 @@ Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
   auto m = std::make_shared<FilterMatch>();
   m->bits.assign(next_row_, 0);
   for (uint64_t row = 0; row < next_row_; ++row) {
-    if (live_[row] && bound.Matches(attrs_, row)) {
+    if (live_[row] && bound.Matches(attrs_, keys_, row)) {
       m->bits[row] = 1;
       m->rows.push_back(row);
     }
@@ -288,9 +288,27 @@ double Collection::PrefixScore(const float* q, uint32_t dims, uint64_t row) cons
   return acc;
 }
 
+Result<SearchPlan> Collection::Explain(const SearchOptions& options) const {
+  std::shared_lock lock(mu_);
+  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
+  if (options.plan.kind == SearchPlan::Kind::kExact || options.plan.kind == SearchPlan::Kind::kPrefix) {
+    return options.plan;
+  }
+  return SearchPlan::Funnel(plan.stages, plan.ef);
+}
+
+Status Collection::CheckSearchOptions(const SearchOptions& options) const {
+  if (options.vector_dims > spec().dim) {
+    return Status::InvalidArgument(fmt::format("vector_dims {} exceeds the dimension {}",
+                                               options.vector_dims, spec().dim));
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
                                             const SearchOptions& options,
                                             SearchStats* stats) const {
+  MRLDB_RETURN_IF_ERROR(CheckSearchOptions(options));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> columns, AttributeColumns(options.attributes));
   std::shared_lock lock(mu_);
   MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
@@ -307,12 +325,13 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
   }
   std::vector<Candidate> best = RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats);
   if (best.size() > options.k) best.resize(options.k);
-  return MakeHits(best, columns);
+  return MakeHits(best, columns, options.vector_dims);
 }
 
 Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const float> queries,
                                                               size_t n,
                                                               const SearchOptions& options) const {
+  MRLDB_RETURN_IF_ERROR(CheckSearchOptions(options));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> columns, AttributeColumns(options.attributes));
   std::shared_lock lock(mu_);
   MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
@@ -333,7 +352,7 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
     std::vector<Candidate> best =
         RunPlan(queries.data() + i * qdim, plan, filter.get(), /*parallel=*/false, nullptr);
     if (best.size() > options.k) best.resize(options.k);
-    out[i] = MakeHits(best, columns);
+    out[i] = MakeHits(best, columns, options.vector_dims);
   });
   return out;
 }

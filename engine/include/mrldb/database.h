@@ -107,6 +107,17 @@ class Database {
   // Picks stage sizes and ef reaching options.target_recall on a sample of the collection's own
   // vectors (ground truth: exact full-dimension search), and stores the plan as the default.
   virtual Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options = {}) = 0;
+  // The plan `options` would run (the default resolved, keeps checked), without running it.
+  virtual Result<SearchPlan> ExplainPlan(std::string_view collection,
+                                         const SearchOptions& options) const = 0;
+  // Rows matching options.filter (all live rows without one), in insertion order, after
+  // skipping `offset`, at most `limit`. Errors: NotFound, InvalidArgument (filter).
+  virtual Result<std::vector<Record>> Find(std::string_view collection,
+                                           const FindOptions& options = {}) const = 0;
+  // Changes index parameters: a new index_dim, m or ef_construction rebuilds the HNSW graph from
+  // the stored vectors (in the background; searches scan meanwhile) and clears a stored default
+  // plan; ef_search only updates the descriptor. Errors: NotFound, InvalidArgument.
+  virtual Status AlterCollection(std::string_view collection, const AlterOptions& options) = 0;
   // Sets (or with Kind::kDefault, clears) the collection's stored default plan.
   // Errors: InvalidArgument (bad plan).
   virtual Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) = 0;

@@ -65,6 +65,25 @@ struct SearchOptions {
   std::optional<Filter> filter;
   // Attribute columns to return with each hit. Default: none.
   std::vector<std::string> attributes;
+  // Return the first `vector_dims` values of each hit's vector (Hit::vector). Default: 0 (none).
+  uint32_t vector_dims = 0;
+};
+
+struct FindOptions {
+  // Only rows matching it. The id column may be filtered on too. Default: all rows.
+  std::optional<Filter> filter;
+  // Rows to skip, then the most to return (0: no limit). Default: 0, 0.
+  uint64_t offset = 0;
+  uint64_t limit = 0;
+  // Vector values to return per row (Record::vector). Default: 0 (none).
+  uint32_t vector_dims = 0;
+};
+
+struct AlterOptions {
+  std::optional<uint32_t> index_dim;
+  std::optional<uint32_t> m;
+  std::optional<uint32_t> ef_construction;
+  std::optional<uint32_t> ef_search;
 };
 
 // What one stage did (EXPLAIN ANALYZE reads these).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,10 +50,22 @@ class [[nodiscard]] Status {
   // Explicitly discards this status (greppable, like RocksDB's PermitUncheckedError).
   void IgnoreError() const {}
 
+  // Where in a statement the error is (1-based line and column; 0 when unknown). Set by the
+  // query layer so that front-ends can print the statement with a caret under the token.
+  Status WithPosition(uint32_t line, uint32_t column) const {
+    Status s = *this;
+    s.line_ = line;
+    s.column_ = column;
+    return s;
+  }
+  uint32_t line() const { return line_; }
+  uint32_t column() const { return column_; }
+
  private:
   Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}
   Code code_ = Code::kOk;
   std::string message_;
+  uint32_t line_ = 0, column_ = 0;
 };
 
 // A value or an error. REQUIRES: ok() before value().

@@ -118,6 +118,7 @@ struct Hit {
   Key id;
   float distance = 0;
   std::vector<Value> attributes;  // the columns asked for, in the order asked
+  std::vector<float> vector;      // the first SearchOptions::vector_dims values, when asked
 };
 
 }  // namespace mrldb

@@ -1,0 +1,204 @@
+// The abstract syntax tree of mrldb's SQL-like language (grammar: docs/sql.md). The parser
+// produces it; the binder/executor consumes it. Every node carries the position of its first
+// token so errors can point at it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "mrldb/types.h"
+
+namespace mrldb::query {
+
+// 1-based line and column of a token in the statement text, and its byte offset.
+struct Position {
+  uint32_t line = 1;
+  uint32_t column = 1;
+  uint32_t offset = 0;
+};
+
+// ---- Expressions (literals, parameters, vectors, predicates) ----
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
+struct Literal {  // NULL, TRUE/FALSE, integer, float, 'string'
+  Value value;
+};
+struct VectorLiteral {  // [0.1, -2, 3e-4]
+  std::vector<double> values;  // parsed exactly; the binder converts and checks finiteness
+};
+struct MatrixLiteral {  // [[...], [...]]: a batch of query vectors
+  std::vector<std::vector<double>> rows;
+};
+struct Parameter {  // $1, $2 ... (1-based)
+  uint32_t index = 0;
+};
+struct ColumnRef {  // name (unquoted names are case-insensitive; "quoted" keep case)
+  std::string name;
+};
+enum class CompareOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
+struct Comparison {
+  CompareOp op;
+  ExprPtr left, right;
+};
+struct InList {  // expr [NOT] IN (a, b, ...)
+  ExprPtr operand;
+  std::vector<ExprPtr> items;
+  bool negated = false;
+};
+struct IsNull {  // expr IS [NOT] NULL
+  ExprPtr operand;
+  bool negated = false;
+};
+struct Between {  // expr [NOT] BETWEEN lo AND hi
+  ExprPtr operand, low, high;
+  bool negated = false;
+};
+enum class LogicOp : uint8_t { kAnd, kOr };
+struct Logical {
+  LogicOp op;
+  ExprPtr left, right;
+};
+struct Not {
+  ExprPtr operand;
+};
+// column <=> vector (cosine/ip/l2 per collection metric; <-> and <#> accepted as synonyms that
+// must match the collection's metric: <-> l2, <#> ip, <=> cosine).
+enum class DistanceOp : uint8_t { kCosine, kL2, kInnerProduct };
+struct Distance {
+  DistanceOp op;
+  ExprPtr column;  // ColumnRef of the vector column
+  ExprPtr vector;  // VectorLiteral, MatrixLiteral or Parameter
+};
+
+struct Expr {
+  Position pos;
+  std::variant<Literal, VectorLiteral, MatrixLiteral, Parameter, ColumnRef, Comparison, InList,
+               IsNull, Between, Logical, Not, Distance>
+      node;
+};
+
+// ---- Statements ----
+
+struct ColumnSpec {  // in CREATE COLLECTION
+  Position pos;
+  std::string name;
+  std::string type;  // upper-cased: TEXT, BIGINT, INT, INTEGER, FLOAT, DOUBLE, REAL, BOOL, BOOLEAN, VECTOR
+  bool primary_key = false;
+  uint32_t vector_dim = 0;                 // VECTOR(D)
+  std::vector<uint32_t> matryoshka;        // MATRYOSHKA (g1, g2, ...)
+  std::optional<std::string> metric;       // METRIC COSINE | IP | L2 (lower-cased)
+};
+
+// WITH (key = value, ...) options: values are literals (numbers, strings, booleans) or a plan.
+struct OptionValue;
+struct FunnelStageSpec {
+  Position pos;
+  uint32_t dims = 0;
+  std::optional<uint32_t> keep;  // absent on the last stage
+};
+struct PlanSpec {  // USING FUNNEL (...) [EF n] | USING EXACT [AT d] | USING PREFIX d [EF n] | USING DEFAULT
+  Position pos;
+  enum class Kind : uint8_t { kDefault, kFunnel, kExact, kPrefix } kind = Kind::kDefault;
+  std::vector<FunnelStageSpec> stages;
+  std::optional<uint32_t> ef;
+  std::optional<uint32_t> dims;
+};
+struct Option {
+  Position pos;
+  std::string key;  // lower-cased
+  std::variant<Value, PlanSpec> value;
+};
+
+struct CreateCollection {
+  std::string name;
+  bool if_not_exists = false;
+  std::vector<ColumnSpec> columns;
+  std::vector<Option> options;  // WITH (index_dim = 64, m = 16, ef_construction = 200, ef_search = 64)
+};
+struct DropCollection {
+  std::string name;
+  bool if_exists = false;
+};
+struct ShowCollections {};
+struct Describe {
+  std::string name;
+};
+struct Insert {
+  std::string collection;
+  std::vector<std::string> columns;              // optional explicit column list
+  std::vector<std::vector<ExprPtr>> rows;        // VALUES (...), (...)
+  bool upsert = false;  // UPSERT INTO ... or INSERT ... ON CONFLICT REPLACE / DO UPDATE
+};
+struct Delete {
+  std::string collection;
+  ExprPtr where;  // may be null: delete all rows
+};
+struct Assignment {
+  Position pos;
+  std::string column;
+  ExprPtr value;
+};
+struct Update {
+  std::string collection;
+  std::vector<Assignment> set;
+  ExprPtr where;  // may be null
+};
+struct SelectItem {
+  Position pos;
+  enum class Kind : uint8_t { kStar, kColumn, kDistance, kVectorPrefix, kQueryIndex } kind;
+  std::string column;            // kColumn and kVectorPrefix: the column name
+  uint32_t prefix_dims = 0;      // kVectorPrefix: embedding[:64] (or PREFIX(embedding, 64))
+  std::optional<std::string> alias;
+};
+struct Select {
+  std::vector<SelectItem> items;
+  std::string collection;
+  ExprPtr where;              // may be null
+  ExprPtr order_by;           // a Distance, or null (rows in id order)
+  std::optional<uint64_t> limit;
+  std::optional<PlanSpec> plan;  // USING ...
+};
+struct Explain {
+  bool analyze = false;
+  bool recall = false;  // EXPLAIN (ANALYZE, RECALL)
+  std::unique_ptr<struct Statement> statement;
+};
+struct Copy {
+  std::string collection;
+  bool from = true;  // COPY c FROM 'file' | COPY c TO 'file'
+  std::string path;
+  std::vector<Option> options;  // format, ids, id_column, batch_size, header, delimiter ...
+};
+struct AlterCollection {
+  std::string name;
+  std::vector<Option> options;  // SET (index_dim = 128, m = 32, ef_construction = 200, plan = FUNNEL (...))
+};
+struct SetVariable {
+  std::string name;  // lower-cased
+  Value value;       // SET ef = 100; SET device = 'cpu'; RESET name -> NULL value
+  bool reset = false;
+};
+struct ShowVariable {
+  std::string name;  // lower-cased; "all" for SHOW ALL
+};
+struct Tune {
+  std::string collection;
+  double recall = 0.95;
+  std::optional<uint32_t> k;  // TUNE c FOR RECALL 0.95 [AT 10]
+};
+
+struct Statement {
+  Position pos;
+  std::string text;  // the statement's source text (without the trailing ';')
+  std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
+               Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune>
+      node;
+};
+
+}  // namespace mrldb::query

@@ -1,0 +1,196 @@
+// CREATE / DROP / SHOW COLLECTIONS / DESCRIBE / ALTER / TUNE.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "query/session_impl.h"
+
+namespace mrldb {
+
+using query::ErrorAt;
+
+namespace {
+
+Result<uint32_t> UintOption(const query::Option& o, uint32_t lo, uint32_t hi) {
+  const auto* v = std::get_if<Value>(&o.value);
+  const int64_t* i = v ? std::get_if<int64_t>(v) : nullptr;
+  if (!i || *i < lo || *i > hi) {
+    return ErrorAt(o.pos, fmt::format("option {} must be an integer in {}..{}", o.key, lo, hi));
+  }
+  return static_cast<uint32_t>(*i);
+}
+
+std::string PlanText(const CollectionSpec& s) {
+  if (s.default_plan.empty()) return "derived from k and the ladder";
+  const std::string plan = SearchPlan::Funnel(s.default_plan, s.default_ef).ToString();
+  if (s.default_plan_k == 0) return plan;
+  return fmt::format("{} (for k = {}; wider for larger k)", plan, s.default_plan_k);
+}
+
+}  // namespace
+
+Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const query::Position& pos) {
+  CollectionSpec spec;
+  spec.name = s.name;
+  bool have_id = false, have_vector = false;
+  for (const query::ColumnSpec& c : s.columns) {
+    if (c.type == "VECTOR") {
+      if (have_vector) return ErrorAt(c.pos, "a collection has exactly one VECTOR column");
+      if (c.primary_key) return ErrorAt(c.pos, "the VECTOR column cannot be the PRIMARY KEY");
+      have_vector = true;
+      spec.vector_column = c.name;
+      spec.dim = c.vector_dim;
+      spec.granularities = c.matryoshka;
+      if (c.metric) {
+        auto m = ParseMetric(*c.metric);
+        if (!m.ok()) return ErrorAt(c.pos, m.status().message());
+        spec.metric = *m;
+      }
+      continue;
+    }
+    if (c.primary_key) {
+      if (have_id) return ErrorAt(c.pos, "only one PRIMARY KEY column is allowed");
+      if (c.type != "TEXT" && c.type != "BIGINT" && c.type != "INT" && c.type != "INTEGER") {
+        return ErrorAt(c.pos, fmt::format("the PRIMARY KEY must be TEXT or BIGINT, not {}", c.type));
+      }
+      have_id = true;
+      spec.id_column = c.name;
+      spec.id_type = c.type == "TEXT" ? IdType::kText : IdType::kBigint;
+      continue;
+    }
+    ColumnDef col;
+    col.name = c.name;
+    if (c.type == "TEXT") col.type = AttrType::kText;
+    else if (c.type == "BIGINT" || c.type == "INT" || c.type == "INTEGER") col.type = AttrType::kInt;
+    else if (c.type == "FLOAT" || c.type == "DOUBLE" || c.type == "REAL") col.type = AttrType::kFloat;
+    else col.type = AttrType::kBool;
+    spec.attributes.push_back(std::move(col));
+  }
+  if (!have_id) return ErrorAt(pos, "a collection needs a PRIMARY KEY column (TEXT or BIGINT)");
+  if (!have_vector) return ErrorAt(pos, "a collection needs a VECTOR(D) column");
+  for (const query::Option& o : s.options) {
+    if (o.key == "index_dim") {
+      MRLDB_ASSIGN_OR_RETURN(spec.index_dim, UintOption(o, 1, 65536));
+    } else if (o.key == "m") {
+      MRLDB_ASSIGN_OR_RETURN(spec.hnsw.m, UintOption(o, 2, 256));
+    } else if (o.key == "ef_construction") {
+      MRLDB_ASSIGN_OR_RETURN(spec.hnsw.ef_construction, UintOption(o, 1, 100000));
+    } else if (o.key == "ef_search" || o.key == "ef") {
+      MRLDB_ASSIGN_OR_RETURN(spec.hnsw.ef_search, UintOption(o, 1, 100000));
+    } else {
+      return ErrorAt(o.pos, fmt::format("unknown option \"{}\" (options: index_dim, m, "
+                                        "ef_construction, ef_search)", o.key));
+    }
+  }
+  for (const std::string& n : db_->ListCollections()) {
+    if (query::SameName(n, s.name)) {
+      if (s.if_not_exists) return ResultSet{{}, {}, "CREATE COLLECTION", 0};
+      return Status::AlreadyExists(fmt::format("collection \"{}\" already exists", n))
+          .WithPosition(pos.line, pos.column);
+    }
+  }
+  Status st = db_->CreateCollection(std::move(spec));
+  if (!st.ok()) return st.WithPosition(pos.line, pos.column);
+  return ResultSet{{}, {}, "CREATE COLLECTION", 0};
+}
+
+Result<ResultSet> Session::Impl::Drop(const query::DropCollection& s, const query::Position& pos) {
+  auto spec = Spec(s.name, pos);
+  if (!spec.ok()) {
+    if (s.if_exists && spec.status().IsNotFound()) return ResultSet{{}, {}, "DROP COLLECTION", 0};
+    return spec.status();
+  }
+  MRLDB_RETURN_IF_ERROR(db_->DropCollection(spec->name));
+  return ResultSet{{}, {}, "DROP COLLECTION", 0};
+}
+
+Result<ResultSet> Session::Impl::ShowCollections() {
+  ResultSet r;
+  r.columns = {{"name", CellType::kText},   {"dim", CellType::kBigint},
+               {"metric", CellType::kText}, {"index_dim", CellType::kBigint},
+               {"rows", CellType::kBigint}};
+  for (const std::string& n : db_->ListCollections()) {
+    auto info = db_->DescribeCollection(n);
+    if (!info.ok()) continue;
+    r.rows.push_back({Cell{n}, Cell{int64_t(info->spec.dim)}, Cell{std::string(MetricName(info->spec.metric))},
+                      Cell{int64_t(info->spec.index_dim)}, Cell{int64_t(info->live_rows)}});
+  }
+  r.tag = fmt::format("SHOW {}", r.rows.size());
+  return r;
+}
+
+Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query::Position& pos) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db_->DescribeCollection(spec.name));
+  ResultSet r;
+  r.columns = {{"column", CellType::kText}, {"type", CellType::kText}, {"details", CellType::kText}};
+  r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))}, Cell{"PRIMARY KEY"}});
+  r.rows.push_back({Cell{spec.vector_column}, Cell{fmt::format("VECTOR({})", spec.dim)},
+                    Cell{fmt::format("MATRYOSHKA ({}) METRIC {}", fmt::join(spec.granularities, ", "),
+                                     MetricName(spec.metric))}});
+  for (const ColumnDef& c : spec.attributes) {
+    r.rows.push_back({Cell{c.name}, Cell{std::string(AttrTypeName(c.type))}, Cell{std::string()}});
+  }
+  r.rows.push_back({Cell{"(index)"}, Cell{"HNSW"},
+                    Cell{fmt::format("index_dim {}, m {}, ef_construction {}, ef_search {}; {} rows "
+                                     "indexed, {} pending; {:.1f} MiB", spec.index_dim, spec.hnsw.m,
+                                     spec.hnsw.ef_construction, spec.hnsw.ef_search,
+                                     info.index_live_rows, info.index_pending_rows,
+                                     info.index_memory_bytes / 1048576.0)}});
+  r.rows.push_back({Cell{"(plan)"}, Cell{"DEFAULT"}, Cell{PlanText(spec)}});
+  r.rows.push_back({Cell{"(rows)"}, Cell{"BIGINT"}, Cell{std::to_string(info.live_rows)}});
+  r.tag = "DESCRIBE";
+  return r;
+}
+
+Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const query::Position& pos) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, pos));
+  AlterOptions a;
+  std::optional<SearchPlan> plan;
+  for (const query::Option& o : s.options) {
+    if (o.key == "index_dim") {
+      MRLDB_ASSIGN_OR_RETURN(a.index_dim, UintOption(o, 1, 65536));
+    } else if (o.key == "m") {
+      MRLDB_ASSIGN_OR_RETURN(a.m, UintOption(o, 2, 256));
+    } else if (o.key == "ef_construction") {
+      MRLDB_ASSIGN_OR_RETURN(a.ef_construction, UintOption(o, 1, 100000));
+    } else if (o.key == "ef_search" || o.key == "ef") {
+      MRLDB_ASSIGN_OR_RETURN(a.ef_search, UintOption(o, 1, 100000));
+    } else if (o.key == "plan" || o.key == "default_plan") {
+      const auto* p = std::get_if<query::PlanSpec>(&o.value);
+      if (!p) return ErrorAt(o.pos, "plan must be FUNNEL (...) or DEFAULT");
+      MRLDB_ASSIGN_OR_RETURN(SearchPlan bound, query::BindPlan(*p));
+      plan = bound;
+    } else {
+      return ErrorAt(o.pos, fmt::format("unknown option \"{}\" (options: index_dim, m, "
+                                        "ef_construction, ef_search, plan)", o.key));
+    }
+  }
+  if (a.index_dim || a.m || a.ef_construction || a.ef_search) {
+    Status st = db_->AlterCollection(spec.name, a);
+    if (!st.ok()) return st.WithPosition(pos.line, pos.column);
+  }
+  if (plan) {
+    Status st = db_->SetDefaultPlan(spec.name, *plan);
+    if (!st.ok()) return st.WithPosition(pos.line, pos.column);
+  }
+  return ResultSet{{}, {}, "ALTER COLLECTION", 0};
+}
+
+Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Position& pos) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  TuneOptions o;
+  o.target_recall = s.recall;
+  if (s.k) o.k = *s.k;
+  auto report = db_->Tune(spec.name, o);
+  if (!report.ok()) return report.status().WithPosition(pos.line, pos.column);
+  ResultSet r;
+  r.columns = {{"plan", CellType::kText}, {"recall", CellType::kFloat},
+               {"ms_per_query", CellType::kFloat}, {"reached_target", CellType::kBool},
+               {"plans_tried", CellType::kBigint}};
+  r.rows.push_back({Cell{report->plan.ToString()}, Cell{report->recall}, Cell{report->ms_per_query},
+                    Cell{report->reached_target}, Cell{int64_t(report->plans_tried)}});
+  r.tag = "TUNE";
+  return r;
+}
+
+}  // namespace mrldb

@@ -1,0 +1,147 @@
+// INSERT / UPSERT / DELETE / UPDATE.
+#include <fmt/format.h>
+
+#include "query/session_impl.h"
+
+namespace mrldb {
+
+using query::ErrorAt;
+
+namespace {
+
+// Where each VALUES position goes: -2 id, -1 vector, >= 0 attribute index.
+Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionSpec& spec,
+                                       const query::Position& pos) {
+  std::vector<int> targets;
+  if (s.columns.empty()) {  // canonical order: id, vector, attributes as declared
+    targets = {-2, -1};
+    for (size_t i = 0; i < spec.attributes.size(); ++i) targets.push_back(int(i));
+    return targets;
+  }
+  for (const std::string& c : s.columns) {
+    int t;
+    if (query::SameName(c, spec.id_column)) t = -2;
+    else if (query::SameName(c, spec.vector_column)) t = -1;
+    else if ((t = spec.AttributeIndex(c)) < 0) {
+      return ErrorAt(pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, c));
+    }
+    for (int seen : targets) {
+      if (seen == t) return ErrorAt(pos, fmt::format("column \"{}\" is listed twice", c));
+    }
+    targets.push_back(t);
+  }
+  bool id = false, vec = false;
+  for (int t : targets) {
+    id |= t == -2;
+    vec |= t == -1;
+  }
+  if (!id) return ErrorAt(pos, fmt::format("INSERT must give the id column \"{}\"", spec.id_column));
+  if (!vec) {
+    return ErrorAt(pos, fmt::format("INSERT must give the vector column \"{}\"", spec.vector_column));
+  }
+  return targets;
+}
+
+}  // namespace
+
+Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Position& pos,
+                                        Params params) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(std::vector<int> targets, ColumnTargets(s, spec, pos));
+  InsertBatch batch;
+  for (size_t r = 0; r < s.rows.size(); ++r) {
+    const auto& row = s.rows[r];
+    const query::Position& rpos = row.empty() ? pos : row[0]->pos;
+    if (row.size() != targets.size()) {
+      return ErrorAt(rpos, fmt::format("row {} has {} values, expected {}", r + 1, row.size(),
+                                       targets.size()));
+    }
+    Key key;
+    std::vector<float> vec;
+    std::vector<Value> attrs(spec.attributes.size());
+    for (size_t i = 0; i < row.size(); ++i) {
+      const query::Expr& e = *row[i];
+      if (targets[i] == -1) {
+        auto v = query::BindVector(e, params, spec.dim);
+        if (!v.ok()) {
+          return ErrorAt(e.pos, fmt::format("row {}, column \"{}\": {}", r + 1, spec.vector_column,
+                                            v.status().message()));
+        }
+        vec = std::move(v).value();
+        continue;
+      }
+      MRLDB_ASSIGN_OR_RETURN(Value v, query::BindValue(e, params));
+      if (targets[i] == -2) {
+        auto k = query::ValueToKey(v, spec, e.pos);
+        if (!k.ok()) return ErrorAt(e.pos, fmt::format("row {}: {}", r + 1, k.status().message()));
+        key = std::move(k).value();
+      } else {
+        attrs[targets[i]] = std::move(v);
+      }
+    }
+    batch.Add(std::move(key), vec, std::move(attrs));
+  }
+  Status st = s.upsert ? db_->Upsert(spec.name, batch) : db_->Insert(spec.name, batch);
+  if (!st.ok()) return st.WithPosition(pos.line, pos.column);
+  return ResultSet{{}, {}, fmt::format("{} {}", s.upsert ? "UPSERT" : "INSERT", batch.size()),
+                   batch.size()};
+}
+
+Result<ResultSet> Session::Impl::Delete(const query::Delete& s, const query::Position& pos,
+                                        Params params) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  FindOptions find;
+  if (s.where) {
+    MRLDB_ASSIGN_OR_RETURN(find.filter, query::BindFilter(*s.where, params, spec));
+  }
+  auto rows = db_->Find(spec.name, find);
+  if (!rows.ok()) return rows.status().WithPosition(pos.line, pos.column);
+  std::vector<Key> ids;
+  for (Record& r : *rows) ids.push_back(std::move(r.id));
+  uint64_t n = 0;
+  if (!ids.empty()) {
+    MRLDB_ASSIGN_OR_RETURN(n, db_->Delete(spec.name, ids));
+  }
+  return ResultSet{{}, {}, fmt::format("DELETE {}", n), n};
+}
+
+Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Position& pos,
+                                        Params params) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  // Bind the assignments first: every error is found before anything is written.
+  std::vector<std::pair<int, Value>> sets;  // attribute index -> value
+  std::optional<std::vector<float>> new_vector;
+  for (const query::Assignment& a : s.set) {
+    if (query::SameName(a.column, spec.id_column)) {
+      return ErrorAt(a.pos, fmt::format("the id column \"{}\" cannot be updated; delete and insert "
+                                        "instead", a.column));
+    }
+    if (query::SameName(a.column, spec.vector_column)) {
+      MRLDB_ASSIGN_OR_RETURN(new_vector, query::BindVector(*a.value, params, spec.dim));
+      continue;
+    }
+    const int c = spec.AttributeIndex(a.column);
+    if (c < 0) return ErrorAt(a.pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, a.column));
+    MRLDB_ASSIGN_OR_RETURN(Value v, query::BindValue(*a.value, params));
+    sets.emplace_back(c, std::move(v));
+  }
+  FindOptions find;
+  find.vector_dims = spec.dim;
+  if (s.where) {
+    MRLDB_ASSIGN_OR_RETURN(find.filter, query::BindFilter(*s.where, params, spec));
+  }
+  auto rows = db_->Find(spec.name, find);
+  if (!rows.ok()) return rows.status().WithPosition(pos.line, pos.column);
+  if (rows->empty()) return ResultSet{{}, {}, "UPDATE 0", 0};
+  // One atomic upsert of the changed rows.
+  InsertBatch batch;
+  for (Record& r : *rows) {
+    for (auto& [c, v] : sets) r.attributes[c] = v;
+    batch.Add(r.id, new_vector ? *new_vector : r.vector, std::move(r.attributes));
+  }
+  Status st = db_->Upsert(spec.name, batch);
+  if (!st.ok()) return st.WithPosition(pos.line, pos.column);
+  return ResultSet{{}, {}, fmt::format("UPDATE {}", batch.size()), batch.size()};
+}
+
+}  // namespace mrldb

@@ -1,0 +1,197 @@
+#include "query/formats/io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace mrldb::formats {
+namespace {
+
+constexpr size_t kBufferSize = 1 << 20;
+
+Status Errno(std::string_view what, const std::string& path) {
+  return Status::IOError(fmt::format("{} '{}': {}", what, path, std::strerror(errno)));
+}
+
+}  // namespace
+
+Status DataError(const std::string& path, std::string_view what) {
+  return Status::InvalidArgument(fmt::format("{}: {}", path, what));
+}
+
+// ---- InputFile --------------------------------------------------------------------------------
+
+Result<std::unique_ptr<InputFile>> InputFile::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open", path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Status s = Errno("cannot stat", path);
+    ::close(fd);
+    return s;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::IOError(fmt::format("cannot read '{}': it is a directory", path));
+  }
+  return std::unique_ptr<InputFile>(new InputFile(path, fd, static_cast<uint64_t>(st.st_size)));
+}
+
+InputFile::InputFile(std::string path, int fd, uint64_t size)
+    : path_(std::move(path)), fd_(fd), size_(size), buf_(new char[kBufferSize]) {}
+
+InputFile::~InputFile() { ::close(fd_); }
+
+size_t InputFile::ReadFd(char* dst, size_t n) {
+  size_t done = 0;
+  while (done < n && status_.ok()) {
+    const ssize_t r = ::read(fd_, dst + done, n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      status_ = Errno("cannot read", path_);
+      break;
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+    file_pos_ += static_cast<uint64_t>(r);
+  }
+  return done;
+}
+
+bool InputFile::Refill() {
+  pos_ = 0;
+  end_ = ReadFd(buf_.get(), kBufferSize);
+  return end_ > 0;
+}
+
+size_t InputFile::Read(void* dst, size_t n) {
+  char* out = static_cast<char*>(dst);
+  const size_t buffered = std::min(n, end_ - pos_);
+  std::memcpy(out, buf_.get() + pos_, buffered);
+  pos_ += buffered;
+  if (buffered == n) return n;
+  if (n - buffered >= kBufferSize / 2) return buffered + ReadFd(out + buffered, n - buffered);
+  size_t done = buffered;
+  while (done < n && Refill()) {
+    const size_t c = std::min(n - done, end_);
+    std::memcpy(out + done, buf_.get(), c);
+    pos_ = c;
+    done += c;
+  }
+  return done;
+}
+
+bool InputFile::ReadLine(std::string* line) {
+  line->clear();
+  bool any = false;
+  while (pos_ < end_ || Refill()) {
+    any = true;
+    const char* begin = buf_.get() + pos_;
+    const void* nl = std::memchr(begin, '\n', end_ - pos_);
+    if (nl != nullptr) {
+      const size_t len = static_cast<const char*>(nl) - begin;
+      line->append(begin, len);
+      pos_ += len + 1;
+      if (!line->empty() && line->back() == '\r') line->pop_back();
+      return true;
+    }
+    line->append(begin, end_ - pos_);
+    pos_ = end_;
+  }
+  if (!line->empty() && line->back() == '\r') line->pop_back();
+  return any;
+}
+
+Status InputFile::Seek(uint64_t offset) {
+  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) return Errno("cannot seek in", path_);
+  file_pos_ = offset;
+  pos_ = end_ = 0;
+  return Status::Ok();
+}
+
+// ---- OutputFile -------------------------------------------------------------------------------
+
+Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, bool overwrite) {
+  struct stat st {};
+  if (!overwrite && ::stat(path.c_str(), &st) == 0) {
+    return Status::AlreadyExists(
+        fmt::format("'{}' exists (allow overwriting it to replace it)", path));
+  }
+  std::string partial = path + ".partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", path);
+  return std::unique_ptr<OutputFile>(new OutputFile(path, std::move(partial), fd, overwrite));
+}
+
+OutputFile::OutputFile(std::string path, std::string partial, int fd, bool overwrite)
+    : path_(std::move(path)), partial_(std::move(partial)), fd_(fd), overwrite_(overwrite) {
+  buffer_.reserve(kBufferSize + (kBufferSize >> 2));
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(partial_.c_str());
+}
+
+Status OutputFile::Append(const void* data, size_t n) {
+  buffer_.append(static_cast<const char*>(data), n);
+  return MaybeFlush();
+}
+
+Status OutputFile::Flush() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t w = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Errno("cannot write", partial_);
+    done += static_cast<size_t>(w);
+  }
+  flushed_ += buffer_.size();
+  buffer_.clear();
+  return Status::Ok();
+}
+
+Status OutputFile::WriteAt(uint64_t offset, const void* data, size_t n) {
+  MRLDB_RETURN_IF_ERROR(Flush());
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd_, static_cast<const char*>(data) + done, n - done,
+                               static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Errno("cannot write", partial_);
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status OutputFile::Close() {
+  MRLDB_RETURN_IF_ERROR(Flush());
+  if (::fdatasync(fd_) != 0) return Errno("cannot sync", partial_);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return Errno("cannot close", partial_);
+  return Status::Ok();
+}
+
+Status OutputFile::Commit() {
+  if (overwrite_) {
+    if (::rename(partial_.c_str(), path_.c_str()) != 0) return Errno("cannot rename to", path_);
+  } else {
+    // link() fails if `path` exists, so a file created since Create() is never replaced.
+    if (::link(partial_.c_str(), path_.c_str()) != 0) {
+      if (errno == EEXIST) return Status::AlreadyExists(fmt::format("'{}' exists", path_));
+      return Errno("cannot create", path_);
+    }
+    ::unlink(partial_.c_str());
+  }
+  committed_ = true;
+  return Status::Ok();
+}
+
+}  // namespace mrldb::formats

@@ -1,0 +1,484 @@
+// One Parse* function per statement of docs/sql.md's grammar. Each starts at the statement's
+// first keyword and ends with ExpectStatementEnd, naming the clauses that could still follow.
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "query/parser_internal.h"
+
+namespace mrldb::query::internal {
+namespace {
+
+constexpr std::string_view kStatementExpected =
+    "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
+    "DESCRIBE, SET, RESET, TUNE or EXPLAIN)";
+
+// Column types of CREATE COLLECTION (ColumnSpec::type), upper-case.
+constexpr std::string_view kColumnTypes[] = {"TEXT",   "BIGINT", "INT",  "INTEGER", "FLOAT",
+                                             "DOUBLE", "REAL",   "BOOL", "BOOLEAN", "VECTOR"};
+
+template <typename T>
+Status Store(Result<T> result, Statement& out) {
+  if (!result.ok()) return result.status();
+  out.node = std::move(result).value();
+  return Status::Ok();
+}
+
+// The clauses that may follow a plan, for the statement-end message.
+std::string_view AfterPlan(const PlanSpec& plan) {
+  if (plan.kind == PlanSpec::Kind::kExact && !plan.dims) return "AT";
+  if ((plan.kind == PlanSpec::Kind::kFunnel || plan.kind == PlanSpec::Kind::kPrefix) && !plan.ef) {
+    return "EF";
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<Statement> Parser::ParseStatementHere() {
+  Statement statement;
+  statement.pos = Peek().pos;
+  Status status;
+  if (AtKeyword("SELECT")) {
+    status = Store(ParseSelect(), statement);
+  } else if (AtKeyword("INSERT") || AtKeyword("UPSERT")) {
+    status = Store(ParseInsert(), statement);
+  } else if (AtKeyword("UPDATE")) {
+    status = Store(ParseUpdate(), statement);
+  } else if (AtKeyword("DELETE")) {
+    status = Store(ParseDelete(), statement);
+  } else if (AtKeyword("CREATE")) {
+    status = Store(ParseCreate(), statement);
+  } else if (AtKeyword("DROP")) {
+    status = Store(ParseDrop(), statement);
+  } else if (AtKeyword("ALTER")) {
+    status = Store(ParseAlter(), statement);
+  } else if (AtKeyword("COPY")) {
+    status = Store(ParseCopy(), statement);
+  } else if (AtKeyword("SHOW")) {
+    status = ParseShow(statement);
+  } else if (AtKeyword("DESCRIBE")) {
+    status = Store(ParseDescribe(), statement);
+  } else if (AtKeyword("SET")) {
+    status = Store(ParseSet(), statement);
+  } else if (AtKeyword("RESET")) {
+    status = Store(ParseReset(), statement);
+  } else if (AtKeyword("TUNE")) {
+    status = Store(ParseTune(), statement);
+  } else if (AtKeyword("EXPLAIN")) {
+    status = Store(ParseExplain(), statement);
+  } else {
+    return SyntaxError(Peek(), kStatementExpected);
+  }
+  MRLDB_RETURN_IF_ERROR(status);
+  statement.text =
+      std::string(sql_.substr(statement.pos.offset, consumed_end_ - statement.pos.offset));
+  return statement;
+}
+
+// ---- Data definition ----
+
+Result<CreateCollection> Parser::ParseCreate() {
+  Advance();  // CREATE
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("COLLECTION"));
+  CreateCollection create;
+  if (AtKeyword("IF") && !Is(TokenKind::kLParen, 1)) {  // else a collection named "if"
+    Advance();
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("NOT"));
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("EXISTS"));
+    create.if_not_exists = true;
+  }
+  MRLDB_ASSIGN_OR_RETURN(create.name, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kLParen, "'(' and the column definitions"));
+  do {
+    MRLDB_ASSIGN_OR_RETURN(ColumnSpec column, ParseColumnDef());
+    create.columns.push_back(std::move(column));
+  } while (Accept(TokenKind::kComma));
+  MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "',' or ')'"));
+  if (AcceptKeyword("WITH")) {
+    MRLDB_ASSIGN_OR_RETURN(create.options, ParseOptions(/*copy_style=*/false));
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  } else {
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("WITH"));
+  }
+  return create;
+}
+
+Result<ColumnSpec> Parser::ParseColumnDef() {
+  ColumnSpec column;
+  column.pos = Peek().pos;
+  MRLDB_ASSIGN_OR_RETURN(column.name, ParseName("a column name"));
+  const Token type_token = Peek();  // copies: kept for errors after the token is consumed
+  constexpr std::string_view kTypeExpected =
+      "a column type (TEXT, BIGINT, INT, FLOAT, BOOL or VECTOR(n))";
+  MRLDB_ASSIGN_OR_RETURN(std::string type, ParseWord(kTypeExpected));
+  column.type = ToUpper(type);
+  bool known = false;
+  for (std::string_view t : kColumnTypes) known = known || column.type == t;
+  if (!known) return SyntaxError(type_token, kTypeExpected);
+  std::string more;  // what may still follow, for the error below
+  if (column.type == "VECTOR") {
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kLParen, "'(' and the dimension: VECTOR(n)"));
+    MRLDB_ASSIGN_OR_RETURN(column.vector_dim, ParseUint32("the vector dimension"));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "')'"));
+    more = "MATRYOSHKA, METRIC, ";
+    if (AcceptKeyword("MATRYOSHKA")) {
+      MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kLParen, "'(' and the granularities"));
+      do {
+        MRLDB_ASSIGN_OR_RETURN(uint32_t g, ParseUint32("a granularity"));
+        column.matryoshka.push_back(g);
+      } while (Accept(TokenKind::kComma));
+      MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "',' or ')'"));
+      more = "METRIC, ";
+    }
+    if (AcceptKeyword("METRIC")) {
+      const Token metric = Peek();
+      constexpr std::string_view kMetricExpected = "a metric (COSINE, IP or L2)";
+      MRLDB_ASSIGN_OR_RETURN(std::string name, ParseWord(kMetricExpected));
+      if (!ParseMetric(name).ok()) return SyntaxError(metric, kMetricExpected);
+      column.metric = ToLower(name);
+      more.clear();
+    }
+  }
+  if (AcceptKeyword("PRIMARY")) {
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("KEY"));
+    column.primary_key = true;
+  } else {
+    more += "PRIMARY KEY, ";
+  }
+  if (!Is(TokenKind::kComma) && !Is(TokenKind::kRParen)) {
+    return SyntaxError(Peek(), more + "',' or ')'");
+  }
+  return column;
+}
+
+Result<DropCollection> Parser::ParseDrop() {
+  Advance();  // DROP
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("COLLECTION"));
+  DropCollection drop;
+  // IF at the end is a collection named "if".
+  if (AtKeyword("IF") && !Is(TokenKind::kSemicolon, 1) && !Is(TokenKind::kEnd, 1)) {
+    Advance();
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("EXISTS"));
+    drop.if_exists = true;
+  }
+  MRLDB_ASSIGN_OR_RETURN(drop.name, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return drop;
+}
+
+Result<AlterCollection> Parser::ParseAlter() {
+  Advance();  // ALTER
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("COLLECTION"));
+  AlterCollection alter;
+  MRLDB_ASSIGN_OR_RETURN(alter.name, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("SET"));
+  MRLDB_ASSIGN_OR_RETURN(alter.options, ParseOptions(/*copy_style=*/false));
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return alter;
+}
+
+Status Parser::ParseShow(Statement& out) {
+  Advance();  // SHOW
+  if (AcceptKeyword("COLLECTIONS")) {
+    out.node = ShowCollections{};
+  } else if (AcceptKeyword("ALL")) {
+    out.node = ShowVariable{"all"};
+  } else {
+    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, ALL or a setting"));
+    out.node = ShowVariable{std::move(name)};
+  }
+  return ExpectStatementEnd("");
+}
+
+Result<Describe> Parser::ParseDescribe() {
+  Advance();  // DESCRIBE
+  Describe describe;
+  MRLDB_ASSIGN_OR_RETURN(describe.name, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return describe;
+}
+
+// ---- Data manipulation ----
+
+Result<Insert> Parser::ParseInsert() {
+  Insert insert;
+  insert.upsert = IsKeyword(Advance(), "UPSERT");  // INSERT or UPSERT
+  const bool is_upsert = insert.upsert;
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("INTO"));
+  MRLDB_ASSIGN_OR_RETURN(insert.collection, ParseName("a collection name"));
+  const bool column_list = Accept(TokenKind::kLParen);
+  if (column_list) {
+    do {
+      MRLDB_ASSIGN_OR_RETURN(std::string column, ParseName("a column name"));
+      insert.columns.push_back(std::move(column));
+    } while (Accept(TokenKind::kComma));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "',' or ')'"));
+  }
+  if (!AcceptKeyword("VALUES")) {
+    return SyntaxError(Peek(), column_list ? "VALUES" : "'(' or VALUES");
+  }
+  do {
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kLParen, "'(' and a row of values"));
+    std::vector<ExprPtr> row;
+    do {
+      MRLDB_ASSIGN_OR_RETURN(ExprPtr value, ParseValue("a value"));
+      row.push_back(std::move(value));
+    } while (Accept(TokenKind::kComma));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "',' or ')'"));
+    insert.rows.push_back(std::move(row));
+  } while (Accept(TokenKind::kComma));
+  if (is_upsert) {
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("','"));
+    return insert;
+  }
+  if (AcceptKeyword("ON")) {
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("CONFLICT"));
+    if (AcceptKeyword("DO")) {
+      MRLDB_RETURN_IF_ERROR(ExpectKeyword("UPDATE"));
+    } else if (!AcceptKeyword("REPLACE")) {
+      return SyntaxError(Peek(), "REPLACE or DO UPDATE");
+    }
+    insert.upsert = true;
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+    return insert;
+  }
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("',', ON CONFLICT"));
+  return insert;
+}
+
+Result<Update> Parser::ParseUpdate() {
+  Advance();  // UPDATE
+  Update update;
+  MRLDB_ASSIGN_OR_RETURN(update.collection, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("SET"));
+  do {
+    Assignment assignment;
+    assignment.pos = Peek().pos;
+    MRLDB_ASSIGN_OR_RETURN(assignment.column, ParseName("a column name"));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kEq, "'='"));
+    MRLDB_ASSIGN_OR_RETURN(assignment.value, ParseValue("a value"));
+    update.set.push_back(std::move(assignment));
+  } while (Accept(TokenKind::kComma));
+  if (AcceptKeyword("WHERE")) {
+    MRLDB_ASSIGN_OR_RETURN(update.where, ParsePredicate());
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AND, OR"));
+  } else {
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("',', WHERE"));
+  }
+  return update;
+}
+
+Result<Delete> Parser::ParseDelete() {
+  Advance();  // DELETE
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("FROM"));
+  Delete del;
+  MRLDB_ASSIGN_OR_RETURN(del.collection, ParseName("a collection name"));
+  if (AcceptKeyword("WHERE")) {
+    MRLDB_ASSIGN_OR_RETURN(del.where, ParsePredicate());
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AND, OR"));
+  } else {
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("WHERE"));
+  }
+  return del;
+}
+
+// ---- Queries ----
+
+Result<Select> Parser::ParseSelect() {
+  Advance();  // SELECT
+  Select select;
+  while (true) {
+    MRLDB_ASSIGN_OR_RETURN(SelectItem item, ParseSelectItem());
+    const bool may_alias = item.kind != SelectItem::Kind::kStar && !item.alias;
+    select.items.push_back(std::move(item));
+    if (Accept(TokenKind::kComma)) continue;
+    if (AcceptKeyword("FROM")) break;
+    return SyntaxError(Peek(), may_alias ? "AS, ',' or FROM" : "',' or FROM");
+  }
+  MRLDB_ASSIGN_OR_RETURN(select.collection, ParseName("a collection name"));
+  std::string_view more = "WHERE, ORDER BY, LIMIT, USING";  // the clauses that may still follow
+  if (AcceptKeyword("WHERE")) {
+    MRLDB_ASSIGN_OR_RETURN(select.where, ParsePredicate());
+    more = "AND, OR, ORDER BY, LIMIT, USING";
+  }
+  if (AtKeyword("ORDER")) {
+    MRLDB_ASSIGN_OR_RETURN(select.order_by, ParseOrderBy());
+    more = "LIMIT, USING";
+  }
+  if (AcceptKeyword("LIMIT")) {
+    MRLDB_ASSIGN_OR_RETURN(select.limit,
+                           ParseUnsigned("a row count", std::numeric_limits<int64_t>::max()));
+    more = "USING";
+  }
+  if (AcceptKeyword("USING")) {
+    MRLDB_ASSIGN_OR_RETURN(select.plan, ParsePlan());
+    more = AfterPlan(*select.plan);
+  }
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(more));
+  return select;
+}
+
+Result<SelectItem> Parser::ParseSelectItem() {
+  SelectItem item;
+  item.pos = Peek().pos;
+  if (Accept(TokenKind::kStar)) {
+    item.kind = SelectItem::Kind::kStar;
+    return item;
+  }
+  if (AcceptKeyword("DISTANCE")) {
+    item.kind = SelectItem::Kind::kDistance;
+  } else if (AcceptKeyword("QUERY_INDEX")) {
+    item.kind = SelectItem::Kind::kQueryIndex;
+  } else if (AtKeyword("PREFIX") && Is(TokenKind::kLParen, 1)) {
+    Advance();
+    Advance();
+    item.kind = SelectItem::Kind::kVectorPrefix;
+    MRLDB_ASSIGN_OR_RETURN(item.column, ParseName("the vector column"));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kComma, "','"));
+    MRLDB_ASSIGN_OR_RETURN(item.prefix_dims, ParseUint32("a prefix dimension"));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "')'"));
+  } else {
+    MRLDB_ASSIGN_OR_RETURN(item.column,
+                           ParseName("a select item (*, a column, distance, query_index, "
+                                     "column[:n] or PREFIX(column, n))"));
+    item.kind = SelectItem::Kind::kColumn;
+    if (Accept(TokenKind::kLBracket)) {
+      item.kind = SelectItem::Kind::kVectorPrefix;
+      MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kColon, "':' (column[:n] is a prefix)"));
+      MRLDB_ASSIGN_OR_RETURN(item.prefix_dims, ParseUint32("a prefix dimension"));
+      MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRBracket, "']'"));
+    }
+  }
+  if (AcceptKeyword("AS")) {
+    MRLDB_ASSIGN_OR_RETURN(item.alias, ParseName("an alias"));
+  }
+  return item;
+}
+
+Result<ExprPtr> Parser::ParseOrderBy() {
+  Advance();  // ORDER
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("BY"));
+  const Position pos = Peek().pos;
+  MRLDB_ASSIGN_OR_RETURN(std::string column, ParseName("the vector column"));
+  auto column_ref = std::make_unique<Expr>();
+  column_ref->pos = pos;
+  column_ref->node = ColumnRef{std::move(column)};
+  Distance distance;
+  distance.column = std::move(column_ref);
+  switch (Peek().kind) {
+    case TokenKind::kCosineDistance: distance.op = DistanceOp::kCosine; break;
+    case TokenKind::kL2Distance: distance.op = DistanceOp::kL2; break;
+    case TokenKind::kInnerProduct: distance.op = DistanceOp::kInnerProduct; break;
+    default: return SyntaxError(Peek(), "a distance operator (<=>, <-> or <#>)");
+  }
+  Advance();
+  if (!Is(TokenKind::kLBracket) && !Is(TokenKind::kParameter)) {
+    return SyntaxError(Peek(), "a query vector ([...]), a matrix ([[...], ...]) or a parameter");
+  }
+  MRLDB_ASSIGN_OR_RETURN(distance.vector, ParseValue("a query vector"));
+  auto expr = std::make_unique<Expr>();
+  expr->pos = pos;
+  expr->node = std::move(distance);
+  return expr;
+}
+
+Result<Explain> Parser::ParseExplain() {
+  Advance();  // EXPLAIN
+  Explain explain;
+  if (Accept(TokenKind::kLParen)) {
+    do {
+      if (AcceptKeyword("ANALYZE")) {
+        explain.analyze = true;
+      } else if (AcceptKeyword("RECALL")) {
+        explain.analyze = true;  // measuring recall means running the query
+        explain.recall = true;
+      } else {
+        return SyntaxError(Peek(), "ANALYZE or RECALL");
+      }
+    } while (Accept(TokenKind::kComma));
+    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "',' or ')'"));
+  } else {
+    explain.analyze = AcceptKeyword("ANALYZE");
+  }
+  if (AtKeyword("EXPLAIN")) {
+    return SyntaxError(Peek(), "a statement to explain (EXPLAIN does not nest)");
+  }
+  MRLDB_ASSIGN_OR_RETURN(Statement statement, ParseStatementHere());
+  explain.statement = std::make_unique<Statement>(std::move(statement));
+  return explain;
+}
+
+// ---- Files, settings, tuning ----
+
+Result<Copy> Parser::ParseCopy() {
+  Advance();  // COPY
+  Copy copy;
+  MRLDB_ASSIGN_OR_RETURN(copy.collection, ParseName("a collection name"));
+  if (AcceptKeyword("TO")) {
+    copy.from = false;
+  } else if (!AcceptKeyword("FROM")) {
+    return SyntaxError(Peek(), "FROM or TO");
+  }
+  if (!Is(TokenKind::kString)) return SyntaxError(Peek(), "a file path ('...')");
+  copy.path = Advance().value;
+  if (AcceptKeyword("WITH")) {
+    MRLDB_ASSIGN_OR_RETURN(copy.options, ParseOptions(/*copy_style=*/true));
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  } else {
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("WITH"));
+  }
+  return copy;
+}
+
+Result<SetVariable> Parser::ParseSet() {
+  Advance();  // SET
+  SetVariable set;
+  MRLDB_ASSIGN_OR_RETURN(set.name, ParseVariableName("a setting name"));
+  if (!Accept(TokenKind::kEq) && !AcceptKeyword("TO")) return SyntaxError(Peek(), "'=' or TO");
+  if (AcceptKeyword("DEFAULT")) {
+    set.reset = true;
+  } else if (AtLiteral()) {
+    MRLDB_ASSIGN_OR_RETURN(set.value, ParseLiteral("a value"));
+  } else if (Is(TokenKind::kIdentifier)) {
+    set.value = Value{std::string(Advance().text)};
+  } else {
+    return SyntaxError(Peek(), "a value");
+  }
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return set;
+}
+
+Result<SetVariable> Parser::ParseReset() {
+  Advance();  // RESET
+  SetVariable reset;
+  reset.reset = true;
+  if (AcceptKeyword("ALL")) {
+    reset.name = "all";
+  } else {
+    MRLDB_ASSIGN_OR_RETURN(reset.name, ParseVariableName("ALL or a setting name"));
+  }
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return reset;
+}
+
+Result<Tune> Parser::ParseTune() {
+  Advance();  // TUNE
+  Tune tune;
+  MRLDB_ASSIGN_OR_RETURN(tune.collection, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("FOR"));
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("RECALL"));
+  MRLDB_ASSIGN_OR_RETURN(tune.recall, ParseSignedNumber("a target recall (such as 0.95)"));
+  if (AcceptKeyword("AT")) {
+    MRLDB_ASSIGN_OR_RETURN(tune.k, ParseUint32("a result count k after AT"));
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  } else {
+    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AT"));
+  }
+  return tune;
+}
+
+}  // namespace mrldb::query::internal

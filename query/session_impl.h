@@ -1,0 +1,58 @@
+// Session::Impl: the executor. One method per statement kind; session.cc dispatches, the
+// statement groups live in exec_ddl.cc, exec_dml.cc, exec_select.cc and exec_copy.cc.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <span>
+#include <string>
+
+#include "mrldb/session.h"
+#include "query/ast.h"
+#include "query/binder.h"
+
+namespace mrldb {
+
+class Session::Impl {
+ public:
+  Impl(Database* db, SessionOptions options) : db_(db), options_(std::move(options)) {}
+
+  Result<ResultSet> Run(const query::Statement& st, std::span<const Param> params);
+  Result<Cell> GetSetting(std::string_view name) const;
+  void Cancel() { cancel_ = true; }
+
+ private:
+  using Params = std::span<const Param>;
+  Result<ResultSet> Create(const query::CreateCollection& s, const query::Position& pos);
+  Result<ResultSet> Drop(const query::DropCollection& s, const query::Position& pos);
+  Result<ResultSet> ShowCollections();
+  Result<ResultSet> Describe(const query::Describe& s, const query::Position& pos);
+  Result<ResultSet> Alter(const query::AlterCollection& s, const query::Position& pos);
+  Result<ResultSet> Tune(const query::Tune& s, const query::Position& pos);
+  Result<ResultSet> Insert(const query::Insert& s, const query::Position& pos, Params params);
+  Result<ResultSet> Delete(const query::Delete& s, const query::Position& pos, Params params);
+  Result<ResultSet> Update(const query::Update& s, const query::Position& pos, Params params);
+  Result<ResultSet> Select(const query::Select& s, const query::Position& pos, Params params,
+                           SearchStats* stats);
+  Result<ResultSet> Explain(const query::Explain& s, const query::Position& pos, Params params);
+  Result<ResultSet> Copy(const query::Copy& s, const query::Position& pos);
+  Result<ResultSet> Set(const query::SetVariable& s, const query::Position& pos);
+  Result<ResultSet> Show(const query::ShowVariable& s, const query::Position& pos);
+
+  // The collection's spec, or NotFound positioned at `pos`.
+  Result<CollectionSpec> Spec(const std::string& name, const query::Position& pos) const;
+  // The real path of a COPY file, checked against options_.copy_dir.
+  Result<std::string> CopyPath(const std::string& path, bool for_write,
+                               const query::Position& pos) const;
+
+  Database* db_;
+  SessionOptions options_;
+  std::atomic<bool> cancel_{false};
+  // Settings: ef (0: plan default), limit (10), device ("cpu"), timing (false).
+  int64_t ef_ = 0;
+  int64_t limit_ = 10;
+  std::string device_ = "cpu";
+  bool timing_ = false;
+};
+
+}  // namespace mrldb
