@@ -1,0 +1,195 @@
+// Session behaviour beyond the SQL logic files: parameters, COPY of a 100,000-row float16 .npy
+// with progress and cancellation, the COPY directory guard, EXPLAIN ANALYZE counters, errors.
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "mrldb/session.h"
+#include "tests/test_util.h"
+
+namespace mrldb {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+// Writes a version-1.0 .npy of float16 values (n x d) and a matching ids file.
+void WriteHalfNpy(const std::string& path, const std::string& ids, size_t n, size_t d) {
+  std::string header = "{'descr': '<f2', 'fortran_order': False, 'shape': (" + std::to_string(n) +
+                       ", " + std::to_string(d) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  f.put(char(len & 0xff));
+  f.put(char(len >> 8));
+  f << header;
+  for (size_t i = 0; i < n * d; ++i) {
+    // Small integers are exact in float16: value (i % 7) encoded by hand.
+    static const uint16_t kHalf[7] = {0x0000, 0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600};
+    const uint16_t h = kHalf[(i + i / d) % 7];
+    f.put(char(h & 0xff));
+    f.put(char(h >> 8));
+  }
+  std::ofstream id(ids);
+  for (size_t i = 0; i < n; ++i) id << i << '\n';
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = testing::OpenOrDie(dir_.path());
+    fs::create_directories(files_.path());
+    SessionOptions o;
+    o.copy_dir = files_.path();
+    o.progress = [this](const CopyProgress& p) {
+      progress_.push_back(p.rows_done);
+      return !stop_after_ || p.rows_done < stop_after_;
+    };
+    session_ = std::make_unique<Session>(db_.get(), o);
+    ASSERT_TRUE(Run("CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(8) MATRYOSHKA "
+                    "(4, 8) METRIC L2, tag TEXT)").ok());
+  }
+  Result<ResultSet> Run(std::string_view sql, std::vector<Param> params = {}) {
+    return session_->Execute(sql, params);
+  }
+
+  TempDir dir_, files_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Session> session_;
+  std::vector<uint64_t> progress_;
+  uint64_t stop_after_ = 0;
+};
+
+TEST_F(SessionTest, CopyHalfPrecisionNpyOf100kRowsWithProgress) {
+  WriteHalfNpy(files_.path() + "/big.npy", files_.path() + "/big.ids.txt", 100000, 8);
+  auto r = Run("COPY v FROM 'big.npy' WITH (batch_size 25000)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tag, "COPY 100000");
+  EXPECT_EQ(progress_, (std::vector<uint64_t>{25000, 50000, 75000, 100000}));
+  auto row = db_->Get("v", Key{int64_t{12345}});
+  ASSERT_TRUE(row.ok());
+  for (size_t j = 0; j < 8; ++j) {
+    const size_t i = 12345 * 8 + j;
+    EXPECT_EQ(row->vector[j], float((i + i / 8) % 7));
+  }
+  // And back out: npy (float32) + ids, then into a second collection, identical.
+  ASSERT_TRUE(Run("COPY v TO 'back.npy'").ok());
+  ASSERT_TRUE(Run("CREATE COLLECTION w (id BIGINT PRIMARY KEY, embedding VECTOR(8) MATRYOSHKA (4, 8) "
+                  "METRIC L2)").ok());
+  auto back = Run("COPY w FROM 'back.npy'");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(db_->Get("w", Key{int64_t{99999}})->vector, db_->Get("v", Key{int64_t{99999}})->vector);
+}
+
+TEST_F(SessionTest, StoppedCopyKeepsWholeBatchesAndSaysHowMany) {
+  WriteHalfNpy(files_.path() + "/s.npy", files_.path() + "/s.ids.txt", 1000, 8);
+  stop_after_ = 400;
+  auto r = Run("COPY v FROM 's.npy' WITH (batch_size 200)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("stopped after 400 rows"), std::string::npos) << r.status().message();
+  EXPECT_EQ(db_->DescribeCollection("v")->live_rows, 400u);
+}
+
+TEST_F(SessionTest, CopyCannotEscapeItsDirectory) {
+  TempDir outside;
+  fs::create_directories(outside.path());
+  { std::ofstream(outside.path() + "/x.csv") << "id,embedding,tag\n1,\"[1,2,3,4,5,6,7,8]\",a\n"; }
+  fs::create_symlink(outside.path() + "/x.csv", files_.path() + "/link.csv");
+  for (const std::string& path : {outside.path() + "/x.csv", std::string("../x.csv"),
+                                  std::string("link.csv"), std::string("sub/../../x.csv")}) {
+    auto r = Run("COPY v FROM '" + path + "'");
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_NE(r.status().message().find("inside its COPY directory"), std::string::npos)
+        << path << ": " << r.status().message();
+    auto w = Run("COPY v TO '" + path + "'");
+    ASSERT_FALSE(w.ok()) << path;
+  }
+  EXPECT_EQ(db_->DescribeCollection("v")->live_rows, 0u);
+}
+
+TEST_F(SessionTest, ParametersBindScalarsVectorsAndMatrices) {
+  ASSERT_TRUE(Run("INSERT INTO v VALUES ($1, $2, $3)",
+                  {Param{int64_t{1}}, Param{std::vector<float>(8, 1.0f)}, Param{std::string("one")}}).ok());
+  ASSERT_TRUE(Run("INSERT INTO v VALUES (2, [0, 0, 0, 0, 0, 0, 0, 0], NULL)").ok());
+  auto r = Run("SELECT id, tag FROM v ORDER BY embedding <-> $1 LIMIT 1", {Param{std::vector<float>(8, 0.9f)}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows.size(), 1u);
+  EXPECT_EQ(r->rows[0][0], Cell{int64_t{1}});
+  EXPECT_EQ(r->rows[0][1], Cell{std::string("one")});
+  QueryMatrix m{2, 8, std::vector<float>(16, 0.0f)};
+  std::fill(m.values.begin(), m.values.begin() + 8, 1.0f);
+  auto batch = Run("SELECT query_index, id FROM v ORDER BY embedding <-> $1 LIMIT 1", {Param{m}});
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->rows.size(), 2u);
+  EXPECT_EQ(batch->rows[0], (std::vector<Cell>{Cell{int64_t{0}}, Cell{int64_t{1}}}));
+  EXPECT_EQ(batch->rows[1], (std::vector<Cell>{Cell{int64_t{1}}, Cell{int64_t{2}}}));
+  auto bad = Run("SELECT id FROM v ORDER BY embedding <-> $1", {Param{std::string("x")}});
+  EXPECT_NE(bad.status().message().find("parameter $1 is not a vector"), std::string::npos);
+}
+
+TEST_F(SessionTest, ExplainAnalyzeReportsWhatTheStagesDid) {
+  for (int b = 0; b < 4; ++b) {
+    std::string sql = "INSERT INTO v VALUES ";
+    for (int i = 0; i < 250; ++i) {
+      const int id = b * 250 + i;
+      sql += fmt::format("{}({}, [{}, {}, {}, {}, {}, {}, {}, {}], 't')", i ? ", " : "", id, id % 17,
+                         id % 13, id % 11, id % 7, id % 5, id % 3, id % 2, id % 19);
+    }
+    ASSERT_TRUE(Run(sql).ok());
+  }
+  const std::string explain =
+      "EXPLAIN (ANALYZE, RECALL) SELECT id FROM v ORDER BY embedding <-> [1, 2, 3, 4, 5, 6, 7, 8] "
+      "LIMIT 5 USING FUNNEL (4 KEEP 50, 8)";
+  auto text_of = [&](const ResultSet& r) {
+    std::string text;
+    for (const auto& row : r.rows) text += std::get<std::string>(row[0]) + "\n";
+    return text;
+  };
+  // index_dim is 8 here (the largest granularity <= 64), so stage 1 at 4 dims scans all 1,000
+  // rows (1,000 x 4 floats), and the re-rank to 8 dims reads 50 x 4 more floats and keeps 5.
+  auto r = Run(explain);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string text = text_of(*r);
+  EXPECT_NE(text.find("FUNNEL (4 KEEP 50, 8) on v (k = 5)"), std::string::npos) << text;
+  EXPECT_NE(text.find("step 1: scan   dims     4  in     1000  out     50  bytes      16000"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("step 2: rerank dims     8  in       50  out      5  bytes        800"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("total: 5 rows"), std::string::npos) << text;
+  EXPECT_NE(text.find("recall@5: 1.000 (5 of 5"), std::string::npos) << text;  // scans are exact
+  // With the graph on the 4-dim prefix: stage 1 is the graph, then exact scores at 4 dims for its
+  // 50 candidates (50 x 4 floats), then the re-rank to 8 dims.
+  ASSERT_TRUE(Run("ALTER COLLECTION v SET (index_dim = 4)").ok());
+  ASSERT_OK(db_->WaitForIndexing());
+  r = Run(explain);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  text = text_of(*r);
+  EXPECT_NE(text.find("step 1: hnsw   dims     4"), std::string::npos) << text;
+  EXPECT_NE(text.find("out     50  bytes          0"), std::string::npos) << text;
+  EXPECT_NE(text.find("step 2: rerank dims     4  in       50  out     50  bytes        800"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("step 3: rerank dims     8  in       50  out      5  bytes        800"),
+            std::string::npos) << text;
+}
+
+TEST_F(SessionTest, ErrorsPointAtTheOffendingToken) {
+  const std::string sql = "SELECT id\nFROM nope\nLIMIT 3";
+  auto r = Run(sql);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(FormatError(sql, r.status()),
+            "ERROR:  collection \"nope\" does not exist\nLINE 1: SELECT id\n        ^");
+  const std::string bad = "SELECT id FROM v WHERE tag = = 3";
+  auto e = Run(bad);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().line(), 1u);
+  EXPECT_EQ(e.status().column(), 30u);
+  EXPECT_NE(FormatError(bad, e.status()).find("\n" + std::string(8 + 29, ' ') + "^"), std::string::npos)
+      << FormatError(bad, e.status());
+}
+
+}  // namespace
+}  // namespace mrldb
