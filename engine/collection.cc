@@ -184,7 +184,9 @@ bool Collection::IndexStep(size_t max_rows) {
   const uint32_t dims = graph->dims();
   std::vector<Status> errors(rows.size());
   {
-    std::shared_lock graph_lock(graph_mu_);
+    // hnswlib's searches read neighbour lists without locks, so adds exclude searches (and
+    // resizes); the adds of one step run in parallel with each other, which hnswlib supports.
+    std::unique_lock graph_lock(graph_mu_);
     constexpr size_t kTask = 64;
     pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
       for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {

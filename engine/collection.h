@@ -141,9 +141,10 @@ class Collection {
   std::vector<std::vector<Value>> attrs_;                   // GUARDED_BY(mu_) [column][row]
   std::unordered_map<Key, uint64_t, KeyHash> ids_;          // GUARDED_BY(mu_) id -> row
   ColumnCache cache_;                                       // GUARDED_BY(mu_)
-  // The graph has its own lock so that the background indexer adds rows without holding mu_:
-  // adds and searches take graph_mu_ shared (hnswlib synchronizes them), resizes and deletion
-  // marks take it exclusively. Lock order: mu_, then graph_mu_.
+  // The graph has its own lock so that the background indexer adds rows without holding mu_
+  // (writers are never blocked by it): searches take graph_mu_ shared; an indexer step's adds
+  // (parallel among themselves), resizes and deletion marks take it exclusively, because hnswlib
+  // searches read neighbour lists without locks. Lock order: mu_, then graph_mu_.
   mutable std::shared_mutex graph_mu_;
   // Replaced (under mu_ and graph_mu_ exclusively) by a rebuild; an indexer step holds its own
   // reference and drops its work when the generation moved on meanwhile.

@@ -42,8 +42,8 @@ class DatabaseImpl final : public Database {
     if (indexer_.joinable()) indexer_.join();
   }
 
-  // Background indexing: steps of a few hundred rows per collection in turn, so that writers
-  // and searches interleave with it.
+  // Background indexing: steps of 256 rows per collection in turn (a few milliseconds each), so
+  // that searches, which wait for a step's adds, interleave with it.
   void IndexerLoop() {
     for (;;) {
       std::vector<std::shared_ptr<Collection>> all;
@@ -52,7 +52,7 @@ class DatabaseImpl final : public Database {
         for (auto& [name, c] : collections_) all.push_back(c);
       }
       bool worked = false;
-      for (auto& c : all) worked |= c->IndexStep(512);
+      for (auto& c : all) worked |= c->IndexStep(256);
       all.clear();
       std::unique_lock<std::mutex> l(indexer_mu_);
       if (indexer_stop_) return;

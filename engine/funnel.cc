@@ -129,7 +129,7 @@ std::vector<FunnelStage> Collection::DerivedPlan(uint32_t k) const {
   // above it; the full dimension keeps k.
   const CollectionSpec& s = spec();
   std::vector<FunnelStage> stages;
-  uint32_t keep = std::max<uint32_t>(20 * k, 200);
+  uint32_t keep = std::max<uint32_t>(10 * k, 100);
   stages.push_back({s.index_dim, keep});
   for (uint32_t g : s.granularities) {
     if (g <= s.index_dim || g == s.dim) continue;
