@@ -122,10 +122,10 @@ int64_t ElementIndex(std::string_view name, std::string_view vector_field) {
   return k;
 }
 
-class CsvReader final : public VectorReader {
+class CsvReader final : public LookaheadReader {
  public:
   CsvReader(std::unique_ptr<InputFile> file, const ReadOptions& options)
-      : VectorReader(file->path(), Format::kCsv),
+      : LookaheadReader(file->path(), Format::kCsv),
         file_(std::move(file)),
         options_(options),
         parser_(file_.get(), options.delimiter) {
@@ -150,24 +150,7 @@ class CsvReader final : public VectorReader {
     }
     MRLDB_RETURN_IF_ERROR(MapColumns(names));
     // Read the first row, so that dim() is known.
-    MRLDB_ASSIGN_OR_RETURN(const size_t n, ParseRows(&first_, 1));
-    has_first_ = n == 1;
-    return Status::Ok();
-  }
-
- protected:
-  Result<size_t> ReadRows(Batch* out, size_t max_rows) override {
-    size_t n = 0;
-    if (has_first_) {
-      has_first_ = false;
-      out->vectors.insert(out->vectors.end(), first_.vectors.begin(), first_.vectors.end());
-      for (Key& id : first_.ids) out->ids.push_back(std::move(id));
-      out->attributes.push_back(std::move(first_.attributes[0]));
-      first_ = Batch();
-      n = 1;
-    }
-    MRLDB_ASSIGN_OR_RETURN(const size_t more, ParseRows(out, max_rows - n));
-    return n + more;
+    return ReadFirstRow();
   }
 
  private:
@@ -280,7 +263,7 @@ class CsvReader final : public VectorReader {
   }
 
   // Appends up to max_rows rows to *out; returns how many.
-  Result<size_t> ParseRows(Batch* out, size_t max_rows) {
+  Result<size_t> ParseRows(Batch* out, size_t max_rows) override {
     const size_t n_attrs = options_.attributes.size();
     size_t n = 0;
     while (n < max_rows) {
@@ -352,8 +335,6 @@ class CsvReader final : public VectorReader {
   bool spread_ = false;
   std::vector<CsvField> fields_;
   size_t count_ = 0;
-  Batch first_;
-  bool has_first_ = false;
 };
 
 }  // namespace

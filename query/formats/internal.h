@@ -29,6 +29,39 @@ Result<std::unique_ptr<VectorWriter>> CreateCsvWriter(const std::string& path,
 Result<std::unique_ptr<VectorWriter>> CreateJsonlWriter(const std::string& path,
                                                         const WriteOptions& options);
 
+// A text-format reader (csv, jsonl) that parses its first row while opening, so that dim() is
+// known before the first Next(), and hands that row out first.
+class LookaheadReader : public VectorReader {
+ protected:
+  using VectorReader::VectorReader;
+  // Parses the first row; call at the end of the subclass's initialization.
+  Status ReadFirstRow() {
+    MRLDB_ASSIGN_OR_RETURN(const size_t n, ParseRows(&first_, 1));
+    has_first_ = n == 1;
+    return Status::Ok();
+  }
+  // Appends up to max_rows parsed rows to *out and returns how many (0 at the end).
+  virtual Result<size_t> ParseRows(Batch* out, size_t max_rows) = 0;
+
+  Result<size_t> ReadRows(Batch* out, size_t max_rows) final {
+    size_t n = 0;
+    if (has_first_) {
+      has_first_ = false;
+      out->vectors.insert(out->vectors.end(), first_.vectors.begin(), first_.vectors.end());
+      for (Key& id : first_.ids) out->ids.push_back(std::move(id));
+      out->attributes.push_back(std::move(first_.attributes[0]));
+      first_ = Batch();
+      n = 1;
+    }
+    MRLDB_ASSIGN_OR_RETURN(const size_t more, ParseRows(out, max_rows - n));
+    return n + more;
+  }
+
+ private:
+  Batch first_;
+  bool has_first_ = false;
+};
+
 // The largest vector dimension mrldb stores.
 inline constexpr uint32_t kMaxDim = 65536;
 

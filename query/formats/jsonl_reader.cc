@@ -60,10 +60,10 @@ Result<Value> ValueFromJson(const JsonScalar& s, AttrType type) {
   return Status::Internal("unknown attribute type");
 }
 
-class JsonlReader final : public VectorReader {
+class JsonlReader final : public LookaheadReader {
  public:
   JsonlReader(std::unique_ptr<InputFile> file, const ReadOptions& options)
-      : VectorReader(file->path(), Format::kJsonl), file_(std::move(file)), options_(options) {
+      : LookaheadReader(file->path(), Format::kJsonl), file_(std::move(file)), options_(options) {
     dim_ = options.dim;
     has_ids_ = !options.id_field.empty();
     for (size_t i = 0; i < options.attributes.size(); ++i) {
@@ -75,28 +75,11 @@ class JsonlReader final : public VectorReader {
 
   // Reads the first row, so that dim() is known.
   Status Init() {
-    MRLDB_ASSIGN_OR_RETURN(const size_t n, ParseRows(&first_, 1));
-    has_first_ = n == 1;
-    return Status::Ok();
-  }
-
- protected:
-  Result<size_t> ReadRows(Batch* out, size_t max_rows) override {
-    size_t n = 0;
-    if (has_first_) {
-      has_first_ = false;
-      out->vectors.insert(out->vectors.end(), first_.vectors.begin(), first_.vectors.end());
-      for (Key& id : first_.ids) out->ids.push_back(std::move(id));
-      out->attributes.push_back(std::move(first_.attributes[0]));
-      first_ = Batch();
-      n = 1;
-    }
-    MRLDB_ASSIGN_OR_RETURN(const size_t more, ParseRows(out, max_rows - n));
-    return n + more;
+    return ReadFirstRow();
   }
 
  private:
-  Result<size_t> ParseRows(Batch* out, size_t max_rows) {
+  Result<size_t> ParseRows(Batch* out, size_t max_rows) override {
     size_t n = 0;
     while (n < max_rows) {
       if (!file_->ReadLine(&line_)) {
@@ -223,8 +206,6 @@ class JsonlReader final : public VectorReader {
   std::string line_, key_;
   JsonScalar value_;
   uint64_t line_no_ = 0;
-  Batch first_;
-  bool has_first_ = false;
 };
 
 }  // namespace
