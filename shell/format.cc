@@ -19,7 +19,12 @@ std::string CellText(const Cell& c, size_t max_values) {
   switch (c.index()) {
     case 0: return "NULL";
     case 1: return std::to_string(std::get<int64_t>(c));
-    case 2: return fmt::format("{}", std::get<double>(c));
+    case 2: {
+      // Distances are float32 widened to double: print them in float's shortest form.
+      const double d = std::get<double>(c);
+      const float f = static_cast<float>(d);
+      return static_cast<double>(f) == d ? fmt::format("{}", f) : fmt::format("{}", d);
+    }
     case 3: return std::get<bool>(c) ? "true" : "false";
     case 4: return std::get<std::string>(c);
     default: {

@@ -64,6 +64,22 @@ TEST(Shell, RunsStatementsFromArgumentsFileAndStdin) {
   EXPECT_NE(r.out.find("(2 rows)"), std::string::npos) << r.out;
 }
 
+TEST(Shell, DemoShowsAFunnelSearchWithRecall) {
+  testing::TempDir db;
+  auto r = Shell("--db " + db.path() + " demo --rows 2000");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("creating collection 'demo': 2000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step 1: hnsw   dims    64"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("recall@5: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(5 rows)"), std::string::npos) << r.out;
+  // A second run reuses the collection.
+  r = Shell("--db " + db.path() + " demo");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("creating collection"), std::string::npos);
+  r = Shell("--db " + db.path() + " -c \"SELECT id FROM demo WHERE topic = 1 AND id < 40\"");
+  EXPECT_NE(r.out.find("(3 rows)"), std::string::npos) << r.out;
+}
+
 TEST(Shell, ErrorsShowTheLineWithACaret) {
   testing::TempDir db;
   auto r = Shell("--db " + db.path(), "SELECT id\nFROM nope;\n");
