@@ -26,6 +26,10 @@
 #include "query/parser.h"
 #include "shell/format.h"
 
+#if MRLDB_HAVE_LIBEDIT
+#include <editline/readline.h>
+#endif
+
 namespace {
 
 constexpr char kUsage[] =
@@ -121,13 +125,38 @@ struct Shell {
     return true;
   }
 
+  // One line from the terminal: with line editing and history when libedit is there.
+  static bool ReadLine(const char* prompt, std::string* line) {
+#if MRLDB_HAVE_LIBEDIT
+    char* l = readline(prompt);
+    if (l == nullptr) return false;
+    *line = l;
+    if (!line->empty()) add_history(l);
+    std::free(l);
+    return true;
+#else
+    fmt::print("{}", prompt);
+    std::fflush(stdout);
+    return static_cast<bool>(std::getline(std::cin, *line));
+#endif
+  }
+
+  // History lives in $MRLDB_HISTORY, else ~/.mrldb_history.
+  static std::string HistoryFile() {
+    if (const char* h = std::getenv("MRLDB_HISTORY")) return h;
+    const char* home = std::getenv("HOME");
+    return home ? std::string(home) + "/.mrldb_history" : "";
+  }
+
   void Interactive(const std::string& path) {
     fmt::print("mrldb {} - database '{}'. Type \\help for help, \\q to quit.\n", MRLDB_VERSION, path);
+#if MRLDB_HAVE_LIBEDIT
+    const std::string history = HistoryFile();
+    if (!history.empty()) read_history(history.c_str());
+#endif
     std::string buffer, line;
     for (;;) {
-      fmt::print("{}", buffer.empty() ? "mrldb> " : "  ...> ");
-      std::fflush(stdout);
-      if (!std::getline(std::cin, line)) break;
+      if (!ReadLine(buffer.empty() ? "mrldb> " : "  ...> ", &line)) break;
       if (buffer.empty() && !line.empty() && line[0] == '\\') {
         if (!Meta(line)) break;
         continue;
@@ -140,6 +169,9 @@ struct Shell {
       }
     }
     if (!buffer.empty()) RunScript(buffer);
+#if MRLDB_HAVE_LIBEDIT
+    if (!history.empty()) write_history(history.c_str());
+#endif
     fmt::print("\n");
   }
 };
