@@ -309,6 +309,7 @@ int main(int argc, char** argv) {
     }
   } else if (isatty(STDIN_FILENO)) {
     shell.Interactive(path);
+    shell.failed = false;  // errors were shown as they happened; the session itself succeeded
   } else {
     std::stringstream ss;
     ss << std::cin.rdbuf();

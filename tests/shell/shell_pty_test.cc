@@ -1,0 +1,113 @@
+// The interactive shell through a pseudo-terminal: prompts, a statement spanning lines, errors
+// with a caret, backslash commands, and the history file.
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace mrldb {
+namespace {
+
+class Pty {
+ public:
+  Pty(const std::string& db, const std::string& history) {
+    pid_ = forkpty(&fd_, nullptr, nullptr, nullptr);
+    if (pid_ == 0) {
+      setenv("MRLDB_HISTORY", history.c_str(), 1);
+      setenv("TERM", "dumb", 1);
+      execl(MRLDB_SHELL, "mrldb", "--db", db.c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~Pty() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return pid_ > 0 && fd_ >= 0; }
+  void Send(const std::string& s) { ASSERT_EQ(write(fd_, s.data(), s.size()), ssize_t(s.size())); }
+  // Reads until `text` appears in the output (true) or 10 s pass (false).
+  bool WaitFor(const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (out_.find(text, seen_) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) {
+        char buf[4096];
+        const ssize_t n = read(fd_, buf, sizeof buf);
+        if (n <= 0) return false;
+        out_.append(buf, size_t(n));
+      }
+    }
+    seen_ = out_.find(text, seen_) + text.size();
+    return true;
+  }
+  int Wait() {
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return -1;
+      char buf[4096];
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) > 0 && read(fd_, buf, sizeof buf) <= 0) continue;
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  const std::string& output() const { return out_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string out_;
+  size_t seen_ = 0;
+};
+
+TEST(ShellPty, InteractiveSessionWithHistory) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  const std::string history = dir.path() + "/history";
+  Pty pty(dir.path() + "/db", history);
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("CREATE COLLECTION c (id BIGINT PRIMARY KEY,\r");
+  ASSERT_TRUE(pty.WaitFor("...> ")) << pty.output();  // the statement continues
+  pty.Send("embedding VECTOR(2) METRIC L2);\r");
+  ASSERT_TRUE(pty.WaitFor("CREATE COLLECTION\r\n")) << pty.output();
+  pty.Send("INSERT INTO c VALUES (1, [1, 2]), (2, [3, 4]);\r");
+  ASSERT_TRUE(pty.WaitFor("INSERT 2")) << pty.output();
+  pty.Send("SELECT id, distance FROM c ORDER BY embedding <-> [3, 4] LIMIT 1;\r");
+  ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
+  pty.Send("SELECT nope FROM c;\r");
+  ASSERT_TRUE(pty.WaitFor("has no column \"nope\"")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("^")) << pty.output();
+  pty.Send("\\d\r");
+  ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
+  pty.Send("\\q\r");
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
+  std::stringstream h;
+  h << std::ifstream(history).rdbuf();
+  EXPECT_NE(h.str().find("INSERT\\040INTO\\040c"), std::string::npos) << h.str();
+  // A new session starts with that history (the database kept the rows too).
+  Pty again(dir.path() + "/db", history);
+  ASSERT_TRUE(again.WaitFor("mrldb> ")) << again.output();
+  again.Send("SELECT id FROM c;\r");
+  ASSERT_TRUE(again.WaitFor("(2 rows)")) << again.output();
+  again.Send("\\q\r");
+  EXPECT_EQ(again.Wait(), 0);
+}
+
+}  // namespace
+}  // namespace mrldb
