@@ -9,7 +9,9 @@
 // --continue-on-error); errors go to standard error with the statement line and a caret.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -31,6 +33,16 @@
 #endif
 
 namespace {
+
+// Ctrl-C: cancels the running statement (COPY stops between batches) and, at the prompt,
+// discards the statement being typed; the shell keeps running.
+std::atomic<mrldb::Session*> g_session{nullptr};
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void OnInterrupt(int) {
+  g_interrupted = 1;
+  if (mrldb::Session* s = g_session.load()) s->Cancel();
+}
 
 constexpr char kUsage[] =
     "usage: mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]\n"
@@ -154,9 +166,22 @@ struct Shell {
     const std::string history = HistoryFile();
     if (!history.empty()) read_history(history.c_str());
 #endif
+    struct sigaction sa {};
+    sa.sa_handler = OnInterrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    g_session = session;
     std::string buffer, line;
     for (;;) {
-      if (!ReadLine(buffer.empty() ? "mrldb> " : "  ...> ", &line)) break;
+      g_interrupted = 0;
+      const bool got = ReadLine(buffer.empty() ? "mrldb> " : "  ...> ", &line);
+      if (g_interrupted) {  // Ctrl-C at the prompt: drop what was typed
+        buffer.clear();
+        fmt::print("\n");
+        std::cin.clear();
+        continue;
+      }
+      if (!got) break;
       if (buffer.empty() && !line.empty() && line[0] == '\\') {
         if (!Meta(line)) break;
         continue;
