@@ -238,11 +238,11 @@ std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& p
     done = first.dims;
   }
   const size_t from_stage = use_graph ? 0 : 1;
-  std::vector<double> q_sq_at(plan.stages.size(), 0.0);
+  double q_sq = 0;  // ||q[0:q_dims)||^2, extended stage by stage
+  uint32_t q_dims = 0;
   for (size_t si = from_stage; si < plan.stages.size(); ++si) {
     const FunnelStage& st = plan.stages[si];
-    double q_sq = 0;
-    for (uint32_t d = 0; d < st.dims; ++d) q_sq += double{q[d]} * q[d];
+    for (; q_dims < st.dims; ++q_dims) q_sq += double{q[q_dims]} * q[q_dims];
     // Stage dims are granularities, so the blocks [b_from, level] cover exactly [done, dims).
     const size_t level = ladder_.BlocksCovering(st.dims) - 1;
     const size_t b_from = done == 0 ? 0 : ladder_.BlocksCovering(done);

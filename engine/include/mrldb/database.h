@@ -137,7 +137,8 @@ class Database {
 
   // RocksDB read counters since open (for tests and benchmarks).
   virtual StorageStats GetStorageStats() const = 0;
-  // Flushes memtables to SST files (used by tests and benchmarks to measure on-disk reads).
+  // Flushes memtables to SST files and compacts every column family fully, so that tests and
+  // benchmarks measure reads from a settled on-disk layout.
   virtual Status Flush() = 0;
 
  protected:
