@@ -27,8 +27,9 @@ size_t KeyHash::operator()(const Key& k) const {
 }
 
 Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool,
-                       std::string index_path, LogFn log)
+                       ThreadPool* index_pool, std::string index_path, LogFn log)
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
+      index_pool_(index_pool),
       index_path_(std::move(index_path)), log_(std::move(log)),
       attrs_(desc_.spec.attributes.size()), cache_(ladder_),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
@@ -188,7 +189,7 @@ bool Collection::IndexStep(size_t max_rows) {
     // resizes); the adds of one step run in parallel with each other, which hnswlib supports.
     std::unique_lock graph_lock(graph_mu_);
     constexpr size_t kTask = 64;
-    pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
+    index_pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
       for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {
         errors[i] = graph->Add(rows[i], prefixes.data() + i * dims);
       }

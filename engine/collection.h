@@ -38,8 +38,11 @@ using LogFn = std::function<void(std::string_view)>;
 class Collection {
  public:
   // `index_path`: where the HNSW graph is saved (two files: path and path + ".meta").
+  // `pool` runs searches and scans; `index_pool` only the indexer's parallel adds. They must be
+  // distinct: an indexer step holds the graph lock exclusively while it waits for its pool, and
+  // a batch search holds its pool while it waits for the graph lock.
   Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool,
-             std::string index_path, LogFn log);
+             ThreadPool* index_pool, std::string index_path, LogFn log);
   ~Collection();
 
   // Reads ids, attributes and every vector block from storage into memory, then loads the saved
@@ -130,6 +133,7 @@ class Collection {
   const storage::Ladder ladder_;
   storage::KvStore* const kv_;
   ThreadPool* const pool_;
+  ThreadPool* const index_pool_;
   const std::string index_path_;
   const LogFn log_;
 

@@ -26,7 +26,8 @@ class DatabaseImpl final : public Database {
  public:
   DatabaseImpl(std::string path, std::unique_ptr<storage::KvStore> kv,
                const DatabaseOptions& options)
-      : options_(options), path_(std::move(path)), kv_(std::move(kv)), pool_(options.threads) {
+      : options_(options), path_(std::move(path)), kv_(std::move(kv)), pool_(options.threads),
+        index_pool_(options.threads) {
     log_ = options.info_log ? options.info_log
                             : LogFn([](std::string_view line) { fmt::print(stderr, "mrldb: {}\n", line); });
   }
@@ -292,7 +293,7 @@ class DatabaseImpl final : public Database {
   }
   std::shared_ptr<Collection> MakeCollection(storage::CollectionDescriptor d) {
     const std::string file = fmt::format("{}/hnsw/{}.hnsw", path_, d.cid);
-    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, file, log_);
+    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, &index_pool_, file, log_);
     c->SetWriteListener([this] { WakeIndexer(); });
     return c;
   }
@@ -312,7 +313,8 @@ class DatabaseImpl final : public Database {
   LogFn log_;
   mutable std::shared_mutex mu_;  // guards collections_ and kv_'s lifetime
   std::unique_ptr<storage::KvStore> kv_;
-  ThreadPool pool_;
+  ThreadPool pool_;        // searches and scans
+  ThreadPool index_pool_;  // the background indexer's parallel adds (see Collection)
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
   std::thread indexer_;
   std::mutex indexer_mu_;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <unordered_set>
 
@@ -186,6 +187,32 @@ TEST_F(FunnelTest, RowsAreSearchableBeforeTheIndexerReachesThem) {
   auto info = db_->DescribeCollection("c");
   EXPECT_EQ(info->index_pending_rows, 0u);
   EXPECT_EQ(info->index_live_rows, 6200u);
+}
+
+// Batch searches (which hold the search pool and wait for the graph lock) while inserts keep the
+// background indexer busy (which holds the graph lock while its adds run on a pool): the two
+// must never wait for each other in a cycle.
+TEST_F(FunnelTest, BatchSearchesDuringIndexingDoNotDeadlock) {
+  auto work = std::async(std::launch::async, [&] {
+    std::atomic<bool> stop{false};
+    std::thread searcher([&] {
+      auto qs = gen_->Queries(0, 8);
+      while (!stop) {
+        auto r = db_->SearchBatch("c", qs, 8, SearchOptions{});
+        EXPECT_TRUE(r.ok()) << r.status().ToString();
+      }
+    });
+    for (size_t first = 100000; first < 106000; first += 500) Fill(*db_, *gen_, first, 500);
+    EXPECT_TRUE(db_->WaitForIndexing().ok());
+    stop = true;
+    searcher.join();
+  });
+  if (work.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+    ADD_FAILURE() << "batch searches and the indexer deadlocked";
+    std::fflush(stdout);
+    std::abort();  // the threads cannot be joined; fail fast instead of hanging the suite
+  }
+  EXPECT_EQ(db_->DescribeCollection("c")->index_live_rows, 12000u);
 }
 
 TEST_F(FunnelTest, ReopenReturnsIdenticalResults) {
