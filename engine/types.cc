@@ -26,6 +26,7 @@ std::string_view Status::CodeName(Code code) {
     case Code::kNotSupported: return "Not supported";
     case Code::kVersionMismatch: return "Version mismatch";
     case Code::kInternal: return "Internal error";
+    case Code::kCancelled: return "Cancelled";
   }
   return "Unknown";
 }

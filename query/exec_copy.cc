@@ -132,7 +132,7 @@ Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Positio
     InsertBatch insert;
     uint64_t committed = 0;
     for (;;) {
-      if (cancel_) return Status::InvalidArgument(fmt::format("COPY cancelled after {} rows", committed));
+      if (cancel_) return Status::Cancelled(fmt::format("COPY cancelled after {} rows", committed));
       auto more = (*reader)->Next(&batch, batch_rows);
       if (!more.ok()) return fail(more.status(), committed);
       if (!*more) break;
@@ -150,7 +150,7 @@ Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Positio
       }
       committed += batch.rows();
       if (options_.progress && !options_.progress({committed, (*reader)->total_rows()})) {
-        return Status::InvalidArgument(fmt::format("COPY stopped after {} rows", committed))
+        return Status::Cancelled(fmt::format("COPY stopped after {} rows", committed))
             .WithPosition(pos.line, pos.column);
       }
     }
@@ -179,7 +179,7 @@ Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Positio
   batch.dim = spec.dim;
   uint64_t written = 0;
   for (;;) {
-    if (cancel_) return Status::InvalidArgument(fmt::format("COPY cancelled after {} rows", written));
+    if (cancel_) return Status::Cancelled(fmt::format("COPY cancelled after {} rows", written));
     FindOptions find;
     find.offset = written;
     find.limit = kChunk;

@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <regex>
+#include <thread>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +28,9 @@
 #include "mrldb/session.h"
 #include "mrldb/synthetic.h"
 #include "query/parser.h"
+#include "shell/backend.h"
 #include "shell/format.h"
+#include "shell/progress.h"
 
 #if MRLDB_HAVE_LIBEDIT
 #include <editline/readline.h>
@@ -34,15 +38,12 @@
 
 namespace {
 
-// Ctrl-C: cancels the running statement (COPY stops between batches) and, at the prompt,
-// discards the statement being typed; the shell keeps running.
-std::atomic<mrldb::Session*> g_session{nullptr};
+// Ctrl-C in the interactive shell: the handler only raises a flag. At the prompt the statement
+// being typed is dropped; while a statement runs, a watcher thread sees the flag and cancels it
+// through the backend (which may have to send a CANCEL frame: not a thing for a signal handler).
 volatile std::sig_atomic_t g_interrupted = 0;
 
-void OnInterrupt(int) {
-  g_interrupted = 1;
-  if (mrldb::Session* s = g_session.load()) s->Cancel();
-}
+void OnInterrupt(int) { g_interrupted = 1; }
 
 constexpr char kUsage[] =
     "usage: mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]\n"
@@ -64,12 +65,72 @@ constexpr char kHelp[] =
     "  \\gpu          show GPU status           \\q        quit\n";
 
 struct Shell {
-  mrldb::Session* session;
+  mrldb::shell::Backend* backend = nullptr;
   mrldb::shell::OutputFormat format = mrldb::shell::OutputFormat::kTable;
   bool timing = false;
   FILE* out = stdout;
   bool keep_going = false;  // continue after a failed statement (still exit 1)
   bool failed = false;
+  bool interactive = false;  // Ctrl-C cancels statements; index builds are waited for
+  bool progress = false;     // progress bars on standard error
+  std::optional<mrldb::shell::ProgressBar> copy_bar;
+
+  // The backend's COPY progress callback.
+  bool OnCopyProgress(const mrldb::CopyProgress& p) {
+    if (!copy_bar) copy_bar.emplace("COPY", progress);
+    copy_bar->Update(p.rows_done, p.rows_total);
+    return true;
+  }
+
+  // Runs one statement; in interactive mode a Ctrl-C while it runs cancels it.
+  mrldb::Result<mrldb::ResultSet> Execute(std::string_view sql) {
+    if (!interactive) return backend->Execute(sql);
+    g_interrupted = 0;
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+      while (!done.load()) {
+        if (g_interrupted) {
+          backend->Cancel();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+    auto r = backend->Execute(sql);
+    done = true;
+    watcher.join();
+    return r;
+  }
+
+  // After COPY FROM or ALTER on a terminal: the background index build's progress, until it is
+  // done or Ctrl-C (the rows are searchable meanwhile; unindexed ones are scanned).
+  void WaitForIndex(const std::string& collection) {
+    static const std::regex kIndexed(R"((\d+) rows indexed, (\d+) pending)");
+    mrldb::shell::ProgressBar bar("indexing", true);
+    g_interrupted = 0;
+    for (uint64_t polls = 0;; ++polls) {
+      auto r = backend->Execute("DESCRIBE \"" + collection + "\"");
+      if (!r.ok()) return;
+      uint64_t indexed = 0, pending = 0;
+      for (const auto& row : r->rows) {
+        std::smatch m;
+        const auto* text = row.size() == 3 ? std::get_if<std::string>(&row[2]) : nullptr;
+        if (text && std::regex_search(*text, m, kIndexed)) {
+          indexed = std::stoull(m[1].str());
+          pending = std::stoull(m[2].str());
+        }
+      }
+      if (pending == 0) return;
+      if (g_interrupted) {
+        bar.Finish();
+        fmt::print(stderr, "indexing continues in the background ({} rows pending; searches scan "
+                            "them meanwhile)\n", pending);
+        return;
+      }
+      if (polls > 0) bar.Update(indexed, indexed + pending);  // nothing drawn for a quick build
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
 
   // Runs every statement of `sql`; returns false after the first failure.
   bool RunScript(std::string_view sql) {
@@ -81,7 +142,8 @@ struct Shell {
     }
     for (const auto& st : *statements) {
       const auto t0 = std::chrono::steady_clock::now();
-      auto r = session->Execute(st.text);
+      auto r = Execute(st.text);
+      copy_bar.reset();
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!r.ok()) {
@@ -93,6 +155,13 @@ struct Shell {
       mrldb::shell::PrintResult(*r, format, out);
       if (timing) fmt::print(out, "Time: {:.3f} ms\n", ms);
       std::fflush(out);
+      if (interactive && progress) {
+        if (const auto* c = std::get_if<mrldb::query::Copy>(&st.node); c && c->from) {
+          WaitForIndex(c->collection);
+        } else if (const auto* a = std::get_if<mrldb::query::AlterCollection>(&st.node)) {
+          WaitForIndex(a->name);
+        }
+      }
     }
     return true;
   }
@@ -127,6 +196,8 @@ struct Shell {
         fmt::print(stderr, "cannot write '{}'\n", arg);
         out = stdout;
       }
+    } else if (cmd == "\\gpu" && backend->local() == nullptr) {
+      fmt::print("\\gpu shows this machine's GPUs; the server's device: SHOW device;\n");
     } else if (cmd == "\\gpu") {
       auto devices = mrldb::gpu::ListDevices();
       if (!devices.ok()) fmt::print("GPU: none ({})\n", devices.status().message());
@@ -160,8 +231,9 @@ struct Shell {
     return home ? std::string(home) + "/.mrldb_history" : "";
   }
 
-  void Interactive(const std::string& path) {
-    fmt::print("mrldb {} - database '{}'. Type \\help for help, \\q to quit.\n", MRLDB_VERSION, path);
+  void Interactive() {
+    fmt::print("mrldb {} - {}. Type \\help for help, \\q to quit.\n", MRLDB_VERSION,
+               backend->Where());
 #if MRLDB_HAVE_LIBEDIT
     const std::string history = HistoryFile();
     if (!history.empty()) read_history(history.c_str());
@@ -170,7 +242,6 @@ struct Shell {
     sa.sa_handler = OnInterrupt;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
-    g_session = session;
     std::string buffer, line;
     for (;;) {
       g_interrupted = 0;
@@ -303,19 +374,23 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto db = mrldb::Database::Open(path);
-  if (!db.ok()) {
-    fmt::print(stderr, "mrldb: cannot open '{}': {}\n", path, db.status().ToString());
+  Shell shell;
+  shell.format = format;
+  shell.keep_going = keep_going;
+  shell.interactive = commands.empty() && file.empty() && !demo && isatty(STDIN_FILENO);
+  shell.progress = mrldb::shell::StderrIsTerminal();
+  auto progress = [&shell](const mrldb::CopyProgress& p) { return shell.OnCopyProgress(p); };
+  auto backend = mrldb::shell::OpenLocal(path, progress);
+  if (!backend.ok()) {
+    fmt::print(stderr, "mrldb: cannot open '{}': {}\n", path, backend.status().ToString());
     return 1;
   }
-  mrldb::Session session(db->get());
-  Shell shell{&session, format};
-  shell.keep_going = keep_going;
+  shell.backend = backend->get();
   auto run = [&](std::string_view sql) { return shell.RunScript(sql) || keep_going; };
   bool ok = true;
   if (demo) {
-    const int rc = Demo(**db, shell, demo_rows);
-    mrldb::Status st = (*db)->Close();
+    const int rc = Demo(*(*backend)->local(), shell, demo_rows);
+    mrldb::Status st = (*backend)->Close();
     return rc != 0 ? rc : (st.ok() ? 0 : 1);
   }
   if (!commands.empty() || !file.empty()) {
@@ -324,23 +399,24 @@ int main(int argc, char** argv) {
     }
     if (ok && !file.empty()) {
       std::ifstream f(file);
-      if (!f) {
+      if (f) {
+        std::stringstream ss;
+        ss << f.rdbuf();
+        run(ss.str());
+      } else {
         fmt::print(stderr, "mrldb: cannot read '{}'\n", file);
-        return 1;
+        shell.failed = true;
       }
-      std::stringstream ss;
-      ss << f.rdbuf();
-      run(ss.str());
     }
-  } else if (isatty(STDIN_FILENO)) {
-    shell.Interactive(path);
+  } else if (shell.interactive) {
+    shell.Interactive();
     shell.failed = false;  // errors were shown as they happened; the session itself succeeded
   } else {
     std::stringstream ss;
     ss << std::cin.rdbuf();
     run(ss.str());
   }
-  mrldb::Status st = (*db)->Close();
+  mrldb::Status st = (*backend)->Close();
   if (!st.ok()) {
     fmt::print(stderr, "mrldb: {}\n", st.ToString());
     return 1;

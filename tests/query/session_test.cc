@@ -90,6 +90,7 @@ TEST_F(SessionTest, StoppedCopyKeepsWholeBatchesAndSaysHowMany) {
   stop_after_ = 400;
   auto r = Run("COPY v FROM 's.npy' WITH (batch_size 200)");
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCancelled);
   EXPECT_NE(r.status().message().find("stopped after 400 rows"), std::string::npos) << r.status().message();
   EXPECT_EQ(db_->DescribeCollection("v")->live_rows, 400u);
 }

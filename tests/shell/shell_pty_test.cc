@@ -1,5 +1,5 @@
 // The interactive shell through a pseudo-terminal: prompts, a statement spanning lines, errors
-// with a caret, backslash commands, and the history file.
+// with a caret, backslash commands, the history file, progress bars, and Ctrl-C.
 #include <poll.h>
 #include <pty.h>
 #include <sys/wait.h>
@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +38,8 @@ class Pty {
     if (fd_ >= 0) close(fd_);
   }
   bool ok() const { return pid_ > 0 && fd_ >= 0; }
+  // Ctrl-C, as the terminal sends it (the line discipline raises SIGINT).
+  void Interrupt() { Send("\x03"); }
   void Send(const std::string& s) { ASSERT_EQ(write(fd_, s.data(), s.size()), ssize_t(s.size())); }
   // Reads until `text` appears in the output (true) or 10 s pass (false).
   bool WaitFor(const std::string& text) {
@@ -107,6 +110,71 @@ TEST(ShellPty, InteractiveSessionWithHistory) {
   ASSERT_TRUE(again.WaitFor("(2 rows)")) << again.output();
   again.Send("\\q\r");
   EXPECT_EQ(again.Wait(), 0);
+}
+
+// `n` rows of `d` float32 values as .npy, with ids 0..n-1 in <path minus .npy>.ids.txt.
+void WriteNpy(const std::string& path, size_t n, size_t d) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) +
+                       ", " + std::to_string(d) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f.write("\x93NUMPY\x01\x00", 8);
+  f.put(char(header.size() & 0xff));
+  f.put(char(header.size() >> 8));
+  f << header;
+  std::vector<float> row(d);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < d; ++j) row[j] = float((i * 31 + j * 17) % 101) / 101.0f;
+    f.write(reinterpret_cast<const char*>(row.data()), std::streamsize(d * sizeof(float)));
+  }
+  std::ofstream ids(path.substr(0, path.size() - 4) + ".ids.txt");
+  for (size_t i = 0; i < n; ++i) ids << i << '\n';
+}
+
+TEST(ShellPty, CtrlCCancelsACopyAndKeepsTheShell) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  const std::string npy = dir.path() + "/v.npy";
+  WriteNpy(npy, 400000, 8);
+  Pty pty(dir.path() + "/db", dir.path() + "/history");
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(8) METRIC L2);\r");
+  ASSERT_TRUE(pty.WaitFor("CREATE COLLECTION\r\n")) << pty.output();
+  // Small batches: the COPY takes seconds, and the progress bar shows after the first one.
+  pty.Send("COPY v FROM '" + npy + "' WITH (batch_size 200);\r");
+  ASSERT_TRUE(pty.WaitFor("COPY [")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("/ 400,000 rows")) << pty.output();
+  pty.Interrupt();
+  ASSERT_TRUE(pty.WaitFor("COPY cancelled after ")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  // The shell is alive and the committed batches stay: whole batches only.
+  pty.Send("SELECT id FROM v WHERE id = 199;\r");
+  ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
+  pty.Send("\\q\r");
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
+}
+
+TEST(ShellPty, IndexBuildProgressAfterCopyStopsOnCtrlC) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  const std::string npy = dir.path() + "/v.npy";
+  WriteNpy(npy, 300000, 16);
+  Pty pty(dir.path() + "/db", dir.path() + "/history");
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(16) METRIC L2);\r");
+  ASSERT_TRUE(pty.WaitFor("CREATE COLLECTION\r\n")) << pty.output();
+  pty.Send("COPY v FROM '" + npy + "' WITH (batch_size 100000);\r");
+  ASSERT_TRUE(pty.WaitFor("COPY 300000")) << pty.output();
+  // The background HNSW build of 300,000 rows takes seconds on any machine: its bar shows.
+  ASSERT_TRUE(pty.WaitFor("indexing [")) << pty.output();
+  pty.Interrupt();
+  ASSERT_TRUE(pty.WaitFor("indexing continues in the background")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("\\q\r");
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
 }
 
 }  // namespace

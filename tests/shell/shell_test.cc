@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "shell/progress.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -88,6 +89,23 @@ TEST(Shell, ErrorsShowTheLineWithACaret) {
   r = Shell("--db " + db.path() + " --format xml");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("unknown format 'xml'"), std::string::npos);
+}
+
+TEST(ProgressBar, RendersCountsRateAndABarThatFitsTheTerminal) {
+  using shell::ProgressBar;
+  EXPECT_EQ(ProgressBar::Render("COPY", 1234567, std::nullopt, 0, 80), "COPY 1,234,567 rows");
+  EXPECT_EQ(ProgressBar::Render("COPY", 12, std::nullopt, 3000.7, 80), "COPY 12 rows, 3,000/s");
+  const std::string half = ProgressBar::Render("COPY", 50, 100, 0, 80);
+  EXPECT_NE(half.find(" 50% 50 / 100 rows"), std::string::npos) << half;
+  EXPECT_LE(half.size(), 80u);
+  const size_t open = half.find('['), close = half.find(']');
+  ASSERT_LT(open, close);
+  const std::string bar = half.substr(open + 1, close - open - 1);
+  EXPECT_EQ(std::count(bar.begin(), bar.end(), '#'), std::ptrdiff_t(bar.size() / 2)) << bar;
+  // Never more than 100%, and a narrow terminal still gets a 10-cell bar.
+  EXPECT_NE(ProgressBar::Render("x", 7, 5, 0, 80).find("100%"), std::string::npos);
+  const std::string narrow = ProgressBar::Render("indexing", 1, 4, 0, 20);
+  EXPECT_EQ(narrow.find(']') - narrow.find('[') - 1, 10u) << narrow;
 }
 
 }  // namespace

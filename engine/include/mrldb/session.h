@@ -79,8 +79,9 @@ class Session {
   // "device" ('cpu' or 'auto'), "timing" (a flag front-ends read).
   Result<Cell> GetSetting(std::string_view name) const;
 
-  // Asks a running statement to stop at its next check (COPY between batches, batch searches
-  // between queries). Safe from another thread or a signal handler.
+  // Asks a running statement to stop at its next check (COPY, between batches); the statement
+  // then fails with Status::Code::kCancelled, keeping the batches already committed. Other
+  // statements run to completion. Safe from another thread or a signal handler.
   void Cancel();
 
  private:

@@ -23,6 +23,7 @@ class [[nodiscard]] Status {
     kNotSupported,     // a valid request this build or format cannot serve
     kVersionMismatch,  // on-disk format version differs from this build's
     kInternal,         // a bug: an invariant did not hold
+    kCancelled,        // the caller asked a running statement to stop (Session::Cancel)
   };
 
   Status() = default;  // OK
@@ -35,6 +36,7 @@ class [[nodiscard]] Status {
   static Status NotSupported(std::string msg) { return Status(Code::kNotSupported, std::move(msg)); }
   static Status VersionMismatch(std::string msg) { return Status(Code::kVersionMismatch, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status Cancelled(std::string msg) { return Status(Code::kCancelled, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

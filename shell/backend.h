@@ -1,0 +1,34 @@
+// What the shell runs statements against: a local database (an embedded Session) or a server
+// (mrldb::Client). Both give the same ResultSet and Status, so everything above this interface,
+// printing, errors with a caret, progress bars and Ctrl-C, is one piece of code.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mrldb/session.h"
+
+namespace mrldb::shell {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Result<ResultSet> Execute(std::string_view sql) = 0;
+  // Asks the running Execute to stop; called from another thread while Execute runs.
+  virtual void Cancel() = 0;
+  // "database './mrldb-data'" or "server 127.0.0.1:7733", for the banner.
+  virtual std::string Where() const = 0;
+  // Closes the database (flushing) or the connection; Execute must not be called after.
+  virtual Status Close() = 0;
+  // The local Database, or nullptr for a remote backend (\gpu and demo need a local one).
+  virtual Database* local() { return nullptr; }
+};
+
+using ProgressFn = std::function<bool(const CopyProgress&)>;
+
+// Opens (creating when missing) the database at `path`.
+Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress);
+
+}  // namespace mrldb::shell
