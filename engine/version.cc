@@ -1,0 +1,7 @@
+#include "mrldb/version.h"
+
+namespace mrldb {
+
+std::string_view Version() { return MRLDB_VERSION; }
+
+}  // namespace mrldb

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary prefix, builds examples/ against the installed package
+# (find_package(mrldb), mrldb::mrldb) as a user's project would, and runs the example.
+#   install_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build_dir=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+test -f "$work/prefix/include/mrldb/database.h"
+test -x "$work/prefix/bin/mrldb"
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S "$source_dir/examples" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" >/dev/null
+cmake --build "$work/build" >/dev/null
+# The installed library and nothing from the build tree.
+ldd "$work/build/quickstart" | grep -q "$work/prefix/lib/libmrldb.so" ||
+  { echo "quickstart does not load the installed libmrldb:"; ldd "$work/build/quickstart"; exit 1; }
+"$work/build/quickstart" "$work/db" 20000
+# The installed shell reads what the application wrote.
+out=$("$work/prefix/bin/mrldb" --db "$work/db" --format csv -c "SELECT id, topic FROM articles WHERE id = 42")
+[ "$out" = $'id,topic\n42,2' ] || { echo "unexpected shell output: $out"; exit 1; }
