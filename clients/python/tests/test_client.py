@@ -1,0 +1,323 @@
+"""The Python client against a real `mrldb serve`, started by these tests.
+
+    MRLDB_BIN=build/shell/mrldb python3 -m unittest discover -s clients/python/tests -v
+
+(ctest runs them as Python.ClientTests.)
+"""
+
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import mrldb  # noqa: E402
+
+try:
+    import numpy as np
+except ImportError:  # the numpy tests skip
+    np = None
+
+MRLDB_BIN = os.environ.get("MRLDB_BIN", "build/shell/mrldb")
+
+
+class Server:
+    """`mrldb serve` on an ephemeral loopback port, in a temporary directory."""
+
+    def __init__(self, *extra, token=None):
+        self.dir = tempfile.mkdtemp(prefix="mrldb-py-")
+        self.copy_dir = os.path.join(self.dir, "files")
+        os.makedirs(self.copy_dir)
+        args = [MRLDB_BIN, "serve", "--db", os.path.join(self.dir, "db"),
+                "--listen", "127.0.0.1:0", "--copy-dir", self.copy_dir] + list(extra)
+        if token is not None:
+            path = os.path.join(self.dir, "token")
+            with open(path, "w") as f:
+                f.write(token + "\n")
+            args += ["--token-file", path]
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        self.log = []
+        deadline = time.time() + 30
+        while True:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise RuntimeError("mrldb serve exited: %s" % "".join(self.log))
+            self.log.append(line)
+            m = re.search(r"listening on (\S+):(\d+)", line)
+            if m:
+                self.address = "%s:%s" % (m.group(1), m.group(2))
+                break
+            if time.time() > deadline:
+                raise RuntimeError("mrldb serve did not start: %s" % "".join(self.log))
+        # Keep draining the log so the server never blocks on a full pipe.
+        self._drain = threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True)
+        self._drain.start()
+
+    def connect(self, **kwargs):
+        return mrldb.connect(self.address, **kwargs)
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            self._drain.join(timeout=5)
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._drain.join(timeout=5)
+        self.proc.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def l2(a, b):
+    return sum((x - y) ** 2 for x, y in zip(a, b))
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            status = cls.server.stop()
+            assert status == 0, "mrldb serve exited with %s: %s" % (status, "".join(cls.server.log))
+        finally:
+            cls.server.cleanup()
+
+    def setUp(self):
+        self.db = self.server.connect()
+        self.name = "c_" + self.id().split(".")[-1].lower()
+        self.db.execute("DROP COLLECTION IF EXISTS %s" % self.name)
+
+    def tearDown(self):
+        self.db.close()
+
+    def create(self, dim=8, extra=""):
+        ladder = "MATRYOSHKA (2, 4, 8) " if dim == 8 else ""
+        self.db.execute("CREATE COLLECTION %s (id BIGINT PRIMARY KEY, embedding VECTOR(%d) %s"
+                        "METRIC L2%s)" % (self.name, dim, ladder, extra))
+
+    def test_insert_and_search_match_brute_force(self):
+        self.create(extra=", title TEXT, year INT")
+        rng = random.Random(7)
+        vectors = [[rng.uniform(-1, 1) for _ in range(8)] for _ in range(500)]
+        ids = list(range(1000, 1500))
+        years = [2000 + i % 20 for i in range(500)]
+        titles = ["t%d" % i for i in range(500)]
+        self.assertEqual(self.db.insert(self.name, ids, vectors,
+                                        {"title": titles, "year": years}), 500)
+        q = [rng.uniform(-1, 1) for _ in range(8)]
+        # float32 round trip of the stored vectors, as the server sees them.
+        stored = [struct.unpack("<8f", struct.pack("<8f", *v)) for v in vectors]
+        truth = sorted(range(500), key=lambda i: l2(stored[i], q))[:10]
+        hits = self.db.search(self.name, q, k=10, columns=("id", "title", "distance"),
+                              plan="EXACT")
+        self.assertEqual([h["id"] for h in hits], [ids[i] for i in truth])
+        self.assertEqual(hits[0]["title"], titles[truth[0]])
+        # <=> on an L2 collection is the Euclidean distance.
+        self.assertAlmostEqual(hits[0]["distance"], math.sqrt(l2(stored[truth[0]], q)), places=4)
+        # The default plan on 500 rows finds the same neighbours.
+        self.assertEqual([h["id"] for h in self.db.search(self.name, q, k=10)],
+                         [ids[i] for i in truth])
+        # A filter with its own parameters ($1 is the query vector).
+        hits = self.db.search(self.name, q, k=5, columns=("id", "year"),
+                              where="year >= $2 AND title != $3", params=[2015, "t999"])
+        self.assertEqual(len(hits), 5)
+        self.assertTrue(all(h["year"] >= 2015 for h in hits))
+
+    def test_results_are_typed_and_null_is_none(self):
+        self.db.execute("CREATE COLLECTION %s (id TEXT PRIMARY KEY, embedding VECTOR(3) METRIC L2, "
+                        "n INT, f FLOAT, b BOOL, s TEXT)" % self.name)
+        r = self.db.execute("INSERT INTO %s VALUES ($1, $2, $3, $4, $5, $6), ('b', [0, 0, 0], NULL, "
+                            "NULL, NULL, NULL)" % self.name,
+                            ["a", [1.5, -2, 3], -(1 << 62), 2.25, True, "héllo"])
+        self.assertEqual(r.tag, "INSERT 2")
+        self.assertEqual(r.rows_affected, 2)
+        r = self.db.execute("SELECT id, embedding, n, f, b, s FROM %s WHERE id = $1" % self.name, ["a"])
+        self.assertEqual(r.columns, ["id", "embedding", "n", "f", "b", "s"])
+        self.assertEqual(r.types, ["TEXT", "VECTOR", "BIGINT", "FLOAT", "BOOL", "TEXT"])
+        self.assertEqual(r.rows, [("a", [1.5, -2.0, 3.0], -(1 << 62), 2.25, True, "héllo")])
+        r = self.db.execute("SELECT n, f, b, s FROM %s WHERE id = 'b'" % self.name)
+        self.assertEqual(r.rows, [(None, None, None, None)])
+
+    def test_errors_carry_code_and_position_and_keep_the_connection(self):
+        self.create()
+        sql = "SELECT id\nFROM %s WHERE nope = 1" % self.name
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.execute(sql)
+        self.assertEqual(e.exception.code_name, "INVALID_ARGUMENT")
+        self.assertEqual(e.exception.line, 2)
+        self.assertGreater(e.exception.column, 1)
+        shown = e.exception.format(sql)
+        self.assertIn("LINE 2: FROM", shown)
+        self.assertTrue(shown.endswith("^"))
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.execute("SELECT id FROM no_such_collection")
+        self.assertEqual(e.exception.code_name, "NOT_FOUND")
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.execute("INSERT INTO %s VALUES (1, $1)" % self.name, [[1, 2, 3]])
+        self.assertIn("8", e.exception.message)  # says the dimension it wanted
+        # Non-finite values and unsendable types are refused before anything is sent.
+        with self.assertRaises(ValueError):
+            self.db.execute("INSERT INTO %s VALUES (1, $1)" % self.name, [[math.nan] * 8])
+        with self.assertRaises(TypeError):
+            self.db.execute("SELECT 1", [object()])
+        with self.assertRaises(ValueError):
+            self.db.execute("SELECT 1", [1 << 70])
+        self.db.ping()  # still usable
+        self.assertEqual(self.db.execute("SELECT id FROM %s" % self.name).rows, [])
+
+    def test_a_failed_insert_writes_nothing(self):
+        self.create()
+        self.db.insert(self.name, [1], [[0.0] * 8])
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.insert(self.name, [2, 3, 1], [[1.0] * 8] * 3)
+        self.assertEqual(e.exception.code_name, "ALREADY_EXISTS")
+        self.assertEqual(self.db.execute("SELECT id FROM %s" % self.name).rows, [(1,)])
+        # upsert replaces
+        self.assertEqual(self.db.insert(self.name, [1, 2], [[2.0] * 8] * 2, upsert=True), 2)
+        r = self.db.execute("SELECT embedding FROM %s WHERE id = 1" % self.name)
+        self.assertEqual(r.rows[0][0], [2.0] * 8)
+
+    def test_batch_search_answers_each_query(self):
+        self.create()
+        self.db.insert(self.name, list(range(64)), [[float(i)] * 8 for i in range(64)])
+        out = self.db.search_batch(self.name, [[3.1] * 8, [40.2] * 8, [-5.0] * 8], k=2, plan="EXACT")
+        self.assertEqual([[h["id"] for h in hits] for hits in out], [[3, 4], [40, 41], [0, 1]])
+
+    @unittest.skipIf(np is None, "numpy is not installed")
+    def test_numpy_arrays_in_and_out(self):
+        self.create()
+        rng = np.random.default_rng(3)
+        vectors = rng.standard_normal((2000, 8)).astype(np.float32)
+        ids = np.arange(2000, dtype=np.int64)
+        self.assertEqual(self.db.insert(self.name, ids, vectors, batch_rows=700), 2000)
+        q = rng.standard_normal(8).astype(np.float32)
+        truth = np.argsort(((vectors - q) ** 2).sum(axis=1))[:10]
+        hits = self.db.search(self.name, q, k=10, plan="EXACT")
+        self.assertEqual([h["id"] for h in hits], truth.tolist())
+        out = self.db.search_batch(self.name, vectors[:5], k=1, plan="EXACT")
+        self.assertEqual([hits[0]["id"] for hits in out], [0, 1, 2, 3, 4])
+        with mrldb.connect(self.server.address, numpy_vectors=True) as c:
+            r = c.execute("SELECT embedding FROM %s WHERE id = 17" % self.name)
+            self.assertIsInstance(r.rows[0][0], np.ndarray)
+            np.testing.assert_array_equal(r.rows[0][0], vectors[17])
+        with self.assertRaises(ValueError):
+            self.db.execute("SELECT 1", [np.zeros((2, 2, 2), dtype=np.float32)])
+
+    def test_concurrent_connections_each_insert_their_rows(self):
+        self.create()
+        errors = []
+
+        def work(t):
+            try:
+                with self.server.connect() as c:
+                    for b in range(5):
+                        ids = [t * 1000 + b * 100 + i for i in range(100)]
+                        c.insert(self.name, ids, [[float(t), float(b)] + [0.0] * 6] * 100)
+                        c.search(self.name, [0.0] * 8, k=3)
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        r = self.db.execute("DESCRIBE %s" % self.name)
+        self.assertIn(("(rows)", "BIGINT", "2000"), r.rows)
+
+    def test_copy_reports_progress_and_can_be_cancelled(self):
+        self.create()
+        path = os.path.join(self.server.copy_dir, "%s.csv" % self.name)
+        with open(path, "w") as f:
+            f.write("id,embedding\n")
+            for i in range(5000):
+                f.write('%d,"[%s]"\n' % (i, ",".join(["%d" % (i % 7)] * 8)))
+        seen = []
+        r = self.db.execute("COPY %s FROM '%s.csv' WITH (batch_size 1000)" % (self.name, self.name),
+                            progress=lambda done, total: seen.append(done))
+        self.assertEqual(r.rows_affected, 5000)
+        self.assertEqual(seen, [1000, 2000, 3000, 4000, 5000])
+        self.db.execute("DELETE FROM %s" % self.name)
+        # Returning False cancels: the first two batches stay.
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.execute("COPY %s FROM '%s.csv' WITH (batch_size 1000)" % (self.name, self.name),
+                            progress=lambda done, total: done < 2000)
+        self.assertEqual(e.exception.code_name, "CANCELLED")
+        r = self.db.execute("DESCRIBE %s" % self.name)
+        self.assertIn(("(rows)", "BIGINT", "2000"), r.rows)
+        # Outside the copy directory: refused.
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.execute("COPY %s FROM '../x.csv'" % self.name)
+        self.assertIn("inside its COPY directory", e.exception.message)
+
+    def test_close_is_final_and_idempotent(self):
+        c = self.server.connect()
+        c.ping()
+        c.close()
+        c.close()
+        self.assertTrue(c.closed)
+        with self.assertRaises(mrldb.Error):
+            c.execute("SHOW COLLECTIONS")
+
+    def test_bad_addresses(self):
+        with self.assertRaises(ValueError):
+            mrldb.connect("no-port")
+        with self.assertRaises(mrldb.Error):
+            mrldb.connect("127.0.0.1:1", timeout=2)  # nothing listens on port 1
+
+
+class TokenTest(unittest.TestCase):
+    def test_token_is_required_and_checked(self):
+        server = Server(token="s3cret")
+        try:
+            with self.assertRaises(mrldb.Error) as e:
+                server.connect()
+            self.assertEqual(e.exception.code_name, "AUTH_FAILED")
+            with self.assertRaises(mrldb.Error) as e:
+                server.connect(token="wrong")
+            self.assertEqual(e.exception.code_name, "AUTH_FAILED")
+            with server.connect(token="s3cret") as c:
+                self.assertEqual(c.execute("SHOW COLLECTIONS").tag, "SHOW 0")
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.cleanup()
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_acknowledged_writes_survive_sigterm(self):
+        server = Server()
+        try:
+            with server.connect() as c:
+                c.execute("CREATE COLLECTION d (id BIGINT PRIMARY KEY, embedding VECTOR(4) METRIC L2)")
+                for b in range(10):
+                    c.insert("d", list(range(b * 50, b * 50 + 50)), [[1.0, 2.0, 3.0, float(b)]] * 50)
+                self.assertEqual(server.stop(), 0)
+            db_dir = os.path.join(server.dir, "db")
+            out = subprocess.run([MRLDB_BIN, "--db", db_dir, "--format", "csv", "-c",
+                                  "DESCRIBE d"], capture_output=True, text=True, check=True).stdout
+            self.assertIn("(rows),BIGINT,500", out)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
