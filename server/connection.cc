@@ -22,6 +22,8 @@ constexpr double kLingerSeconds = 2;
 // QUERY's dispatch and that point would be lost: it is repeated at this interval until the
 // statement ends.
 constexpr auto kCancelRepeat = std::chrono::milliseconds(20);
+// Bytes a connection may have queued for writing beyond one maximal result.
+constexpr uint64_t kBacklogSlack = uint64_t{16} << 20;
 
 // Compares in time that depends only on the lengths, not on where the first difference is.
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
@@ -294,6 +296,13 @@ void Connection::RunStatement(wire::Query query) {
 
 bool Connection::OnProgress(const CopyProgress& p) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), f = wire::EncodeProgress(p)]() mutable {
+    // A client that reads slowly gets the latest progress, not a backlog of every batch: a
+    // PROGRESS frame still waiting in the queue (not the one being written) is replaced.
+    auto& out = self->out_;
+    if (out.size() > 1 && out.back()[4] == static_cast<char>(wire::FrameType::kProgress)) {
+      out.back() = std::move(f);
+      return;
+    }
     self->Enqueue(std::move(f));
   });
   return !cancel_requested_;
@@ -326,7 +335,16 @@ void Connection::CancelStatement() {
 
 void Connection::Enqueue(std::string frame) {
   if (closed_ || closing_) return;
+  out_bytes_ += frame.size();
   out_.push_back(std::move(frame));
+  // One statement's result is at most max_result_bytes; beyond that (and some slack) the client
+  // is not reading what it asked for (a flood of PINGs, say), and memory is not given to it.
+  if (out_bytes_ > ctx_->options->max_result_bytes + kBacklogSlack) {
+    ctx_->log(fmt::format("closing connection from {}: it does not read its replies ({} bytes queued)", peer_,
+                          out_bytes_));
+    CancelStatement();
+    return CloseNow();
+  }
   if (!writing_) WriteNext();
 }
 
@@ -339,6 +357,7 @@ void Connection::WriteNext() {
       self->CancelStatement();
       return self->CloseNow();
     }
+    self->out_bytes_ -= self->out_.front().size();
     self->out_.pop_front();
     if (!self->out_.empty()) return self->WriteNext();
     if (self->closing_ && !self->draining_) self->Drain();

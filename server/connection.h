@@ -102,7 +102,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool shutdown_ = false;  // the server is stopping
   bool closed_ = false;
   uint64_t deadline_gen_ = 0;
-  std::deque<std::string> out_;
+  std::deque<std::string> out_;  // frames to write; the front one is being written when writing_
+  uint64_t out_bytes_ = 0;       // total size of out_
   bool writing_ = false;
   std::atomic<bool> cancel_requested_{false};
 };

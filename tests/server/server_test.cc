@@ -27,6 +27,20 @@ std::string InsertRows(int64_t first, int n, int64_t grp) {
   return sql;
 }
 
+// A jsonl file of n rows for collection t.
+void WriteRows(const std::string& path, int n) {
+  std::ofstream f(path);
+  for (int i = 0; i < n; ++i) {
+    f << fmt::format("{{\"id\": {}, \"embedding\": [{}, 0, 1, 2], \"grp\": {}}}\n", i, i % 10, i % 3);
+  }
+}
+
+bool IsStoppedCopy(const Status& s) {
+  // The server stops a COPY through its progress callback or the session's cancel flag,
+  // whichever the COPY checks first.
+  return s.message().starts_with("COPY stopped after") || s.message().starts_with("COPY cancelled after");
+}
+
 void ExpectSameResult(const ResultSet& a, const ResultSet& b) {
   ASSERT_EQ(a.columns.size(), b.columns.size());
   for (size_t i = 0; i < a.columns.size(); ++i) {
@@ -262,12 +276,7 @@ TEST(Server, CopyWithoutACopyDirectoryIsRefused) {
 TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
   testing::TempDir files;
   std::filesystem::create_directories(files.path());
-  {
-    std::ofstream f(files.path() + "/rows.jsonl");
-    for (int i = 0; i < 50000; ++i) {
-      f << fmt::format("{{\"id\": {}, \"embedding\": [{}, 0, 1, 2], \"grp\": {}}}\n", i, i % 10, i % 3);
-    }
-  }
+  WriteRows(files.path() + "/rows.jsonl", 50000);
   ServerOptions o;
   o.copy_dir = files.path();
   TestServer ts(o);
@@ -289,10 +298,7 @@ TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
   auto r = c->Execute("COPY t FROM 'rows.jsonl' WITH (batch_size 5)");
   canceller.join();
   ASSERT_FALSE(r.ok());
-  // The server stops the COPY through its progress callback or the session's cancel flag,
-  // whichever it checks first.
-  EXPECT_TRUE(r.status().message().starts_with("COPY stopped after") ||
-              r.status().message().starts_with("COPY cancelled after")) << r.status().ToString();
+  EXPECT_TRUE(IsStoppedCopy(r.status())) << r.status().ToString();
   EXPECT_GE(progress_calls, 1);
   EXPECT_GT(last_done, 0u);
   auto rows = c->Execute("SELECT id FROM t LIMIT 100000");
@@ -304,11 +310,44 @@ TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
   stop_from_callback = true;
   r = c->Execute("COPY u FROM 'rows.jsonl' WITH (batch_size 5)");
   ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(r.status().message().starts_with("COPY stopped after") ||
-              r.status().message().starts_with("COPY cancelled after")) << r.status().ToString();
+  EXPECT_TRUE(IsStoppedCopy(r.status())) << r.status().ToString();
   ASSERT_OK(c->Ping());
   c->Cancel();  // nothing runs: ignored
   EXPECT_TRUE(c->Execute("SHOW COLLECTIONS").ok());
+}
+
+// Stop() while a COPY runs: the COPY is cancelled, its result (the error) comes first, then the
+// SHUTDOWN error closes the connection.
+TEST(Server, StopCancelsARunningStatementAndSendsItsResultFirst) {
+  testing::TempDir files;
+  std::filesystem::create_directories(files.path());
+  WriteRows(files.path() + "/rows.jsonl", 50000);
+  ServerOptions o;
+  o.copy_dir = files.path();
+  TestServer ts(o);
+  std::atomic<bool> progressed{false};
+  ClientOptions co;
+  co.progress = [&](const CopyProgress&) { return progressed = true; };
+  auto c = ts.Connect(co);
+  ASSERT_TRUE(c->Execute(kCreate).ok());
+  std::thread stopper([&] {
+    while (!progressed) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ts.server().Stop();
+  });
+  auto r = c->Execute("COPY t FROM 'rows.jsonl' WITH (batch_size 5)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(IsStoppedCopy(r.status())) << r.status().ToString();
+  Status s = c->Ping();
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_NE(s.message().find("the server is shutting down"), std::string::npos) << s.ToString();
+  stopper.join();  // Stop returns once the connection is closed (the client closed on the error)
+  EXPECT_EQ(ts.server().connections(), 0u);
+  // What the COPY committed before it stopped is there, in whole batches.
+  Session local(&ts.db());
+  auto rows = local.Execute("SELECT id FROM t LIMIT 100000");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_GT(rows->rows.size(), 0u);
+  EXPECT_EQ(rows->rows.size() % 5, 0u);
 }
 
 TEST(Server, ResultAndStatementLimitsAreErrorsNotTruncation) {
