@@ -35,6 +35,20 @@ void WriteRows(const std::string& path, int n) {
   }
 }
 
+// A server whose COPY directory holds rows.jsonl of `rows` rows.
+struct CopyDirServer {
+  explicit CopyDirServer(int rows) : ts(Options(files, rows)) {}
+  static ServerOptions Options(const TempDir& dir, int rows) {
+    std::filesystem::create_directories(dir.path());
+    WriteRows(dir.path() + "/rows.jsonl", rows);
+    ServerOptions o;
+    o.copy_dir = dir.path();
+    return o;
+  }
+  TempDir files;
+  TestServer ts;
+};
+
 bool IsStoppedCopy(const Status& s) {
   // The server stops a COPY through its progress callback or the session's cancel flag,
   // whichever the COPY checks first.
@@ -274,12 +288,8 @@ TEST(Server, CopyWithoutACopyDirectoryIsRefused) {
 // A COPY large enough to take many batches; the client cancels it from another thread after the
 // first PROGRESS frame, then from the progress callback itself.
 TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
-  testing::TempDir files;
-  std::filesystem::create_directories(files.path());
-  WriteRows(files.path() + "/rows.jsonl", 50000);
-  ServerOptions o;
-  o.copy_dir = files.path();
-  TestServer ts(o);
+  CopyDirServer fixture(50000);
+  TestServer& ts = fixture.ts;
   std::atomic<int> progress_calls{0};
   std::atomic<uint64_t> last_done{0};
   std::atomic<bool> stop_from_callback{false};
@@ -319,12 +329,8 @@ TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
 // Stop() while a COPY runs: the COPY is cancelled, its result (the error) comes first, then the
 // SHUTDOWN error closes the connection.
 TEST(Server, StopCancelsARunningStatementAndSendsItsResultFirst) {
-  testing::TempDir files;
-  std::filesystem::create_directories(files.path());
-  WriteRows(files.path() + "/rows.jsonl", 50000);
-  ServerOptions o;
-  o.copy_dir = files.path();
-  TestServer ts(o);
+  CopyDirServer fixture(50000);
+  TestServer& ts = fixture.ts;
   std::atomic<bool> progressed{false};
   ClientOptions co;
   co.progress = [&](const CopyProgress&) { return progressed = true; };
