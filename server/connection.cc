@@ -230,6 +230,7 @@ void Connection::HandleReady(wire::FrameType type, std::string_view payload) {
     case wire::FrameType::kClose:
       CancelStatement();
       closing_ = true;
+      ArmDeadline(kLingerSeconds);
       if (!writing_) Drain();
       return;
     case wire::FrameType::kAuth:  // already authenticated (or no token is needed)
@@ -275,6 +276,9 @@ void Connection::RunStatement(wire::Query query) {
     Status allowed = CheckCopyAllowed(query.sql, *ctx_->options);
     if (!allowed.ok()) {
       frames.push_back(wire::EncodeError(allowed));
+    } else if (cancel_requested_) {
+      // Cancelled while it waited for a statement thread (Session::Execute would clear the flag).
+      frames.push_back(wire::EncodeError(Status::InvalidArgument("the statement was cancelled before it started")));
     } else {
       auto result = session_->Execute(query.sql, query.params);
       if (!result.ok()) {

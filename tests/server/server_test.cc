@@ -37,11 +37,10 @@ void WriteRows(const std::string& path, int n) {
 
 // A server whose COPY directory holds rows.jsonl of `rows` rows.
 struct CopyDirServer {
-  explicit CopyDirServer(int rows) : ts(Options(files, rows)) {}
-  static ServerOptions Options(const TempDir& dir, int rows) {
+  explicit CopyDirServer(int rows, ServerOptions o = {}) : ts(Options(files, rows, std::move(o))) {}
+  static ServerOptions Options(const TempDir& dir, int rows, ServerOptions o) {
     std::filesystem::create_directories(dir.path());
     WriteRows(dir.path() + "/rows.jsonl", rows);
-    ServerOptions o;
     o.copy_dir = dir.path();
     return o;
   }
@@ -324,6 +323,38 @@ TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
   ASSERT_OK(c->Ping());
   c->Cancel();  // nothing runs: ignored
   EXPECT_TRUE(c->Execute("SHOW COLLECTIONS").ok());
+}
+
+// With one statement thread, a statement queued behind a long COPY and cancelled while it waits
+// never runs.
+TEST(Server, CancelOfAQueuedStatementStopsItBeforeItStarts) {
+  ServerOptions o;
+  o.statement_threads = 1;
+  CopyDirServer fixture(50000, o);
+  TestServer& ts = fixture.ts;
+  std::atomic<bool> progressed{false};
+  ClientOptions co;
+  co.progress = [&](const CopyProgress&) { return progressed = true; };
+  auto a = ts.Connect(co);
+  auto b = ts.Connect();
+  ASSERT_TRUE(a->Execute(kCreate).ok());
+  Result<ResultSet> copy = Status::Internal("not run");
+  std::thread copier([&] { copy = a->Execute("COPY t FROM 'rows.jsonl' WITH (batch_size 5)"); });
+  while (!progressed) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  Result<ResultSet> queued = Status::Internal("not run");
+  std::thread waiter([&] { queued = b->Execute("INSERT INTO t VALUES (-1, [0, 0, 0, 0], 0)"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  b->Cancel();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  a->Cancel();
+  copier.join();
+  waiter.join();
+  EXPECT_TRUE(IsStoppedCopy(copy.status())) << copy.status().ToString();
+  ASSERT_FALSE(queued.ok());
+  EXPECT_EQ(queued.status().message(), "the statement was cancelled before it started");
+  auto r = b->Execute("SELECT id FROM t WHERE id = -1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->rows.empty());
 }
 
 // Stop() while a COPY runs: the COPY is cancelled, its result (the error) comes first, then the
