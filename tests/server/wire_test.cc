@@ -47,6 +47,9 @@ TEST(Wire, WorkedExampleOfTheProtocolDocument) {
             "17 00 00 00 44 01 00 00 00 01 01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 e0 3f");
   EXPECT_EQ(Hex(frames[2]), "15 00 00 00 45 08 00 00 00 53 45 4c 45 43 54 20 31 00 00 00 00 00 00 00 00");
   EXPECT_EQ(Hex(EncodeEmpty(FrameType::kClose)), "01 00 00 00 06");
+  EXPECT_EQ(Hex(EncodeError(Status::NotFound("collection \"nope\" does not exist").WithPosition(1, 1))),
+            "2f 00 00 00 46 02 00 01 00 00 00 01 00 00 00 20 00 00 00 63 6f 6c 6c 65 63 74 69 6f 6e 20 "
+            "22 6e 6f 70 65 22 20 64 6f 65 73 20 6e 6f 74 20 65 78 69 73 74");
 }
 
 TEST(Wire, EveryValueAndFrameRoundTrips) {
