@@ -2,6 +2,7 @@
 // wrong protocol version, too many connections, idle and authentication timeouts. Each gets an
 // ERROR frame and its connection closed; the server and its other clients carry on.
 #include <chrono>
+#include <random>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -79,6 +80,36 @@ TEST(ServerInput, BadFramesGetAnErrorAndCloseOnlyTheirConnection) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->rows.size(), 1u);
   }
+  EXPECT_TRUE(WaitForConnections(ts.server(), 1));
+}
+
+// Random bytes, before and after the handshake, from many connections at once: the server answers
+// or closes each, and keeps serving.
+TEST(ServerInput, RandomBytesNeverTakeTheServerDown) {
+  ServerOptions o;
+  o.max_frame_bytes = 1 << 16;
+  o.idle_timeout_s = 1;
+  TestServer ts(o);
+  std::mt19937 rng(42);
+  std::vector<std::unique_ptr<RawConnection>> raws;
+  for (int i = 0; i < 40; ++i) {
+    auto raw = std::make_unique<RawConnection>(ts.port());
+    ASSERT_TRUE(raw->connected());
+    if (i % 2 == 1) raw->Handshake();
+    std::string junk(1 + rng() % 200, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    if (i % 4 == 3) junk = RawFrame(uint8_t(wire::FrameType::kQuery), junk);  // a whole QUERY of random content
+    raw->Send(junk);
+    raw->CloseWrite();
+    raws.push_back(std::move(raw));
+  }
+  for (auto& raw : raws) {
+    raw->ReadError();  // an ERROR, or the end of the stream; never a hang past the timeouts
+    EXPECT_TRUE(raw->AtEof());
+  }
+  auto c = ts.Connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->Execute("SHOW COLLECTIONS").ok());
   EXPECT_TRUE(WaitForConnections(ts.server(), 1));
 }
 
