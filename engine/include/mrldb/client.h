@@ -52,8 +52,9 @@ class Client {
  public:
   // Connects to "host:port" (a name, an IPv4 address, or "[v6]:port"), sends HELLO and, when the
   // server asks for it, AUTH with options.token. Errors: InvalidArgument for a malformed address,
-  // a wrong token or a version the server refuses; IOError when the host cannot be reached or
-  // the handshake does not finish within options.connect_timeout_s.
+  // a missing or wrong token, or a server at its connection limit; VersionMismatch when the
+  // server does not speak this client's protocol version; IOError when the host cannot be
+  // resolved or reached, or the handshake does not finish within options.connect_timeout_s.
   static Result<std::unique_ptr<Client>> Connect(std::string_view host_port,
                                                  ClientOptions options = {});
   ~Client();  // Close()
