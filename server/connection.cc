@@ -82,8 +82,7 @@ Connection::Connection(ServerContext* ctx, tcp::socket socket)
   so.copy_dir = ctx_->options->copy_dir;
   so.progress = [this](const CopyProgress& p) { return OnProgress(p); };
   session_ = std::make_unique<Session>(ctx_->db, std::move(so));
-  const int one = 1;
-  setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  socket_.set_option(tcp::no_delay(true), ec);  // small frames (PONG, COMPLETE) go out at once
 }
 
 Connection::~Connection() = default;
