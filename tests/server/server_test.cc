@@ -325,6 +325,38 @@ TEST(Server, CancelStopsACopyBetweenBatchesAndProgressIsForwarded) {
   EXPECT_TRUE(c->Execute("SHOW COLLECTIONS").ok());
 }
 
+// The frames on the wire while a statement runs: PROGRESS frames, a PONG for a PING sent
+// mid-statement (the connection is still read while its statement runs), then CANCEL ends it.
+TEST(Server, PingAndCancelAreAnsweredWhileAStatementRuns) {
+  CopyDirServer fixture(50000);
+  TestServer& ts = fixture.ts;
+  ASSERT_TRUE(ts.Connect()->Execute(kCreate).ok());
+  RawConnection raw(ts.port());
+  raw.Handshake();
+  raw.Send(wire::EncodeQuery("COPY t FROM 'rows.jsonl' WITH (batch_size 5)", {}));
+  uint8_t type = 0;
+  std::string payload;
+  ASSERT_TRUE(raw.ReadFrame(&type, &payload));
+  ASSERT_EQ(type, uint8_t(wire::FrameType::kProgress));  // the COPY is running
+  raw.Send(wire::EncodeEmpty(wire::FrameType::kPing));
+  do {
+    ASSERT_TRUE(raw.ReadFrame(&type, &payload));
+  } while (type == uint8_t(wire::FrameType::kProgress));
+  EXPECT_EQ(type, uint8_t(wire::FrameType::kPong));  // before the statement's result
+  raw.Send(wire::EncodeEmpty(wire::FrameType::kCancel));
+  do {
+    ASSERT_TRUE(raw.ReadFrame(&type, &payload));
+  } while (type == uint8_t(wire::FrameType::kProgress));
+  ASSERT_EQ(type, uint8_t(wire::FrameType::kError));
+  auto e = wire::DecodeError(payload);
+  ASSERT_TRUE(e.ok());
+  EXPECT_FALSE(e->fatal);
+  EXPECT_TRUE(IsStoppedCopy(wire::ToStatus(*e))) << e->message;
+  raw.Send(wire::EncodeEmpty(wire::FrameType::kPing));  // the connection is ready again
+  ASSERT_TRUE(raw.ReadFrame(&type, &payload));
+  EXPECT_EQ(type, uint8_t(wire::FrameType::kPong));
+}
+
 // With one statement thread, a statement queued behind a long COPY and cancelled while it waits
 // never runs.
 TEST(Server, CancelOfAQueuedStatementStopsItBeforeItStarts) {
