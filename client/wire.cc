@@ -27,7 +27,9 @@ class Writer {
     out_->append(s);
   }
   void Floats(std::span<const float> v) { Raw(v.data(), v.size() * sizeof(float)); }
-  void Raw(const void* p, size_t n) { out_->append(static_cast<const char*>(p), n); }
+  void Raw(const void* p, size_t n) {
+    if (n > 0) out_->append(static_cast<const char*>(p), n);  // p may be null when n is 0
+  }
   size_t payload_bytes() const { return out_->size() - start_ - kHeaderBytes; }
   void Finish() {
     const uint32_t length = static_cast<uint32_t>(out_->size() - start_ - 4);
@@ -80,6 +82,7 @@ class Reader {
  private:
   bool Raw(void* p, size_t n) {
     if (n > left()) return false;
+    if (n == 0) return true;  // p may be null (an empty vector's data())
     std::memcpy(p, data_.data() + off_, n);
     off_ += n;
     return true;
