@@ -66,9 +66,11 @@ Result<int> ConnectTcp(const std::string& host, const std::string& port, double 
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       pollfd p{fd, POLLOUT, 0};
-      rc = poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+      do {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        rc = poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+      } while (rc < 0 && errno == EINTR);
       if (rc == 0) {
         errno = ETIMEDOUT;
         rc = -1;
