@@ -116,6 +116,13 @@ TEST(Server, RunsStatementsAndReturnsErrorsLikeALocalSession) {
   EXPECT_EQ(FormatError(bad, remote.status()), FormatError(bad, mine.status()));
   EXPECT_TRUE(c->Execute("SELECT id FROM nowhere").status().IsNotFound());
 
+  // Settings belong to the connection's own Session.
+  auto other = ts.Connect();
+  ASSERT_TRUE(c->Execute("SET limit = 1").ok());
+  const std::string no_limit = "SELECT id FROM t ORDER BY embedding <-> [0, 0, 0, 0]";  // k from the setting
+  EXPECT_EQ(c->Execute(no_limit)->rows.size(), 1u);
+  EXPECT_EQ(other->Execute(no_limit)->rows.size(), 2u);
+
   ASSERT_OK(c->Ping());  // the connection survives statement errors
   c->Close();
   EXPECT_EQ(c->Execute("SHOW COLLECTIONS").status().code(), Status::Code::kIOError);
