@@ -40,14 +40,16 @@ struct ServerOptions {
   // truncated). Defaults: 1,000,000 rows, 256 MiB.
   uint64_t max_result_rows = 1000000;
   uint64_t max_result_bytes = uint64_t{256} << 20;
-  // A connection that sends no frame for this long while no statement runs is closed. Default: 300.
+  // A connection that sends no frame for this long while no statement runs is closed (0: never).
+  // Default: 300.
   double idle_timeout_s = 300;
   // HELLO (and AUTH when a token is set) must be done within this. Default: 10.
   double auth_timeout_s = 10;
   // When set, COPY FROM/TO may use only files inside this directory (after resolving symbolic
   // links and ".."); when unset, COPY with server files is refused. Default: unset.
   std::optional<std::string> copy_dir;
-  // Statements running at once (the rest wait for a thread). Default: 16.
+  // Statements running at once, over all connections (the rest wait for a thread; a CANCEL while
+  // waiting means the statement never runs). Default: 16.
   size_t statement_threads = 16;
   // Threads running network I/O. Default: 2.
   size_t io_threads = 2;
