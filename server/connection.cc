@@ -412,7 +412,7 @@ void Connection::CloseNow() {
 void Connection::ArmDeadline(double seconds) {
   const uint64_t gen = ++deadline_gen_;
   deadline_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(std::max(seconds, 0.001))));
+      std::chrono::duration<double>(std::clamp(seconds, 0.001, 1e8))));  // 1e8 s: no overflow in ns
   deadline_.async_wait([self = shared_from_this(), gen](const error_code& ec) {
     if (ec || self->closed_ || gen != self->deadline_gen_) return;
     self->OnDeadline();

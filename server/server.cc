@@ -211,6 +211,9 @@ Status Server::Validate(const ServerOptions& options) {
   }
   if (options.max_connections == 0) return Status::InvalidArgument("max_connections must be at least 1");
   if (options.max_frame_bytes < 1024) return Status::InvalidArgument("max_frame_bytes must be at least 1024");
+  if (!(options.idle_timeout_s >= 0) || !(options.auth_timeout_s > 0)) {
+    return Status::InvalidArgument("idle_timeout_s must be >= 0 and auth_timeout_s > 0");
+  }
   return Status::Ok();
 }
 
