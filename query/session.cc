@@ -5,17 +5,6 @@
 
 namespace mrldb {
 
-std::string_view CellTypeName(CellType t) {
-  switch (t) {
-    case CellType::kBigint: return "BIGINT";
-    case CellType::kFloat: return "FLOAT";
-    case CellType::kBool: return "BOOL";
-    case CellType::kText: return "TEXT";
-    case CellType::kVector: return "VECTOR";
-  }
-  return "?";
-}
-
 Session::Session(Database* db, SessionOptions options)
     : impl_(std::make_unique<Impl>(db, std::move(options))) {}
 Session::~Session() = default;
@@ -148,24 +137,6 @@ Result<ResultSet> Session::Impl::Show(const query::ShowVariable& s, const query:
   }
   r.tag = "SHOW";
   return r;
-}
-
-std::string FormatError(std::string_view sql, const Status& status) {
-  std::string out = "ERROR:  " + status.message();
-  if (status.line() == 0) return out;
-  // The statement's line holding the error, and a caret under the column.
-  size_t start = 0;
-  for (uint32_t l = 1; l < status.line() && start < sql.size(); ++l) {
-    size_t nl = sql.find('\n', start);
-    if (nl == std::string_view::npos) break;
-    start = nl + 1;
-  }
-  size_t end = sql.find('\n', start);
-  std::string_view line = sql.substr(start, end == std::string_view::npos ? sql.size() - start : end - start);
-  std::string prefix = fmt::format("LINE {}: ", status.line());
-  out += "\n" + prefix + std::string(line) + "\n";
-  out += std::string(prefix.size() + (status.column() > 0 ? status.column() - 1 : 0), ' ') + "^";
-  return out;
 }
 
 }  // namespace mrldb

@@ -28,6 +28,7 @@
 #include "mrldb/session.h"
 #include "mrldb/synthetic.h"
 #include "query/parser.h"
+#include "server/server.h"
 #include "shell/backend.h"
 #include "shell/format.h"
 #include "shell/progress.h"
@@ -49,6 +50,7 @@ constexpr char kUsage[] =
     "usage: mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]\n"
     "             [--continue-on-error] [--version] [--help]\n"
     "       mrldb [--db PATH] demo [--rows N]\n"
+    "       mrldb serve --help    (the TCP server)\n"
     "  --db PATH             database directory (created when missing). Default: ./mrldb-data\n"
     "  -c SQL                run SQL (repeatable), then exit\n"
     "  -f FILE               run the statements in FILE, then exit\n"
@@ -329,6 +331,7 @@ int Demo(mrldb::Database& db, Shell& shell, uint64_t rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "serve") return mrldb::ServeMain(argc - 1, argv + 1);
   std::string path = "./mrldb-data";
   std::vector<std::string> commands;
   std::string file;

@@ -1,0 +1,142 @@
+// The wire codec shared by the server (server/) and the C++ client (client/client.cc): frame
+// types, error codes, and encoders/decoders for every frame of docs/protocol.md. The byte
+// layouts are specified there; this file follows it field by field.
+//
+// Encoders return whole frames (u32 length + u8 type + payload). Decoders take a frame's payload
+// and check every length and count against the bytes that are left, so hostile input yields an
+// InvalidArgument naming the frame and the field, never a read out of bounds.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrldb/session.h"
+#include "mrldb/status.h"
+
+namespace mrldb::wire {
+
+static_assert(std::endian::native == std::endian::little,
+              "the codec copies little-endian integers and floats as they are in memory");
+
+constexpr uint16_t kProtocolVersion = 1;
+constexpr char kMagic[4] = {'M', 'R', 'L', 'D'};
+constexpr size_t kHeaderBytes = 5;  // u32 length + u8 type
+// ROW_BATCH bounds (docs/protocol.md): at most this many rows, and a new frame once the payload
+// reaches kBatchBytes.
+constexpr size_t kBatchRows = 1024;
+constexpr size_t kBatchBytes = 1u << 20;
+
+enum class FrameType : uint8_t {
+  // client to server
+  kHello = 0x01,
+  kAuth = 0x02,
+  kQuery = 0x03,
+  kCancel = 0x04,
+  kPing = 0x05,
+  kClose = 0x06,
+  // server to client
+  kHelloOk = 0x41,
+  kAuthOk = 0x42,
+  kSchema = 0x43,
+  kRowBatch = 0x44,
+  kComplete = 0x45,
+  kError = 0x46,
+  kProgress = 0x47,
+  kPong = 0x48,
+};
+std::string_view FrameTypeName(uint8_t type);  // "HELLO", ... or "unknown"
+
+// ERROR codes: 1..8 are Status::Code values; 64.. are the protocol's own.
+enum class ErrorCode : uint8_t {
+  kProtocol = 64,    // malformed or unexpected frame
+  kAuthFailed = 65,  // missing or wrong token
+  kLimit = 66,       // a server limit was exceeded
+  kTimeout = 67,     // authentication or idle timeout
+  kShutdown = 68,    // the server is stopping
+};
+constexpr uint8_t CodeOf(Status::Code code) { return static_cast<uint8_t>(code); }
+constexpr uint8_t CodeOf(ErrorCode code) { return static_cast<uint8_t>(code); }
+
+// A frame's header, parsed. `length` counts the type byte and the payload.
+struct FrameHeader {
+  uint32_t length = 0;
+  uint8_t type = 0;
+  uint32_t payload_bytes() const { return length - 1; }  // REQUIRES: length >= 1
+};
+FrameHeader ParseHeader(const uint8_t bytes[kHeaderBytes]);
+
+// ---- Frames ---------------------------------------------------------------------------------
+struct Hello {
+  uint16_t version = kProtocolVersion;
+  std::string client_name;
+};
+struct HelloOk {
+  uint16_t version = kProtocolVersion;
+  std::string server_version;
+  bool auth_required = false;
+  uint32_t max_frame_bytes = 0;
+};
+struct ErrorFrame {
+  uint8_t code = 0;
+  bool fatal = false;
+  uint32_t line = 0, column = 0;
+  std::string message;
+};
+
+// A frame with no payload (AUTH_OK, CANCEL, PING, PONG, CLOSE).
+std::string EncodeEmpty(FrameType type);
+
+std::string EncodeHello(const Hello& h);
+Result<Hello> DecodeHello(std::string_view payload);  // checks the magic, not the version
+
+std::string EncodeHelloOk(const HelloOk& h);
+Result<HelloOk> DecodeHelloOk(std::string_view payload);
+
+std::string EncodeAuth(std::string_view token);
+Result<std::string> DecodeAuth(std::string_view payload);
+
+std::string EncodeQuery(std::string_view sql, std::span<const Param> params);
+struct Query {
+  std::string sql;
+  std::vector<Param> params;
+};
+Result<Query> DecodeQuery(std::string_view payload);
+
+std::string EncodeSchema(const std::vector<ResultColumn>& columns);
+Result<std::vector<ResultColumn>> DecodeSchema(std::string_view payload);
+
+// Decodes a ROW_BATCH whose rows have `columns` cells each and appends them to `rows`.
+Status DecodeRowBatch(std::string_view payload, size_t columns, std::vector<std::vector<Cell>>* rows);
+
+std::string EncodeComplete(std::string_view tag, uint64_t rows_affected);
+Status DecodeComplete(std::string_view payload, std::string* tag, uint64_t* rows_affected);
+
+std::string EncodeError(const ErrorFrame& e);
+// A statement's Status as an ERROR frame (its code, line, column and message; not fatal).
+std::string EncodeError(const Status& status);
+Result<ErrorFrame> DecodeError(std::string_view payload);
+// The Status a client returns for an ERROR frame: codes 1..8 as they are, with line and column;
+// PROTOCOL, AUTH_FAILED and LIMIT as InvalidArgument; TIMEOUT, SHUTDOWN (and unknown codes) as
+// IOError.
+Status ToStatus(const ErrorFrame& e);
+
+std::string EncodeProgress(const CopyProgress& p);
+Result<CopyProgress> DecodeProgress(std::string_view payload);
+
+// A whole result as frames: SCHEMA, ROW_BATCH frames (kBatchRows / kBatchBytes each), COMPLETE,
+// appended to `frames`. Fails with the limit's message, appending nothing, when the result has
+// more than max_rows rows or its ROW_BATCH payloads exceed max_bytes.
+Status EncodeResult(const ResultSet& result, uint64_t max_rows, uint64_t max_bytes,
+                    std::vector<std::string>* frames);
+
+// "host:port" or "[v6]:port" into its parts (the brackets removed). InvalidArgument when there is
+// no ':' or an empty host or port.
+Status SplitHostPort(std::string_view host_port, std::string* host, std::string* port);
+
+}  // namespace mrldb::wire

@@ -1,0 +1,444 @@
+#include "server/connection.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "query/parser.h"
+
+namespace mrldb::server_internal {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+// How long a connection being closed may take to flush its last frames and see the client close.
+constexpr double kLingerSeconds = 2;
+// Session::Run clears its cancel flag when a statement starts, so a CANCEL that lands between the
+// QUERY's dispatch and that point would be lost: it is repeated at this interval until the
+// statement ends.
+constexpr auto kCancelRepeat = std::chrono::milliseconds(20);
+// Bytes a connection may have queued for writing beyond one maximal result.
+constexpr uint64_t kBacklogSlack = uint64_t{16} << 20;
+
+// Compares in time that depends only on the lengths, not on where the first difference is.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (b.empty()) return a.empty();
+  unsigned diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i % b.size()]);
+  }
+  return diff == 0;
+}
+
+// True when "copy" appears in `sql` in any case (a cheap test that spares parsing the statement
+// twice when it cannot be a COPY).
+bool MentionsCopy(std::string_view sql) {
+  for (size_t i = 0; i + 4 <= sql.size(); ++i) {
+    if ((sql[i] | 0x20) == 'c' && (sql[i + 1] | 0x20) == 'o' && (sql[i + 2] | 0x20) == 'p' &&
+        (sql[i + 3] | 0x20) == 'y') {
+      return true;
+    }
+  }
+  return false;
+}
+
+// COPY names files on the server: without a COPY directory, the server refuses it (and EXPLAIN
+// of it) before it runs. Only statements that mention COPY are parsed here; a statement that
+// does not parse is left to the session, which reports the syntax error.
+Status CheckCopyAllowed(std::string_view sql, const ServerOptions& options) {
+  if (options.copy_dir) return Status::Ok();
+  if (!MentionsCopy(sql)) return Status::Ok();
+  auto st = query::ParseStatement(sql);
+  if (!st.ok()) return Status::Ok();
+  const query::Statement* s = &*st;
+  if (const auto* e = std::get_if<query::Explain>(&s->node); e && e->statement) s = e->statement.get();
+  if (!std::holds_alternative<query::Copy>(s->node)) return Status::Ok();
+  return Status::NotSupported(
+             "COPY reads and writes files on the server, which this server does not allow: start it "
+             "with --copy-dir DIR to allow COPY with files inside DIR")
+      .WithPosition(s->pos.line, s->pos.column);
+}
+
+wire::ErrorFrame LimitError(std::string message) {
+  return wire::ErrorFrame{wire::CodeOf(wire::ErrorCode::kLimit), false, 0, 0, std::move(message)};
+}
+
+}  // namespace
+
+Connection::Connection(ServerContext* ctx, tcp::socket socket)
+    : ctx_(ctx),
+      socket_(std::move(socket)),
+      deadline_(socket_.get_executor()),
+      cancel_timer_(socket_.get_executor()) {
+  error_code ec;
+  const tcp::endpoint ep = socket_.remote_endpoint(ec);
+  peer_ = ec ? "unknown peer" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  SessionOptions so;
+  so.copy_dir = ctx_->options->copy_dir;
+  so.progress = [this](const CopyProgress& p) { return OnProgress(p); };
+  session_ = std::make_unique<Session>(ctx_->db, std::move(so));
+  socket_.set_option(tcp::no_delay(true), ec);  // small frames (PONG, COMPLETE) go out at once
+}
+
+Connection::~Connection() = default;
+
+void Connection::Start() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->ArmDeadline(self->ctx_->options->auth_timeout_s);
+    self->ReadHeader();
+  });
+}
+
+void Connection::Refuse(wire::ErrorCode code, std::string message) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), code, m = std::move(message)]() mutable {
+    self->Fatal(code, std::move(m));
+  });
+}
+
+void Connection::Shutdown() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_ || self->closing_) return;
+    self->shutdown_ = true;
+    if (self->busy_) {
+      self->CancelStatement();  // OnStatementDone sends the result, then the SHUTDOWN error
+    } else {
+      self->Fatal(wire::ErrorCode::kShutdown, "the server is shutting down");
+    }
+  });
+}
+
+// ---- Reading ----------------------------------------------------------------------------------
+
+void Connection::ReadHeader() {
+  reading_ = true;
+  asio::async_read(socket_, asio::buffer(header_),
+                   [self = shared_from_this()](const error_code& ec, size_t n) { self->OnHeader(ec, n); });
+}
+
+bool Connection::ReadOk(const error_code& ec, const std::string& truncated) {
+  reading_ = false;
+  if (closed_) return false;
+  if (draining_) {
+    ec ? CloseNow() : Drain();
+    return false;
+  }
+  if (closing_) return false;
+  if (!ec) return true;
+  if (ec == asio::error::eof && !truncated.empty()) {
+    Fatal(wire::ErrorCode::kProtocol, truncated);
+  } else {
+    CancelStatement();  // the client went away (or the socket failed): nobody waits for a reply
+    CloseNow();
+  }
+  return false;
+}
+
+void Connection::OnHeader(const error_code& ec, size_t n) {
+  if (!ReadOk(ec, ec && n > 0 ? "truncated frame: the connection ended inside a frame header" : "")) return;
+  const wire::FrameHeader h = wire::ParseHeader(header_.data());
+  if (h.length == 0) {
+    return Fatal(wire::ErrorCode::kProtocol, "malformed frame: length 0 (the length counts the type byte)");
+  }
+  if (h.payload_bytes() > ctx_->options->max_frame_bytes) {
+    return Fatal(wire::ErrorCode::kLimit,
+                 fmt::format("a {} frame of {} bytes exceeds this server's limit of {} bytes (--max-frame-bytes)",
+                             wire::FrameTypeName(h.type), h.payload_bytes(), ctx_->options->max_frame_bytes));
+  }
+  type_ = h.type;
+  // A large frame's buffer is not kept for the small frames that usually follow it.
+  if (body_.capacity() > wire::kBatchBytes) body_ = std::string();
+  body_.resize(h.payload_bytes());
+  reading_ = true;
+  asio::async_read(socket_, asio::buffer(body_),
+                   [self = shared_from_this()](const error_code& e, size_t got) { self->OnBody(e, got); });
+}
+
+void Connection::OnBody(const error_code& ec, size_t n) {
+  if (!ReadOk(ec, ec ? fmt::format("truncated frame: the connection ended after {} of the {} frame's {} bytes",
+                                   n, wire::FrameTypeName(type_), body_.size())
+                     : std::string())) {
+    return;
+  }
+  HandleFrame();
+  if (!closing_ && !closed_) ReadHeader();
+}
+
+void Connection::HandleFrame() {
+  const auto type = static_cast<wire::FrameType>(type_);
+  const std::string_view payload(body_);
+  const ServerOptions& o = *ctx_->options;
+  switch (state_) {
+    case State::kHello: {
+      if (type != wire::FrameType::kHello) {
+        return Fatal(wire::ErrorCode::kProtocol,
+                     fmt::format("expected HELLO as the first frame, got {} (type 0x{:02x})",
+                                 wire::FrameTypeName(type_), type_));
+      }
+      auto hello = wire::DecodeHello(payload);
+      if (!hello.ok()) return Fatal(wire::ErrorCode::kProtocol, hello.status().message());
+      if (hello->version != wire::kProtocolVersion) {
+        return Fatal(wire::CodeOf(Status::Code::kVersionMismatch),
+                     fmt::format("protocol version {} is not supported: this server speaks version {}",
+                                 hello->version, wire::kProtocolVersion));
+      }
+      client_name_ = hello->client_name.substr(0, 64);
+      Enqueue(wire::EncodeHelloOk({wire::kProtocolVersion, ctx_->server_version, !o.token.empty(),
+                                   o.max_frame_bytes}));
+      if (o.token.empty()) {
+        BecomeReady();
+      } else {
+        state_ = State::kAuth;
+      }
+      return;
+    }
+    case State::kAuth: {
+      if (type != wire::FrameType::kAuth) {
+        return Fatal(wire::ErrorCode::kAuthFailed,
+                     fmt::format("authentication required: expected AUTH, got {}", wire::FrameTypeName(type_)));
+      }
+      auto token = wire::DecodeAuth(payload);
+      if (!token.ok()) return Fatal(wire::ErrorCode::kProtocol, token.status().message());
+      if (!ConstantTimeEquals(*token, o.token)) {
+        return Fatal(wire::ErrorCode::kAuthFailed, "authentication failed: wrong token");
+      }
+      Enqueue(wire::EncodeEmpty(wire::FrameType::kAuthOk));
+      BecomeReady();
+      return;
+    }
+    case State::kReady:
+      return HandleReady(type, payload);
+  }
+}
+
+void Connection::HandleReady(wire::FrameType type, std::string_view payload) {
+  ArmIdle();
+  switch (type) {
+    case wire::FrameType::kQuery:
+      return StartQuery(payload);
+    case wire::FrameType::kCancel:
+      if (!payload.empty()) return Fatal(wire::ErrorCode::kProtocol, "malformed CANCEL frame: it has no payload");
+      return CancelStatement();
+    case wire::FrameType::kPing:
+      if (!payload.empty()) return Fatal(wire::ErrorCode::kProtocol, "malformed PING frame: it has no payload");
+      return Enqueue(wire::EncodeEmpty(wire::FrameType::kPong));
+    case wire::FrameType::kClose:
+      CancelStatement();
+      closing_ = true;
+      ArmDeadline(kLingerSeconds);
+      if (!writing_) Drain();
+      return;
+    case wire::FrameType::kAuth:  // already authenticated (or no token is needed)
+      if (auto token = wire::DecodeAuth(payload); !token.ok()) {
+        return Fatal(wire::ErrorCode::kProtocol, token.status().message());
+      }
+      return Enqueue(wire::EncodeEmpty(wire::FrameType::kAuthOk));
+    default:
+      return Fatal(wire::ErrorCode::kProtocol, fmt::format("unexpected {} frame (type 0x{:02x})",
+                                                           wire::FrameTypeName(type_), type_));
+  }
+}
+
+void Connection::BecomeReady() {
+  state_ = State::kReady;
+  ArmIdle();
+}
+
+// ---- Statements -------------------------------------------------------------------------------
+
+void Connection::StartQuery(std::string_view payload) {
+  if (busy_) {
+    return Fatal(wire::ErrorCode::kProtocol,
+                 "a QUERY arrived before the previous statement's result (one statement at a time)");
+  }
+  auto query = wire::DecodeQuery(payload);
+  if (!query.ok()) return Fatal(wire::ErrorCode::kProtocol, query.status().message());
+  const size_t limit = ctx_->options->max_statement_bytes;
+  if (query->sql.size() > limit) {
+    return Enqueue(wire::EncodeError(LimitError(fmt::format(
+        "the statement has {} bytes; this server accepts at most {}", query->sql.size(), limit))));
+  }
+  busy_ = true;
+  cancel_requested_ = false;
+  asio::post(*ctx_->statements, [self = shared_from_this(), q = std::move(query).value()]() mutable {
+    self->RunStatement(std::move(q));
+  });
+}
+
+void Connection::RunStatement(wire::Query query) {
+  std::vector<std::string> frames;
+  try {
+    Status allowed = CheckCopyAllowed(query.sql, *ctx_->options);
+    if (!allowed.ok()) {
+      frames.push_back(wire::EncodeError(allowed));
+    } else if (cancel_requested_) {
+      // Cancelled while it waited for a statement thread (Session::Execute would clear the flag).
+      frames.push_back(wire::EncodeError(Status::InvalidArgument("the statement was cancelled before it started")));
+    } else {
+      auto result = session_->Execute(query.sql, query.params);
+      if (!result.ok()) {
+        frames.push_back(wire::EncodeError(result.status()));
+      } else if (Status s = wire::EncodeResult(*result, ctx_->options->max_result_rows,
+                                               ctx_->options->max_result_bytes, &frames);
+                 !s.ok()) {
+        frames.push_back(wire::EncodeError(LimitError(s.message())));
+      }
+    }
+  } catch (const std::exception& e) {  // std::bad_alloc and the like: this statement fails, not the server
+    frames.clear();
+    frames.push_back(wire::EncodeError(Status::Internal(fmt::format("the statement failed: {}", e.what()))));
+  }
+  asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frames)]() mutable {
+    self->OnStatementDone(std::move(f));
+  });
+}
+
+bool Connection::OnProgress(const CopyProgress& p) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), f = wire::EncodeProgress(p)]() mutable {
+    // A client that reads slowly gets the latest progress, not a backlog of every batch: a
+    // PROGRESS frame still waiting in the queue (not the one being written) is replaced.
+    auto& out = self->out_;
+    if (out.size() > 1 && out.back()[4] == static_cast<char>(wire::FrameType::kProgress)) {
+      out.back() = std::move(f);
+      return;
+    }
+    self->Enqueue(std::move(f));
+  });
+  return !cancel_requested_;
+}
+
+void Connection::OnStatementDone(std::vector<std::string> frames) {
+  busy_ = false;
+  cancel_timer_.cancel();
+  for (std::string& f : frames) Enqueue(std::move(f));
+  if (closed_) return;
+  if (shutdown_ && !closing_) return Fatal(wire::ErrorCode::kShutdown, "the server is shutting down");
+  if (closing_) {
+    if (!writing_) Drain();
+    return;
+  }
+  ArmIdle();
+}
+
+void Connection::CancelStatement() {
+  if (!busy_) return;
+  cancel_requested_ = true;
+  session_->Cancel();
+  cancel_timer_.expires_after(kCancelRepeat);
+  cancel_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (!ec && self->busy_) self->CancelStatement();
+  });
+}
+
+// ---- Writing and closing ----------------------------------------------------------------------
+
+void Connection::Enqueue(std::string frame) {
+  if (closed_ || closing_) return;
+  out_bytes_ += frame.size();
+  out_.push_back(std::move(frame));
+  // One statement's result is at most max_result_bytes; beyond that (and some slack) the client
+  // is not reading what it asked for (a flood of PINGs, say), and memory is not given to it.
+  if (out_bytes_ > ctx_->options->max_result_bytes + kBacklogSlack) {
+    ctx_->log(fmt::format("closing connection from {}: it does not read its replies ({} bytes queued)", peer_,
+                          out_bytes_));
+    CancelStatement();
+    return CloseNow();
+  }
+  if (!writing_) WriteNext();
+}
+
+void Connection::WriteNext() {
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(out_.front()), [self = shared_from_this()](const error_code& ec, size_t) {
+    self->writing_ = false;
+    if (self->closed_) return;
+    if (ec) {
+      self->CancelStatement();
+      return self->CloseNow();
+    }
+    self->out_bytes_ -= self->out_.front().size();
+    self->out_.pop_front();
+    if (!self->out_.empty()) return self->WriteNext();
+    if (self->closing_ && !self->draining_) self->Drain();
+  });
+}
+
+void Connection::Fatal(uint8_t code, std::string message) {
+  if (closed_ || closing_) return;
+  ctx_->log(fmt::format("closing connection from {}{}: {}", peer_,
+                        client_name_.empty() ? "" : " (" + client_name_ + ")", message));
+  Enqueue(wire::EncodeError(wire::ErrorFrame{code, true, 0, 0, std::move(message)}));
+  closing_ = true;
+  CancelStatement();
+  ArmDeadline(kLingerSeconds);  // a client that does not read cannot hold the connection open
+  if (!writing_) Drain();
+}
+
+void Connection::Drain() {
+  if (closed_) return;
+  if (!draining_) {
+    draining_ = true;
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    ArmDeadline(kLingerSeconds);
+  }
+  if (reading_) return;  // the read in flight continues the drain when it completes
+  reading_ = true;
+  body_.resize(4096);
+  socket_.async_read_some(asio::buffer(body_), [self = shared_from_this()](const error_code& ec, size_t) {
+    self->reading_ = false;
+    if (self->closed_) return;
+    if (ec) return self->CloseNow();
+    self->Drain();
+  });
+}
+
+void Connection::CloseNow() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  deadline_.cancel();
+  ctx_->on_closed(this);
+}
+
+// ---- Timers -----------------------------------------------------------------------------------
+
+void Connection::ArmDeadline(double seconds) {
+  const uint64_t gen = ++deadline_gen_;
+  deadline_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(std::clamp(seconds, 0.001, 1e8))));  // 1e8 s: no overflow in ns
+  deadline_.async_wait([self = shared_from_this(), gen](const error_code& ec) {
+    if (ec || self->closed_ || gen != self->deadline_gen_) return;
+    self->OnDeadline();
+  });
+}
+
+void Connection::ArmIdle() {
+  if (closing_) return;
+  if (ctx_->options->idle_timeout_s > 0) {
+    ArmDeadline(ctx_->options->idle_timeout_s);
+  } else {
+    ++deadline_gen_;
+    deadline_.cancel();
+  }
+}
+
+void Connection::OnDeadline() {
+  if (closing_) return CloseNow();  // the linger time is over
+  if (state_ != State::kReady) {
+    return Fatal(wire::ErrorCode::kTimeout,
+                 fmt::format("authentication timeout: the handshake did not finish within {} s",
+                             ctx_->options->auth_timeout_s));
+  }
+  if (busy_) return ArmIdle();  // waiting for a statement is not idleness
+  Fatal(wire::ErrorCode::kTimeout,
+        fmt::format("idle timeout: no frame for {} s", ctx_->options->idle_timeout_s));
+}
+
+}  // namespace mrldb::server_internal

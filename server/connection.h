@@ -1,0 +1,111 @@
+// One client connection of the server: the protocol state machine of docs/protocol.md.
+//
+// Every member is touched only on the connection's strand (the socket's executor), except
+// RunStatement, which runs on a statement thread and talks back by posting to the strand, and
+// the atomic cancel flag. The statement thread holds a shared_ptr, so the Session outlives the
+// statement even when the socket closes first.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>  // before Boost.Asio: 1.74's awaitable.hpp uses std::exchange without it
+
+#include <boost/asio.hpp>
+
+#include "client/wire.h"
+#include "mrldb/session.h"
+#include "server/server.h"
+
+namespace mrldb::server_internal {
+
+class Connection;
+
+// What connections share: set up by Server::Impl, which outlives every connection.
+struct ServerContext {
+  Database* db = nullptr;
+  const ServerOptions* options = nullptr;
+  boost::asio::thread_pool* statements = nullptr;
+  std::string server_version;  // "mrldb 0.1.0"
+  std::function<void(std::string_view)> log;
+  // Called once, on the strand, when a connection's socket is finally closed.
+  std::function<void(Connection*)> on_closed;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerContext* ctx, boost::asio::ip::tcp::socket socket);
+  ~Connection();
+
+  // Starts the handshake (the authentication timeout runs from here).
+  void Start();
+  // Refuses the connection: ERROR (fatal) with `code` and `message`, then close.
+  void Refuse(wire::ErrorCode code, std::string message);
+  // The server is stopping: cancel a running statement, send its result, then ERROR (SHUTDOWN)
+  // and close. Thread-safe (posts to the strand).
+  void Shutdown();
+
+ private:
+  enum class State { kHello, kAuth, kReady };
+
+  void ReadHeader();
+  // The common start of a read's completion: false when its data is not to be used (the
+  // connection is closing, or the read failed and that was handled). `truncated` is the error
+  // for an end of stream inside a frame ("" at a frame boundary: the client left).
+  bool ReadOk(const boost::system::error_code& ec, const std::string& truncated);
+  void OnHeader(const boost::system::error_code& ec, size_t n);
+  void OnBody(const boost::system::error_code& ec, size_t n);
+  void HandleFrame();
+  void HandleReady(wire::FrameType type, std::string_view payload);
+  void StartQuery(std::string_view payload);
+  void RunStatement(wire::Query query);  // on a statement thread
+  void OnStatementDone(std::vector<std::string> frames);
+  bool OnProgress(const CopyProgress& p);  // on the statement thread
+  void CancelStatement();
+  void BecomeReady();
+
+  void Enqueue(std::string frame);
+  void WriteNext();
+  // Sends ERROR (fatal) and closes once it is written; the connection reads no more frames.
+  void Fatal(uint8_t code, std::string message);
+  void Fatal(wire::ErrorCode code, std::string message) { Fatal(wire::CodeOf(code), std::move(message)); }
+  // After the last frame is written: half-close, then read and discard until the client closes
+  // (closing with unread input would reset the connection and could destroy the ERROR frame
+  // before the client reads it), with a time limit.
+  void Drain();
+  void CloseNow();
+
+  void ArmDeadline(double seconds);
+  void ArmIdle();
+  void OnDeadline();
+
+  ServerContext* ctx_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer deadline_;
+  boost::asio::steady_timer cancel_timer_;
+  std::unique_ptr<Session> session_;
+  std::string peer_;         // "address:port" for the log
+  std::string client_name_;  // from HELLO, for the log
+
+  State state_ = State::kHello;
+  std::array<uint8_t, wire::kHeaderBytes> header_{};
+  uint8_t type_ = 0;
+  std::string body_;
+  bool reading_ = false;   // an async read is in flight
+  bool busy_ = false;      // a statement runs (or waits for a statement thread)
+  bool closing_ = false;   // no more frames are handled; close after the queued writes
+  bool draining_ = false;  // half-closed, discarding input until the client closes
+  bool shutdown_ = false;  // the server is stopping
+  bool closed_ = false;
+  uint64_t deadline_gen_ = 0;
+  std::deque<std::string> out_;  // frames to write; the front one is being written when writing_
+  uint64_t out_bytes_ = 0;       // total size of out_
+  bool writing_ = false;
+  std::atomic<bool> cancel_requested_{false};
+};
+
+}  // namespace mrldb::server_internal

@@ -1,0 +1,141 @@
+// `mrldb serve`: command-line options, signals, and the database's lifetime around a Server.
+#include <signal.h>
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "server/server.h"
+
+namespace mrldb {
+
+namespace {
+
+constexpr char kServeUsage[] =
+    "usage: mrldb serve [--db PATH] [--listen HOST:PORT] [--token-file FILE]\n"
+    "                   [--max-connections N] [--max-frame-bytes N] [--idle-timeout S]\n"
+    "                   [--copy-dir DIR]\n"
+    "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
+    "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
+    "                         (an address other than loopback requires --token-file)\n"
+    "  --token-file FILE      clients must authenticate with the token in FILE (one line)\n"
+    "  --max-connections N    further connections are refused. Default: 64\n"
+    "  --max-frame-bytes N    largest frame a client may send. Default: 67108864 (64 MiB)\n"
+    "  --idle-timeout S       close connections idle for S seconds (0: never). Default: 300\n"
+    "  --copy-dir DIR         allow COPY FROM/TO with files inside DIR (refused without it)\n"
+    "The server stops gracefully on SIGTERM or SIGINT. Protocol: docs/protocol.md.\n";
+
+template <typename T>
+bool ParseNumber(const std::string& text, T* out) {
+  auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return err == std::errc() && end == text.data() + text.size();
+}
+
+// The token: the file's content without its trailing newline (and \r, for files from Windows).
+Result<std::string> ReadToken(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::IOError(fmt::format("cannot read the token file '{}'", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) return Status::InvalidArgument(fmt::format("the token file '{}' is empty", path));
+  return token;
+}
+
+}  // namespace
+
+int ServeMain(int argc, char** argv) {
+  std::string path = "./mrldb-data";
+  std::string token_file;
+  ServerOptions options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      fmt::print("{}", kServeUsage);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      fmt::print(stderr, "mrldb serve: {}\n{}", a.rfind("--", 0) == 0 ? a + " needs a value" : "unknown argument '" + a + "'",
+                 kServeUsage);
+      return 2;
+    }
+    const std::string v = argv[++i];
+    bool ok = true;
+    if (a == "--db") path = v;
+    else if (a == "--listen") options.listen = v;
+    else if (a == "--token-file") token_file = v;
+    else if (a == "--max-connections") ok = ParseNumber(v, &options.max_connections) && options.max_connections > 0;
+    else if (a == "--max-frame-bytes") ok = ParseNumber(v, &options.max_frame_bytes);
+    else if (a == "--idle-timeout") ok = ParseNumber(v, &options.idle_timeout_s) && options.idle_timeout_s >= 0;
+    else if (a == "--copy-dir") options.copy_dir = v;
+    else {
+      fmt::print(stderr, "mrldb serve: unknown argument '{}'\n{}", a, kServeUsage);
+      return 2;
+    }
+    if (!ok) {
+      fmt::print(stderr, "mrldb serve: bad value '{}' for {}\n{}", v, a, kServeUsage);
+      return 2;
+    }
+  }
+  if (!token_file.empty()) {
+    auto token = ReadToken(token_file);
+    if (!token.ok()) {
+      fmt::print(stderr, "mrldb serve: {}\n", token.status().message());
+      return 1;
+    }
+    options.token = std::move(token).value();
+  }
+  if (options.copy_dir) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*options.copy_dir, ec)) {
+      fmt::print(stderr, "mrldb serve: --copy-dir '{}' is not a directory\n", *options.copy_dir);
+      return 1;
+    }
+  }
+  if (Status s = Server::Validate(options); !s.ok()) {
+    fmt::print(stderr, "mrldb serve: {}\n", s.message());
+    return 1;
+  }
+
+  // SIGTERM and SIGINT are taken by sigwait below: blocked here, before any thread starts, so
+  // that every thread inherits the mask and none is interrupted. A client that goes away must
+  // not kill the server with SIGPIPE.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto db = Database::Open(path);
+  if (!db.ok()) {
+    fmt::print(stderr, "mrldb serve: cannot open '{}': {}\n", path, db.status().ToString());
+    return 1;
+  }
+  auto server = Server::Start(db->get(), options);
+  if (!server.ok()) {
+    fmt::print(stderr, "mrldb serve: {}\n", server.status().message());
+    (*db)->Close().IgnoreError();  // the start error is the one to report
+    return 1;
+  }
+  fmt::print(stderr, "mrldb: serving database '{}'\n", path);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  fmt::print(stderr, "mrldb: received {}, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Stop();
+  server->reset();
+  if (Status s = (*db)->Close(); !s.ok()) {
+    fmt::print(stderr, "mrldb: closing the database failed: {}\n", s.ToString());
+    return 1;
+  }
+  fmt::print(stderr, "mrldb: stopped\n");
+  return 0;
+}
+
+}  // namespace mrldb
