@@ -277,7 +277,7 @@ void Connection::RunStatement(wire::Query query) {
       frames.push_back(wire::EncodeError(allowed));
     } else if (cancel_requested_) {
       // Cancelled while it waited for a statement thread (Session::Execute would clear the flag).
-      frames.push_back(wire::EncodeError(Status::InvalidArgument("the statement was cancelled before it started")));
+      frames.push_back(wire::EncodeError(Status::Cancelled("the statement was cancelled before it started")));
     } else {
       auto result = session_->Execute(query.sql, query.params);
       if (!result.ok()) {

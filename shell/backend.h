@@ -30,5 +30,8 @@ using ProgressFn = std::function<bool(const CopyProgress&)>;
 
 // Opens (creating when missing) the database at `path`.
 Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress);
+// Connects to `mrldb serve` at "HOST:PORT" (shell/remote_backend.cc); `token` may be empty.
+Result<std::unique_ptr<Backend>> Connect(const std::string& address, const std::string& token,
+                                         ProgressFn progress);
 
 }  // namespace mrldb::shell

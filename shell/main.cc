@@ -2,6 +2,7 @@
 //
 //   mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]
 //         [--continue-on-error] [--version] [--help]
+//   mrldb connect HOST:PORT [--token-file F] [the same options but --db]
 //
 // Statements come from -c (repeatable), -f, or standard input. On a terminal the shell is
 // interactive: statements may span lines until ';', and backslash commands (\help) work.
@@ -50,12 +51,15 @@ constexpr char kUsage[] =
     "usage: mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]\n"
     "             [--continue-on-error] [--version] [--help]\n"
     "       mrldb [--db PATH] demo [--rows N]\n"
+    "       mrldb connect HOST:PORT [--token-file F] [-c SQL]... [-f FILE] [--format F] ...\n"
     "       mrldb serve --help    (the TCP server)\n"
     "  --db PATH             database directory (created when missing). Default: ./mrldb-data\n"
     "  -c SQL                run SQL (repeatable), then exit\n"
     "  -f FILE               run the statements in FILE, then exit\n"
     "  --format F            output format. Default: table\n"
     "  --continue-on-error   keep going after a failed statement (exit status 1 at the end)\n"
+    "  connect HOST:PORT     run the shell against `mrldb serve` instead of a local database\n"
+    "  --token-file F        the server's token (first line of F), for connect\n"
     "  demo                  create a synthetic Matryoshka collection 'demo' (20,000 x 256 by\n"
     "                        default) and show funnel searches on it\n";
 
@@ -338,6 +342,7 @@ int main(int argc, char** argv) {
   bool keep_going = false;
   bool demo = false;
   uint64_t demo_rows = 20000;
+  std::string address, token_file;  // connect HOST:PORT [--token-file F]
   mrldb::shell::OutputFormat format = mrldb::shell::OutputFormat::kTable;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -360,6 +365,10 @@ int main(int argc, char** argv) {
       keep_going = true;
     } else if (a == "demo") {
       demo = true;
+    } else if (a == "connect" && i == 1) {
+      address = value();
+    } else if (a == "--token-file" && !address.empty()) {
+      token_file = value();
     } else if (a == "--rows" && demo) {
       demo_rows = std::strtoull(value().c_str(), nullptr, 10);
       if (demo_rows < 100 || demo_rows > 10000000) {
@@ -383,9 +392,24 @@ int main(int argc, char** argv) {
   shell.interactive = commands.empty() && file.empty() && !demo && isatty(STDIN_FILENO);
   shell.progress = mrldb::shell::StderrIsTerminal();
   auto progress = [&shell](const mrldb::CopyProgress& p) { return shell.OnCopyProgress(p); };
-  auto backend = mrldb::shell::OpenLocal(path, progress);
+  if (demo && !address.empty()) {
+    fmt::print(stderr, "mrldb: demo runs on a local database, not with connect\n");
+    return 2;
+  }
+  std::string token;
+  if (!token_file.empty()) {
+    std::ifstream f(token_file);
+    if (!f || !std::getline(f, token) || token.empty()) {
+      fmt::print(stderr, "mrldb: cannot read a token from the first line of '{}'\n", token_file);
+      return 2;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  }
+  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress)
+                                 : mrldb::shell::Connect(address, token, progress);
   if (!backend.ok()) {
-    fmt::print(stderr, "mrldb: cannot open '{}': {}\n", path, backend.status().ToString());
+    fmt::print(stderr, "mrldb: cannot {} '{}': {}\n", address.empty() ? "open" : "connect to",
+               address.empty() ? path : address, backend.status().ToString());
     return 1;
   }
   shell.backend = backend->get();

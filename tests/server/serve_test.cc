@@ -15,74 +15,11 @@
 #include <gtest/gtest.h>
 
 #include "mrldb/client.h"
+#include "tests/serve_process.h"
 #include "tests/test_util.h"
 
 namespace mrldb::testing {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::stringstream ss;
-  ss << std::ifstream(path).rdbuf();
-  return ss.str();
-}
-
-// `mrldb serve ARGS... --listen 127.0.0.1:0` as a child process, standard error in a file.
-class ServeProcess {
- public:
-  explicit ServeProcess(std::vector<std::string> args, const std::string& log) : log_(log) {
-    args.insert(args.begin(), {MRLDB_SHELL, "serve"});
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = std::fopen(log.c_str(), "w");
-      if (f) dup2(fileno(f), 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && !waited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  // The port from "listening on 127.0.0.1:PORT", waiting up to 20 s; 0 when the line never came.
-  uint16_t WaitForPort() {
-    const std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
-    for (int i = 0; i < 2000; ++i) {
-      std::smatch m;
-      const std::string log = ReadFile(log_);
-      if (std::regex_search(log, m, re)) return static_cast<uint16_t>(std::stoi(m[1]));
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        waited_ = true;
-        return 0;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return 0;
-  }
-  // Sends `sig` and returns the exit status (-1 when it did not exit normally within 30 s).
-  int Stop(int sig) {
-    kill(pid_, sig);
-    for (int i = 0; i < 3000; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        waited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  bool waited_ = false;
-};
 
 TEST(Serve, SigtermStopsGracefullyWithoutLosingAnAcknowledgedWrite) {
   TempDir dir;
@@ -165,6 +102,57 @@ TEST(Serve, RefusesAPublicAddressWithoutAToken) {
   EXPECT_NE(ReadFile(log).find("refusing to listen on 0.0.0.0:0 without a token"), std::string::npos)
       << ReadFile(log);
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/db"));  // refused before opening anything
+}
+
+// Runs `command`, returning its exit status, standard output and standard error.
+struct Ran {
+  int status = -1;
+  std::string out, err;
+};
+Ran RunCommand(const std::string& command, const std::string& dir) {
+  const int raw = std::system((command + " >" + dir + "/out 2>" + dir + "/err </dev/null").c_str());
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ReadFile(dir + "/out"), ReadFile(dir + "/err")};
+}
+
+TEST(Serve, ConnectRunsTheShellAgainstTheServer) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  const std::string token = dir.path() + "/token", log = dir.path() + "/log";
+  std::ofstream(token) << "tok-9\n";
+  ServeProcess server({"--db", dir.path() + "/db", "--listen", "127.0.0.1:0", "--token-file", token}, log);
+  const uint16_t port = server.WaitForPort();
+  ASSERT_NE(port, 0) << ReadFile(log);
+  const std::string shell = fmt::format("{} connect 127.0.0.1:{} --token-file {}", MRLDB_SHELL, port, token);
+  Ran r = RunCommand(shell + " --format csv -c \"CREATE COLLECTION t (id BIGINT PRIMARY KEY, "
+                             "embedding VECTOR(2) METRIC L2)\" -c \"INSERT INTO t VALUES (1, [0, 1]), "
+                             "(2, [5, 5])\" -c \"SELECT id, distance FROM t ORDER BY embedding <-> [0, 0] "
+                             "LIMIT 1\"", dir.path());
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "id,distance\n1,1\n") << r.err;
+  // Errors come back with their position: the caret is under the unknown column.
+  r = RunCommand(shell + " -c \"SELECT nope FROM t\"", dir.path());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ERROR:  collection \"t\" has no column \"nope\"\nLINE 1: SELECT nope FROM t\n"
+                   "               ^\n");
+  // Statements on standard input, as with a local database.
+  const int raw = std::system(fmt::format("echo 'SHOW COLLECTIONS;' | {} >{}/out 2>&1", shell, dir.path()).c_str());
+  EXPECT_EQ(WEXITSTATUS(raw), 0);
+  EXPECT_NE(ReadFile(dir.path() + "/out").find("(1 row)"), std::string::npos) << ReadFile(dir.path() + "/out");
+  // A wrong token, a missing token file and a closed port are clear errors with exit status 1 or 2.
+  std::ofstream(dir.path() + "/bad") << "wrong\n";
+  r = RunCommand(fmt::format("{} connect 127.0.0.1:{} --token-file {}/bad -c 'SHOW COLLECTIONS'",
+                             MRLDB_SHELL, port, dir.path()), dir.path());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot connect to '127.0.0.1:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("token"), std::string::npos) << r.err;
+  r = RunCommand(fmt::format("{} connect 127.0.0.1:{} --token-file {}/missing", MRLDB_SHELL, port,
+                             dir.path()), dir.path());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("cannot read a token"), std::string::npos) << r.err;
+  r = RunCommand(fmt::format("{} connect 127.0.0.1:1 -c 'SHOW COLLECTIONS'", MRLDB_SHELL), dir.path());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot connect to '127.0.0.1:1'"), std::string::npos) << r.err;
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << ReadFile(log);
 }
 
 }  // namespace

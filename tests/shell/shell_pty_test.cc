@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/serve_process.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -21,12 +22,17 @@ namespace {
 
 class Pty {
  public:
+  // `mrldb --db DB`, or `mrldb connect HOST:PORT` when `db` starts with "connect ".
   Pty(const std::string& db, const std::string& history) {
     pid_ = forkpty(&fd_, nullptr, nullptr, nullptr);
     if (pid_ == 0) {
       setenv("MRLDB_HISTORY", history.c_str(), 1);
       setenv("TERM", "dumb", 1);
-      execl(MRLDB_SHELL, "mrldb", "--db", db.c_str(), nullptr);
+      if (db.rfind("connect ", 0) == 0) {
+        execl(MRLDB_SHELL, "mrldb", "connect", db.substr(8).c_str(), nullptr);
+      } else {
+        execl(MRLDB_SHELL, "mrldb", "--db", db.c_str(), nullptr);
+      }
       _exit(127);
     }
   }
@@ -175,6 +181,33 @@ TEST(ShellPty, IndexBuildProgressAfterCopyStopsOnCtrlC) {
   ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
   pty.Send("\\q\r");
   EXPECT_EQ(pty.Wait(), 0) << pty.output();
+}
+
+TEST(ShellPty, ConnectShowsRemoteCopyProgressAndCtrlCCancelsIt) {
+  testing::TempDir dir;
+  const std::string files = dir.path() + "/files";
+  std::filesystem::create_directories(files);
+  WriteNpy(files + "/v.npy", 400000, 8);
+  testing::ServeProcess server(
+      {"--db", dir.path() + "/db", "--listen", "127.0.0.1:0", "--copy-dir", files}, dir.path() + "/log");
+  const uint16_t port = server.WaitForPort();
+  ASSERT_NE(port, 0) << testing::ReadFile(dir.path() + "/log");
+  Pty pty("connect 127.0.0.1:" + std::to_string(port), dir.path() + "/history");
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("server 127.0.0.1:")) << pty.output();  // the banner says where
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(8) METRIC L2);\r");
+  ASSERT_TRUE(pty.WaitFor("CREATE COLLECTION\r\n")) << pty.output();
+  pty.Send("COPY v FROM 'v.npy' WITH (batch_size 200);\r");
+  ASSERT_TRUE(pty.WaitFor("/ 400,000 rows")) << pty.output();  // PROGRESS frames, drawn
+  pty.Interrupt();  // -> CANCEL frame; the server's COPY stops between batches
+  ASSERT_TRUE(pty.WaitFor("ERROR:  COPY stopped after ")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("SELECT id FROM v WHERE id = 199;\r");
+  ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
+  pty.Send("\\q\r");
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
 
 }  // namespace
