@@ -185,6 +185,37 @@ Result<std::vector<RerankRow>> RerankThroughput(const Args& a, const std::vector
       row.bytes = double(nq) * nc * kDim * (p == gpu::Precision::kFloat32 ? 4 : 2);
       out.push_back(row);
     }
+    if (p != gpu::Precision::kFloat32) continue;
+    // Where GPU brute force spends its time (the e2e's exact search and scan stage 0).
+    for (auto [dims, keep] : std::vector<std::pair<uint32_t, uint32_t>>{{32, 100}, {32, 400}, {768, 10}}) {
+      const size_t nq = 1024;
+      std::vector<float> q = gen.Queries(0, nq);
+      std::vector<double> q_sq(nq, 0.0);
+      for (size_t i = 0; i < nq; ++i) {
+        for (uint32_t d = 0; d < dims; ++d) q_sq[i] += double{q[i * kDim + d]} * q[i * kDim + d];
+      }
+      gpu::ExactBatch b;
+      b.queries = q.data();
+      b.nq = nq;
+      b.query_stride = kDim;
+      b.dims = dims;
+      b.q_sq = q_sq.data();
+      b.rows = a.rows;
+      b.metric = gpu::Metric::kCosine;
+      b.k = keep;
+      std::vector<double> g, t, w;
+      for (int r = 0; r < a.repeat + 1; ++r) {
+        MRLDB_ASSIGN_OR_RETURN(gpu::ExactResult res, dev->Exact(b));
+        if (r > 0) {
+          g.push_back(res.gemm_seconds);
+          t.push_back(res.topk_seconds);
+          w.push_back(res.total_seconds);
+        }
+      }
+      fmt::print("exact on the device, {} queries at {} dims, k {}: GEMM {:.2f} ms, top-k {:.2f} ms, "
+                 "whole call {:.2f} ms ({:.0f} QPS)\n", nq, dims, keep, Median(g) * 1e3,
+                 Median(t) * 1e3, Median(w) * 1e3, nq / Median(w));
+    }
   }
   return out;
 }

@@ -101,6 +101,34 @@ class DeviceBuffer {
   size_t n_ = 0;
 };
 
+// Page-locked host memory (transfers from it run asynchronously at full speed); only grows.
+template <typename T>
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  ~PinnedBuffer() {
+    if (ptr_) cudaFreeHost(ptr_);
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  Status EnsureCapacity(size_t n) {
+    if (n <= n_) return Status::Ok();
+    if (ptr_) cudaFreeHost(ptr_);
+    ptr_ = nullptr;
+    n_ = 0;
+    void* p = nullptr;
+    MRLDB_CUDA(cudaMallocHost(&p, (n ? n : 1) * sizeof(T)));
+    ptr_ = static_cast<T*>(p);
+    n_ = n;
+    return Status::Ok();
+  }
+  T* get() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t n_ = 0;
+};
+
 class Stream {
  public:
   Stream() = default;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <mutex>
 #include <numeric>
@@ -17,27 +18,19 @@
 namespace mrldb::gpu {
 namespace {
 
-constexpr int kMaxBlocks = 64;
 constexpr int kWarp = 32;
 constexpr int kRerankThreads = 256;  // 8 warps, one candidate each at a time
 constexpr int kSelectThreads = 256;
-// Exact search tiles each query's rows for the first selection pass, then selects again over
-// the tiles' survivors: a tile is several thousand rows per thread block.
-constexpr uint64_t kSelectTile = 1u << 16;
+// Exact search tiles each query's rows for the first selection pass (kCachedTile rows whose keys
+// fit in shared memory, or kWideTile when k is too large for such tiles to shrink the data),
+// then selects again over the tiles' survivors.
+constexpr uint64_t kWideTile = 1u << 16;
 // Score matrix of one GEMM (query sub-batch x rows), float32.
 constexpr size_t kScoreBytes = size_t{1} << 30;
 
 double WallNow() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
-
-// The block pointers and shapes a kernel needs, passed by value.
-struct BlockTable {
-  const void* data[kMaxBlocks];
-  uint32_t begin[kMaxBlocks];
-  uint32_t width[kMaxBlocks];
-  bool vec[kMaxBlocks];  // 16-byte loads are aligned for rows and queries of this block
-};
 
 __device__ __forceinline__ float Load(const float* p) { return *p; }
 __device__ __forceinline__ float Load(const __half* p) { return __half2float(*p); }
@@ -52,45 +45,34 @@ __device__ __forceinline__ float Term(float q, float x) {
   }
 }
 
-// Lane-partial dot (or squared L2) of len values; vectorized when `vec`.
 template <bool kL2>
-__device__ __forceinline__ float LaneDot(const float* q, const float* x, uint32_t len, bool vec,
-                                         int lane) {
-  float s = 0;
-  if (vec) {
-    const float4* q4 = reinterpret_cast<const float4*>(q);
-    const float4* x4 = reinterpret_cast<const float4*>(x);
-    for (uint32_t i = lane; i < len / 4; i += kWarp) {
-      const float4 a = q4[i], b = __ldg(x4 + i);
-      s += Term<kL2>(a.x, b.x) + Term<kL2>(a.y, b.y) + Term<kL2>(a.z, b.z) + Term<kL2>(a.w, b.w);
-    }
-  } else {
-    for (uint32_t i = lane; i < len; i += kWarp) s += Term<kL2>(q[i], __ldg(x + i));
-  }
-  return s;
+__device__ __forceinline__ float Terms(float4 a, float4 b) {
+  return Term<kL2>(a.x, b.x) + Term<kL2>(a.y, b.y) + Term<kL2>(a.z, b.z) + Term<kL2>(a.w, b.w);
 }
 
+// 16 bytes of row values as 4 (float32) or 8 (float16) floats.
+template <typename T> struct Vec;
+template <> struct Vec<float> {
+  static constexpr uint32_t kValues = 4;
+  using Raw = float4;
+};
+template <> struct Vec<__half> {
+  static constexpr uint32_t kValues = 8;
+  using Raw = uint4;
+};
+
 template <bool kL2>
-__device__ __forceinline__ float LaneDot(const float* q, const __half* x, uint32_t len, bool vec,
-                                         int lane) {
-  float s = 0;
-  if (vec) {
-    // 8 halves (16 bytes) per load.
-    const float4* q4 = reinterpret_cast<const float4*>(q);
-    const uint4* x8 = reinterpret_cast<const uint4*>(x);
-    for (uint32_t i = lane; i < len / 8; i += kWarp) {
-      const uint4 raw = __ldg(x8 + i);
-      const __half2* h = reinterpret_cast<const __half2*>(&raw);
-      const float4 a = q4[2 * i], b = q4[2 * i + 1];
-      const float2 x0 = __half22float2(h[0]), x1 = __half22float2(h[1]);
-      const float2 x2 = __half22float2(h[2]), x3 = __half22float2(h[3]);
-      s += Term<kL2>(a.x, x0.x) + Term<kL2>(a.y, x0.y) + Term<kL2>(a.z, x1.x) + Term<kL2>(a.w, x1.y) +
-           Term<kL2>(b.x, x2.x) + Term<kL2>(b.y, x2.y) + Term<kL2>(b.z, x3.x) + Term<kL2>(b.w, x3.y);
-    }
-  } else {
-    for (uint32_t i = lane; i < len; i += kWarp) s += Term<kL2>(q[i], Load(x + i));
-  }
-  return s;
+__device__ __forceinline__ float Dot16(const float* q, float4 raw) {
+  return Terms<kL2>(*reinterpret_cast<const float4*>(q), raw);
+}
+template <bool kL2>
+__device__ __forceinline__ float Dot16(const float* q, uint4 raw) {
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+  const float2 x0 = __half22float2(h[0]), x1 = __half22float2(h[1]);
+  const float2 x2 = __half22float2(h[2]), x3 = __half22float2(h[3]);
+  const float4* q4 = reinterpret_cast<const float4*>(q);
+  return Terms<kL2>(q4[0], make_float4(x0.x, x0.y, x1.x, x1.y)) +
+         Terms<kL2>(q4[1], make_float4(x2.x, x2.y, x3.x, x3.y));
 }
 
 __device__ __forceinline__ float WarpSum(float v) {
@@ -99,31 +81,57 @@ __device__ __forceinline__ float WarpSum(float v) {
 }
 
 __device__ __forceinline__ float FinalDistance(Metric metric, double acc, double q_sq, double x_sq) {
-  // As the CPU's Collection::FinalDistance, in double.
+  // As the CPU's FinalDistance (engine/reranker.cc), in double.
   if (metric == Metric::kL2) return static_cast<float>(sqrt(fmax(0.0, acc)));
   if (metric == Metric::kInnerProduct) return static_cast<float>(-acc);
   return x_sq > 0 ? static_cast<float>(1.0 - acc / sqrt(q_sq * x_sq)) : 1.0f;
 }
 
-// One warp per candidate: reads each candidate's blocks [b_from, b_to] once (16-byte loads),
-// adds them to its score and computes its distance at level b_to.
+// Loads in flight per lane: a warp reads up to 32 * kUnroll * 16 bytes of a row at once
+// (768 float32 values are 192 loads: one round), which is what keeps enough bytes in flight
+// to approach the device's bandwidth on a random gather.
+constexpr int kUnroll = 8;
+
+// One warp per candidate: reads the candidate's values [lo, hi) of its row once, in 16-byte
+// loads issued together, adds the partial score to its accumulated one and computes its
+// distance at the level whose norms are `level_norms`. `queries` hold only [lo, hi) of each
+// query (query_stride apart). `vec`: lo, hi, the row length and the query stride keep 16-byte
+// alignment; otherwise a scalar loop.
 template <typename T, bool kL2>
-__global__ void RerankKernel(BlockTable table, int b_from, int b_to, const float* queries,
-                             size_t query_stride, const uint32_t* cand_query, const uint64_t* rows,
-                             const double* acc_in, const double* q_sq, const float* level_norms,
-                             Metric metric, size_t n, double* acc_out, float* dist_out) {
+__global__ void RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
+                             const float* queries, size_t query_stride, const uint32_t* cand_query,
+                             const uint64_t* rows, const double* acc_in, const double* q_sq,
+                             const float* level_norms, Metric metric, size_t n, double* acc_out,
+                             float* dist_out) {
+  using Raw = typename Vec<T>::Raw;
+  constexpr uint32_t kV = Vec<T>::kValues;
   const int lane = threadIdx.x % kWarp;
   const size_t warps = size_t{gridDim.x} * (blockDim.x / kWarp);
+  const uint32_t loads = (hi - lo) / kV;
   for (size_t i = size_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp; i < n;
        i += warps) {
     const uint32_t qi = cand_query[i];
     const uint64_t row = rows[i];
     const float* q = queries + qi * query_stride;
+    const T* x = data + row * dim + lo;
     float s = 0;
-    for (int b = b_from; b <= b_to; ++b) {
-      const uint32_t w = table.width[b];
-      const T* x = static_cast<const T*>(table.data[b]) + row * w;
-      s += LaneDot<kL2>(q + table.begin[b], x, w, table.vec[b], lane);
+    if (vec) {
+      const Raw* xr = reinterpret_cast<const Raw*>(x);
+      for (uint32_t base = lane; base < loads; base += kWarp * kUnroll) {
+        Raw v[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const uint32_t j = base + u * kWarp;
+          if (j < loads) v[u] = __ldg(xr + j);
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const uint32_t j = base + u * kWarp;
+          if (j < loads) s += Dot16<kL2>(q + j * kV, v[u]);
+        }
+      }
+    } else {
+      for (uint32_t j = lane; j < hi - lo; j += kWarp) s += Term<kL2>(q[j], Load(x + j));
     }
     s = WarpSum(s);
     if (lane == 0) {
@@ -149,6 +157,15 @@ struct Segments {
   uint64_t qlen = 0, tile = 0;
   uint32_t tiles = 1;
   const uint64_t* ids = nullptr;
+  // Tiled mode over a GEMM's dot products: the distance of element e is computed where it is
+  // read (metric, the query's ||q||^2, the row's ||x||^2), so the score matrix is never
+  // rewritten. nullptr/false: the values are distances already.
+  bool from_dot = false;
+  Metric metric = Metric::kCosine;
+  const double* q_sq = nullptr;
+  const float* x_sq = nullptr;
+  // CSR mode: a value per element carried to the output (the re-rank's scores).
+  const double* payload = nullptr;
 };
 
 __device__ __forceinline__ void SegmentRange(const Segments& sg, uint32_t s, uint64_t* begin,
@@ -166,30 +183,83 @@ __device__ __forceinline__ void SegmentRange(const Segments& sg, uint32_t s, uin
 }
 
 // Keeps the `keep` smallest distances of each segment: a block-wide radix select on the ordered
-// keys (4 passes of 8 bits, warp-aggregated shared histograms), then one pass that writes the
-// elements below the k-th key and as many as needed equal to it. Infinite distances (empty
-// slots) and rows whose mask byte is 0 are not eligible. Output slots [s*keep, s*keep + count)
-// hold ids and distances, unordered; count[s] = min(keep, eligible).
+// keys (up to 4 passes of 8 bits, warp-aggregated shared histograms, a warp-parallel scan of the
+// bins; it stops early once the bin holding the k-th key is taken whole), then one pass that
+// writes the elements below the k-th key and as many as needed equal to it. With kCached the
+// segment's keys are read (and computed) once into shared memory and every pass runs there
+// (segments of at most kCachedTile elements). Infinite distances (empty slots) and rows whose
+// mask byte is 0 are not eligible. Output slots [s*keep, s*keep + count) hold ids and distances
+// unordered; count[s] = min(keep, eligible).
+constexpr uint32_t kCachedTile = 8192;
+constexpr uint32_t kNoKey = 0xFFFFFFFFu;  // not eligible (no finite distance maps to it)
+
+__device__ __forceinline__ float FromOrderedKey(uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k);
+}
+
+template <bool kCached>
 __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask, uint32_t keep,
-                             uint64_t* out_id, float* out_dist, uint32_t* out_count) {
+                             uint64_t* out_id, float* out_dist, uint32_t* out_count,
+                             double* out_payload) {
   __shared__ uint32_t hist[256];
-  __shared__ uint32_t prefix, prefix_mask, remaining, eligible, n_lt, n_eq;
+  __shared__ uint32_t prefix, prefix_mask, remaining, eligible, n_lt, n_eq, stop;
+  extern __shared__ uint32_t cached[];
   const uint32_t s = blockIdx.x;
   uint64_t begin, end, base;
   SegmentRange(sg, s, &begin, &end, &base);
   const int lane = threadIdx.x % kWarp;
   auto id_of = [&](uint64_t e) { return sg.ids ? sg.ids[e] : e - base; };
-  auto valid = [&](uint64_t e, float d) {
-    return isfinite(d) && (mask == nullptr || mask[id_of(e)] != 0);
+  const float q_sq = sg.q_sq ? float(sg.q_sq[s / sg.tiles]) : 0.0f;
+  // The key of element e from its value d (a distance, or a dot product when from_dot) and, for
+  // from_dot, the row's squared norm. Float math: this runs for every row of every query.
+  auto key_from = [&](float d, float x_sq, bool allowed) -> uint32_t {
+    if (sg.from_dot) {
+      if (sg.metric == Metric::kL2) d = sqrtf(fmaxf(0.0f, x_sq - 2 * d + q_sq));
+      else if (sg.metric == Metric::kInnerProduct) d = -d;
+      else d = x_sq > 0 ? 1.0f - d * rsqrtf(q_sq * x_sq) : 1.0f;
+    }
+    if (!isfinite(d) || !allowed) return kNoKey;
+    return OrderedKey(d);
   };
+  auto key_of = [&](uint64_t e) -> uint32_t {
+    return key_from(dist[e], sg.from_dot && sg.x_sq ? sg.x_sq[e - base] : 0.0f,
+                    mask == nullptr || mask[id_of(e)] != 0);
+  };
+  const uint64_t len = end - begin;
   if (threadIdx.x == 0) {
     prefix = 0;
     prefix_mask = 0;
     eligible = 0;
     n_lt = 0;
     n_eq = 0;
+    stop = 0;
   }
-  const uint64_t len = end - begin;
+  if constexpr (kCached) {
+    // Loads issued kLoadBatch at a time: one at a time, each thread would wait out the memory
+    // latency for every element of the tile.
+    constexpr int kLoadBatch = 8;
+    const bool with_xsq = sg.from_dot && sg.x_sq != nullptr;
+    for (uint64_t i0 = threadIdx.x; i0 < len; i0 += uint64_t{blockDim.x} * kLoadBatch) {
+      float v[kLoadBatch], xs[kLoadBatch];
+      bool ok[kLoadBatch];
+#pragma unroll
+      for (int u = 0; u < kLoadBatch; ++u) {
+        const uint64_t i = i0 + static_cast<uint64_t>(u) * blockDim.x;
+        v[u] = i < len ? dist[begin + i] : 0.0f;
+        xs[u] = i < len && with_xsq ? sg.x_sq[begin + i - base] : 0.0f;
+        ok[u] = i < len && (mask == nullptr || mask[id_of(begin + i)] != 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kLoadBatch; ++u) {
+        const uint64_t i = i0 + static_cast<uint64_t>(u) * blockDim.x;
+        if (i < len) cached[i] = key_from(v[u], xs[u], ok[u]);
+      }
+    }
+  }
+  auto key_at = [&](uint64_t i) -> uint32_t {
+    if constexpr (kCached) return cached[i];
+    return key_of(begin + i);
+  };
   const uint64_t rounds = (len + blockDim.x - 1) / blockDim.x;
   for (int pass = 0; pass < 4; ++pass) {
     const int shift = 24 - 8 * pass;
@@ -198,14 +268,11 @@ __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask
     const uint32_t pfx = prefix, pmask = prefix_mask;
     uint32_t counted = 0;
     for (uint64_t r = 0; r < rounds; ++r) {
-      const uint64_t e = begin + r * blockDim.x + threadIdx.x;
+      const uint64_t i = r * blockDim.x + threadIdx.x;
       uint32_t bin = 256;  // not counted
-      if (e < end) {
-        const float d = dist[e];
-        if (valid(e, d)) {
-          const uint32_t key = OrderedKey(d);
-          if ((key & pmask) == pfx) bin = (key >> shift) & 255u;
-        }
+      if (i < len) {
+        const uint32_t key = key_at(i);
+        if (key != kNoKey && (key & pmask) == pfx) bin = (key >> shift) & 255u;
       }
       // Distances cluster in few bins: aggregate equal bins within the warp first.
       const uint32_t peers = __match_any_sync(0xffffffffu, bin);
@@ -214,54 +281,125 @@ __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask
     }
     if (pass == 0) atomicAdd(&eligible, counted);
     __syncthreads();
-    if (threadIdx.x == 0) {
-      if (pass == 0) remaining = min(keep, eligible);
-      uint32_t cum = 0, bin = 0;
-      for (; bin < 255 && cum + hist[bin] < remaining; ++bin) cum += hist[bin];
-      remaining -= cum;
-      prefix |= bin << shift;
-      prefix_mask |= 255u << shift;
+    if (threadIdx.x < kWarp) {
+      // Warp 0 finds the bin holding the remaining-th key: lane l sums bins [8l, 8l + 8).
+      if (pass == 0 && lane == 0) remaining = min(keep, eligible);
+      __syncwarp();
+      const uint32_t want = remaining;
+      uint32_t mine = 0;
+      for (int b = 0; b < 8; ++b) mine += hist[lane * 8 + b];
+      uint32_t incl = mine;
+      for (int o = 1; o < kWarp; o *= 2) {
+        const uint32_t v = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += v;
+      }
+      const uint32_t excl = incl - mine;
+      if (want > 0 && excl < want && want <= incl) {
+        uint32_t cum = excl, bin = lane * 8;
+        while (cum + hist[bin] < want) cum += hist[bin++];
+        remaining = want - cum;
+        prefix |= bin << shift;
+        prefix_mask |= 255u << shift;
+        // The bin is taken whole: no need to look inside it.
+        stop = hist[bin] == remaining;
+      }
     }
     __syncthreads();
-    if (remaining == 0) break;  // nothing eligible
+    if (remaining == 0 || stop) break;  // nothing eligible, or the threshold is decided
   }
   const uint32_t want = min(keep, eligible);
-  const uint32_t threshold = prefix;
-  const uint32_t take_eq = remaining;       // keys equal to the threshold to take
-  const uint32_t lt_total = want - take_eq;  // keys below the threshold (all taken)
+  const uint32_t threshold = prefix, tmask = prefix_mask;
+  const uint32_t take_eq = remaining;        // keys in the threshold's bin to take
+  const uint32_t lt_total = want - take_eq;  // keys below it (all taken)
   uint64_t* ids = out_id + size_t{s} * keep;
   float* ds = out_dist + size_t{s} * keep;
   if (want > 0) {
-    for (uint64_t e = begin + threadIdx.x; e < end; e += blockDim.x) {
-      const float d = dist[e];
-      if (!valid(e, d)) continue;
-      const uint32_t key = OrderedKey(d);
-      if (key < threshold) {
-        const uint32_t at = atomicAdd(&n_lt, 1u);
-        ids[at] = id_of(e);
-        ds[at] = d;
-      } else if (key == threshold) {
-        const uint32_t at = atomicAdd(&n_eq, 1u);
-        if (at < take_eq) {
-          ids[lt_total + at] = id_of(e);
-          ds[lt_total + at] = d;
-        }
+    double* pay = out_payload ? out_payload + size_t{s} * keep : nullptr;
+    for (uint64_t i = threadIdx.x; i < len; i += blockDim.x) {
+      const uint32_t key = key_at(i);
+      if (key == kNoKey) continue;
+      const uint32_t top = key & tmask;
+      uint32_t at = keep;
+      if (top < threshold) {
+        at = atomicAdd(&n_lt, 1u);
+      } else if (top == threshold) {
+        const uint32_t eq = atomicAdd(&n_eq, 1u);
+        if (eq < take_eq) at = lt_total + eq;
+      }
+      if (at < keep) {
+        ids[at] = id_of(begin + i);
+        ds[at] = FromOrderedKey(key);
+        if (pay) pay[at] = sg.payload[begin + i];
       }
     }
   }
   if (threadIdx.x == 0) out_count[s] = want;
 }
 
-// Squared norms of the prefix [0, begin + len) of every row: the ladder level below plus the
-// first len values of block b (exact search at a prefix that is not a granularity).
+// Sorts each segment's kept slots [s*keep, s*keep + count[s]) by (distance, tie) in shared
+// memory (bitonic; count <= kSortMax), carrying ids and payloads. tie = tie_rows[id] when given
+// (the re-rank's candidate index -> row), else the id: the CPU's (distance, row) order.
+constexpr uint32_t kSortMax = 1024;
+
+__global__ void SortKernel(uint32_t keep, const uint32_t* count, uint64_t* ids, float* dist,
+                           double* payload, const uint64_t* tie_rows) {
+  __shared__ float d[kSortMax];
+  __shared__ uint64_t id[kSortMax];
+  __shared__ uint64_t tie[kSortMax];
+  __shared__ uint32_t from[kSortMax];
+  const size_t base = size_t{blockIdx.x} * keep;
+  const uint32_t n = count[blockIdx.x];
+  uint32_t p = 1;
+  while (p < n) p *= 2;
+  for (uint32_t i = threadIdx.x; i < p; i += blockDim.x) {
+    const bool real = i < n;
+    d[i] = real ? dist[base + i] : INFINITY;
+    id[i] = real ? ids[base + i] : ~uint64_t{0};
+    tie[i] = real ? (tie_rows ? tie_rows[id[i]] : id[i]) : ~uint64_t{0};
+    from[i] = i;
+  }
+  __syncthreads();
+  for (uint32_t size = 2; size <= p; size *= 2) {
+    for (uint32_t stride = size / 2; stride > 0; stride /= 2) {
+      for (uint32_t i = threadIdx.x; i < p; i += blockDim.x) {
+        const uint32_t j = i ^ stride;
+        if (j > i) {
+          const bool up = (i & size) == 0;
+          const bool greater = d[i] > d[j] || (d[i] == d[j] && tie[i] > tie[j]);
+          if (greater == up) {
+            const float td = d[i]; d[i] = d[j]; d[j] = td;
+            const uint64_t ti = id[i]; id[i] = id[j]; id[j] = ti;
+            const uint64_t tt = tie[i]; tie[i] = tie[j]; tie[j] = tt;
+            const uint32_t tf = from[i]; from[i] = from[j]; from[j] = tf;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+    dist[base + i] = d[i];
+    ids[base + i] = id[i];
+  }
+  if (payload) {
+    // Payloads move by the permutation: all read before any is written.
+    __shared__ double pay[kSortMax];
+    for (uint32_t j = threadIdx.x; j < n; j += blockDim.x) pay[j] = payload[base + from[j]];
+    __syncthreads();
+    for (uint32_t j = threadIdx.x; j < n; j += blockDim.x) payload[base + j] = pay[j];
+  }
+}
+
+// Squared norms of the prefix [0, dims) of every row: the ladder level below (`below`, which
+// covers [0, from)) plus the values [from, dims) (exact search off the ladder).
 template <typename T>
-__global__ void PartialNormKernel(const T* block, uint32_t width, uint32_t len,
+__global__ void PartialNormKernel(const T* data, uint32_t dim, uint32_t from, uint32_t dims,
                                   const float* below, uint64_t rows, float* out) {
   for (uint64_t r = size_t{blockIdx.x} * blockDim.x + threadIdx.x; r < rows;
        r += size_t{gridDim.x} * blockDim.x) {
     float s = below ? below[r] : 0.0f;
-    const T* x = block + r * width;
-    for (uint32_t j = 0; j < len; ++j) {
+    const T* x = data + r * dim;
+    for (uint32_t j = from; j < dims; ++j) {
       const float v = Load(x + j);
       s += v * v;
     }
@@ -269,17 +407,12 @@ __global__ void PartialNormKernel(const T* block, uint32_t width, uint32_t len,
   }
 }
 
-// Turns the GEMM's dot products (column q holds query q's scores over `rows`) into distances.
-__global__ void ExactDistanceKernel(float* scores, uint64_t rows, size_t nq, const double* q_sq,
-                                    const float* x_sq, Metric metric) {
-  const uint64_t total = rows * nq;
-  for (uint64_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total;
+// Writes n rows of `width` float32 values into the float16 rows at dst (row pitch `dim`).
+__global__ void ScatterHalfKernel(const float* in, size_t n, uint32_t width, __half* dst,
+                                  uint32_t dim) {
+  for (size_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n * width;
        i += size_t{gridDim.x} * blockDim.x) {
-    const uint64_t q = i / rows, r = i % rows;
-    const double dot = scores[i];
-    double acc = dot;
-    if (metric == Metric::kL2) acc = double{x_sq[r]} - 2 * dot + q_sq[q];
-    scores[i] = FinalDistance(metric, acc, q_sq ? q_sq[q] : 0.0, x_sq ? double{x_sq[r]} : 0.0);
+    dst[(i / width) * dim + i % width] = __float2half(in[i]);
   }
 }
 
@@ -306,31 +439,43 @@ unsigned GridFor(size_t work, int threads) {
   return static_cast<unsigned>(std::max<size_t>(1, std::min<size_t>(blocks, 65535u * 32u)));
 }
 
-// Sorts each query's kept slice by (distance, id): the device selects, the host orders the few.
-template <typename Id>
-void SortSlices(std::vector<uint32_t>& offsets, std::vector<Id>& ids, std::vector<float>& dist,
-                std::vector<double>* acc) {
-  std::vector<size_t> order;
+// Sorts each query's slice [offsets[q], offsets[q+1]) by (distance, row): the device selects,
+// the host orders the few it kept.
+void SortSlices(const std::vector<uint32_t>& offsets, std::vector<uint64_t>& rows,
+                std::vector<float>& dist) {
+  std::vector<std::pair<float, uint64_t>> slice;
   for (size_t q = 0; q + 1 < offsets.size(); ++q) {
-    const size_t a = offsets[q], b = offsets[q + 1];
-    order.resize(b - a);
-    std::iota(order.begin(), order.end(), a);
-    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-      return dist[x] < dist[y] || (dist[x] == dist[y] && ids[x] < ids[y]);
-    });
-    std::vector<Id> i2(b - a);
-    std::vector<float> d2(b - a);
-    std::vector<double> a2(acc ? b - a : 0);
-    for (size_t j = 0; j < order.size(); ++j) {
-      i2[j] = ids[order[j]];
-      d2[j] = dist[order[j]];
-      if (acc) a2[j] = (*acc)[order[j]];
+    slice.clear();
+    for (uint32_t j = offsets[q]; j < offsets[q + 1]; ++j) slice.push_back({dist[j], rows[j]});
+    std::sort(slice.begin(), slice.end());
+    for (size_t j = 0; j < slice.size(); ++j) {
+      dist[offsets[q] + j] = slice[j].first;
+      rows[offsets[q] + j] = slice[j].second;
     }
-    std::copy(i2.begin(), i2.end(), ids.begin() + a);
-    std::copy(d2.begin(), d2.end(), dist.begin() + a);
-    if (acc) std::copy(a2.begin(), a2.end(), acc->begin() + a);
   }
 }
+
+__global__ void MarkEmptyKernel(const uint32_t* count, uint32_t k, size_t segments, float* dist) {
+  for (size_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < segments * k;
+       i += size_t{gridDim.x} * blockDim.x) {
+    if (i % k >= count[i / k]) dist[i] = INFINITY;
+  }
+}
+
+// Offsets of the parts of one packed transfer (256-byte aligned): a call moves its inputs in
+// one host-to-device copy and its results in one device-to-host copy, from pinned memory.
+class Packing {
+ public:
+  size_t Add(size_t bytes) {
+    const size_t at = (size_ + 255) / 256 * 256;
+    size_ = at + bytes;
+    return at;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_ = 0;
+};
 
 class CudaDeviceBlocks final : public DeviceBlocks {
  public:
@@ -338,10 +483,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
       : widths_(std::move(widths)), options_(o) {}
 
   Status Init() {
-    if (widths_.empty() || widths_.size() > kMaxBlocks) {
-      return Status::NotSupported("the GPU path handles ladders of 1 to 64 blocks, not " +
-                                  std::to_string(widths_.size()));
-    }
+    if (widths_.empty()) return Status::InvalidArgument("a ladder has at least one block");
     int count = 0;
     MRLDB_CUDA(cudaGetDeviceCount(&count));
     if (options_.device < 0 || options_.device >= count) {
@@ -363,9 +505,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
       dim += widths_[b];
     }
     dim_ = dim;
-    const size_t row_bytes = size_t{dim_} * elem() + widths_.size() * sizeof(float);
-    capacity_ = budget_ / row_bytes;
-    blocks_.resize(widths_.size());
+    capacity_ = budget_ / RowBytes();
     norms_.resize(widths_.size());
     MRLDB_RETURN_IF_ERROR(stream_.Create());
     MRLDB_RETURN_IF_ERROR(blas_.Create(stream_.get()));
@@ -382,7 +522,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
   }
   size_t device_bytes() const override {
     std::lock_guard lock(mu_);
-    return allocated_ * (size_t{dim_} * elem() + widths_.size() * sizeof(float));
+    return allocated_ * RowBytes();
   }
   Precision precision() const override { return options_.precision; }
   std::string device_name() const override { return name_; }
@@ -397,13 +537,12 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     DeviceScope scope(options_.device);
     MRLDB_RETURN_IF_ERROR(scope.status());
     // Grow geometrically (appends come one batch at a time), one array at a time so that the
-    // transient peak is one block, not the whole copy.
+    // transient peak is one array, not the whole copy.
     const uint64_t target = std::min<uint64_t>(capacity_, std::max<uint64_t>(rows, allocated_ + allocated_ / 2));
-    for (size_t b = 0; b < widths_.size(); ++b) {
-      MRLDB_RETURN_IF_ERROR(Grow(&blocks_[b], allocated_ * widths_[b] * elem(), target * widths_[b] * elem()));
-      MRLDB_RETURN_IF_ERROR(Grow(&norms_[b], allocated_ * sizeof(float), target * sizeof(float)));
+    MRLDB_RETURN_IF_ERROR(Grow(&data_, allocated_ * dim_ * elem(), target * dim_ * elem()));
+    for (auto& n : norms_) {
+      MRLDB_RETURN_IF_ERROR(Grow(&n, allocated_ * sizeof(float), target * sizeof(float)));
     }
-    MRLDB_RETURN_IF_ERROR(stream_.Sync());
     allocated_ = target;
     resident_ = rows;
     return Status::Ok();
@@ -412,18 +551,19 @@ class CudaDeviceBlocks final : public DeviceBlocks {
   Status SetRows(size_t b, uint64_t first, size_t n, const float* src) override {
     std::lock_guard lock(mu_);
     if (b >= widths_.size()) return Status::InvalidArgument("no block " + std::to_string(b));
-    if (first >= resident_) return Status::Ok();
+    if (first >= resident_ || n == 0) return Status::Ok();
     n = std::min<uint64_t>(n, resident_ - first);
     DeviceScope scope(options_.device);
     MRLDB_RETURN_IF_ERROR(scope.status());
-    const size_t values = n * widths_[b];
-    char* dst = blocks_[b].get() + first * widths_[b] * elem();
+    const uint32_t w = widths_[b];
+    char* dst = data_.get() + (first * dim_ + begin_[b]) * elem();
     if (options_.precision == Precision::kFloat32) {
-      MRLDB_CUDA(cudaMemcpyAsync(dst, src, values * sizeof(float), cudaMemcpyHostToDevice, stream_.get()));
+      MRLDB_CUDA(cudaMemcpy2DAsync(dst, dim_ * sizeof(float), src, w * sizeof(float),
+                                   w * sizeof(float), n, cudaMemcpyHostToDevice, stream_.get()));
     } else {
-      MRLDB_RETURN_IF_ERROR(staging_.Upload(src, values, stream_.get()));
-      FloatToHalfKernel<<<GridFor(values, 256), 256, 0, stream_.get()>>>(
-          staging_.get(), reinterpret_cast<__half*>(dst), values);
+      MRLDB_RETURN_IF_ERROR(staging_.Upload(src, n * w, stream_.get()));
+      ScatterHalfKernel<<<GridFor(n * w, 256), 256, 0, stream_.get()>>>(
+          staging_.get(), n, w, reinterpret_cast<__half*>(dst), dim_);
       MRLDB_CUDA(cudaGetLastError());
     }
     // Synchronous: the caller's buffer may change once we return.
@@ -433,7 +573,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
   Status SetSqNorms(size_t level, uint64_t first, size_t n, const float* src) override {
     std::lock_guard lock(mu_);
     if (level >= widths_.size()) return Status::InvalidArgument("no level " + std::to_string(level));
-    if (first >= resident_) return Status::Ok();
+    if (first >= resident_ || n == 0) return Status::Ok();
     n = std::min<uint64_t>(n, resident_ - first);
     DeviceScope scope(options_.device);
     MRLDB_RETURN_IF_ERROR(scope.status());
@@ -451,107 +591,128 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     if (in.keep == 0) return Status::InvalidArgument("re-rank keep must be >= 1");
     const size_t nq = in.nq;
     const size_t n = nq ? in.offsets[nq] : 0;
-    std::vector<uint32_t> cand_query(n);
-    for (size_t q = 0; q < nq; ++q) {
-      if (in.offsets[q + 1] < in.offsets[q]) return Status::InvalidArgument("offsets decrease");
-      for (uint32_t i = in.offsets[q]; i < in.offsets[q + 1]; ++i) cand_query[i] = uint32_t(q);
-    }
+    RerankResult out;
+    out.offsets.assign(nq + 1, 0);
+    if (n == 0) return out;
     for (size_t i = 0; i < n; ++i) {
       if (in.rows[i] >= resident_) {
         return Status::InvalidArgument("re-rank candidate row " + std::to_string(in.rows[i]) +
                                        " is not resident on the device");
       }
     }
-    RerankResult out;
-    out.offsets.assign(nq + 1, 0);
-    if (n == 0) return out;
     DeviceScope scope(options_.device);
     MRLDB_RETURN_IF_ERROR(scope.status());
     cudaStream_t st = stream_.get();
-    const size_t qvalues = nq * in.query_stride;
-    MRLDB_RETURN_IF_ERROR(d_queries_.Upload(in.queries, qvalues, st));
-    MRLDB_RETURN_IF_ERROR(d_cand_query_.Upload(cand_query.data(), n, st));
-    MRLDB_RETURN_IF_ERROR(d_rows_.Upload(in.rows, n, st));
-    MRLDB_RETURN_IF_ERROR(d_acc_in_.Upload(in.acc, n, st));
-    MRLDB_RETURN_IF_ERROR(d_offsets_.Upload(in.offsets, nq + 1, st));
     const bool cosine = in.metric == Metric::kCosine;
-    if (cosine) MRLDB_RETURN_IF_ERROR(d_qsq_.Upload(in.q_sq, nq, st));
+    const uint32_t keep = in.keep;
+    // Inputs, packed.
+    // Only the dims this stage reads of each query travel: [lo, hi).
+    const uint32_t lo = begin_[in.b_from], hi = begin_[in.b_to] + widths_[in.b_to];
+    const size_t qs = hi - lo;
+    Packing pin;
+    const size_t o_q = pin.Add(nq * qs * sizeof(float));
+    const size_t o_cq = pin.Add(n * sizeof(uint32_t));
+    const size_t o_rows = pin.Add(n * sizeof(uint64_t));
+    const size_t o_acc = pin.Add(n * sizeof(double));
+    const size_t o_off = pin.Add((nq + 1) * sizeof(uint32_t));
+    const size_t o_qsq = pin.Add(nq * sizeof(double));
+    MRLDB_RETURN_IF_ERROR(h_in_.EnsureCapacity(pin.size()));
+    MRLDB_RETURN_IF_ERROR(d_in_.EnsureCapacity(pin.size()));
+    char* h = h_in_.get();
+    for (size_t q = 0; q < nq; ++q) {
+      std::memcpy(h + o_q + q * qs * sizeof(float), in.queries + q * in.query_stride + lo, qs * sizeof(float));
+    }
+    uint32_t* cq = reinterpret_cast<uint32_t*>(h + o_cq);
+    for (size_t q = 0; q < nq; ++q) {
+      if (in.offsets[q + 1] < in.offsets[q]) return Status::InvalidArgument("offsets decrease");
+      for (uint32_t i = in.offsets[q]; i < in.offsets[q + 1]; ++i) cq[i] = uint32_t(q);
+    }
+    std::memcpy(h + o_rows, in.rows, n * sizeof(uint64_t));
+    std::memcpy(h + o_acc, in.acc, n * sizeof(double));
+    std::memcpy(h + o_off, in.offsets, (nq + 1) * sizeof(uint32_t));
+    if (cosine) std::memcpy(h + o_qsq, in.q_sq, nq * sizeof(double));
+    MRLDB_CUDA(cudaMemcpyAsync(d_in_.get(), h, pin.size(), cudaMemcpyHostToDevice, st));
+    char* d = d_in_.get();
+    // Outputs, packed.
+    Packing pout;
+    const size_t o_id = pout.Add(nq * keep * sizeof(uint64_t));
+    const size_t o_dist = pout.Add(nq * keep * sizeof(float));
+    const size_t o_pay = pout.Add(nq * keep * sizeof(double));
+    const size_t o_cnt = pout.Add(nq * sizeof(uint32_t));
+    MRLDB_RETURN_IF_ERROR(h_out_.EnsureCapacity(pout.size()));
+    MRLDB_RETURN_IF_ERROR(d_out_.EnsureCapacity(pout.size()));
+    char* dout = d_out_.get();
     MRLDB_RETURN_IF_ERROR(d_acc_out_.EnsureCapacity(n));
     MRLDB_RETURN_IF_ERROR(d_dist_.EnsureCapacity(n));
-    const BlockTable table = Table(in.query_stride);
-    const int warps_per_block = kRerankThreads / kWarp;
-    const unsigned grid = GridFor(n, warps_per_block);
+
+    const uint32_t per_load = options_.precision == Precision::kFloat32 ? 4 : 8;
+    const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim_ % per_load == 0;
+    const unsigned grid = GridFor(n, kRerankThreads / kWarp);
     const float* level_norms = cosine ? reinterpret_cast<const float*>(norms_[in.b_to].get()) : nullptr;
-    const double* q_sq = cosine ? d_qsq_.get() : nullptr;
+    const double* q_sq = cosine ? reinterpret_cast<const double*>(d + o_qsq) : nullptr;
     MRLDB_RETURN_IF_ERROR(e0_.Record(st));
-    auto launch = [&](auto kernel) {
-      kernel<<<grid, kRerankThreads, 0, st>>>(table, int(in.b_from), int(in.b_to), d_queries_.get(),
-                                              in.query_stride, d_cand_query_.get(), d_rows_.get(),
-                                              d_acc_in_.get(), q_sq, level_norms, in.metric, n,
-                                              d_acc_out_.get(), d_dist_.get());
+    auto launch = [&](auto kernel, const auto* data) {
+      kernel<<<grid, kRerankThreads, 0, st>>>(
+          data, dim_, lo, hi, vec, reinterpret_cast<const float*>(d + o_q), qs,
+          reinterpret_cast<const uint32_t*>(d + o_cq), reinterpret_cast<const uint64_t*>(d + o_rows),
+          reinterpret_cast<const double*>(d + o_acc), q_sq, level_norms, in.metric, n,
+          d_acc_out_.get(), d_dist_.get());
     };
     const bool l2 = in.metric == Metric::kL2;
     if (options_.precision == Precision::kFloat32) {
-      l2 ? launch(RerankKernel<float, true>) : launch(RerankKernel<float, false>);
+      const float* data = reinterpret_cast<const float*>(data_.get());
+      l2 ? launch(RerankKernel<float, true>, data) : launch(RerankKernel<float, false>, data);
     } else {
-      l2 ? launch(RerankKernel<__half, true>) : launch(RerankKernel<__half, false>);
+      const __half* data = reinterpret_cast<const __half*>(data_.get());
+      l2 ? launch(RerankKernel<__half, true>, data) : launch(RerankKernel<__half, false>, data);
     }
     MRLDB_CUDA(cudaGetLastError());
     MRLDB_RETURN_IF_ERROR(e1_.Record(st));
     Segments sg;
-    sg.offsets = d_offsets_.get();
-    MRLDB_RETURN_IF_ERROR(d_sel_id_.EnsureCapacity(nq * size_t{in.keep}));
-    MRLDB_RETURN_IF_ERROR(d_sel_dist_.EnsureCapacity(nq * size_t{in.keep}));
-    MRLDB_RETURN_IF_ERROR(d_sel_count_.EnsureCapacity(nq));
-    SelectKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(d_dist_.get(), sg, nullptr, in.keep,
-                                                          d_sel_id_.get(), d_sel_dist_.get(),
-                                                          d_sel_count_.get());
+    sg.offsets = reinterpret_cast<const uint32_t*>(d + o_off);
+    sg.payload = d_acc_out_.get();
+    SelectKernel<false><<<unsigned(nq), kSelectThreads, 0, st>>>(
+        d_dist_.get(), sg, nullptr, keep, reinterpret_cast<uint64_t*>(dout + o_id),
+        reinterpret_cast<float*>(dout + o_dist), reinterpret_cast<uint32_t*>(dout + o_cnt),
+        reinterpret_cast<double*>(dout + o_pay));
     MRLDB_CUDA(cudaGetLastError());
-    std::vector<uint64_t> sel_id(nq * size_t{in.keep});
-    std::vector<float> sel_dist(sel_id.size());
-    std::vector<uint32_t> count(nq);
-    std::vector<double> acc_all(n);
-    MRLDB_CUDA(cudaMemcpyAsync(sel_id.data(), d_sel_id_.get(), sel_id.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost, st));
-    MRLDB_CUDA(cudaMemcpyAsync(sel_dist.data(), d_sel_dist_.get(), sel_dist.size() * sizeof(float), cudaMemcpyDeviceToHost, st));
-    MRLDB_CUDA(cudaMemcpyAsync(count.data(), d_sel_count_.get(), nq * sizeof(uint32_t), cudaMemcpyDeviceToHost, st));
-    MRLDB_CUDA(cudaMemcpyAsync(acc_all.data(), d_acc_out_.get(), n * sizeof(double), cudaMemcpyDeviceToHost, st));
+    const bool sorted = keep <= kSortMax;
+    if (sorted) {
+      SortKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
+          keep, reinterpret_cast<const uint32_t*>(dout + o_cnt), reinterpret_cast<uint64_t*>(dout + o_id),
+          reinterpret_cast<float*>(dout + o_dist), reinterpret_cast<double*>(dout + o_pay),
+          reinterpret_cast<const uint64_t*>(d + o_rows));
+      MRLDB_CUDA(cudaGetLastError());
+    }
+    MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), dout, pout.size(), cudaMemcpyDeviceToHost, st));
     MRLDB_RETURN_IF_ERROR(stream_.Sync());
     MRLDB_ASSIGN_OR_RETURN(out.kernel_seconds, Elapsed(e0_, e1_));
+    const char* ho = h_out_.get();
+    const uint64_t* sel_id = reinterpret_cast<const uint64_t*>(ho + o_id);
+    const float* sel_dist = reinterpret_cast<const float*>(ho + o_dist);
+    const double* sel_acc = reinterpret_cast<const double*>(ho + o_pay);
+    const uint32_t* count = reinterpret_cast<const uint32_t*>(ho + o_cnt);
     for (size_t q = 0; q < nq; ++q) out.offsets[q + 1] = out.offsets[q] + count[q];
     out.index.resize(out.offsets[nq]);
     out.distance.resize(out.offsets[nq]);
     out.acc.resize(out.offsets[nq]);
-    std::vector<uint64_t> rows(out.offsets[nq]);  // for the tie order
+    // Each query's kept few, ordered by (distance, row) like the CPU (on the device unless
+    // keep is beyond the sort kernel's size).
+    std::vector<uint32_t> perm;
     for (size_t q = 0; q < nq; ++q) {
+      const size_t from = q * size_t{keep};
+      perm.resize(count[q]);
+      std::iota(perm.begin(), perm.end(), 0u);
+      if (!sorted) std::sort(perm.begin(), perm.end(), [&](uint32_t x, uint32_t y) {
+        const float dx = sel_dist[from + x], dy = sel_dist[from + y];
+        return dx < dy || (dx == dy && in.rows[sel_id[from + x]] < in.rows[sel_id[from + y]]);
+      });
       for (uint32_t j = 0; j < count[q]; ++j) {
-        const size_t at = out.offsets[q] + j, from = q * size_t{in.keep} + j;
-        out.index[at] = uint32_t(sel_id[from]);
-        out.distance[at] = sel_dist[from];
-        out.acc[at] = acc_all[sel_id[from]];
-        rows[at] = in.rows[sel_id[from]];
+        const size_t at = out.offsets[q] + j, src = from + perm[j];
+        out.index[at] = uint32_t(sel_id[src]);
+        out.distance[at] = sel_dist[src];
+        out.acc[at] = sel_acc[src];
       }
-    }
-    // Order by (distance, row) like the CPU; carry index and acc along.
-    std::vector<uint64_t> order_rows = rows;
-    std::vector<float> d2 = out.distance;
-    {
-      std::vector<size_t> perm(out.index.size());
-      std::iota(perm.begin(), perm.end(), size_t{0});
-      for (size_t q = 0; q < nq; ++q) {
-        std::sort(perm.begin() + out.offsets[q], perm.begin() + out.offsets[q + 1],
-                  [&](size_t x, size_t y) {
-                    return d2[x] < d2[y] || (d2[x] == d2[y] && order_rows[x] < order_rows[y]);
-                  });
-      }
-      std::vector<uint32_t> i2(perm.size());
-      std::vector<double> a2(perm.size());
-      for (size_t j = 0; j < perm.size(); ++j) {
-        i2[j] = out.index[perm[j]];
-        a2[j] = out.acc[perm[j]];
-        out.distance[j] = d2[perm[j]];
-      }
-      out.index.swap(i2);
-      out.acc.swap(a2);
     }
     out.total_seconds = WallNow() - t_start;
     return out;
@@ -563,6 +724,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     if (in.dims < 1 || in.dims > dim_) return Status::InvalidArgument("exact dims out of range");
     if (in.rows > resident_) return Status::InvalidArgument("exact search beyond the resident rows");
     if (in.k == 0) return Status::InvalidArgument("exact k must be >= 1");
+    if (in.query_stride < in.dims) return Status::InvalidArgument("exact query stride < dims");
     const size_t nq = in.nq;
     const uint64_t rows = in.rows;
     ExactResult out;
@@ -572,120 +734,145 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     DeviceScope scope(options_.device);
     MRLDB_RETURN_IF_ERROR(scope.status());
     cudaStream_t st = stream_.get();
-    // Blocks covering the prefix; the last may be covered in part.
-    size_t nblocks = 0;
-    while (begin_[nblocks] + widths_[nblocks] < in.dims) ++nblocks;
-    ++nblocks;
-    const uint32_t last_len = in.dims - begin_[nblocks - 1];
-    const bool on_ladder = last_len == widths_[nblocks - 1];
+    // The level at or below the prefix; off the ladder the rest is added by a kernel.
+    size_t level = 0;
+    while (begin_[level] + widths_[level] < in.dims) ++level;
+    const bool on_ladder = begin_[level] + widths_[level] == in.dims;
     const bool need_xsq = in.metric != Metric::kInnerProduct;
     const float* x_sq = nullptr;
     if (need_xsq) {
       if (on_ladder) {
-        x_sq = reinterpret_cast<const float*>(norms_[nblocks - 1].get());
+        x_sq = reinterpret_cast<const float*>(norms_[level].get());
       } else {
         MRLDB_RETURN_IF_ERROR(d_xsq_.EnsureCapacity(rows));
-        const float* below = nblocks >= 2 ? reinterpret_cast<const float*>(norms_[nblocks - 2].get()) : nullptr;
-        const size_t b = nblocks - 1;
+        const float* below = level >= 1 ? reinterpret_cast<const float*>(norms_[level - 1].get()) : nullptr;
         if (options_.precision == Precision::kFloat32) {
           PartialNormKernel<<<GridFor(rows, 256), 256, 0, st>>>(
-              reinterpret_cast<const float*>(blocks_[b].get()), widths_[b], last_len, below, rows, d_xsq_.get());
+              reinterpret_cast<const float*>(data_.get()), dim_, begin_[level], in.dims, below, rows, d_xsq_.get());
         } else {
           PartialNormKernel<<<GridFor(rows, 256), 256, 0, st>>>(
-              reinterpret_cast<const __half*>(blocks_[b].get()), widths_[b], last_len, below, rows, d_xsq_.get());
+              reinterpret_cast<const __half*>(data_.get()), dim_, begin_[level], in.dims, below, rows, d_xsq_.get());
         }
         MRLDB_CUDA(cudaGetLastError());
         x_sq = d_xsq_.get();
       }
     }
-    MRLDB_RETURN_IF_ERROR(d_queries_.Upload(in.queries, nq * in.query_stride, st));
-    if (in.q_sq) MRLDB_RETURN_IF_ERROR(d_qsq_.Upload(in.q_sq, nq, st));
-    if (in.mask) MRLDB_RETURN_IF_ERROR(d_mask_.Upload(in.mask, rows, st));
+    // Inputs, packed: queries, their norms, the mask.
+    // Only the prefix of each query travels (row-major nq x dims).
+    const size_t qs = in.dims;
+    Packing pin;
+    const size_t o_q = pin.Add(nq * qs * sizeof(float));
+    const size_t o_qsq = pin.Add(nq * sizeof(double));
+    const size_t o_mask = pin.Add(in.mask ? rows : 0);
+    MRLDB_RETURN_IF_ERROR(h_in_.EnsureCapacity(pin.size()));
+    MRLDB_RETURN_IF_ERROR(d_in_.EnsureCapacity(pin.size()));
+    char* h = h_in_.get();
+    for (size_t q = 0; q < nq; ++q) {
+      std::memcpy(h + o_q + q * qs * sizeof(float), in.queries + q * in.query_stride, qs * sizeof(float));
+    }
+    if (in.q_sq) std::memcpy(h + o_qsq, in.q_sq, nq * sizeof(double));
+    if (in.mask) std::memcpy(h + o_mask, in.mask, rows);
+    MRLDB_CUDA(cudaMemcpyAsync(d_in_.get(), h, pin.size(), cudaMemcpyHostToDevice, st));
+    const float* d_q = reinterpret_cast<const float*>(d_in_.get() + o_q);
+    const double* d_qsq = in.q_sq ? reinterpret_cast<const double*>(d_in_.get() + o_qsq) : nullptr;
+    const uint8_t* d_mask = in.mask ? reinterpret_cast<const uint8_t*>(d_in_.get() + o_mask) : nullptr;
     const bool half = options_.precision == Precision::kFloat16;
     if (half) {
       // cuBLAS multiplies like types: the queries go to float16 too (float32 accumulation).
-      MRLDB_RETURN_IF_ERROR(d_queries_half_.EnsureCapacity(nq * in.query_stride * sizeof(__half)));
-      FloatToHalfKernel<<<GridFor(nq * in.query_stride, 256), 256, 0, st>>>(
-          d_queries_.get(), reinterpret_cast<__half*>(d_queries_half_.get()), nq * in.query_stride);
+      MRLDB_RETURN_IF_ERROR(d_queries_half_.EnsureCapacity(nq * qs * sizeof(__half)));
+      FloatToHalfKernel<<<GridFor(nq * qs, 256), 256, 0, st>>>(
+          d_q, reinterpret_cast<__half*>(d_queries_half_.get()), nq * qs);
       MRLDB_CUDA(cudaGetLastError());
     }
     const size_t sub = std::max<size_t>(1, std::min<size_t>(nq, kScoreBytes / (rows * sizeof(float))));
-    const uint32_t tiles = uint32_t((rows + kSelectTile - 1) / kSelectTile);
+    const bool cached = uint64_t{in.k} * 4 <= kCachedTile;
+    const uint64_t tile = cached ? kCachedTile : kWideTile;
+    const uint32_t tiles = uint32_t((rows + tile - 1) / tile);
     const uint32_t k = in.k;
     MRLDB_RETURN_IF_ERROR(d_scores_.EnsureCapacity(sub * rows));
     MRLDB_RETURN_IF_ERROR(d_sel_id_.EnsureCapacity(sub * size_t{tiles} * k));
     MRLDB_RETURN_IF_ERROR(d_sel_dist_.EnsureCapacity(sub * size_t{tiles} * k));
     MRLDB_RETURN_IF_ERROR(d_sel_count_.EnsureCapacity(sub * size_t{tiles}));
-    MRLDB_RETURN_IF_ERROR(d_sel2_id_.EnsureCapacity(sub * size_t{k}));
-    MRLDB_RETURN_IF_ERROR(d_sel2_dist_.EnsureCapacity(sub * size_t{k}));
-    MRLDB_RETURN_IF_ERROR(d_sel2_count_.EnsureCapacity(sub));
-    std::vector<uint64_t> ids(nq * size_t{k});
-    std::vector<float> dist(ids.size());
-    std::vector<uint32_t> count(nq);
+    // Results, packed per sub-batch into one pinned buffer for all queries.
+    Packing pout;
+    const size_t o_id = pout.Add(nq * k * sizeof(uint64_t));
+    const size_t o_dist = pout.Add(nq * k * sizeof(float));
+    const size_t o_cnt = pout.Add(nq * sizeof(uint32_t));
+    MRLDB_RETURN_IF_ERROR(h_out_.EnsureCapacity(pout.size()));
+    MRLDB_RETURN_IF_ERROR(d_out_.EnsureCapacity(pout.size()));
+    char* dout = d_out_.get();
     for (size_t q0 = 0; q0 < nq; q0 += sub) {
       const size_t m = std::min(sub, nq - q0);
       MRLDB_RETURN_IF_ERROR(e0_.Record(st));
       const float one = 1.0f, zero = 0.0f;
-      for (size_t b = 0; b < nblocks; ++b) {
-        const int len = int(b + 1 == nblocks ? last_len : widths_[b]);
-        // Column-major view: the block is width x rows (ld width); the queries stride x m; the
-        // scores rows x m (ld rows): scores = block^T * queries, accumulated over blocks.
-        const float* beta = b == 0 ? &zero : &one;
-        if (!half) {
-          MRLDB_CUBLAS(cublasSgemm(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(m), len, &one,
-                                   reinterpret_cast<const float*>(blocks_[b].get()), int(widths_[b]),
-                                   d_queries_.get() + q0 * in.query_stride + begin_[b], int(in.query_stride),
-                                   beta, d_scores_.get(), int(rows)));
-        } else {
-          const __half* qh = reinterpret_cast<const __half*>(d_queries_half_.get());
-          MRLDB_CUBLAS(cublasGemmEx(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(m), len, &one,
-                                    blocks_[b].get(), CUDA_R_16F, int(widths_[b]),
-                                    qh + q0 * in.query_stride + begin_[b], CUDA_R_16F, int(in.query_stride),
-                                    beta, d_scores_.get(), CUDA_R_32F, int(rows), CUBLAS_COMPUTE_32F,
-                                    CUBLAS_GEMM_DEFAULT));
-        }
+      // Column-major view: the rows are a dim x rows matrix (ld dim), the queries stride x m;
+      // scores (rows x m, ld rows) = rows[0:dims)^T * queries[0:dims): one GEMM per sub-batch.
+      if (!half) {
+        MRLDB_CUBLAS(cublasSgemm(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(m), int(in.dims),
+                                 &one, reinterpret_cast<const float*>(data_.get()), int(dim_),
+                                 d_q + q0 * qs, int(qs), &zero,
+                                 d_scores_.get(), int(rows)));
+      } else {
+        const __half* qh = reinterpret_cast<const __half*>(d_queries_half_.get());
+        MRLDB_CUBLAS(cublasGemmEx(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(m), int(in.dims),
+                                  &one, data_.get(), CUDA_R_16F, int(dim_),
+                                  qh + q0 * qs, CUDA_R_16F, int(qs), &zero,
+                                  d_scores_.get(), CUDA_R_32F, int(rows), CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
       }
       MRLDB_RETURN_IF_ERROR(e1_.Record(st));
-      ExactDistanceKernel<<<GridFor(m * rows, 256), 256, 0, st>>>(
-          d_scores_.get(), rows, m, in.q_sq ? d_qsq_.get() + q0 : nullptr, x_sq, in.metric);
-      MRLDB_CUDA(cudaGetLastError());
       Segments tiled;
       tiled.qlen = rows;
-      tiled.tile = kSelectTile;
+      tiled.tile = tile;
       tiled.tiles = tiles;
-      SelectKernel<<<unsigned(m * tiles), kSelectThreads, 0, st>>>(
-          d_scores_.get(), tiled, in.mask ? d_mask_.get() : nullptr, k, d_sel_id_.get(),
-          d_sel_dist_.get(), d_sel_count_.get());
-      MRLDB_CUDA(cudaGetLastError());
-      const float* final_dist = d_sel_dist_.get();
-      const uint64_t* final_id = d_sel_id_.get();
-      const uint32_t* final_count = d_sel_count_.get();
-      if (tiles > 1) {
-        // The tiles' unfilled slots must not be eligible: mark them infinite first.
-        MarkEmpty(m * tiles, k, st);
+      tiled.from_dot = true;
+      tiled.metric = in.metric;
+      tiled.q_sq = d_qsq ? d_qsq + q0 : nullptr;
+      tiled.x_sq = x_sq;
+      uint64_t* id_to = reinterpret_cast<uint64_t*>(dout + o_id) + q0 * k;
+      float* dist_to = reinterpret_cast<float*>(dout + o_dist) + q0 * k;
+      uint32_t* cnt_to = reinterpret_cast<uint32_t*>(dout + o_cnt) + q0;
+      const size_t smem = cached ? std::min<uint64_t>(tile, rows) * sizeof(uint32_t) : 0;
+      auto first_pass = cached ? SelectKernel<true> : SelectKernel<false>;
+      if (tiles == 1) {
+        first_pass<<<unsigned(m), kSelectThreads, smem, st>>>(d_scores_.get(), tiled, d_mask, k,
+                                                               id_to, dist_to, cnt_to, nullptr);
+        MRLDB_CUDA(cudaGetLastError());
+      } else {
+        first_pass<<<unsigned(m * tiles), kSelectThreads, smem, st>>>(
+            d_scores_.get(), tiled, d_mask, k, d_sel_id_.get(), d_sel_dist_.get(),
+            d_sel_count_.get(), nullptr);
+        MRLDB_CUDA(cudaGetLastError());
+        // The tiles' unfilled slots must not be eligible: mark them infinite, then select
+        // again over each query's tiles.
+        MarkEmptyKernel<<<GridFor(m * tiles * k, 256), 256, 0, st>>>(d_sel_count_.get(), k, m * tiles,
+                                                                     d_sel_dist_.get());
         Segments merged;
         merged.qlen = uint64_t{tiles} * k;
         merged.tile = merged.qlen;
         merged.tiles = 1;
         merged.ids = d_sel_id_.get();
-        SelectKernel<<<unsigned(m), kSelectThreads, 0, st>>>(d_sel_dist_.get(), merged, nullptr, k,
-                                                              d_sel2_id_.get(), d_sel2_dist_.get(),
-                                                              d_sel2_count_.get());
+        SelectKernel<false><<<unsigned(m), kSelectThreads, 0, st>>>(
+            d_sel_dist_.get(), merged, nullptr, k, id_to, dist_to, cnt_to, nullptr);
         MRLDB_CUDA(cudaGetLastError());
-        final_dist = d_sel2_dist_.get();
-        final_id = d_sel2_id_.get();
-        final_count = d_sel2_count_.get();
+      }
+      if (k <= kSortMax) {
+        SortKernel<<<unsigned(m), kSelectThreads, 0, st>>>(k, cnt_to, id_to, dist_to, nullptr, nullptr);
+        MRLDB_CUDA(cudaGetLastError());
       }
       MRLDB_RETURN_IF_ERROR(e2_.Record(st));
-      MRLDB_CUDA(cudaMemcpyAsync(ids.data() + q0 * k, final_id, m * k * sizeof(uint64_t), cudaMemcpyDeviceToHost, st));
-      MRLDB_CUDA(cudaMemcpyAsync(dist.data() + q0 * k, final_dist, m * k * sizeof(float), cudaMemcpyDeviceToHost, st));
-      MRLDB_CUDA(cudaMemcpyAsync(count.data() + q0, final_count, m * sizeof(uint32_t), cudaMemcpyDeviceToHost, st));
       MRLDB_RETURN_IF_ERROR(stream_.Sync());
       MRLDB_ASSIGN_OR_RETURN(double g, Elapsed(e0_, e1_));
       MRLDB_ASSIGN_OR_RETURN(double t, Elapsed(e1_, e2_));
       out.gemm_seconds += g;
       out.topk_seconds += t;
     }
+    MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), dout, pout.size(), cudaMemcpyDeviceToHost, st));
+    MRLDB_RETURN_IF_ERROR(stream_.Sync());
+    const char* ho = h_out_.get();
+    const uint64_t* ids = reinterpret_cast<const uint64_t*>(ho + o_id);
+    const float* dist = reinterpret_cast<const float*>(ho + o_dist);
+    const uint32_t* count = reinterpret_cast<const uint32_t*>(ho + o_cnt);
     for (size_t q = 0; q < nq; ++q) out.offsets[q + 1] = out.offsets[q] + count[q];
     out.rows.resize(out.offsets[nq]);
     out.distance.resize(out.offsets[nq]);
@@ -695,13 +882,14 @@ class CudaDeviceBlocks final : public DeviceBlocks {
         out.distance[out.offsets[q] + j] = dist[q * k + j];
       }
     }
-    SortSlices(out.offsets, out.rows, out.distance, nullptr);
+    if (k > kSortMax) SortSlices(out.offsets, out.rows, out.distance);
     out.total_seconds = WallNow() - t_start;
     return out;
   }
 
  private:
   size_t elem() const { return options_.precision == Precision::kFloat32 ? sizeof(float) : sizeof(__half); }
+  size_t RowBytes() const { return size_t{dim_} * elem() + widths_.size() * sizeof(float); }
 
   // Replaces `buf` by one of `new_bytes` holding its first `old_bytes`.
   Status Grow(DeviceBuffer<char>* buf, size_t old_bytes, size_t new_bytes) {
@@ -715,20 +903,6 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     return Status::Ok();
   }
 
-  BlockTable Table(size_t query_stride) const {
-    BlockTable t{};
-    const size_t per_load = options_.precision == Precision::kFloat32 ? 4 : 8;
-    for (size_t b = 0; b < widths_.size(); ++b) {
-      t.data[b] = blocks_[b].get();
-      t.begin[b] = begin_[b];
-      t.width[b] = widths_[b];
-      t.vec[b] = widths_[b] % per_load == 0 && begin_[b] % 4 == 0 && query_stride % 4 == 0;
-    }
-    return t;
-  }
-
-  void MarkEmpty(size_t segments, uint32_t k, cudaStream_t st);
-
   const std::vector<uint32_t> widths_;
   const DeviceBlocksOptions options_;
   std::vector<uint32_t> begin_;
@@ -739,29 +913,20 @@ class CudaDeviceBlocks final : public DeviceBlocks {
 
   mutable std::mutex mu_;  // serializes every call on the one stream and scratch space
   uint64_t allocated_ = 0, resident_ = 0;
-  std::vector<DeviceBuffer<char>> blocks_, norms_;
+  // Whole rows, row-major (row r at r * dim): a stage's blocks are one contiguous range of a
+  // row, and exact search at any prefix is one GEMM (leading dimension dim).
+  DeviceBuffer<char> data_;
+  std::vector<DeviceBuffer<char>> norms_;  // per level: float per row
   Stream stream_;
   CublasHandle blas_;
   Event e0_, e1_, e2_;
-  DeviceBuffer<float> d_queries_, staging_, d_dist_, d_scores_, d_sel_dist_, d_sel2_dist_, d_xsq_;
-  DeviceBuffer<char> d_queries_half_;
-  DeviceBuffer<uint32_t> d_cand_query_, d_offsets_, d_sel_count_, d_sel2_count_;
-  DeviceBuffer<uint64_t> d_rows_, d_sel_id_, d_sel2_id_;
-  DeviceBuffer<double> d_acc_in_, d_acc_out_, d_qsq_;
-  DeviceBuffer<uint8_t> d_mask_;
+  PinnedBuffer<char> h_in_, h_out_;
+  DeviceBuffer<char> d_in_, d_out_, d_queries_half_;
+  DeviceBuffer<float> staging_, d_dist_, d_scores_, d_sel_dist_, d_xsq_;
+  DeviceBuffer<uint32_t> d_sel_count_;
+  DeviceBuffer<uint64_t> d_sel_id_;
+  DeviceBuffer<double> d_acc_out_;
 };
-
-__global__ void MarkEmptyKernel(const uint32_t* count, uint32_t k, size_t segments, float* dist) {
-  for (size_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < segments * k;
-       i += size_t{gridDim.x} * blockDim.x) {
-    if (i % k >= count[i / k]) dist[i] = INFINITY;
-  }
-}
-
-void CudaDeviceBlocks::MarkEmpty(size_t segments, uint32_t k, cudaStream_t st) {
-  MarkEmptyKernel<<<GridFor(segments * k, 256), 256, 0, st>>>(d_sel_count_.get(), k, segments,
-                                                               d_sel_dist_.get());
-}
 
 }  // namespace
 

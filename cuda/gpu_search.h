@@ -3,9 +3,12 @@
 // links cuda/ without seeing the toolkit). Built from gpu_search.cu with the CUDA toolkit, from
 // no_cuda.cc without it (DeviceBlocks::Create then answers NotSupported).
 //
-// Layout on the device: block b is one array of rows x width(b) values (float32, or float16 as
-// an option), row-major, row r at r * width(b); per level (granularity) the squared prefix norm
-// ||x[0:g)||^2 of every row as float32. Rows [0, resident_rows()) are on the device; the memory
+// Layout on the device: whole rows, row-major (row r at r * D; float32, or float16 as an
+// option), so that the blocks a re-rank stage adds are one contiguous range of each candidate's
+// row and exact search at any prefix is one GEMM; per level (granularity) the squared prefix
+// norm ||x[0:g)||^2 of every row as float32. (The host keeps its column blocks: there a prefix
+// scan must not read the rest of the row; on the device a GEMM over a strided prefix reads only
+// the prefix's cache lines, and one call beats one per block.) Rows [0, resident_rows()) are on the device; the memory
 // budget decides how many rows that can be, and rows beyond it stay with the caller (the CPU).
 //
 // Thread safety: every method may be called from any thread; calls are serialized on one CUDA
@@ -90,7 +93,7 @@ struct ExactResult {
 class DeviceBlocks {
  public:
   // `widths`: the block widths of the collection's ladder (their sum is the dimension).
-  // Errors: NotSupported (no CUDA in this build, no device, or more than 64 blocks), IOError.
+  // Errors: NotSupported (no CUDA in this build, or no device), IOError.
   static Result<std::unique_ptr<DeviceBlocks>> Create(const std::vector<uint32_t>& widths,
                                                       const DeviceBlocksOptions& options);
   virtual ~DeviceBlocks() = default;
