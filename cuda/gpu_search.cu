@@ -455,6 +455,26 @@ void SortSlices(const std::vector<uint32_t>& offsets, std::vector<uint64_t>& row
   }
 }
 
+// Union GEMM (measurement only): copies values [lo, hi) of each union row into a dense
+// matrix, union x (hi - lo), row-major.
+__global__ void GatherKernel(const float* data, uint32_t dim, uint32_t lo, uint32_t len,
+                             const uint64_t* rows, size_t n, float* out) {
+  for (size_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n * len;
+       i += size_t{gridDim.x} * blockDim.x) {
+    out[i] = data[rows[i / len] * dim + lo + i % len];
+  }
+}
+
+// Candidate i's score: scores[cand_u[i] + cand_query[i] * union_rows], added to its own.
+__global__ void PickKernel(const float* scores, size_t union_rows, const uint32_t* cand_u,
+                           const uint32_t* cand_query, const double* acc_in, size_t n,
+                           double* acc_out) {
+  for (size_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x) {
+    acc_out[i] = acc_in[i] + scores[cand_u[i] + cand_query[i] * union_rows];
+  }
+}
+
 __global__ void MarkEmptyKernel(const uint32_t* count, uint32_t k, size_t segments, float* dist) {
   for (size_t i = size_t{blockIdx.x} * blockDim.x + threadIdx.x; i < segments * k;
        i += size_t{gridDim.x} * blockDim.x) {
@@ -716,6 +736,69 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     }
     out.total_seconds = WallNow() - t_start;
     return out;
+  }
+
+  Result<double> UnionGemmSeconds(const RerankBatch& in, std::vector<double>* acc) override {
+    std::lock_guard lock(mu_);
+    if (options_.precision != Precision::kFloat32) {
+      return Status::NotSupported("the union GEMM is measured on float32 copies only");
+    }
+    if (in.b_from > in.b_to || in.b_to >= widths_.size()) {
+      return Status::InvalidArgument("re-rank blocks out of range");
+    }
+    const size_t nq = in.nq, n = nq ? in.offsets[nq] : 0;
+    std::vector<uint64_t> uni(in.rows, in.rows + n);
+    std::sort(uni.begin(), uni.end());
+    uni.erase(std::unique(uni.begin(), uni.end()), uni.end());
+    acc->assign(in.acc, in.acc + n);
+    if (uni.empty()) return 0.0;
+    if (uni.back() >= resident_) return Status::InvalidArgument("a candidate row is not resident");
+    if (uni.size() * nq * sizeof(float) > (size_t{2} << 30)) {
+      return Status::NotSupported("the union GEMM's score matrix would exceed 2 GiB");
+    }
+    std::vector<uint32_t> cand_u(n), cand_q(n);
+    for (size_t q = 0; q < nq; ++q) {
+      for (uint32_t i = in.offsets[q]; i < in.offsets[q + 1]; ++i) {
+        cand_q[i] = uint32_t(q);
+        cand_u[i] = uint32_t(std::lower_bound(uni.begin(), uni.end(), in.rows[i]) - uni.begin());
+      }
+    }
+    const uint32_t lo = begin_[in.b_from], len = begin_[in.b_to] + widths_[in.b_to] - lo;
+    std::vector<float> q(nq * len);
+    for (size_t i = 0; i < nq; ++i) {
+      std::memcpy(q.data() + i * len, in.queries + i * in.query_stride + lo, len * sizeof(float));
+    }
+    DeviceScope scope(options_.device);
+    MRLDB_RETURN_IF_ERROR(scope.status());
+    cudaStream_t st = stream_.get();
+    DeviceBuffer<float> d_q, d_g, d_s;
+    DeviceBuffer<uint64_t> d_u;
+    DeviceBuffer<uint32_t> d_cu, d_cq;
+    DeviceBuffer<double> d_ai, d_ao;
+    MRLDB_RETURN_IF_ERROR(d_q.Upload(q.data(), q.size(), st));
+    MRLDB_RETURN_IF_ERROR(d_u.Upload(uni.data(), uni.size(), st));
+    MRLDB_RETURN_IF_ERROR(d_cu.Upload(cand_u.data(), n, st));
+    MRLDB_RETURN_IF_ERROR(d_cq.Upload(cand_q.data(), n, st));
+    MRLDB_RETURN_IF_ERROR(d_ai.Upload(in.acc, n, st));
+    MRLDB_RETURN_IF_ERROR(d_g.EnsureCapacity(uni.size() * len));
+    MRLDB_RETURN_IF_ERROR(d_s.EnsureCapacity(uni.size() * nq));
+    MRLDB_RETURN_IF_ERROR(d_ao.EnsureCapacity(n));
+    MRLDB_RETURN_IF_ERROR(e0_.Record(st));
+    GatherKernel<<<GridFor(uni.size() * len, 256), 256, 0, st>>>(
+        reinterpret_cast<const float*>(data_.get()), dim_, lo, len, d_u.get(), uni.size(), d_g.get());
+    MRLDB_CUDA(cudaGetLastError());
+    const float one = 1.0f, zero = 0.0f;
+    // Column-major: gathered rows len x U (ld len), queries len x nq; scores U x nq (ld U).
+    MRLDB_CUBLAS(cublasSgemm(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(uni.size()), int(nq), int(len),
+                             &one, d_g.get(), int(len), d_q.get(), int(len), &zero, d_s.get(),
+                             int(uni.size())));
+    PickKernel<<<GridFor(n, 256), 256, 0, st>>>(d_s.get(), uni.size(), d_cu.get(), d_cq.get(),
+                                                d_ai.get(), n, d_ao.get());
+    MRLDB_CUDA(cudaGetLastError());
+    MRLDB_RETURN_IF_ERROR(e1_.Record(st));
+    MRLDB_CUDA(cudaMemcpyAsync(acc->data(), d_ao.get(), n * sizeof(double), cudaMemcpyDeviceToHost, st));
+    MRLDB_RETURN_IF_ERROR(stream_.Sync());
+    return Elapsed(e0_, e1_);
   }
 
   Result<ExactResult> Exact(const ExactBatch& in) override {

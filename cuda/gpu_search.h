@@ -122,6 +122,15 @@ class DeviceBlocks {
   virtual Result<RerankResult> Rerank(const RerankBatch& batch) = 0;
   // cuBLAS GEMM of the queries against the prefix blocks, distances and top-k on the device.
   virtual Result<ExactResult> Exact(const ExactBatch& batch) = 0;
+
+  // The alternative Rerank does not use, kept to measure the choice (mrldb-bench gpu): gathers
+  // the union of the batch's candidate rows into a dense matrix, multiplies every query by every
+  // gathered row in one cuBLAS GEMM, and picks each candidate's own score into `acc` (the
+  // batch's acc plus its dot product over the blocks; keep and metric are ignored). Returns the
+  // device time of gather + GEMM + pick (CUDA events), to compare with
+  // RerankResult::kernel_seconds. float32 copies only.
+  // Errors: NotSupported (float16, or a score matrix over 2 GiB), IOError.
+  virtual Result<double> UnionGemmSeconds(const RerankBatch& batch, std::vector<double>* acc) = 0;
 };
 
 // Device memory bandwidth, measured: a device-to-device cudaMemcpy (bytes read + written per

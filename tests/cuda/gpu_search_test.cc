@@ -204,6 +204,40 @@ INSTANTIATE_TEST_SUITE_P(
                       ExactShape{gpu::Precision::kFloat16, Metric::kCosine, 150000, 77, 20},
                       ExactShape{gpu::Precision::kFloat16, Metric::kL2, 5000, 33, 10}));
 
+// The union GEMM that mrldb-bench measures against the fused kernel computes the same scores.
+TEST(GpuSearch, UnionGemmMatchesCpuScores) {
+  SKIP_WITHOUT_GPU();
+  RerankFixture f({16, 32, 64, 128}, 2000, 11, 4);
+  auto dev = Upload(f, gpu::Precision::kFloat32);
+  ASSERT_NE(dev, nullptr);
+  CandidateLists lists = f.RandomCandidates({0, 1}, 300, 8);
+  for (size_t i = 0; i < lists.acc.size(); ++i) lists.acc[i] = 0.25 * double(i % 5);
+  std::vector<uint64_t> rows;
+  for (const Candidate& c : lists.cands) rows.push_back(c.row);
+  gpu::RerankBatch b;
+  b.queries = f.queries.data();
+  b.nq = f.nq;
+  b.query_stride = f.dim;
+  b.offsets = lists.offsets.data();
+  b.rows = rows.data();
+  b.acc = lists.acc.data();
+  b.b_from = 1;  // dims [16, 128)
+  b.b_to = 3;
+  b.metric = gpu::Metric::kInnerProduct;
+  b.keep = 1;
+  std::vector<double> acc;
+  auto secs = dev->UnionGemmSeconds(b, &acc);
+  ASSERT_TRUE(secs.ok()) << secs.status().ToString();
+  ASSERT_EQ(acc.size(), rows.size());
+  for (size_t q = 0; q < f.nq; ++q) {
+    for (uint32_t i = lists.offsets[q]; i < lists.offsets[q + 1]; ++i) {
+      double want = lists.acc[i];
+      for (uint32_t d = 16; d < 128; ++d) want += double{f.queries[q * f.dim + d]} * f.data[rows[i] * f.dim + d];
+      EXPECT_NEAR(acc[i], want, 1e-4 * (1 + std::fabs(want))) << "query " << q << " candidate " << i;
+    }
+  }
+}
+
 TEST(GpuSearch, NoDeviceMeansNotSupported) {
   auto devices = gpu::ListDevices();
   if (devices.ok()) GTEST_SKIP() << "a GPU is present";
