@@ -17,6 +17,11 @@
 #include <fmt/format.h>
 
 #include "bench/search_bench.h"
+
+namespace mrldb::bench {
+// bench/gpu_bench.cc: the GPU re-ranker and exact search on the device at hand.
+int RunGpuBench(int argc, char** argv, int first);
+}  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
 
@@ -226,11 +231,14 @@ int main(int argc, char** argv) {
         "usage: mrldb-bench storage [--rows N] [--dim D] [--batch B] [--sync-rows N] "
         "[--repeat R] [--dir DIR] [--json FILE]\n"
         "       mrldb-bench search [--quick | --synthetic N | --data FILE] [options]  "
-        "(search --help)\n");
+        "(search --help)\n"
+        "       mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] "
+        "[--json FILE] [--no-e2e]\n");
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
   if (!std::strcmp(argv[1], "search")) return RunSearchBench(argc, argv, 2);
+  if (!std::strcmp(argv[1], "gpu")) return mrldb::bench::RunGpuBench(argc, argv, 2);
   fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
   return 2;
 }

@@ -4,37 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "cuda/cuda_raii.cuh"
 #include "cuda/gpu_info.h"
 
 namespace mrldb::gpu {
 namespace {
-
-Status FromCuda(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::Ok();
-  std::string msg = std::string(what) + ": " + cudaGetErrorName(err) + " (" +
-                    cudaGetErrorString(err) + ")";
-  if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver) {
-    return Status::NotSupported("no usable CUDA device: " + msg);
-  }
-  return Status::IOError(msg);
-}
-
-// RAII device buffer.
-template <typename T>
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  ~DeviceBuffer() {
-    if (ptr_) cudaFree(ptr_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  Status Allocate(size_t n) { return FromCuda(cudaMalloc(&ptr_, n * sizeof(T)), "cudaMalloc"); }
-  T* get() const { return ptr_; }
-
- private:
-  T* ptr_ = nullptr;
-};
 
 __global__ void DotKernel(const float* a, const float* b, int n, float* out) {
   __shared__ float partial[256];
@@ -81,9 +55,9 @@ Status SelfTest(int index) {
     expect += double{a[i]} * b[i];
   }
   DeviceBuffer<float> da, db, dout;
-  MRLDB_RETURN_IF_ERROR(da.Allocate(n));
-  MRLDB_RETURN_IF_ERROR(db.Allocate(n));
-  MRLDB_RETURN_IF_ERROR(dout.Allocate(1));
+  MRLDB_RETURN_IF_ERROR(da.EnsureCapacity(n));
+  MRLDB_RETURN_IF_ERROR(db.EnsureCapacity(n));
+  MRLDB_RETURN_IF_ERROR(dout.EnsureCapacity(1));
   MRLDB_RETURN_IF_ERROR(FromCuda(
       cudaMemcpy(da.get(), a.data(), n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy"));
   MRLDB_RETURN_IF_ERROR(FromCuda(

@@ -1,15 +1,28 @@
 // The cuda/ layer of a build without the CUDA toolkit: every call says so.
 #include "cuda/gpu_info.h"
+#include "cuda/gpu_search.h"
 
 namespace mrldb::gpu {
+namespace {
 
-bool BuiltWithCuda() { return false; }
-
-Result<std::vector<GpuDevice>> ListDevices() {
+Status NotBuilt() {
   return Status::NotSupported("this build of mrldb has no CUDA support (MRLDB_WITH_CUDA=OFF or "
                               "no CUDA toolkit at configure time)");
 }
 
-Status SelfTest(int) { return ListDevices().status(); }
+}  // namespace
+
+bool BuiltWithCuda() { return false; }
+
+Result<std::vector<GpuDevice>> ListDevices() { return NotBuilt(); }
+
+Status SelfTest(int) { return NotBuilt(); }
+
+Result<std::unique_ptr<DeviceBlocks>> DeviceBlocks::Create(const std::vector<uint32_t>&,
+                                                           const DeviceBlocksOptions&) {
+  return NotBuilt();
+}
+
+Result<Bandwidth> MeasureBandwidth(int, size_t, int) { return NotBuilt(); }
 
 }  // namespace mrldb::gpu

@@ -27,14 +27,15 @@ size_t KeyHash::operator()(const Key& k) const {
 }
 
 Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool,
-                       ThreadPool* index_pool, std::string index_path, LogFn log)
+                       ThreadPool* index_pool, std::string index_path, LogFn log,
+                       GpuSettings gpu)
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
       index_pool_(index_pool),
       index_path_(std::move(index_path)), log_(std::move(log)),
       attrs_(desc_.spec.attributes.size()), cache_(ladder_),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
       default_plan_(desc_.spec.default_plan), default_ef_(desc_.spec.default_ef),
-      default_k_(desc_.spec.default_plan_k) {}
+      default_k_(desc_.spec.default_plan_k), gpu_settings_(std::move(gpu)) {}
 
 Collection::~Collection() = default;
 
@@ -541,6 +542,7 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
     ids_[batch.id(i)] = row;
   }
   live_rows_ += n;
+  SyncDevice(first, n);
   graph_dirty_ = true;
   // The batch is committed and searchable now (the tail scan); the background indexer adds it
   // to the graph. A capacity failure is logged and makes stage 0 scan; it does not fail the

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -17,7 +18,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda/gpu_search.h"
 #include "engine/column_cache.h"
+#include "engine/reranker.h"
 #include "engine/thread_pool.h"
 #include "engine/top_k.h"
 #include "mrldb/database.h"
@@ -28,6 +31,13 @@
 namespace mrldb {
 
 class PrefixIndex;
+class StageRecorder;
+
+// The database's GPU options, as a collection needs them.
+struct GpuSettings {
+  bool enabled = false;
+  gpu::DeviceBlocksOptions blocks;
+};
 
 struct KeyHash {
   size_t operator()(const Key& k) const;
@@ -42,7 +52,7 @@ class Collection {
   // distinct: an indexer step holds the graph lock exclusively while it waits for its pool, and
   // a batch search holds its pool while it waits for the graph lock.
   Collection(storage::CollectionDescriptor desc, storage::KvStore* kv, ThreadPool* pool,
-             ThreadPool* index_pool, std::string index_path, LogFn log);
+             ThreadPool* index_pool, std::string index_path, LogFn log, GpuSettings gpu = {});
   ~Collection();
 
   // Reads ids, attributes and every vector block from storage into memory, then loads the saved
@@ -107,13 +117,43 @@ class Collection {
   Result<std::shared_ptr<const FilterMatch>> MatchFilter(const std::optional<Filter>& filter) const;
   std::vector<Candidate> RunPlan(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
                                  bool parallel, SearchStats* stats) const;
+  // Stage 0 of one query: by the graph (*graph = true; distances only) or by a scan.
+  std::vector<Candidate> FirstStage(const float* q, const ResolvedPlan& plan,
+                                    const FilterMatch* filter, bool parallel,
+                                    StageRecorder& record, bool* graph) const;
+  // Runs the stages from `from_stage` on with `reranker` over `lists` (one per query).
+  Status RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
+                      size_t from_stage, uint32_t done, Reranker* reranker,
+                      CandidateLists* lists, StageRecorder& record) const;
+  // The whole plan for n queries on the GPU: stage 0 by the graph (CPU threads) or by GPU brute
+  // force, the re-ranking stages on the GPU. `stats` only for n = 1.
+  Result<std::vector<std::vector<Candidate>>> RunPlanGpu(const float* queries, size_t n,
+                                                         size_t stride, const ResolvedPlan& plan,
+                                                         const FilterMatch* filter,
+                                                         gpu::DeviceBlocks* dev,
+                                                         SearchStats* stats) const;
+  // Brute force of n queries at `dims` on the GPU over the resident rows, the CPU over the rest.
+  Result<std::vector<std::vector<Candidate>>> ScanTopKGpu(const float* queries, size_t n,
+                                                          size_t stride, uint32_t dims,
+                                                          size_t keep, const FilterMatch* filter,
+                                                          gpu::DeviceBlocks* dev,
+                                                          RerankSplit* split) const;
+  // The device copy of the blocks for a search on `device` with n queries: nullptr for the
+  // CPU. Makes the copy at the first GPU search. Errors (kGpu only): NotSupported, IOError;
+  // kAuto logs the reason once and answers nullptr. REQUIRES mu_ held (shared at least).
+  Result<gpu::DeviceBlocks*> DeviceFor(Device device, size_t n) const;
+  // Copies rows [first, first + n) to the device copy when there is one; a failure drops the
+  // copy (logged; later GPU searches fail or fall back). REQUIRES mu_ held exclusively.
+  void SyncDevice(uint64_t first, uint64_t n);
   // The `keep` best rows at prefix `dims` by brute force over all live rows or over `subset`.
   std::vector<Candidate> ScanTopK(const float* q, uint32_t dims, size_t keep,
                                   const std::vector<uint64_t>* subset, bool parallel,
                                   uint64_t* bytes_read) const;
   // Additive score (dot, or squared L2) of `row` over [0, dims).
   double PrefixScore(const float* q, uint32_t dims, uint64_t row) const;
-  float FinalDistance(double acc, double q_sq, double x_sq) const;
+  float FinalDistance(double acc, double q_sq, double x_sq) const {
+    return mrldb::FinalDistance(spec().metric, acc, q_sq, x_sq);
+  }
   std::vector<float> RowPrefix(uint64_t row, uint32_t dims) const;
   std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns,
                             uint32_t vector_dims) const;
@@ -162,6 +202,13 @@ class Collection {
   std::function<void()> on_write_;
   std::vector<FunnelStage> default_plan_;                   // GUARDED_BY(mu_)
   uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)
+  const GpuSettings gpu_settings_;
+  // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
+  // no write is in progress) and kept in step by every write (under mu_ exclusive).
+  mutable std::mutex device_mu_;
+  mutable std::unique_ptr<gpu::DeviceBlocks> device_;       // GUARDED_BY(device_mu_)
+  mutable std::string device_error_;                        // GUARDED_BY(device_mu_) sticky
+  mutable bool device_logged_ = false;                      // GUARDED_BY(device_mu_)
 };
 
 }  // namespace mrldb

@@ -293,7 +293,13 @@ class DatabaseImpl final : public Database {
   }
   std::shared_ptr<Collection> MakeCollection(storage::CollectionDescriptor d) {
     const std::string file = fmt::format("{}/hnsw/{}.hnsw", path_, d.cid);
-    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, &index_pool_, file, log_);
+    GpuSettings gpu;
+    gpu.enabled = options_.gpu;
+    gpu.blocks.device = options_.gpu_device;
+    gpu.blocks.budget_bytes = options_.gpu_memory_bytes;
+    gpu.blocks.precision = options_.gpu_float16 ? gpu::Precision::kFloat16 : gpu::Precision::kFloat32;
+    auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, &index_pool_, file, log_,
+                                          gpu);
     c->SetWriteListener([this] { WakeIndexer(); });
     return c;
   }

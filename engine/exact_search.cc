@@ -65,14 +65,6 @@ std::vector<Hit> Collection::MakeHits(const std::vector<Candidate>& best,
   return hits;
 }
 
-float Collection::FinalDistance(double acc, double q_sq, double x_sq) const {
-  switch (spec().metric) {
-    case Metric::kL2: return static_cast<float>(std::sqrt(std::max(0.0, acc)));
-    case Metric::kInnerProduct: return static_cast<float>(-acc);
-    default: return x_sq > 0 ? static_cast<float>(1.0 - acc / std::sqrt(q_sq * x_sq)) : 1.0f;
-  }
-}
-
 std::vector<Candidate> Collection::ScanTopK(const float* query, uint32_t dims, size_t keep,
                                             const std::vector<uint64_t>* subset, bool parallel,
                                             uint64_t* bytes_read) const {

@@ -11,6 +11,7 @@
 #include "engine/distance.h"
 #include "engine/filter_eval.h"
 #include "engine/prefix_index.h"
+#include "engine/stage_recorder.h"
 #include "engine/top_k.h"
 
 namespace mrldb {
@@ -22,10 +23,6 @@ constexpr uint32_t kMaxK = 100000;
 // served by scanning the matching rows (exact stage 0); a broader one by the graph.
 constexpr uint64_t kMinBruteForceRows = 20000;
 constexpr double kBruteForceFraction = 0.05;
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 class BitmapFilter final : public hnswlib::BaseFilterFunctor {
  public:
@@ -158,123 +155,119 @@ Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
   return std::shared_ptr<const FilterMatch>(std::move(m));
 }
 
-std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& plan,
-                                           const FilterMatch* filter, bool parallel,
-                                           SearchStats* stats) const {
+std::vector<Candidate> Collection::FirstStage(const float* q, const ResolvedPlan& plan,
+                                              const FilterMatch* filter, bool parallel,
+                                              StageRecorder& record, bool* graph) const {
   const Metric metric = spec().metric;
-  const DistanceKernels& kern = Kernels();
-  const bool want_stats = stats != nullptr;
-  double t0 = want_stats ? Now() : 0;
-  auto record = [&](const char* method, uint32_t dims, uint64_t in, uint64_t out, uint64_t bytes) {
-    if (!want_stats) return;
-    const double t1 = Now();
-    stats->stages.push_back({method, dims, in, out, bytes, t1 - t0, "cpu"});
-    t0 = t1;
-  };
-
-  // Stage 0.
   const FunnelStage& first = plan.stages[0];
   std::vector<Candidate> cands;
   const bool use_graph = plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
-  if (use_graph) {
-    std::vector<float> qp(q, q + first.dims);
-    if (metric == Metric::kCosine) {
-      double n = 0;
-      for (float v : qp) n += double{v} * v;
-      const float inv = static_cast<float>(1.0 / std::sqrt(n));
-      for (float& v : qp) v *= inv;
-    }
-    BitmapFilter bitmap(filter ? &filter->bits : nullptr);
-    const size_t ef = std::max<size_t>(plan.ef ? plan.ef : spec().hnsw.ef_search, first.keep);
-    // Rows at or above `tail` are not in the graph yet (background indexer): scan them.
-    const uint64_t tail = indexed_upto_;
-    std::vector<std::pair<float, uint64_t>> found;
-    {
-      std::shared_lock graph_lock(graph_mu_);
-      found = graph_->Search(qp.data(), first.keep, ef, filter ? &bitmap : nullptr);
-    }
-    cands.reserve(found.size());
-    for (const auto& [d, row] : found) {
-      // Rows added by an indexer step still in progress belong to the tail scan; a row deleted
-      // while being added may linger in the graph for an instant.
-      if (row < tail && live_[row]) cands.push_back({d, row});
-    }
-    record("hnsw", first.dims, ef, cands.size(), 0);
-    uint64_t tail_rows = 0;
-    if (tail < next_row_) {
-      std::vector<uint64_t> rows;
-      for (uint64_t row = tail; row < next_row_; ++row) {
-        if (filter ? filter->bits[row] : live_[row]) rows.push_back(row);
-      }
-      tail_rows = rows.size();
-      uint64_t bytes = 0;
-      for (const Candidate& c : ScanTopK(q, first.dims, first.keep, &rows, false, &bytes)) {
-        cands.push_back(c);
-      }
-      record("scan", first.dims, rows.size(), std::min<uint64_t>(rows.size(), first.keep), bytes);
-    }
-    const size_t reachable = filter ? filter->rows.size() : live_rows_;
-    if (found.size() < std::min<size_t>(first.keep, reachable - tail_rows) &&
-        cands.size() < std::min<size_t>(first.keep, reachable)) {
-      // The graph could not produce enough rows (a filter it routes poorly): scan instead.
-      uint64_t bytes = 0;
-      cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel,
-                       &bytes);
-      record("scan", first.dims, reachable, cands.size(), bytes);
-    }
-  } else {
+  *graph = use_graph;
+  if (!use_graph) {
     uint64_t bytes = 0;
     cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel, &bytes);
     record("scan", first.dims, filter ? filter->rows.size() : live_rows_, cands.size(), bytes);
+    return cands;
   }
-  if (plan.stages.size() == 1 && !use_graph) return cands;
+  std::vector<float> qp(q, q + first.dims);
+  if (metric == Metric::kCosine) {
+    double n = 0;
+    for (float v : qp) n += double{v} * v;
+    const float inv = static_cast<float>(1.0 / std::sqrt(n));
+    for (float& v : qp) v *= inv;
+  }
+  BitmapFilter bitmap(filter ? &filter->bits : nullptr);
+  const size_t ef = std::max<size_t>(plan.ef ? plan.ef : spec().hnsw.ef_search, first.keep);
+  // Rows at or above `tail` are not in the graph yet (background indexer): scan them.
+  const uint64_t tail = indexed_upto_;
+  std::vector<std::pair<float, uint64_t>> found;
+  {
+    std::shared_lock graph_lock(graph_mu_);
+    found = graph_->Search(qp.data(), first.keep, ef, filter ? &bitmap : nullptr);
+  }
+  cands.reserve(found.size());
+  for (const auto& [d, row] : found) {
+    // Rows added by an indexer step still in progress belong to the tail scan; a row deleted
+    // while being added may linger in the graph for an instant.
+    if (row < tail && live_[row]) cands.push_back({d, row});
+  }
+  record("hnsw", first.dims, ef, cands.size(), 0);
+  uint64_t tail_rows = 0;
+  if (tail < next_row_) {
+    std::vector<uint64_t> rows;
+    for (uint64_t row = tail; row < next_row_; ++row) {
+      if (filter ? filter->bits[row] : live_[row]) rows.push_back(row);
+    }
+    tail_rows = rows.size();
+    uint64_t bytes = 0;
+    for (const Candidate& c : ScanTopK(q, first.dims, first.keep, &rows, false, &bytes)) {
+      cands.push_back(c);
+    }
+    record("scan", first.dims, rows.size(), std::min<uint64_t>(rows.size(), first.keep), bytes);
+  }
+  const size_t reachable = filter ? filter->rows.size() : live_rows_;
+  if (found.size() < std::min<size_t>(first.keep, reachable - tail_rows) &&
+      cands.size() < std::min<size_t>(first.keep, reachable)) {
+    // The graph could not produce enough rows (a filter it routes poorly): scan instead.
+    uint64_t bytes = 0;
+    cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel,
+                     &bytes);
+    record("scan", first.dims, reachable, cands.size(), bytes);
+  }
+  return cands;
+}
 
-  // Re-ranking. acc[i] holds candidate i's additive score (dot or squared L2) over [0, dims).
-  // Stage 0 by the graph has only graph distances, so its score starts from dims 0.
-  std::vector<double> acc(cands.size(), 0.0);
-  uint32_t done = 0;
-  if (!use_graph) {
-    for (size_t i = 0; i < cands.size(); ++i) acc[i] = PrefixScore(q, first.dims, cands[i].row);
-    done = first.dims;
-  }
-  const size_t from_stage = use_graph ? 0 : 1;
-  double q_sq = 0;  // ||q[0:q_dims)||^2, extended stage by stage
+Status Collection::RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
+                                size_t from_stage, uint32_t done, Reranker* reranker,
+                                CandidateLists* lists, StageRecorder& record) const {
+  const size_t nq = lists->queries();
+  // ||q[0:q_dims)||^2 of every query, extended stage by stage.
+  std::vector<double> q_sq(nq, 0.0);
   uint32_t q_dims = 0;
   for (size_t si = from_stage; si < plan.stages.size(); ++si) {
     const FunnelStage& st = plan.stages[si];
-    for (; q_dims < st.dims; ++q_dims) q_sq += double{q[q_dims]} * q[q_dims];
-    // Stage dims are granularities, so the blocks [b_from, level] cover exactly [done, dims).
-    const size_t level = ladder_.BlocksCovering(st.dims) - 1;
-    const size_t b_from = done == 0 ? 0 : ladder_.BlocksCovering(done);
-    for (size_t i = 0; i < cands.size(); ++i) {
-      const uint64_t row = cands[i].row;
-      for (size_t b = b_from; b <= level; ++b) {
-        const uint32_t begin = ladder_.begin(b), len = ladder_.width(b);
-        const float* x = cache_.Row(b, row);
-        acc[i] += metric == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
-      }
-      cands[i].distance = FinalDistance(acc[i], q_sq, cache_.SqNorm(level, row));
+    for (size_t i = 0; i < nq; ++i) {
+      const float* q = queries + i * stride;
+      for (uint32_t d = q_dims; d < st.dims; ++d) q_sq[i] += double{q[d]} * q[d];
     }
-    const uint64_t in = cands.size();
+    q_dims = st.dims;
+    const uint64_t in = lists->cands.size();
+    RerankArgs args;
+    args.queries = queries;
+    args.query_stride = stride;
+    args.q_sq = q_sq.data();
+    args.done = done;
+    args.dims = st.dims;
+    args.keep = st.keep;
+    RerankSplit split;
+    MRLDB_RETURN_IF_ERROR(reranker->Rerank(args, lists, &split));
     const uint64_t bytes = in * (st.dims - done) * sizeof(float);
     done = st.dims;
-    // Keep the best st.keep, in order, carrying their scores along.
-    std::vector<size_t> order(cands.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    const size_t keep = std::min<size_t>(st.keep, order.size());
-    std::partial_sort(order.begin(), order.begin() + keep, order.end(),
-                      [&](size_t a, size_t b) { return cands[a] < cands[b]; });
-    std::vector<Candidate> next(keep);
-    std::vector<double> next_acc(keep);
-    for (size_t i = 0; i < keep; ++i) {
-      next[i] = cands[order[i]];
-      next_acc[i] = acc[order[i]];
-    }
-    cands.swap(next);
-    acc.swap(next_acc);
-    record("rerank", st.dims, in, cands.size(), bytes);
+    record("rerank", st.dims, in, lists->cands.size(), bytes, DeviceLabel(split));
   }
-  return cands;
+  return Status::Ok();
+}
+
+std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& plan,
+                                           const FilterMatch* filter, bool parallel,
+                                           SearchStats* stats) const {
+  StageRecorder record(stats);
+  bool graph = false;
+  std::vector<Candidate> cands = FirstStage(q, plan, filter, parallel, record, &graph);
+  if (plan.stages.size() == 1 && !graph) return cands;
+  // Re-ranking. The scores are additive over blocks (dot or squared L2). Stage 0 by the graph
+  // has only graph distances, so its score starts from dims 0.
+  CandidateLists lists;
+  lists.AddQuery(cands);
+  uint32_t done = 0;
+  if (!graph) {
+    for (size_t i = 0; i < cands.size(); ++i) lists.acc[i] = PrefixScore(q, plan.stages[0].dims, cands[i].row);
+    done = plan.stages[0].dims;
+  }
+  CpuReranker cpu(cache_, spec().metric);
+  // The CPU reranker cannot fail.
+  RerankStages(q, spec().dim, plan, graph ? 0 : 1, done, &cpu, &lists, record).IgnoreError();
+  return lists.Query(0);
 }
 
 double Collection::PrefixScore(const float* q, uint32_t dims, uint64_t row) const {
@@ -323,7 +316,24 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
       stats->filter_brute_force = filter->brute_force;
     }
   }
-  std::vector<Candidate> best = RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats);
+  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, 1));
+  std::vector<Candidate> best;
+  if (dev != nullptr) {
+    if (stats) stats->stages.clear();
+    auto r = RunPlanGpu(query.data(), 1, query.size(), plan, filter.get(), dev, stats);
+    if (r.ok()) {
+      best = std::move((*r)[0]);
+    } else if (options.device == Device::kGpu) {
+      return r.status();
+    } else {
+      if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
+      dev = nullptr;
+    }
+  }
+  if (dev == nullptr) {
+    if (stats) stats->stages.clear();
+    best = RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats);
+  }
   if (best.size() > options.k) best.resize(options.k);
   return MakeHits(best, columns, options.vector_dims);
 }
@@ -348,6 +358,20 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   }
   MRLDB_ASSIGN_OR_RETURN(auto filter, MatchFilter(options.filter));
   std::vector<std::vector<Hit>> out(n);
+  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, n));
+  if (dev != nullptr) {
+    auto r = RunPlanGpu(queries.data(), n, qdim, plan, filter.get(), dev, nullptr);
+    if (r.ok()) {
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<Candidate>& best = (*r)[i];
+        if (best.size() > options.k) best.resize(options.k);
+        out[i] = MakeHits(best, columns, options.vector_dims);
+      }
+      return out;
+    }
+    if (options.device == Device::kGpu) return r.status();
+    if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
+  }
   pool_->ParallelFor(n, [&](size_t i) {
     std::vector<Candidate> best =
         RunPlan(queries.data() + i * qdim, plan, filter.get(), /*parallel=*/false, nullptr);

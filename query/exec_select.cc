@@ -174,6 +174,7 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
   }
 
   SearchOptions o;
+  o.device = SearchDevice();
   o.k = static_cast<uint32_t>(s.limit.value_or(static_cast<uint64_t>(limit_)));
   if (s.limit && (*s.limit < 1 || *s.limit > 100000)) {
     return ErrorAt(pos, fmt::format("LIMIT {} is outside 1..100000 for a vector search", *s.limit));
@@ -223,6 +224,7 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   out.columns = {{"QUERY PLAN", CellType::kText}};
   auto line = [&](std::string text) { out.rows.push_back({Cell{std::move(text)}}); };
   SearchOptions o;
+  o.device = SearchDevice();
   o.k = static_cast<uint32_t>(sel->limit.value_or(static_cast<uint64_t>(limit_)));
   if (sel->plan) {
     MRLDB_ASSIGN_OR_RETURN(o.plan, query::BindPlan(*sel->plan));

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "cuda/gpu_info.h"
 #include "query/parser.h"
 #include "query/session_impl.h"
 
@@ -100,11 +101,16 @@ Result<ResultSet> Session::Impl::Set(const query::SetVariable& s, const query::P
     const auto* v = std::get_if<std::string>(&s.value);
     std::string d = v ? *v : "";
     for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (d != "cpu" && d != "gpu" && d != "auto") return bad("device must be 'cpu', 'gpu' or 'auto'");
     if (d == "gpu") {
-      return Status::NotSupported("device 'gpu': GPU re-ranking is not built yet (use 'cpu' or "
-                                  "'auto')").WithPosition(pos.line, pos.column);
+      // Checked now so that the error comes with the SET, not with the next search.
+      auto devices = gpu::ListDevices();
+      if (!devices.ok()) {
+        return Status::NotSupported(fmt::format("device 'gpu' is not available: {} (use 'cpu' or "
+                                                "'auto')", devices.status().message()))
+            .WithPosition(pos.line, pos.column);
+      }
     }
-    if (d != "cpu" && d != "auto") return bad("device must be 'cpu', 'gpu' or 'auto'");
     device_ = d;
   } else if (s.name == "timing") {
     if (const auto* b = std::get_if<bool>(&s.value)) {

@@ -52,6 +52,9 @@ class Session::Impl {
   int64_t ef_ = 0;
   int64_t limit_ = 10;
   std::string device_ = "cpu";
+  Device SearchDevice() const {
+    return device_ == "gpu" ? Device::kGpu : device_ == "auto" ? Device::kAuto : Device::kCpu;
+  }
   bool timing_ = false;
 };
 

@@ -10,6 +10,15 @@
 
 namespace mrldb {
 
+// Where a search runs (SearchOptions::device; SQL: SET device = 'cpu' | 'gpu' | 'auto').
+//   kCpu:  the CPU (SIMD over the in-memory column cache): the source of truth.
+//   kGpu:  the GPU re-ranker and GPU exact search (docs/architecture.md, "GPU"); the search
+//          fails with NotSupported when the build has no CUDA, no device is present or
+//          DatabaseOptions::gpu is false.
+//   kAuto: the GPU for batch searches (SearchBatch with >= 16 queries) when a device is usable,
+//          else the CPU; the reason it is not used is logged once per collection.
+enum class Device : uint8_t { kCpu, kGpu, kAuto };
+
 struct DatabaseOptions {
   // Create the directory and an empty database when none exists. Default: true.
   bool create_if_missing = true;
@@ -29,6 +38,19 @@ struct DatabaseOptions {
   // Receives informational lines (index rebuilds, recoveries). Default (empty): standard error,
   // prefixed "mrldb: ".
   std::function<void(std::string_view)> info_log;
+
+  // GPU searches may run (Device::kGpu / kAuto). false: no CUDA call is ever made. Default: true.
+  bool gpu = true;
+  // CUDA device index. Default: 0.
+  int gpu_device = 0;
+  // Device memory for each collection's resident vector blocks (+ 4 bytes per row and
+  // granularity for prefix norms). Rows beyond it are served by the CPU in the same search
+  // (EXPLAIN ANALYZE shows the split). 0: 80% of the device's free memory when the collection's
+  // device copy is made (at its first GPU search). Default: 0.
+  size_t gpu_memory_bytes = 0;
+  // Keep the device copy in float16 instead of float32: half the memory and the bytes a re-rank
+  // reads; scores still accumulate in float32 (accuracy: docs/architecture.md). Default: false.
+  bool gpu_float16 = false;
 };
 
 struct WriteOptions {

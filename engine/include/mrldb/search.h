@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mrldb/filter.h"
+#include "mrldb/options.h"
 
 namespace mrldb {
 
@@ -67,6 +68,8 @@ struct SearchOptions {
   std::vector<std::string> attributes;
   // Return the first `vector_dims` values of each hit's vector (Hit::vector). Default: 0 (none).
   uint32_t vector_dims = 0;
+  // Where the search runs (see Device). Default: kCpu.
+  Device device = Device::kCpu;
 };
 
 struct FindOptions {
@@ -94,6 +97,8 @@ struct StageStats {
   uint64_t candidates_out = 0;
   uint64_t bytes_read = 0;     // vector bytes read from the column cache
   double seconds = 0;
+  // "cpu", "gpu", or "gpu+cpu (G/C)" when the rows beyond the device's memory budget were
+  // scored by the CPU: G candidates (or rows) on the device, C on the CPU.
   std::string device = "cpu";
 };
 

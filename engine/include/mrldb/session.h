@@ -76,7 +76,7 @@ class Session {
   Result<std::vector<ResultSet>> ExecuteScript(std::string_view sql);
 
   // Session settings (SET/SHOW): "ef" (0 = plan default), "limit" (default LIMIT, 10),
-  // "device" ('cpu' or 'auto'), "timing" (a flag front-ends read).
+  // "device" ('cpu', 'gpu' or 'auto'; default 'cpu'), "timing" (a flag front-ends read).
   Result<Cell> GetSetting(std::string_view name) const;
 
   // Asks a running statement to stop at its next check (COPY, between batches); the statement

@@ -1,0 +1,474 @@
+// mrldb-bench gpu: the GPU re-ranker and GPU exact search, measured on the device at hand.
+//
+//   mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] [--dir DIR]
+//                   [--json FILE] [--no-e2e]
+//
+// 1. Device copy bandwidth: cudaMemcpy device-to-device (bytes read + written per second) and a
+//    read-only kernel, medians of R runs over 2 GiB buffers.
+// 2. Re-rank throughput: DeviceBlocks::Rerank over N synthetic Matryoshka rows x 768 dims, all
+//    7 blocks of the default ladder in one stage, candidates drawn uniformly from the rows (a
+//    random gather), for several (queries x candidates) shapes, float32 and float16: bytes of
+//    candidate vectors read / gather+dot kernel time (CUDA events), as a fraction of the copy
+//    and the read bandwidth; medians of R calls. The whole call (transfers, selection) too.
+// 3. End to end (unless --no-e2e): a database of the same N rows (index_dim 64), Q queries as
+//    SearchBatch calls of B queries, k = K: the CPU funnel and the GPU funnel (stage 0 by the
+//    graph) over an ef sweep, the GPU funnel with stage 0 by GPU brute force at 32 dims, and
+//    GPU brute force at 768 dims (the ground truth; checked against the CPU's exact search on
+//    64 queries). QPS at recall@K = 0.95 interpolated as `mrldb-bench search` does.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "bench/measure.h"
+#include "cuda/gpu_info.h"
+#include "cuda/gpu_search.h"
+#include "mrldb/database.h"
+#include "mrldb/synthetic.h"
+
+namespace mrldb::bench {
+namespace {
+
+constexpr uint32_t kDim = 768;
+const std::vector<uint32_t> kLadder = {16, 32, 64, 128, 256, 512, 768};
+
+struct Args {
+  size_t rows = 1000000;
+  size_t nq = 1024;
+  size_t batch = 1024;
+  int repeat = 5;
+  uint32_t k = 10;
+  std::string dir;
+  std::string json;
+  bool e2e = true;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void Log(const std::string& s) { fmt::print(stderr, "[gpu] {}\n", s); }
+
+Status ParseArgs(int argc, char** argv, int first, Args* a) {
+  for (int i = first; i < argc; ++i) {
+    std::string k = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (k == "--rows") a->rows = std::stoull(next());
+    else if (k == "--nq") a->nq = std::stoull(next());
+    else if (k == "--batch") a->batch = std::stoull(next());
+    else if (k == "--repeat") a->repeat = std::stoi(next());
+    else if (k == "--k") a->k = static_cast<uint32_t>(std::stoul(next()));
+    else if (k == "--dir") a->dir = next();
+    else if (k == "--json") a->json = next();
+    else if (k == "--no-e2e") a->e2e = false;
+    else return Status::InvalidArgument(fmt::format("unknown option '{}'", k));
+  }
+  if (a->rows == 0 || a->nq == 0 || a->batch == 0 || a->repeat < 1 || a->k == 0) {
+    return Status::InvalidArgument("--rows, --nq, --batch, --repeat and --k must be positive");
+  }
+  return Status::Ok();
+}
+
+// Rows [0, n) of the generator, made on all cores.
+std::vector<float> MakeRows(const SyntheticGenerator& gen, size_t n) {
+  std::vector<float> x(n * kDim);
+  const size_t chunk = 16384;
+  ParallelFor((n + chunk - 1) / chunk, std::thread::hardware_concurrency(), [&](size_t c) {
+    const size_t first = c * chunk, count = std::min(chunk, n - first);
+    gen.Fill(first, count, x.data() + first * kDim);
+  }).IgnoreError();
+  return x;
+}
+
+std::vector<uint32_t> Widths() {
+  std::vector<uint32_t> w;
+  for (size_t b = 0; b < kLadder.size(); ++b) w.push_back(kLadder[b] - (b ? kLadder[b - 1] : 0));
+  return w;
+}
+
+Result<std::unique_ptr<gpu::DeviceBlocks>> Upload(const std::vector<float>& x, size_t n,
+                                                  gpu::Precision p) {
+  gpu::DeviceBlocksOptions o;
+  o.precision = p;
+  MRLDB_ASSIGN_OR_RETURN(auto dev, gpu::DeviceBlocks::Create(Widths(), o));
+  MRLDB_RETURN_IF_ERROR(dev->Reserve(n));
+  if (dev->resident_rows() < n) return Status::IOError("the rows do not fit on the device");
+  const size_t chunk = 65536;
+  std::vector<float> block, norms;
+  for (size_t b = 0; b < kLadder.size(); ++b) {
+    const uint32_t begin = b ? kLadder[b - 1] : 0, w = kLadder[b] - begin;
+    for (size_t first = 0; first < n; first += chunk) {
+      const size_t count = std::min(chunk, n - first);
+      block.resize(count * w);
+      for (size_t r = 0; r < count; ++r) {
+        std::copy_n(x.data() + (first + r) * kDim + begin, w, block.data() + r * w);
+      }
+      MRLDB_RETURN_IF_ERROR(dev->SetRows(b, first, count, block.data()));
+    }
+  }
+  // Prefix norms per level.
+  norms.assign(n, 0.0f);
+  for (size_t b = 0; b < kLadder.size(); ++b) {
+    const uint32_t begin = b ? kLadder[b - 1] : 0;
+    for (size_t r = 0; r < n; ++r) {
+      const float* v = x.data() + r * kDim;
+      for (uint32_t d = begin; d < kLadder[b]; ++d) norms[r] += v[d] * v[d];
+    }
+    MRLDB_RETURN_IF_ERROR(dev->SetSqNorms(b, 0, n, norms.data()));
+  }
+  return dev;
+}
+
+struct RerankRow {
+  std::string precision;
+  size_t nq = 0, cands = 0;
+  double kernel_s = 0, total_s = 0, bytes = 0;
+  double union_s = 0;  // the union-GEMM alternative (float32; 0: not measured)
+};
+
+Result<std::vector<RerankRow>> RerankThroughput(const Args& a, const std::vector<float>& x,
+                                                const SyntheticGenerator& gen) {
+  std::vector<RerankRow> out;
+  const std::vector<std::pair<size_t, size_t>> shapes = {
+      {256, 100}, {256, 400}, {1024, 100}, {1024, 400}, {4096, 100}};
+  for (gpu::Precision p : {gpu::Precision::kFloat32, gpu::Precision::kFloat16}) {
+    const char* pname = p == gpu::Precision::kFloat32 ? "float32" : "float16";
+    Log(fmt::format("re-rank: uploading {} rows as {}", a.rows, pname));
+    MRLDB_ASSIGN_OR_RETURN(auto dev, Upload(x, a.rows, p));
+    for (auto [nq, nc] : shapes) {
+      std::vector<float> q = gen.Queries(0, nq);
+      std::vector<double> q_sq(nq, 0.0);
+      for (size_t i = 0; i < nq; ++i) {
+        for (uint32_t d = 0; d < kDim; ++d) q_sq[i] += double{q[i * kDim + d]} * q[i * kDim + d];
+      }
+      std::vector<uint32_t> offsets(nq + 1);
+      for (size_t i = 0; i <= nq; ++i) offsets[i] = static_cast<uint32_t>(i * nc);
+      std::vector<uint64_t> rows(nq * nc);
+      uint64_t s = 12345;
+      for (uint64_t& r : rows) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        r = (s >> 17) % a.rows;
+      }
+      std::vector<double> acc(rows.size(), 0.0);
+      gpu::RerankBatch b;
+      b.queries = q.data();
+      b.nq = nq;
+      b.query_stride = kDim;
+      b.q_sq = q_sq.data();
+      b.offsets = offsets.data();
+      b.rows = rows.data();
+      b.acc = acc.data();
+      b.b_from = 0;
+      b.b_to = kLadder.size() - 1;
+      b.metric = gpu::Metric::kCosine;
+      b.keep = a.k;
+      std::vector<double> kt, tt;
+      for (int r = 0; r < a.repeat + 1; ++r) {  // the first call warms up
+        MRLDB_ASSIGN_OR_RETURN(gpu::RerankResult res, dev->Rerank(b));
+        if (r > 0) {
+          kt.push_back(res.kernel_seconds);
+          tt.push_back(res.total_seconds);
+        }
+      }
+      std::vector<double> ut;
+      if (p == gpu::Precision::kFloat32) {
+        std::vector<double> acc_u;
+        for (int r = 0; r < a.repeat + 1; ++r) {
+          auto u = dev->UnionGemmSeconds(b, &acc_u);
+          if (!u.ok()) {
+            Log(fmt::format("union GEMM {} x {}: {}", nq, nc, u.status().message()));
+            break;
+          }
+          if (r > 0) ut.push_back(*u);
+        }
+      }
+      RerankRow row;
+      row.union_s = Median(ut);
+      row.precision = pname;
+      row.nq = nq;
+      row.cands = nc;
+      row.kernel_s = Median(kt);
+      row.total_s = Median(tt);
+      row.bytes = double(nq) * nc * kDim * (p == gpu::Precision::kFloat32 ? 4 : 2);
+      out.push_back(row);
+    }
+    if (p != gpu::Precision::kFloat32) continue;
+    // Where GPU brute force spends its time (the e2e's exact search and scan stage 0).
+    for (auto [dims, keep] : std::vector<std::pair<uint32_t, uint32_t>>{{32, 100}, {32, 400}, {768, 10}}) {
+      const size_t nq = 1024;
+      std::vector<float> q = gen.Queries(0, nq);
+      std::vector<double> q_sq(nq, 0.0);
+      for (size_t i = 0; i < nq; ++i) {
+        for (uint32_t d = 0; d < dims; ++d) q_sq[i] += double{q[i * kDim + d]} * q[i * kDim + d];
+      }
+      gpu::ExactBatch b;
+      b.queries = q.data();
+      b.nq = nq;
+      b.query_stride = kDim;
+      b.dims = dims;
+      b.q_sq = q_sq.data();
+      b.rows = a.rows;
+      b.metric = gpu::Metric::kCosine;
+      b.k = keep;
+      std::vector<double> g, t, w;
+      for (int r = 0; r < a.repeat + 1; ++r) {
+        MRLDB_ASSIGN_OR_RETURN(gpu::ExactResult res, dev->Exact(b));
+        if (r > 0) {
+          g.push_back(res.gemm_seconds);
+          t.push_back(res.topk_seconds);
+          w.push_back(res.total_seconds);
+        }
+      }
+      fmt::print("exact on the device, {} queries at {} dims, k {}: GEMM {:.2f} ms, top-k {:.2f} ms, "
+                 "whole call {:.2f} ms ({:.0f} QPS)\n", nq, dims, keep, Median(g) * 1e3,
+                 Median(t) * 1e3, Median(w) * 1e3, nq / Median(w));
+    }
+  }
+  return out;
+}
+
+struct E2eRow {
+  std::string system;
+  std::string plan;
+  double recall = 0, qps = 0;
+};
+
+Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
+                                     const SyntheticGenerator& gen, std::string* notes) {
+  std::string dir = a.dir;
+  if (dir.empty()) {
+    dir = (std::filesystem::temp_directory_path() / fmt::format("mrldb-gpu-bench-{}", ::getpid())).string();
+  }
+  std::filesystem::remove_all(dir);
+  DatabaseOptions dbo;
+  MRLDB_ASSIGN_OR_RETURN(auto db, Database::Open(dir, dbo));
+  CollectionSpec spec;
+  spec.name = "bench";
+  spec.id_type = IdType::kBigint;
+  spec.dim = kDim;
+  spec.metric = Metric::kCosine;
+  spec.index_dim = 64;
+  MRLDB_RETURN_IF_ERROR(db->CreateCollection(spec));
+  Log(fmt::format("e2e: inserting {} rows", a.rows));
+  auto t0 = Clock::now();
+  InsertBatch batch;
+  for (size_t first = 0; first < a.rows; first += 10000) {
+    const size_t count = std::min<size_t>(10000, a.rows - first);
+    batch.Clear();
+    batch.Reserve(count, kDim);
+    for (size_t i = first; i < first + count; ++i) {
+      batch.Add(Key{int64_t(i)}, std::span<const float>(x.data() + i * kDim, kDim));
+    }
+    MRLDB_RETURN_IF_ERROR(db->Insert("bench", batch));
+  }
+  MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
+  *notes += fmt::format("build (insert + graph): {:.1f} s; threads: {}\n", Since(t0),
+                        std::thread::hardware_concurrency());
+  const std::vector<float> q = gen.Queries(0, a.nq);
+  const uint32_t k = a.k;
+
+  // Runs all queries in batches; returns ids (-1 padded) and the median QPS of R runs.
+  auto run = [&](const SearchOptions& o, std::vector<int64_t>* ids, double* qps) -> Status {
+    std::vector<double> rates;
+    for (int r = 0; r < a.repeat + 1; ++r) {
+      ids->assign(a.nq * k, -1);
+      auto start = Clock::now();
+      for (size_t first = 0; first < a.nq; first += a.batch) {
+        const size_t n = std::min(a.batch, a.nq - first);
+        MRLDB_ASSIGN_OR_RETURN(auto hits, db->SearchBatch("bench", std::span<const float>(q.data() + first * kDim, n * kDim), n, o));
+        for (size_t i = 0; i < n; ++i) {
+          for (size_t j = 0; j < hits[i].size() && j < k; ++j) {
+            (*ids)[(first + i) * k + j] = std::get<int64_t>(hits[i][j].id);
+          }
+        }
+      }
+      if (r > 0) rates.push_back(a.nq / Since(start));  // the first run warms up
+    }
+    *qps = Median(rates);
+    return Status::Ok();
+  };
+  auto recall = [&](const std::vector<int64_t>& got, const std::vector<int64_t>& truth, size_t n) {
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      std::set<int64_t> want(truth.begin() + i * k, truth.begin() + (i + 1) * k);
+      want.erase(-1);
+      size_t hit = 0;
+      for (size_t j = 0; j < k; ++j) hit += want.count(got[i * k + j]);
+      sum += want.empty() ? 1.0 : double(hit) / want.size();
+    }
+    return sum / n;
+  };
+
+  std::vector<E2eRow> out;
+  SearchOptions o;
+  o.k = k;
+  o.plan = SearchPlan::Exact();
+  o.device = Device::kGpu;
+  std::vector<int64_t> truth, got;
+  double qps = 0;
+  Log("e2e: GPU brute force (ground truth)");
+  MRLDB_RETURN_IF_ERROR(run(o, &truth, &qps));
+  out.push_back({"gpu-brute-force", "EXACT (768)", 1.0, qps});
+  {
+    // The GPU's ground truth against the CPU's exact search, first 64 queries.
+    const size_t n = std::min<size_t>(64, a.nq);
+    SearchOptions c = o;
+    c.device = Device::kCpu;
+    auto start = Clock::now();
+    MRLDB_ASSIGN_OR_RETURN(auto hits, db->SearchBatch("bench", std::span<const float>(q.data(), n * kDim), n, c));
+    const double cpu_qps = n / Since(start);
+    std::vector<int64_t> cpu(n * k, -1);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < hits[i].size() && j < k; ++j) cpu[i * k + j] = std::get<int64_t>(hits[i][j].id);
+    }
+    const double agree = recall(truth, cpu, n);
+    *notes += fmt::format("GPU exact vs CPU exact on {} queries: recall {:.4f}\n", n, agree);
+    out.push_back({"cpu-brute-force", "EXACT (768), 64 queries", 1.0, cpu_qps});
+  }
+  for (uint32_t ef : {10u, 20u, 40u, 80u, 160u, 320u}) {
+    o.plan = SearchPlan::Funnel({{64, ef}, {256, std::max(k, ef / 4)}, {kDim, 0}}, ef);
+    for (Device d : {Device::kCpu, Device::kGpu}) {
+      o.device = d;
+      Log(fmt::format("e2e: {} {}", d == Device::kCpu ? "cpu" : "gpu", o.plan.ToString()));
+      MRLDB_RETURN_IF_ERROR(run(o, &got, &qps));
+      out.push_back({d == Device::kCpu ? "cpu-funnel" : "gpu-funnel-hnsw", o.plan.ToString(),
+                     recall(got, truth, a.nq), qps});
+    }
+  }
+  o.device = Device::kGpu;
+  for (uint32_t keep : {50u, 100u, 200u, 400u, 800u, 1600u}) {
+    o.plan = SearchPlan::Funnel({{32, keep}, {256, std::max(k, keep / 4)}, {kDim, 0}});
+    Log(fmt::format("e2e: gpu {}", o.plan.ToString()));
+    MRLDB_RETURN_IF_ERROR(run(o, &got, &qps));
+    out.push_back({"gpu-funnel-scan", o.plan.ToString(), recall(got, truth, a.nq), qps});
+  }
+  db.reset();
+  std::filesystem::remove_all(dir);
+  return out;
+}
+
+// log-QPS interpolated in recall between the sweep points around `target` (rows in sweep order).
+double QpsAt(const std::vector<E2eRow>& rows, const std::string& system, double target) {
+  const E2eRow* prev = nullptr;
+  for (const E2eRow& r : rows) {
+    if (r.system != system) continue;
+    if (r.recall >= target) {
+      if (!prev) return r.qps;
+      const double f = (target - prev->recall) / (r.recall - prev->recall);
+      return std::exp(std::log(prev->qps) + f * std::log(r.qps / prev->qps));
+    }
+    prev = &r;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunGpuBench(int argc, char** argv, int first) {
+  Args a;
+  if (Status st = ParseArgs(argc, argv, first, &a); !st.ok()) {
+    fmt::print(stderr, "mrldb-bench gpu: {}\n", st.message());
+    return 2;
+  }
+  auto devices = gpu::ListDevices();
+  if (!devices.ok()) {
+    fmt::print(stderr, "mrldb-bench gpu: {}\n", devices.status().message());
+    return 1;
+  }
+  const gpu::GpuDevice& dev = (*devices)[0];
+  std::string report = fmt::format("device: {} ({} SMs, {:.1f} GiB), sm_{}{}\n", dev.name,
+                                   dev.multiprocessors, dev.total_memory / double(1u << 30),
+                                   dev.compute_major, dev.compute_minor);
+  auto bw = gpu::MeasureBandwidth(0, size_t{2} << 30, std::max(a.repeat, 5));
+  if (!bw.ok()) {
+    fmt::print(stderr, "mrldb-bench gpu: bandwidth: {}\n", bw.status().ToString());
+    return 1;
+  }
+  report += fmt::format("copy bandwidth (cudaMemcpy D2D, read + write): {:.0f} GB/s\n",
+                        bw->copy_bytes_per_s / 1e9);
+  report += fmt::format("read bandwidth (read-only kernel): {:.0f} GB/s\n", bw->read_bytes_per_s / 1e9);
+  fmt::print("{}", report);
+  std::fflush(stdout);
+
+  SyntheticGenerator gen({.dim = kDim});
+  Log(fmt::format("making {} synthetic rows x {}", a.rows, kDim));
+  const std::vector<float> x = MakeRows(gen, a.rows);
+
+  std::string json = fmt::format("{{\"device\": \"{}\", \"copy_gbs\": {:.1f}, \"read_gbs\": {:.1f}, \"rows\": {}, \"rerank\": [",
+                                 dev.name, bw->copy_bytes_per_s / 1e9, bw->read_bytes_per_s / 1e9, a.rows);
+  auto rr = RerankThroughput(a, x, gen);
+  if (!rr.ok()) {
+    fmt::print(stderr, "mrldb-bench gpu: re-rank: {}\n", rr.status().ToString());
+    return 1;
+  }
+  std::string table = fmt::format(
+      "\nre-rank, one stage over all 768 dims (7 blocks), {} rows, median of {} calls:\n"
+      "| precision | queries x candidates | kernel | GB/s read | of copy bw | of read bw | whole call | union GEMM |\n"
+      "|---|---|---|---|---|---|---|---|\n", a.rows, a.repeat);
+  for (size_t i = 0; i < rr->size(); ++i) {
+    const RerankRow& r = (*rr)[i];
+    const double gbs = r.bytes / r.kernel_s / 1e9;
+    table += fmt::format("| {} | {} x {} | {:.1f} us | {:.0f} | {:.1f}% | {:.1f}% | {:.1f} us | {} |\n",
+                         r.precision, r.nq, r.cands, r.kernel_s * 1e6, gbs,
+                         100 * gbs * 1e9 / bw->copy_bytes_per_s, 100 * gbs * 1e9 / bw->read_bytes_per_s,
+                         r.total_s * 1e6,
+                         r.union_s > 0 ? fmt::format("{:.1f} us", r.union_s * 1e6) : std::string("-"));
+    json += fmt::format("{}{{\"precision\": \"{}\", \"nq\": {}, \"cands\": {}, \"kernel_us\": {:.2f}, \"gbs\": {:.1f}, \"total_us\": {:.1f}, \"union_gemm_us\": {:.2f}}}",
+                        i ? ", " : "", r.precision, r.nq, r.cands, r.kernel_s * 1e6, gbs, r.total_s * 1e6,
+                        r.union_s * 1e6);
+  }
+  json += "]";
+  fmt::print("{}", table);
+  std::fflush(stdout);
+
+  if (a.e2e) {
+    std::string notes;
+    auto e2e = EndToEnd(a, x, gen, &notes);
+    if (!e2e.ok()) {
+      fmt::print(stderr, "mrldb-bench gpu: end to end: {}\n", e2e.status().ToString());
+      return 1;
+    }
+    std::string t = fmt::format(
+        "\nend to end, {} rows x 768, cosine, {} queries in SearchBatch calls of {}, k = {}, "
+        "median of {} runs:\n{}| system | plan | recall@{} | QPS |\n|---|---|---|---|\n",
+        a.rows, a.nq, a.batch, a.k, a.repeat, notes, a.k);
+    json += ", \"e2e\": [";
+    for (size_t i = 0; i < e2e->size(); ++i) {
+      const E2eRow& r = (*e2e)[i];
+      t += fmt::format("| {} | {} | {:.4f} | {:.0f} |\n", r.system, r.plan, r.recall, r.qps);
+      json += fmt::format("{}{{\"system\": \"{}\", \"plan\": \"{}\", \"recall\": {:.4f}, \"qps\": {:.1f}}}",
+                          i ? ", " : "", r.system, r.plan, r.recall, r.qps);
+    }
+    json += "]";
+    const double brute = (*e2e)[0].qps;
+    const double cpu = QpsAt(*e2e, "cpu-funnel", 0.95);
+    const double hnsw = QpsAt(*e2e, "gpu-funnel-hnsw", 0.95);
+    const double scan = QpsAt(*e2e, "gpu-funnel-scan", 0.95);
+    t += fmt::format("\nQPS at recall@{} = 0.95 (0: not reached): cpu-funnel {:.0f}, gpu-funnel-hnsw "
+                     "{:.0f}, gpu-funnel-scan {:.0f}, gpu-brute-force {:.0f}\n", a.k, cpu, hnsw, scan, brute);
+    const double best = std::max(hnsw, scan);
+    t += fmt::format("best GPU funnel / CPU funnel: {:.2f}x; / GPU brute force: {:.2f}x (target >= 5x)\n",
+                     cpu > 0 ? best / cpu : 0.0, best / brute);
+    json += fmt::format(", \"at_095\": {{\"cpu_funnel\": {:.1f}, \"gpu_funnel_hnsw\": {:.1f}, \"gpu_funnel_scan\": {:.1f}, \"gpu_brute_force\": {:.1f}}}",
+                        cpu, hnsw, scan, brute);
+    fmt::print("{}", t);
+  }
+  json += "}\n";
+  if (!a.json.empty()) {
+    FILE* f = std::fopen(a.json.c_str(), "w");
+    if (f) {
+      std::fputs(json.c_str(), f);
+      std::fclose(f);
+    }
+  }
+  return 0;
+}
+
+}  // namespace mrldb::bench

@@ -1,0 +1,178 @@
+// The GPU side of the funnel: the collection's device copy of its column blocks (made at the
+// first GPU search, kept in step by writes), batched plans whose re-ranking stages run on the
+// GpuReranker, and GPU brute force (exact search, and stage 0 when it is a scan).
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "engine/collection.h"
+#include "engine/gpu_reranker.h"
+#include "engine/stage_recorder.h"
+
+namespace mrldb {
+
+namespace {
+
+// Batches smaller than this stay on the CPU under Device::kAuto: a GPU call costs tens of
+// microseconds of launches and transfers, which a few queries do not amortize.
+constexpr size_t kAutoMinBatch = 16;
+
+}  // namespace
+
+Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n) const {
+  if (device == Device::kCpu) return nullptr;
+  if (device == Device::kAuto && n < kAutoMinBatch) return nullptr;
+  std::lock_guard lock(device_mu_);
+  if (!device_ && device_error_.empty()) {
+    Status st;
+    if (!gpu_settings_.enabled) {
+      st = Status::NotSupported("GPU searches are disabled by DatabaseOptions::gpu = false");
+    } else {
+      std::vector<uint32_t> widths;
+      for (size_t b = 0; b < ladder_.blocks(); ++b) widths.push_back(ladder_.width(b));
+      auto made = gpu::DeviceBlocks::Create(widths, gpu_settings_.blocks);
+      if (made.ok()) {
+        std::unique_ptr<gpu::DeviceBlocks> d = std::move(*made);
+        // mu_ is held shared: no write runs while the rows are copied.
+        st = d->Reserve(next_row_);
+        const uint64_t resident = d->resident_rows();
+        for (size_t b = 0; b < ladder_.blocks() && st.ok(); ++b) {
+          for (uint64_t first = 0; first < resident && st.ok(); first += ColumnCache::kChunkRows) {
+            const size_t rows = std::min<uint64_t>(ColumnCache::kChunkRows, resident - first);
+            st = d->SetRows(b, first, rows, cache_.Chunk(b, first / ColumnCache::kChunkRows));
+          }
+          if (st.ok()) st = d->SetSqNorms(b, 0, resident, cache_.SqNorms(b));
+        }
+        if (st.ok()) {
+          if (log_) {
+            log_(fmt::format("collection '{}': {} of {} rows resident on GPU {} ({} MiB, {})",
+                             spec().name, resident, next_row_, d->device_name(),
+                             d->device_bytes() >> 20,
+                             d->precision() == gpu::Precision::kFloat16 ? "float16" : "float32"));
+          }
+          device_ = std::move(d);
+        }
+      } else {
+        st = made.status();
+      }
+    }
+    if (!st.ok()) device_error_ = st.message();
+  }
+  if (device_) return device_.get();
+  if (device == Device::kGpu) {
+    return Status::NotSupported(fmt::format("device 'gpu': {}", device_error_));
+  }
+  if (!device_logged_ && log_) {
+    log_(fmt::format("collection '{}': device 'auto' runs on the CPU: {}", spec().name,
+                     device_error_));
+  }
+  device_logged_ = true;
+  return nullptr;
+}
+
+void Collection::SyncDevice(uint64_t first, uint64_t n) {
+  std::lock_guard lock(device_mu_);
+  if (!device_ || n == 0) return;
+  Status st = device_->Reserve(first + n);
+  for (size_t b = 0; b < ladder_.blocks() && st.ok(); ++b) {
+    // Rows are contiguous within a cache chunk: one copy per chunk the range touches.
+    for (uint64_t row = first; row < first + n && st.ok();) {
+      const uint64_t in_chunk =
+          std::min<uint64_t>(first + n - row, ColumnCache::kChunkRows - row % ColumnCache::kChunkRows);
+      st = device_->SetRows(b, row, in_chunk, cache_.Row(b, row));
+      row += in_chunk;
+    }
+    if (st.ok()) st = device_->SetSqNorms(b, first, n, cache_.SqNorms(b) + first);
+  }
+  if (!st.ok()) {
+    // The write is committed; the device copy is stale, so it goes.
+    device_.reset();
+    device_error_ = "the device copy was dropped after a failed update: " + st.message();
+    if (log_) log_(fmt::format("collection '{}': {}", spec().name, device_error_));
+  }
+}
+
+Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKGpu(
+    const float* queries, size_t n, size_t stride, uint32_t dims, size_t keep,
+    const FilterMatch* filter, gpu::DeviceBlocks* dev, RerankSplit* split) const {
+  const uint64_t rows = std::min<uint64_t>(next_row_, dev->resident_rows());
+  std::vector<double> q_sq(n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (uint32_t d = 0; d < dims; ++d) q_sq[i] += double{queries[i * stride + d]} * queries[i * stride + d];
+  }
+  gpu::ExactBatch b;
+  b.queries = queries;
+  b.nq = n;
+  b.query_stride = stride;
+  b.dims = dims;
+  b.q_sq = q_sq.data();
+  b.mask = filter ? filter->bits.data() : live_.data();
+  b.rows = rows;
+  b.metric = static_cast<gpu::Metric>(spec().metric);
+  b.k = static_cast<uint32_t>(keep);
+  MRLDB_ASSIGN_OR_RETURN(gpu::ExactResult r, dev->Exact(b));
+  std::vector<std::vector<Candidate>> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (uint32_t j = r.offsets[i]; j < r.offsets[i + 1]; ++j) out[i].push_back({r.distance[j], r.rows[j]});
+  }
+  split->gpu += rows;
+  if (rows < next_row_) {
+    // Partial residency: the rows beyond the device's budget are scanned by the CPU.
+    std::vector<uint64_t> rest;
+    for (uint64_t row = rows; row < next_row_; ++row) {
+      if (filter ? filter->bits[row] : live_[row]) rest.push_back(row);
+    }
+    pool_->ParallelFor(n, [&](size_t i) {
+      TopK top(keep);
+      for (const Candidate& c : out[i]) top.Push(c.distance, c.row);
+      for (const Candidate& c : ScanTopK(queries + i * stride, dims, keep, &rest, false, nullptr)) {
+        top.Push(c.distance, c.row);
+      }
+      out[i] = top.TakeSorted();
+    });
+    split->cpu += rest.size();
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
+    const float* queries, size_t n, size_t stride, const ResolvedPlan& plan,
+    const FilterMatch* filter, gpu::DeviceBlocks* dev, SearchStats* stats) const {
+  StageRecorder record(stats);
+  const FunnelStage& first = plan.stages[0];
+  const bool graph = plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
+  CandidateLists lists;
+  if (graph) {
+    // The graph is a CPU structure: stage 0 runs on the search threads, query by query.
+    std::vector<std::vector<Candidate>> c0(n);
+    if (n == 1) {
+      bool g = false;
+      c0[0] = FirstStage(queries, plan, filter, /*parallel=*/true, record, &g);
+    } else {
+      pool_->ParallelFor(n, [&](size_t i) {
+        StageRecorder none(nullptr);
+        bool g = false;
+        c0[i] = FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none, &g);
+      });
+    }
+    for (const auto& c : c0) lists.AddQuery(c);
+  } else {
+    RerankSplit split;
+    MRLDB_ASSIGN_OR_RETURN(auto c0, ScanTopKGpu(queries, n, stride, first.dims, first.keep, filter,
+                                                dev, &split));
+    record("scan", first.dims, filter ? filter->rows.size() : live_rows_, c0.empty() ? 0 : c0[0].size(),
+           next_row_ * first.dims * sizeof(float), DeviceLabel(split));
+    if (plan.stages.size() == 1) return c0;
+    for (const auto& c : c0) lists.AddQuery(c);
+  }
+  // The scores start from dims 0 either way: the graph has only its own distances, and the GPU
+  // scan's selection keeps distances only (the first re-rank re-reads the short prefix).
+  GpuReranker reranker(dev, cache_, spec().metric);
+  MRLDB_RETURN_IF_ERROR(
+      RerankStages(queries, stride, plan, graph ? 0 : 1, 0, &reranker, &lists, record));
+  std::vector<std::vector<Candidate>> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = lists.Query(i);
+  return out;
+}
+
+}  // namespace mrldb

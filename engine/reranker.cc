@@ -1,0 +1,65 @@
+#include "engine/reranker.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "engine/distance.h"
+
+namespace mrldb {
+
+float FinalDistance(Metric metric, double acc, double q_sq, double x_sq) {
+  switch (metric) {
+    case Metric::kL2: return static_cast<float>(std::sqrt(std::max(0.0, acc)));
+    case Metric::kInnerProduct: return static_cast<float>(-acc);
+    default: return x_sq > 0 ? static_cast<float>(1.0 - acc / std::sqrt(q_sq * x_sq)) : 1.0f;
+  }
+}
+
+std::string DeviceLabel(const RerankSplit& split) {
+  if (split.gpu == 0) return "cpu";
+  if (split.cpu == 0) return "gpu";
+  return "gpu+cpu (" + std::to_string(split.gpu) + "/" + std::to_string(split.cpu) + ")";
+}
+
+Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) {
+  const DistanceKernels& kern = Kernels();
+  const storage::Ladder& ladder = cache_.ladder();
+  // Stage dims are granularities, so the blocks [b_from, level] cover exactly [done, dims).
+  const size_t level = ladder.BlocksCovering(args.dims) - 1;
+  const size_t b_from = args.done == 0 ? 0 : ladder.BlocksCovering(args.done);
+  CandidateLists next;
+  next.cands.reserve(std::min<size_t>(lists->cands.size(), lists->queries() * size_t{args.keep}));
+  std::vector<size_t> order;
+  for (size_t qi = 0; qi < lists->queries(); ++qi) {
+    const float* q = args.queries + qi * args.query_stride;
+    const size_t first = lists->offsets[qi], last = lists->offsets[qi + 1];
+    for (size_t i = first; i < last; ++i) {
+      const uint64_t row = lists->cands[i].row;
+      double acc = lists->acc[i];
+      for (size_t b = b_from; b <= level; ++b) {
+        const uint32_t begin = ladder.begin(b), len = ladder.width(b);
+        const float* x = cache_.Row(b, row);
+        acc += metric_ == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
+      }
+      lists->acc[i] = acc;
+      lists->cands[i].distance = FinalDistance(metric_, acc, args.q_sq[qi], cache_.SqNorm(level, row));
+    }
+    // Keep the best `keep`, in order, carrying their scores along.
+    order.resize(last - first);
+    std::iota(order.begin(), order.end(), first);
+    const size_t keep = std::min<size_t>(args.keep, order.size());
+    std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                      [&](size_t a, size_t b) { return lists->cands[a] < lists->cands[b]; });
+    for (size_t i = 0; i < keep; ++i) {
+      next.cands.push_back(lists->cands[order[i]]);
+      next.acc.push_back(lists->acc[order[i]]);
+    }
+    next.offsets.push_back(static_cast<uint32_t>(next.cands.size()));
+    if (split) split->cpu += last - first;
+  }
+  *lists = std::move(next);
+  return Status::Ok();
+}
+
+}  // namespace mrldb
