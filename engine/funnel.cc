@@ -372,12 +372,18 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
     if (options.device == Device::kGpu) return r.status();
     if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
   }
+  std::atomic<size_t> done{0};
   pool_->ParallelFor(n, [&](size_t i) {
+    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) return;
     std::vector<Candidate> best =
         RunPlan(queries.data() + i * qdim, plan, filter.get(), /*parallel=*/false, nullptr);
     if (best.size() > options.k) best.resize(options.k);
     out[i] = MakeHits(best, columns, options.vector_dims);
+    done.fetch_add(1, std::memory_order_relaxed);
   });
+  if (done.load() < n) {
+    return Status::Cancelled(fmt::format("search cancelled after {} of {} queries", done.load(), n));
+  }
   return out;
 }
 

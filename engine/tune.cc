@@ -45,6 +45,7 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   SearchOptions exact;
   exact.k = k;
   exact.plan = SearchPlan::Exact();
+  exact.cancel = options.cancel;
   MRLDB_ASSIGN_OR_RETURN(auto truth, SearchBatch(queries, nq, exact));
 
   auto measure = [&](const SearchPlan& plan, double* recall, double* ms) -> Status {
@@ -54,6 +55,9 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
     double hits = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < nq; ++i) {
+      if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+        return Status::Cancelled("TUNE cancelled; the default plan is unchanged");
+      }
       MRLDB_ASSIGN_OR_RETURN(auto got, Search(std::span<const float>(queries.data() + i * s.dim, s.dim), o, nullptr));
       std::unordered_set<Key, KeyHash> want;
       for (const Hit& h : truth[i]) want.insert(h.id);

@@ -181,6 +181,7 @@ Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Positio
   TuneOptions o;
   o.target_recall = s.recall;
   if (s.k) o.k = *s.k;
+  o.cancel = &cancel_;
   auto report = db_->Tune(spec.name, o);
   if (!report.ok()) return report.status().WithPosition(pos.line, pos.column);
   ResultSet r;

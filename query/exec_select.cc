@@ -191,6 +191,7 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
   };
   if (matrix) {
     MRLDB_ASSIGN_OR_RETURN(QueryMatrix m, query::BindMatrix(*order->vector, params, spec.dim));
+    o.cancel = &cancel_;  // a batch search stops between queries on Session::Cancel
     auto hits = db_->SearchBatch(spec.name, m.values, m.rows, o);
     if (!hits.ok()) return positioned(hits.status());
     for (size_t q = 0; q < hits->size(); ++q) {

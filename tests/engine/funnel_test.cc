@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <fstream>
@@ -391,6 +392,22 @@ TEST_F(FunnelTest, BatchSearchEqualsSingleSearches) {
   auto bad = db_->SearchBatch("c", qs, 16, o);
   EXPECT_NE(bad.status().message().find("query 6"), std::string::npos) << bad.status().message();
   EXPECT_TRUE(db_->SearchBatch("c", qs, 15, o).status().IsInvalidArgument());
+}
+
+TEST_F(FunnelTest, ACancelledBatchSearchOrTuneFailsAndStoresNothing) {
+  std::atomic<bool> cancel{true};
+  SearchOptions o;
+  o.cancel = &cancel;
+  auto batch = db_->SearchBatch("c", gen_->Queries(0, 16), 16, o);
+  ASSERT_EQ(batch.status().code(), Status::Code::kCancelled) << batch.status().ToString();
+  EXPECT_EQ(batch.status().message(), "search cancelled after 0 of 16 queries");
+  TuneOptions t;
+  t.sample_queries = 20;
+  t.cancel = &cancel;
+  EXPECT_EQ(db_->Tune("c", t).status().code(), Status::Code::kCancelled);
+  EXPECT_TRUE(db_->DescribeCollection("c")->spec.default_plan.empty());
+  cancel = false;
+  EXPECT_TRUE(db_->SearchBatch("c", gen_->Queries(0, 16), 16, o).ok());
 }
 
 TEST_F(FunnelTest, BadPlansAreClearErrors) {

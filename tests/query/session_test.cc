@@ -1,7 +1,10 @@
 // Session behaviour beyond the SQL logic files: parameters, COPY of a 100,000-row float16 .npy
 // with progress and cancellation, the COPY directory guard, EXPLAIN ANALYZE counters, errors.
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -93,6 +96,39 @@ TEST_F(SessionTest, StoppedCopyKeepsWholeBatchesAndSaysHowMany) {
   EXPECT_EQ(r.status().code(), Status::Code::kCancelled);
   EXPECT_NE(r.status().message().find("stopped after 400 rows"), std::string::npos) << r.status().message();
   EXPECT_EQ(db_->DescribeCollection("v")->live_rows, 400u);
+}
+
+TEST_F(SessionTest, CancelStopsABatchSearchFromAnotherThread) {
+  // 20,000 exact searches over 20,000 rows: seconds of work, stopped between queries.
+  ASSERT_TRUE(Run("CREATE COLLECTION big (id BIGINT PRIMARY KEY, embedding VECTOR(64) METRIC L2)").ok());
+  constexpr size_t kRows = 20000, kDim = 64;
+  InsertBatch b;
+  std::vector<float> v(kDim);
+  for (size_t i = 0; i < kRows; ++i) {
+    for (size_t j = 0; j < kDim; ++j) v[j] = float((i * 7 + j * 13) % 97);
+    b.Add(Key{int64_t(i)}, v);
+  }
+  ASSERT_TRUE(db_->Insert("big", b).ok());
+  QueryMatrix m;
+  m.rows = kRows;
+  m.dim = kDim;
+  m.values.assign(kRows * kDim, 1.0f);
+  std::atomic<bool> finished{false};
+  // Run() clears a Cancel that comes before the statement starts: keep asking until it ends.
+  std::thread canceller([&] {
+    while (!finished) {
+      session_->Cancel();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  auto r = Run("SELECT id FROM big ORDER BY embedding <-> $1 LIMIT 10 USING EXACT", {Param{m}});
+  finished = true;
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("search cancelled after "), std::string::npos);
+  // The session stays usable.
+  EXPECT_TRUE(Run("SELECT id FROM big WHERE id = 3").ok());
 }
 
 TEST_F(SessionTest, CopyCannotEscapeItsDirectory) {

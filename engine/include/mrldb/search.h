@@ -9,6 +9,7 @@
 //   FUNNEL (64 KEEP 400, 256 KEEP 80, 768)   ==  {{64, 400}, {256, 80}, {768, 0}}
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -70,6 +71,9 @@ struct SearchOptions {
   uint32_t vector_dims = 0;
   // Where the search runs (see Device). Default: kCpu.
   Device device = Device::kCpu;
+  // When set, SearchBatch checks it between queries and, once it is true, fails with Cancelled
+  // (Session::Cancel sets it for a running statement). Default: none.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct FindOptions {
@@ -118,6 +122,9 @@ struct TuneOptions {
   uint32_t sample_queries = 200;
   // Store the chosen plan as the collection's default (persisted). Default: true.
   bool store = true;
+  // When set, Tune checks it between measured queries and, once it is true, fails with
+  // Cancelled, storing nothing. Default: none.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TuneReport {

@@ -79,9 +79,10 @@ class Session {
   // "device" ('cpu', 'gpu' or 'auto'; default 'cpu'), "timing" (a flag front-ends read).
   Result<Cell> GetSetting(std::string_view name) const;
 
-  // Asks a running statement to stop at its next check (COPY, between batches); the statement
-  // then fails with Status::Code::kCancelled, keeping the batches already committed. Other
-  // statements run to completion. Safe from another thread or a signal handler.
+  // Asks a running statement to stop at its next check: COPY between batches (the batches
+  // already committed stay), a batch search (matrix ORDER BY) between queries, TUNE between
+  // measured queries (nothing stored). The statement then fails with Status::Code::kCancelled.
+  // Other statements run to completion. Safe from another thread or a signal handler.
   void Cancel();
 
  private:
