@@ -116,7 +116,10 @@ TEST_P(GpuFunnelTest, BatchSearchMatchesCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, GpuFunnelTest,
-                         ::testing::Values(Metric::kCosine, Metric::kInnerProduct, Metric::kL2));
+                         ::testing::Values(Metric::kCosine, Metric::kInnerProduct, Metric::kL2),
+                         [](const ::testing::TestParamInfo<Metric>& p) {
+                           return std::string(MetricName(p.param));
+                         });
 
 TEST(GpuFunnel, WritesAfterTheDeviceCopyAreSearched) {
   SKIP_WITHOUT_GPU();

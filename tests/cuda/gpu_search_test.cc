@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "cuda/gpu_info.h"
@@ -143,7 +144,14 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{gpu::Precision::kFloat32, Metric::kCosine, {16, 32, 64, 128}, 1000},
         Shape{gpu::Precision::kFloat16, Metric::kCosine, {16, 32, 64, 128, 256, 768}, 0},
         Shape{gpu::Precision::kFloat16, Metric::kL2, {3, 8, 13, 29, 101}, 0},
-        Shape{gpu::Precision::kFloat16, Metric::kInnerProduct, {8, 16, 32, 64}, 1200}));
+        Shape{gpu::Precision::kFloat16, Metric::kInnerProduct, {8, 16, 32, 64}, 1200}),
+    [](const ::testing::TestParamInfo<Shape>& p) {
+      // e.g. f32_cosine_6_blocks, f16_ip_4_blocks_budget_1200
+      std::string name = fmt::format("{}_{}_{}_blocks", p.param.precision == gpu::Precision::kFloat16 ? "f16" : "f32",
+                                     MetricName(p.param.metric), p.param.ladder.size());
+      if (p.param.budget_rows) name += fmt::format("_budget_{}", p.param.budget_rows);
+      return name;
+    });
 
 struct ExactShape {
   gpu::Precision precision;
@@ -202,7 +210,13 @@ INSTANTIATE_TEST_SUITE_P(
                       // More rows than one selection tile (65,536): the tiles' survivors merge.
                       ExactShape{gpu::Precision::kFloat32, Metric::kCosine, 150000, 45, 50},
                       ExactShape{gpu::Precision::kFloat16, Metric::kCosine, 150000, 77, 20},
-                      ExactShape{gpu::Precision::kFloat16, Metric::kL2, 5000, 33, 10}));
+                      ExactShape{gpu::Precision::kFloat16, Metric::kL2, 5000, 33, 10}),
+    [](const ::testing::TestParamInfo<ExactShape>& p) {
+      // e.g. f32_cosine_5000_rows_77_dims_k10
+      return fmt::format("{}_{}_{}_rows_{}_dims_k{}",
+                         p.param.precision == gpu::Precision::kFloat16 ? "f16" : "f32",
+                         MetricName(p.param.metric), p.param.rows, p.param.dims, p.param.k);
+    });
 
 // The union GEMM that mrldb-bench measures against the fused kernel computes the same scores.
 TEST(GpuSearch, UnionGemmMatchesCpuScores) {

@@ -50,7 +50,10 @@ TEST_P(CpuRerankerTest, MatchesDoublePrecisionReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, CpuRerankerTest,
-                         ::testing::Values(Metric::kCosine, Metric::kInnerProduct, Metric::kL2));
+                         ::testing::Values(Metric::kCosine, Metric::kInnerProduct, Metric::kL2),
+                         [](const ::testing::TestParamInfo<Metric>& p) {
+                           return std::string(MetricName(p.param));
+                         });
 
 }  // namespace
 }  // namespace mrldb
