@@ -114,6 +114,10 @@ class Collection {
   // All below REQUIRE mu_ held (shared at least).
   Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;
   std::vector<FunnelStage> DerivedPlan(uint32_t k) const;
+  // Whether stage 0 of `plan` runs in the HNSW graph (else it scans).
+  bool GraphFirst(const ResolvedPlan& plan, const FilterMatch* filter) const {
+    return plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
+  }
   Result<std::shared_ptr<const FilterMatch>> MatchFilter(const std::optional<Filter>& filter) const;
   std::vector<Candidate> RunPlan(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
                                  bool parallel, SearchStats* stats) const;
@@ -138,10 +142,11 @@ class Collection {
                                                           size_t keep, const FilterMatch* filter,
                                                           gpu::DeviceBlocks* dev,
                                                           RerankSplit* split) const;
-  // The device copy of the blocks for a search on `device` with n queries: nullptr for the
-  // CPU. Makes the copy at the first GPU search. Errors (kGpu only): NotSupported, IOError;
-  // kAuto logs the reason once and answers nullptr. REQUIRES mu_ held (shared at least).
-  Result<gpu::DeviceBlocks*> DeviceFor(Device device, size_t n) const;
+  // The device copy of the blocks for a search on `device` with n queries whose first stage is
+  // (graph_first) or is not the HNSW graph: nullptr for the CPU. Makes the copy at the first
+  // GPU search. Errors (kGpu only): NotSupported, IOError; kAuto logs the reason once and
+  // answers nullptr. REQUIRES mu_ held (shared at least).
+  Result<gpu::DeviceBlocks*> DeviceFor(Device device, size_t n, bool graph_first) const;
   // Copies rows [first, first + n) to the device copy when there is one; a failure drops the
   // copy (logged; later GPU searches fail or fall back). REQUIRES mu_ held exclusively.
   void SyncDevice(uint64_t first, uint64_t n);

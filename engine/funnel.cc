@@ -161,7 +161,7 @@ std::vector<Candidate> Collection::FirstStage(const float* q, const ResolvedPlan
   const Metric metric = spec().metric;
   const FunnelStage& first = plan.stages[0];
   std::vector<Candidate> cands;
-  const bool use_graph = plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
+  const bool use_graph = GraphFirst(plan, filter);
   *graph = use_graph;
   if (!use_graph) {
     uint64_t bytes = 0;
@@ -316,7 +316,7 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
       stats->filter_brute_force = filter->brute_force;
     }
   }
-  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, 1));
+  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, 1, GraphFirst(plan, filter.get())));
   std::vector<Candidate> best;
   if (dev != nullptr) {
     if (stats) stats->stages.clear();
@@ -358,7 +358,7 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   }
   MRLDB_ASSIGN_OR_RETURN(auto filter, MatchFilter(options.filter));
   std::vector<std::vector<Hit>> out(n);
-  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, n));
+  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, n, GraphFirst(plan, filter.get())));
   if (dev != nullptr) {
     auto r = RunPlanGpu(queries.data(), n, qdim, plan, filter.get(), dev, nullptr);
     if (r.ok()) {

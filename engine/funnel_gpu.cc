@@ -16,12 +16,17 @@ namespace {
 // Batches smaller than this stay on the CPU under Device::kAuto: a GPU call costs tens of
 // microseconds of launches and transfers, which a few queries do not amortize.
 constexpr size_t kAutoMinBatch = 16;
+// Under Device::kAuto a funnel whose first stage is the HNSW graph also stays on the CPU: the
+// graph runs on the CPU either way, and the GPU's re-ranking only adds a serial phase after it
+// (measured on an H200 + 16 cores, 1M x 768: the GPU funnel at 0.76x-0.90x the CPU funnel's
+// QPS; docs/benchmarks.md). The GPU pays where stage 0 is a scan: exact search, PREFIX without
+// the graph, selective filters, funnels that start below the index prefix.
 
 }  // namespace
 
-Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n) const {
+Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool graph_first) const {
   if (device == Device::kCpu) return nullptr;
-  if (device == Device::kAuto && n < kAutoMinBatch) return nullptr;
+  if (device == Device::kAuto && (n < kAutoMinBatch || graph_first)) return nullptr;
   std::lock_guard lock(device_mu_);
   if (!device_ && device_error_.empty()) {
     Status st;
@@ -140,7 +145,7 @@ Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
     const FilterMatch* filter, gpu::DeviceBlocks* dev, SearchStats* stats) const {
   StageRecorder record(stats);
   const FunnelStage& first = plan.stages[0];
-  const bool graph = plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
+  const bool graph = GraphFirst(plan, filter);
   CandidateLists lists;
   if (graph) {
     // The graph is a CPU structure: stage 0 runs on the search threads, query by query.

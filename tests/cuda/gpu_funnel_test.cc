@@ -183,6 +183,37 @@ TEST(GpuFunnel, PartialResidencyIsShownAndCorrect) {
   EXPECT_EQ(stats.stages[0].device.rfind("gpu+cpu (", 0), 0u) << stats.stages[0].device;
 }
 
+// 'auto' leaves graph-first funnels on the CPU (measured faster there) and takes scans to the
+// GPU: the device copy, logged when it is made, appears only with the scan.
+TEST(GpuFunnel, AutoUsesTheGpuForScansOnly) {
+  SKIP_WITHOUT_GPU();
+  TempDir dir;
+  std::vector<std::string> log;
+  DatabaseOptions opts;
+  opts.info_log = [&log](std::string_view line) { log.emplace_back(line); };
+  auto db = MakeDb(dir, Metric::kCosine, 5000, opts);
+  SyntheticGenerator gen({.dim = kDim});
+  auto qs = gen.Queries(0, 32);
+  auto resident = [&log] {
+    for (const auto& l : log) {
+      if (l.find("resident on GPU") != std::string::npos) return true;
+    }
+    return false;
+  };
+  SearchOptions o;
+  o.device = Device::kAuto;
+  ASSERT_TRUE(db->SearchBatch("c", qs, 32, o).ok());  // default plan: stage 0 in the graph
+  EXPECT_FALSE(resident());
+  o.plan = SearchPlan::Exact();
+  auto on_auto = db->SearchBatch("c", qs, 32, o);
+  ASSERT_TRUE(on_auto.ok()) << on_auto.status().ToString();
+  EXPECT_TRUE(resident());
+  o.device = Device::kCpu;
+  auto on_cpu = db->SearchBatch("c", qs, 32, o);
+  ASSERT_TRUE(on_cpu.ok());
+  for (size_t i = 0; i < 32; ++i) ExpectSameHits((*on_auto)[i], (*on_cpu)[i]);
+}
+
 TEST(GpuFunnel, DeviceGpuWithoutDeviceFailsClearly) {
   auto devices = gpu::ListDevices();
   if (devices.ok()) GTEST_SKIP() << "a GPU is present";

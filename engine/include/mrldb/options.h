@@ -15,7 +15,8 @@ namespace mrldb {
 //   kGpu:  the GPU re-ranker and GPU exact search (docs/architecture.md, "GPU"); the search
 //          fails with NotSupported when the build has no CUDA, no device is present or
 //          DatabaseOptions::gpu is false.
-//   kAuto: the GPU for batch searches (SearchBatch with >= 16 queries) when a device is usable,
+//   kAuto: the GPU for batch searches (SearchBatch with >= 16 queries) whose first stage is a
+//          scan (exact, brute-force filter, a funnel starting off the graph) when a device is usable,
 //          else the CPU; the reason it is not used is logged once per collection.
 enum class Device : uint8_t { kCpu, kGpu, kAuto };
 
