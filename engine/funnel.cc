@@ -360,6 +360,10 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   std::vector<std::vector<Hit>> out(n);
   MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, n, GraphFirst(plan, filter.get())));
   if (dev != nullptr) {
+    // One device call for the whole batch: a cancel is honoured before it, not during it.
+    if (options.cancel && options.cancel->load()) {
+      return Status::Cancelled(fmt::format("search cancelled after 0 of {} queries", n));
+    }
     auto r = RunPlanGpu(queries.data(), n, qdim, plan, filter.get(), dev, nullptr);
     if (r.ok()) {
       for (size_t i = 0; i < n; ++i) {

@@ -18,7 +18,8 @@ namespace {
 
 constexpr char kServeUsage[] =
     "usage: mrldb serve [--db PATH] [--listen HOST:PORT] [--token-file FILE]\n"
-    "                   [--max-connections N] [--max-frame-bytes N] [--idle-timeout S]\n"
+    "                   [--max-connections N] [--max-frame-bytes N] [--max-statement-bytes N]\n"
+    "                   [--max-result-rows N] [--max-result-bytes N] [--idle-timeout S]\n"
     "                   [--copy-dir DIR]\n"
     "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
     "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
@@ -26,6 +27,9 @@ constexpr char kServeUsage[] =
     "  --token-file FILE      clients must authenticate with the token in FILE (one line)\n"
     "  --max-connections N    further connections are refused. Default: 64\n"
     "  --max-frame-bytes N    largest frame a client may send. Default: 67108864 (64 MiB)\n"
+    "  --max-statement-bytes N  longest statement text. Default: 16777216 (16 MiB)\n"
+    "  --max-result-rows N    larger results are an error, never truncated. Default: 1000000\n"
+    "  --max-result-bytes N   the same for encoded result bytes. Default: 268435456 (256 MiB)\n"
     "  --idle-timeout S       close connections idle for S seconds (0: never). Default: 300\n"
     "  --copy-dir DIR         allow COPY FROM/TO with files inside DIR (refused without it)\n"
     "The server stops gracefully on SIGTERM or SIGINT. Protocol: docs/protocol.md.\n";
@@ -36,8 +40,9 @@ bool ParseNumber(const std::string& text, T* out) {
   return err == std::errc() && end == text.data() + text.size();
 }
 
-// The token: the file's content without its trailing newline (and \r, for files from Windows).
-Result<std::string> ReadToken(const std::string& path) {
+}  // namespace
+
+Result<std::string> ReadTokenFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::IOError(fmt::format("cannot read the token file '{}'", path));
   std::stringstream ss;
@@ -47,8 +52,6 @@ Result<std::string> ReadToken(const std::string& path) {
   if (token.empty()) return Status::InvalidArgument(fmt::format("the token file '{}' is empty", path));
   return token;
 }
-
-}  // namespace
 
 int ServeMain(int argc, char** argv) {
   std::string path = "./mrldb-data";
@@ -72,6 +75,9 @@ int ServeMain(int argc, char** argv) {
     else if (a == "--token-file") token_file = v;
     else if (a == "--max-connections") ok = ParseNumber(v, &options.max_connections) && options.max_connections > 0;
     else if (a == "--max-frame-bytes") ok = ParseNumber(v, &options.max_frame_bytes);
+    else if (a == "--max-statement-bytes") ok = ParseNumber(v, &options.max_statement_bytes) && options.max_statement_bytes > 0;
+    else if (a == "--max-result-rows") ok = ParseNumber(v, &options.max_result_rows) && options.max_result_rows > 0;
+    else if (a == "--max-result-bytes") ok = ParseNumber(v, &options.max_result_bytes) && options.max_result_bytes > 0;
     else if (a == "--idle-timeout") ok = ParseNumber(v, &options.idle_timeout_s) && options.idle_timeout_s >= 0;
     else if (a == "--copy-dir") options.copy_dir = v;
     else {
@@ -84,7 +90,7 @@ int ServeMain(int argc, char** argv) {
     }
   }
   if (!token_file.empty()) {
-    auto token = ReadToken(token_file);
+    auto token = ReadTokenFile(token_file);
     if (!token.ok()) {
       fmt::print(stderr, "mrldb serve: {}\n", token.status().message());
       return 1;

@@ -87,8 +87,14 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+// A token file's token: the file's content without its trailing newline (and \r). The server
+// and `mrldb connect` read token files with it, so both sides agree on every byte.
+// Errors: IOError (unreadable), InvalidArgument (empty).
+Result<std::string> ReadTokenFile(const std::string& path);
+
 // `mrldb serve --db PATH [--listen ADDR] [--token-file F] [--max-connections N]
-//  [--max-frame-bytes N] [--idle-timeout S] [--copy-dir DIR]`: opens the database, serves until
+//  [--max-frame-bytes N] [--max-statement-bytes N] [--max-result-rows N] [--max-result-bytes N]
+//  [--idle-timeout S] [--copy-dir DIR]`: opens the database, serves until
 // SIGTERM or SIGINT, stops gracefully, closes the database. Returns the process exit status:
 // 0 after a clean stop, 1 on an error, 2 on bad arguments. `argv[0]` is "serve".
 int ServeMain(int argc, char** argv);

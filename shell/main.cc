@@ -59,7 +59,7 @@ constexpr char kUsage[] =
     "  --format F            output format. Default: table\n"
     "  --continue-on-error   keep going after a failed statement (exit status 1 at the end)\n"
     "  connect HOST:PORT     run the shell against `mrldb serve` instead of a local database\n"
-    "  --token-file F        the server's token (first line of F), for connect\n"
+    "  --token-file F        the server's token (F without its trailing newline), for connect\n"
     "  demo                  create a synthetic Matryoshka collection 'demo' (20,000 x 256 by\n"
     "                        default) and show funnel searches on it\n";
 
@@ -398,12 +398,12 @@ int main(int argc, char** argv) {
   }
   std::string token;
   if (!token_file.empty()) {
-    std::ifstream f(token_file);
-    if (!f || !std::getline(f, token) || token.empty()) {
-      fmt::print(stderr, "mrldb: cannot read a token from the first line of '{}'\n", token_file);
+    auto read = mrldb::ReadTokenFile(token_file);  // the same bytes the server reads
+    if (!read.ok()) {
+      fmt::print(stderr, "mrldb: {}\n", read.status().message());
       return 2;
     }
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    token = std::move(read).value();
   }
   auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress)
                                  : mrldb::shell::Connect(address, token, progress);
