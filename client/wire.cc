@@ -332,6 +332,11 @@ Status DecodeRowBatch(std::string_view payload, size_t columns, std::vector<std:
   Reader r(payload);
   uint32_t n = 0;
   if (!r.U32(&n)) return Malformed("ROW_BATCH", "truncated row count");
+  // A result without columns has no rows (and rows of no cells would take no bytes: a tiny
+  // frame could claim four billion of them).
+  if (columns == 0 && n > 0) {
+    return Malformed("ROW_BATCH", fmt::format("{} rows in a result without columns", n));
+  }
   // Every cell takes at least its tag byte.
   if (columns > 0 && n > r.left() / columns) {
     return Malformed("ROW_BATCH", fmt::format("{} rows of {} columns cannot fit in the frame", n, columns));

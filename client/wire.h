@@ -121,7 +121,7 @@ std::string EncodeError(const ErrorFrame& e);
 // A statement's Status as an ERROR frame (its code, line, column and message; not fatal).
 std::string EncodeError(const Status& status);
 Result<ErrorFrame> DecodeError(std::string_view payload);
-// The Status a client returns for an ERROR frame: codes 1..8 as they are, with line and column;
+// The Status a client returns for an ERROR frame: codes 1..9 as they are, with line and column;
 // PROTOCOL, AUTH_FAILED and LIMIT as InvalidArgument; TIMEOUT, SHUTDOWN (and unknown codes) as
 // IOError.
 Status ToStatus(const ErrorFrame& e);

@@ -7,18 +7,20 @@ build_dir=$1
 source_dir=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+# Each step's output goes to a log that is shown when the step fails.
+trap 'echo "install_test: failed at line $LINENO; its output:"; cat "$work/log"' ERR
+cmake --install "$build_dir" --prefix "$work/prefix" >"$work/log" 2>&1
 test -f "$work/prefix/include/mrldb/database.h"
 test -x "$work/prefix/bin/mrldb"
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$source_dir/examples" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" >/dev/null
-cmake --build "$work/build" >/dev/null
+  -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" >"$work/log" 2>&1
+cmake --build "$work/build" >"$work/log" 2>&1
 # The installed library and nothing from the build tree.
 ldd "$work/build/quickstart" | grep -q "$work/prefix/lib/libmrldb.so" ||
   { echo "quickstart does not load the installed libmrldb:"; ldd "$work/build/quickstart"; exit 1; }
-"$work/build/quickstart" "$work/db" 20000
+"$work/build/quickstart" "$work/db" 20000 2>&1 | tee "$work/log"
 # The installed shell reads what the application wrote.
 out=$("$work/prefix/bin/mrldb" --db "$work/db" --format csv -c "SELECT id, topic FROM articles WHERE id = 42")
 [ "$out" = $'id,topic\n42,2' ] || { echo "unexpected shell output: $out"; exit 1; }

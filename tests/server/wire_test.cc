@@ -198,6 +198,12 @@ TEST(Wire, HugeCountsAreRefusedBeforeAllocating) {
   EXPECT_NE(q.status().message().find("unknown value tag 9"), std::string::npos);
   std::vector<std::vector<Cell>> rows;
   EXPECT_FALSE(DecodeRowBatch(le32(0xffffffff), 2, &rows).ok());
+  // Rows of no cells take no bytes: a 4-byte payload claiming 2^32-1 of them (found by
+  // scripts/fuzz: the decoder allocated for them all).
+  auto none = DecodeRowBatch(le32(0xffffffff), 0, &rows);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.message().find("rows in a result without columns"), std::string::npos) << none.message();
+  EXPECT_TRUE(rows.empty());
   EXPECT_FALSE(DecodeRowBatch(le32(1) + '\x06' + le32(1) + le32(1) + le32(0), 1, &rows).ok());  // no matrices in cells
   EXPECT_FALSE(DecodeSchema(le32(0xffffffff)).ok());
   EXPECT_FALSE(DecodeHello("MRLX" + std::string("\x01\x00", 2) + le32(0)).ok());
