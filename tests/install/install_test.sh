@@ -18,8 +18,11 @@ cmake -S "$source_dir/examples" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Rel
   -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" >"$work/log" 2>&1
 cmake --build "$work/build" >"$work/log" 2>&1
 # The installed library and nothing from the build tree.
-ldd "$work/build/quickstart" | grep -q "$work/prefix/lib/libmrldb.so" ||
-  { echo "quickstart does not load the installed libmrldb:"; ldd "$work/build/quickstart"; exit 1; }
+# (ldd's output in a variable first: `ldd | grep -q` under pipefail fails whenever grep exits
+# before ldd has written everything.)
+libs=$(ldd "$work/build/quickstart")
+[[ "$libs" == *"$work/prefix/lib/libmrldb.so"* ]] ||
+  { echo "quickstart does not load the installed libmrldb:"; echo "$libs"; exit 1; }
 "$work/build/quickstart" "$work/db" 20000 2>&1 | tee "$work/log"
 # The installed shell reads what the application wrote.
 out=$("$work/prefix/bin/mrldb" --db "$work/db" --format csv -c "SELECT id, topic FROM articles WHERE id = 42")
