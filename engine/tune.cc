@@ -78,7 +78,10 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   bool have = false;
   double best_recall = -1;
   for (uint32_t middle : middles) {
-    for (uint64_t keep0 = std::max<uint32_t>(k, 10); keep0 <= std::min<uint64_t>(live, 20000); keep0 *= 2) {
+    // From 10 candidates (fewer when the collection has fewer rows: at least one shape is always
+    // measured; live >= k was checked above) up to all rows or 20,000.
+    for (uint64_t keep0 = std::max<uint64_t>(k, std::min<uint64_t>(10, live));
+         keep0 <= std::min<uint64_t>(live, 20000); keep0 *= 2) {
       std::vector<FunnelStage> stages = {{s.index_dim, uint32_t(keep0)}};
       if (middle) stages.push_back({middle, uint32_t(std::max<uint64_t>(k, keep0 / 4))});
       if (s.index_dim != s.dim) stages.push_back({s.dim, 0});
@@ -102,6 +105,7 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
       if (reached) break;  // larger keeps only cost more on this shape
     }
   }
+  if (best.plan.stages.empty()) return Status::Internal("TUNE measured no plan");
   if (options.store) {
     SearchPlan stored = best.plan;
     stored.stages.back().keep = k;
