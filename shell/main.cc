@@ -12,15 +12,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <regex>
-#include <thread>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 

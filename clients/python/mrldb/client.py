@@ -236,6 +236,8 @@ class Connection:
         self._send_lock = threading.Lock()
         self._closed = False
         self._running = False
+        # collection -> (id column, vector column), from DESCRIBE on first use by search/insert.
+        self._columns = {}
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
@@ -398,7 +400,7 @@ class Connection:
         sql = "SELECT %s FROM %s" % (", ".join(columns), _quote_name(collection))
         if where:
             sql += " WHERE " + where
-        sql += " ORDER BY %s <=> $1 LIMIT %d" % (self._vector_column(collection), int(k))
+        sql += " ORDER BY %s <=> $1 LIMIT %d" % (self._columns_of(collection)[1], int(k))
         if plan:
             sql += " USING " + plan
         return self.execute(sql, [vector] + list(params)).dicts()
@@ -409,7 +411,7 @@ class Connection:
         query, its hits as dicts."""
         cols = list(columns) if "query_index" in columns else ["query_index"] + list(columns)
         sql = "SELECT %s FROM %s ORDER BY %s <=> $1 LIMIT %d" % (
-            ", ".join(cols), _quote_name(collection), self._vector_column(collection), int(k))
+            ", ".join(cols), _quote_name(collection), self._columns_of(collection)[1], int(k))
         if plan:
             sql += " USING " + plan
         n = vectors.shape[0] if _is_numpy(vectors, 2) else len(vectors)
@@ -435,7 +437,7 @@ class Connection:
         if n == 0:
             return 0
         names = list(attributes)
-        cols = [self._id_column(collection), self._vector_column(collection)] + names
+        cols = list(self._columns_of(collection)) + names
         width = len(cols)
         dim = vectors.shape[1] if _is_numpy(vectors, 2) else len(vectors[0])
         if batch_rows is None:  # stay well inside the frame limit
@@ -478,18 +480,12 @@ class Connection:
 
     # -- helpers --
 
-    def _describe(self, collection):
-        cache = self.__dict__.setdefault("_columns", {})
-        if collection not in cache:
+    def _columns_of(self, collection):
+        """(id column, vector column) of `collection`, asked once per connection."""
+        if collection not in self._columns:
             rows = self.execute("DESCRIBE %s" % _quote_name(collection)).rows
-            cache[collection] = (rows[0][0], rows[1][0])  # id column, vector column
-        return cache[collection]
-
-    def _id_column(self, collection):
-        return self._describe(collection)[0]
-
-    def _vector_column(self, collection):
-        return self._describe(collection)[1]
+            self._columns[collection] = (rows[0][0], rows[1][0])
+        return self._columns[collection]
 
 
 def _quote_name(name):
