@@ -7,20 +7,14 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace mrldb::testing {
+#include "tests/test_util.h"
 
-inline std::string ReadFile(const std::string& path) {
-  std::stringstream ss;
-  ss << std::ifstream(path).rdbuf();
-  return ss.str();
-}
+namespace mrldb::testing {
 
 // `mrldb serve ARGS... --listen 127.0.0.1:0` as a child process, standard error in a file.
 class ServeProcess {

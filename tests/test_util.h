@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// A whole file's content ("" when it cannot be read).
+inline std::string ReadFile(const std::string& path) {
+  std::stringstream ss;
+  ss << std::ifstream(path).rdbuf();
+  return ss.str();
+}
 
 inline std::unique_ptr<Database> OpenOrDie(const std::string& path,
                                            const DatabaseOptions& o = {}) {

@@ -106,9 +106,8 @@ TEST(ShellPty, InteractiveSessionWithHistory) {
   ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
   pty.Send("\\q\r");
   EXPECT_EQ(pty.Wait(), 0) << pty.output();
-  std::stringstream h;
-  h << std::ifstream(history).rdbuf();
-  EXPECT_NE(h.str().find("INSERT\\040INTO\\040c"), std::string::npos) << h.str();
+  const std::string h = testing::ReadFile(history);
+  EXPECT_NE(h.find("INSERT\\040INTO\\040c"), std::string::npos) << h;
   // A new session starts with that history (the database kept the rows too).
   Pty again(dir.path() + "/db", history);
   ASSERT_TRUE(again.WaitFor("mrldb> ")) << again.output();

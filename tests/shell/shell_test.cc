@@ -29,11 +29,8 @@ Run Shell(const std::string& args, const std::string& input = "") {
   Run r;
   const int raw = std::system(cmd.c_str());
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  std::stringstream o, e;
-  o << std::ifstream(out).rdbuf();
-  e << std::ifstream(err).rdbuf();
-  r.out = o.str();
-  r.err = e.str();
+  r.out = testing::ReadFile(out);
+  r.err = testing::ReadFile(err);
   return r;
 }
 
