@@ -49,11 +49,6 @@ struct Args {
   bool e2e = true;
 };
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 void Log(const std::string& s) { fmt::print(stderr, "[gpu] {}\n", s); }
 
 Status ParseArgs(int argc, char** argv, int first, Args* a) {

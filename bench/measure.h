@@ -20,6 +20,12 @@ namespace mrldb::bench {
 
 using Clock = std::chrono::steady_clock;
 
+// The median of `v` (the upper one for an even count; 0 for none): benchmarks quote medians.
+inline double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
 inline double Since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }

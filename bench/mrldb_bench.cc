@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/measure.h"
 #include "bench/search_bench.h"
 
 namespace mrldb::bench {
@@ -27,15 +28,11 @@ int RunGpuBench(int argc, char** argv, int first);
 
 namespace {
 
+using mrldb::bench::Median;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 [[noreturn]] void Die(const std::string& what, const mrldb::Status& st) {
