@@ -124,35 +124,36 @@ void WriteValue(const V& value, Writer* w) {
       value);
 }
 
-// Reads one value into `out` (a Cell, or a Param when matrices are allowed). `what` names it in
-// errors ("parameter 2", "row 3 column 1").
-template <typename V>
-Status ReadValue(Reader& r, std::string_view frame, const std::string& what, V* out) {
+// Reads one value into `out` (a Cell, or a Param when matrices are allowed). `what()` names it
+// in errors ("parameter 2", "row 3 column 1"); it is called only on an error, so a million cells
+// format no labels.
+template <typename V, typename What>
+Status ReadValue(Reader& r, std::string_view frame, const What& what, V* out) {
   uint8_t tag = 0;
-  if (!r.U8(&tag)) return Malformed(frame, what + ": missing value tag");
+  if (!r.U8(&tag)) return Malformed(frame, what() + ": missing value tag");
   switch (tag) {
     case 0: *out = std::monostate{}; return Status::Ok();
     case 1: {
       int64_t v = 0;
-      if (!r.I64(&v)) return Malformed(frame, what + ": truncated INT64");
+      if (!r.I64(&v)) return Malformed(frame, what() + ": truncated INT64");
       *out = v;
       return Status::Ok();
     }
     case 2: {
       double v = 0;
-      if (!r.F64(&v)) return Malformed(frame, what + ": truncated FLOAT64");
+      if (!r.F64(&v)) return Malformed(frame, what() + ": truncated FLOAT64");
       *out = v;
       return Status::Ok();
     }
     case 3: {
       uint8_t v = 0;
-      if (!r.U8(&v) || v > 1) return Malformed(frame, what + ": BOOL must be one byte, 0 or 1");
+      if (!r.U8(&v) || v > 1) return Malformed(frame, what() + ": BOOL must be one byte, 0 or 1");
       *out = v == 1;
       return Status::Ok();
     }
     case 4: {
       std::string s;
-      if (!r.Str(&s)) return Malformed(frame, what + ": TEXT length exceeds the frame");
+      if (!r.Str(&s)) return Malformed(frame, what() + ": TEXT length exceeds the frame");
       *out = std::move(s);
       return Status::Ok();
     }
@@ -160,7 +161,7 @@ Status ReadValue(Reader& r, std::string_view frame, const std::string& what, V* 
       uint32_t dim = 0;
       std::vector<float> v;
       if (!r.U32(&dim) || !r.Floats(dim, &v)) {
-        return Malformed(frame, fmt::format("{}: VECTOR of {} dims exceeds the frame", what, dim));
+        return Malformed(frame, fmt::format("{}: VECTOR of {} dims exceeds the frame", what(), dim));
       }
       *out = std::move(v);
       return Status::Ok();
@@ -168,21 +169,21 @@ Status ReadValue(Reader& r, std::string_view frame, const std::string& what, V* 
     case 6:
       if constexpr (std::is_same_v<V, Param>) {
         uint32_t rows = 0, dim = 0;
-        if (!r.U32(&rows) || !r.U32(&dim)) return Malformed(frame, what + ": truncated MATRIX");
-        if (dim == 0) return Malformed(frame, what + ": MATRIX dim must be at least 1");
+        if (!r.U32(&rows) || !r.U32(&dim)) return Malformed(frame, what() + ": truncated MATRIX");
+        if (dim == 0) return Malformed(frame, what() + ": MATRIX dim must be at least 1");
         QueryMatrix m;
         m.rows = rows;
         m.dim = dim;
         if (!r.Floats(uint64_t{rows} * dim, &m.values)) {
-          return Malformed(frame, fmt::format("{}: MATRIX of {} x {} exceeds the frame", what, rows, dim));
+          return Malformed(frame, fmt::format("{}: MATRIX of {} x {} exceeds the frame", what(), rows, dim));
         }
         *out = std::move(m);
         return Status::Ok();
       } else {
-        return Malformed(frame, what + ": MATRIX is allowed in parameters only");
+        return Malformed(frame, what() + ": MATRIX is allowed in parameters only");
       }
     default:
-      return Malformed(frame, fmt::format("{}: unknown value tag {}", what, tag));
+      return Malformed(frame, fmt::format("{}: unknown value tag {}", what(), tag));
   }
 }
 
@@ -294,9 +295,14 @@ Result<Query> DecodeQuery(std::string_view payload) {
   if (!r.Str(&q.sql)) return Malformed("QUERY", "statement length exceeds the frame");
   if (!r.U32(&n)) return Malformed("QUERY", "truncated parameter count");
   if (n > r.left()) return Malformed("QUERY", fmt::format("{} parameters cannot fit in the frame", n));
+  // A Param is ~50 bytes and a NULL one byte on the wire: without a cap, a 64 MiB QUERY of
+  // NULLs would make the server allocate ~3 GiB.
+  if (n > kMaxParams) {
+    return Malformed("QUERY", fmt::format("{} parameters (at most {})", n, kMaxParams));
+  }
   q.params.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
-    MRLDB_RETURN_IF_ERROR(ReadValue(r, "QUERY", fmt::format("parameter {}", i + 1), &q.params[i]));
+    MRLDB_RETURN_IF_ERROR(ReadValue(r, "QUERY", [&] { return fmt::format("parameter {}", i + 1); }, &q.params[i]));
   }
   MRLDB_RETURN_IF_ERROR(CheckEnd(r, "QUERY"));
   return q;
@@ -341,11 +347,13 @@ Status DecodeRowBatch(std::string_view payload, size_t columns, std::vector<std:
   if (columns > 0 && n > r.left() / columns) {
     return Malformed("ROW_BATCH", fmt::format("{} rows of {} columns cannot fit in the frame", n, columns));
   }
-  rows->reserve(rows->size() + n);
+  // (No reserve of size() + n: growing to the exact size at every batch would move all rows
+  // gathered so far, batch after batch.)
   for (uint32_t i = 0; i < n; ++i) {
     std::vector<Cell> row(columns);
     for (size_t c = 0; c < columns; ++c) {
-      MRLDB_RETURN_IF_ERROR(ReadValue(r, "ROW_BATCH", fmt::format("row {} column {}", i + 1, c + 1), &row[c]));
+      MRLDB_RETURN_IF_ERROR(ReadValue(
+          r, "ROW_BATCH", [&] { return fmt::format("row {} column {}", i + 1, c + 1); }, &row[c]));
     }
     rows->push_back(std::move(row));
   }

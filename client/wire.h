@@ -31,6 +31,10 @@ constexpr size_t kHeaderBytes = 5;  // u32 length + u8 type
 // reaches kBatchBytes.
 constexpr size_t kBatchRows = 1024;
 constexpr size_t kBatchBytes = 1u << 20;
+// The most parameters a QUERY may bind ($1 .. $65535), as in PostgreSQL's protocol.
+constexpr uint32_t kMaxParams = 65535;
+// The largest frame accepted before authentication completes (HELLO and AUTH are small).
+constexpr uint32_t kMaxHandshakeFrameBytes = 64u << 10;
 
 enum class FrameType : uint8_t {
   // client to server

@@ -149,6 +149,13 @@ void Connection::OnHeader(const error_code& ec, size_t n) {
                  fmt::format("a {} frame of {} bytes exceeds this server's limit of {} bytes (--max-frame-bytes)",
                              wire::FrameTypeName(h.type), h.payload_bytes(), ctx_->options->max_frame_bytes));
   }
+  if (state_ != State::kReady && h.payload_bytes() > wire::kMaxHandshakeFrameBytes) {
+    // Before authentication a client may not make the server hold --max-frame-bytes of memory.
+    return Fatal(wire::ErrorCode::kLimit,
+                 fmt::format("a {} frame of {} bytes before authentication (at most {} bytes)",
+                             wire::FrameTypeName(h.type), h.payload_bytes(),
+                             wire::kMaxHandshakeFrameBytes));
+  }
   type_ = h.type;
   // A large frame's buffer is not kept for the small frames that usually follow it.
   if (body_.capacity() > wire::kBatchBytes) body_ = std::string();
@@ -227,6 +234,7 @@ void Connection::HandleReady(wire::FrameType type, std::string_view payload) {
       if (!payload.empty()) return Fatal(wire::ErrorCode::kProtocol, "malformed PING frame: it has no payload");
       return Enqueue(wire::EncodeEmpty(wire::FrameType::kPong));
     case wire::FrameType::kClose:
+      if (!payload.empty()) return Fatal(wire::ErrorCode::kProtocol, "malformed CLOSE frame: it has no payload");
       CancelStatement();
       closing_ = true;
       ArmDeadline(kLingerSeconds);

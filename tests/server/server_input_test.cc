@@ -58,6 +58,7 @@ TEST(ServerInput, BadFramesGetAnErrorAndCloseOnlyTheirConnection) {
       {"vector past the end", true, RawFrame(0x03, Le32(0) + Le32(1) + '\x05' + Le32(1000) + "abcd"),
        false, protocol, "VECTOR of 1000 dims exceeds the frame"},
       {"trailing bytes", true, RawFrame(0x05, "x"), false, protocol, "malformed PING frame"},
+      {"CLOSE with a payload", true, RawFrame(0x06, "x"), false, protocol, "malformed CLOSE frame"},
       {"second HELLO", true, hello, false, protocol, "unexpected HELLO frame"},
       {"truncated payload", true, Le32(100) + '\x03' + "0123456789", true, protocol,
        "truncated frame: the connection ended after 10 of the QUERY frame's 99 bytes"},
@@ -81,6 +82,20 @@ TEST(ServerInput, BadFramesGetAnErrorAndCloseOnlyTheirConnection) {
     EXPECT_EQ(r->rows.size(), 1u);
   }
   EXPECT_TRUE(WaitForConnections(ts.server(), 1));
+}
+
+// Before authentication a frame may not make the server hold more than a handshake needs, even
+// when --max-frame-bytes allows it.
+TEST(ServerInput, LargeFramesBeforeAuthenticationAreRefused) {
+  TestServer ts(ServerOptions{});
+  RawConnection raw(ts.port());
+  ASSERT_TRUE(raw.connected());
+  raw.Send(Le32(1 << 20) + '\x01');  // a 1 MiB HELLO: under the 64 MiB frame limit
+  const wire::ErrorFrame e = raw.ReadError();
+  EXPECT_EQ(e.code, wire::CodeOf(wire::ErrorCode::kLimit)) << e.message;
+  EXPECT_TRUE(e.fatal);
+  EXPECT_NE(e.message.find("before authentication (at most 65536 bytes)"), std::string::npos) << e.message;
+  EXPECT_TRUE(raw.AtEof());
 }
 
 // Random bytes, before and after the handshake, from many connections at once: the server answers

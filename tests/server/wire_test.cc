@@ -187,6 +187,11 @@ TEST(Wire, HugeCountsAreRefusedBeforeAllocating) {
   q = DecodeQuery(le32(0) + le32(1) + '\x06' + le32(3) + le32(0));
   ASSERT_FALSE(q.ok());
   EXPECT_NE(q.status().message().find("dim must be at least 1"), std::string::npos);
+  // More parameters than $65535, each a one-byte NULL: refused before 70,000 Params are made.
+  q = DecodeQuery(le32(0) + le32(70000) + std::string(70000, '\0'));
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(q.status().message().find("70000 parameters (at most 65535)"), std::string::npos)
+      << q.status().message();
   q = DecodeQuery(le32(0) + le32(0xfffffff0));
   ASSERT_FALSE(q.ok());
   EXPECT_NE(q.status().message().find("parameters cannot fit"), std::string::npos);
