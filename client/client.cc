@@ -101,7 +101,10 @@ Result<int> ConnectTcp(const std::string& host, const std::string& port, double 
 class Client::Impl {
  public:
   Impl(int fd, ClientOptions options) : fd_(fd), options_(std::move(options)) {}
-  ~Impl() { Close(); }
+  ~Impl() {
+    Close();
+    close(fd_);
+  }
 
   Status Handshake() {
     MRLDB_RETURN_IF_ERROR(Send(wire::EncodeHello({wire::kProtocolVersion, options_.client_name})));
@@ -206,8 +209,9 @@ class Client::Impl {
     if (closed_.exchange(true)) return;
     const std::string bye = wire::EncodeEmpty(wire::FrameType::kClose);
     send(fd_, bye.data(), bye.size(), MSG_NOSIGNAL);  // best effort: the socket closes anyway
+    // Only shut down: a thread blocked in recv() wakes up with end of stream. The descriptor is
+    // closed by ~Impl, so another thread (Cancel) can never use one that was closed and reused.
     shutdown(fd_, SHUT_RDWR);
-    close(fd_);
   }
 
   std::string server_version_;
@@ -247,8 +251,7 @@ class Client::Impl {
                              ? Status::IOError("timed out sending to the server")
                              : Errno("connection to the server lost while sending");
         closed_ = true;
-        shutdown(fd_, SHUT_RDWR);
-        close(fd_);
+        shutdown(fd_, SHUT_RDWR);  // the descriptor itself is closed by ~Impl (see Close)
         return s;
       }
       frame.remove_prefix(static_cast<size_t>(n));
@@ -291,7 +294,7 @@ class Client::Impl {
 
   int fd_;
   ClientOptions options_;
-  std::mutex write_mu_;  // one frame at a time; also guards closing fd_
+  std::mutex write_mu_;  // one frame at a time; also guards shutting fd_ down
   std::atomic<bool> closed_{false};
   std::atomic<bool> running_{false};  // a QUERY is out and not yet answered
 };

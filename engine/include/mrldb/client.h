@@ -74,7 +74,8 @@ class Client {
   // Round trip to the server (PING/PONG). IOError when the connection is gone.
   Status Ping();
 
-  // Sends CLOSE and closes the socket. Idempotent; Execute and Ping return IOError afterwards.
+  // Sends CLOSE and shuts the connection down (the socket descriptor is released with the
+  // Client). Idempotent; Execute and Ping return IOError afterwards.
   void Close();
 
   // The server's version string from HELLO_OK, e.g. "mrldb 0.1.0".
