@@ -109,7 +109,6 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     return Status::Ok();
   }
 
-  uint64_t capacity_rows() const override { return capacity_; }
   uint64_t resident_rows() const override {
     std::lock_guard lock(mu_);
     return resident_;

@@ -98,8 +98,6 @@ class DeviceBlocks {
                                                       const DeviceBlocksOptions& options);
   virtual ~DeviceBlocks() = default;
 
-  // Rows the budget admits: rows at or above it are never resident.
-  virtual uint64_t capacity_rows() const = 0;
   // Rows [0, resident_rows()) are allocated on the device (= min(reserved, capacity)).
   virtual uint64_t resident_rows() const = 0;
   virtual size_t device_bytes() const = 0;

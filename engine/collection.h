@@ -121,10 +121,10 @@ class Collection {
   Result<std::shared_ptr<const FilterMatch>> MatchFilter(const std::optional<Filter>& filter) const;
   std::vector<Candidate> RunPlan(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
                                  bool parallel, SearchStats* stats) const;
-  // Stage 0 of one query: by the graph (*graph = true; distances only) or by a scan.
+  // Stage 0 of one query: by the graph when GraphFirst (graph distances only) or by a scan.
   std::vector<Candidate> FirstStage(const float* q, const ResolvedPlan& plan,
                                     const FilterMatch* filter, bool parallel,
-                                    StageRecorder& record, bool* graph) const;
+                                    StageRecorder& record) const;
   // Runs the stages from `from_stage` on with `reranker` over `lists` (one per query).
   Status RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
                       size_t from_stage, uint32_t done, Reranker* reranker,

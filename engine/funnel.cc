@@ -157,13 +157,11 @@ Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
 
 std::vector<Candidate> Collection::FirstStage(const float* q, const ResolvedPlan& plan,
                                               const FilterMatch* filter, bool parallel,
-                                              StageRecorder& record, bool* graph) const {
+                                              StageRecorder& record) const {
   const Metric metric = spec().metric;
   const FunnelStage& first = plan.stages[0];
   std::vector<Candidate> cands;
-  const bool use_graph = GraphFirst(plan, filter);
-  *graph = use_graph;
-  if (!use_graph) {
+  if (!GraphFirst(plan, filter)) {
     uint64_t bytes = 0;
     cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel, &bytes);
     record("scan", first.dims, filter ? filter->rows.size() : live_rows_, cands.size(), bytes);
@@ -252,22 +250,23 @@ std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& p
                                            const FilterMatch* filter, bool parallel,
                                            SearchStats* stats) const {
   StageRecorder record(stats);
-  bool graph = false;
-  std::vector<Candidate> cands = FirstStage(q, plan, filter, parallel, record, &graph);
+  const bool graph = GraphFirst(plan, filter);
+  std::vector<Candidate> cands = FirstStage(q, plan, filter, parallel, record);
   if (plan.stages.size() == 1 && !graph) return cands;
   // Re-ranking. The scores are additive over blocks (dot or squared L2). Stage 0 by the graph
   // has only graph distances, so its score starts from dims 0.
-  CandidateLists lists;
-  lists.AddQuery(cands);
+  CandidateLists lists = CandidateLists::Single(std::move(cands));
   uint32_t done = 0;
   if (!graph) {
-    for (size_t i = 0; i < cands.size(); ++i) lists.acc[i] = PrefixScore(q, plan.stages[0].dims, cands[i].row);
+    for (size_t i = 0; i < lists.cands.size(); ++i) {
+      lists.acc[i] = PrefixScore(q, plan.stages[0].dims, lists.cands[i].row);
+    }
     done = plan.stages[0].dims;
   }
   CpuReranker cpu(cache_, spec().metric);
   // The CPU reranker cannot fail.
   RerankStages(q, spec().dim, plan, graph ? 0 : 1, done, &cpu, &lists, record).IgnoreError();
-  return lists.Query(0);
+  return std::move(lists.cands);  // one query: its kept candidates, in order
 }
 
 double Collection::PrefixScore(const float* q, uint32_t dims, uint64_t row) const {
@@ -317,21 +316,13 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
     }
   }
   MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, 1, GraphFirst(plan, filter.get())));
+  // One query: 'auto' keeps it on the CPU (DeviceFor), so a device here means 'gpu', whose
+  // errors are returned.
   std::vector<Candidate> best;
   if (dev != nullptr) {
-    if (stats) stats->stages.clear();
-    auto r = RunPlanGpu(query.data(), 1, query.size(), plan, filter.get(), dev, stats);
-    if (r.ok()) {
-      best = std::move((*r)[0]);
-    } else if (options.device == Device::kGpu) {
-      return r.status();
-    } else {
-      if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
-      dev = nullptr;
-    }
-  }
-  if (dev == nullptr) {
-    if (stats) stats->stages.clear();
+    MRLDB_ASSIGN_OR_RETURN(auto r, RunPlanGpu(query.data(), 1, query.size(), plan, filter.get(), dev, stats));
+    best = std::move(r[0]);
+  } else {
     best = RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats);
   }
   if (best.size() > options.k) best.resize(options.k);

@@ -151,13 +151,11 @@ Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
     // The graph is a CPU structure: stage 0 runs on the search threads, query by query.
     std::vector<std::vector<Candidate>> c0(n);
     if (n == 1) {
-      bool g = false;
-      c0[0] = FirstStage(queries, plan, filter, /*parallel=*/true, record, &g);
+      c0[0] = FirstStage(queries, plan, filter, /*parallel=*/true, record);
     } else {
       pool_->ParallelFor(n, [&](size_t i) {
         StageRecorder none(nullptr);
-        bool g = false;
-        c0[i] = FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none, &g);
+        c0[i] = FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none);
       });
     }
     for (const auto& c : c0) lists.AddQuery(c);

@@ -44,7 +44,6 @@ Status GpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
     batch.metric = static_cast<gpu::Metric>(metric_);
     batch.keep = args.keep;
     MRLDB_ASSIGN_OR_RETURN(dev, device_->Rerank(batch));
-    last_kernel_seconds_ = dev.kernel_seconds;
     if (split) split->gpu += dev_rows.size();
   }
   if (host.cands.empty()) {

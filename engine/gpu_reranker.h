@@ -15,15 +15,12 @@ class GpuReranker final : public Reranker {
   GpuReranker(gpu::DeviceBlocks* device, const ColumnCache& cache, Metric metric)
       : device_(device), cache_(cache), metric_(metric), cpu_(cache, metric) {}
   Status Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) override;
-  // The gather + dot kernel time of the last call (CUDA events), for benchmarks.
-  double last_kernel_seconds() const { return last_kernel_seconds_; }
 
  private:
   gpu::DeviceBlocks* const device_;
   const ColumnCache& cache_;
   const Metric metric_;
   CpuReranker cpu_;
-  double last_kernel_seconds_ = 0;
 };
 
 }  // namespace mrldb

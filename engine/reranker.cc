@@ -30,6 +30,7 @@ Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
   const size_t b_from = args.done == 0 ? 0 : ladder.BlocksCovering(args.done);
   CandidateLists next;
   next.cands.reserve(std::min<size_t>(lists->cands.size(), lists->queries() * size_t{args.keep}));
+  next.acc.reserve(next.cands.capacity());
   std::vector<size_t> order;
   for (size_t qi = 0; qi < lists->queries(); ++qi) {
     const float* q = args.queries + qi * args.query_stride;

@@ -31,6 +31,14 @@ struct CandidateLists {
     acc.resize(cands.size(), 0.0);
     offsets.push_back(static_cast<uint32_t>(cands.size()));
   }
+  // One query's candidates, taken without a copy (the CPU funnel's single-query lists).
+  static CandidateLists Single(std::vector<Candidate> c) {
+    CandidateLists l;
+    l.acc.assign(c.size(), 0.0);
+    l.offsets.push_back(static_cast<uint32_t>(c.size()));
+    l.cands = std::move(c);
+    return l;
+  }
   std::vector<Candidate> Query(size_t i) const {
     return {cands.begin() + offsets[i], cands.begin() + offsets[i + 1]};
   }
