@@ -150,6 +150,8 @@ class Collection {
   // Copies rows [first, first + n) to the device copy when there is one; a failure drops the
   // copy (logged; later GPU searches fail or fall back). REQUIRES mu_ held exclusively.
   void SyncDevice(uint64_t first, uint64_t n);
+  // Copies rows [first, first + n) of every block, and their prefix norms, to `d`.
+  Status CopyRowsToDevice(gpu::DeviceBlocks* d, uint64_t first, uint64_t n) const;
   // The `keep` best rows at prefix `dims` by brute force over all live rows or over `subset`.
   std::vector<Candidate> ScanTopK(const float* q, uint32_t dims, size_t keep,
                                   const std::vector<uint64_t>* subset, bool parallel,

@@ -41,13 +41,7 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
         // mu_ is held shared: no write runs while the rows are copied.
         st = d->Reserve(next_row_);
         const uint64_t resident = d->resident_rows();
-        for (size_t b = 0; b < ladder_.blocks() && st.ok(); ++b) {
-          for (uint64_t first = 0; first < resident && st.ok(); first += ColumnCache::kChunkRows) {
-            const size_t rows = std::min<uint64_t>(ColumnCache::kChunkRows, resident - first);
-            st = d->SetRows(b, first, rows, cache_.Chunk(b, first / ColumnCache::kChunkRows));
-          }
-          if (st.ok()) st = d->SetSqNorms(b, 0, resident, cache_.SqNorms(b));
-        }
+        if (st.ok()) st = CopyRowsToDevice(d.get(), 0, resident);
         if (st.ok()) {
           if (log_) {
             log_(fmt::format("collection '{}': {} of {} rows resident on GPU {} ({} MiB, {})",
@@ -75,20 +69,25 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
   return nullptr;
 }
 
+Status Collection::CopyRowsToDevice(gpu::DeviceBlocks* d, uint64_t first, uint64_t n) const {
+  for (size_t b = 0; b < ladder_.blocks(); ++b) {
+    // Rows are contiguous within a cache chunk: one copy per chunk the range touches.
+    for (uint64_t row = first; row < first + n;) {
+      const uint64_t in_chunk =
+          std::min<uint64_t>(first + n - row, ColumnCache::kChunkRows - row % ColumnCache::kChunkRows);
+      MRLDB_RETURN_IF_ERROR(d->SetRows(b, row, in_chunk, cache_.Row(b, row)));
+      row += in_chunk;
+    }
+    MRLDB_RETURN_IF_ERROR(d->SetSqNorms(b, first, n, cache_.SqNorms(b) + first));
+  }
+  return Status::Ok();
+}
+
 void Collection::SyncDevice(uint64_t first, uint64_t n) {
   std::lock_guard lock(device_mu_);
   if (!device_ || n == 0) return;
   Status st = device_->Reserve(first + n);
-  for (size_t b = 0; b < ladder_.blocks() && st.ok(); ++b) {
-    // Rows are contiguous within a cache chunk: one copy per chunk the range touches.
-    for (uint64_t row = first; row < first + n && st.ok();) {
-      const uint64_t in_chunk =
-          std::min<uint64_t>(first + n - row, ColumnCache::kChunkRows - row % ColumnCache::kChunkRows);
-      st = device_->SetRows(b, row, in_chunk, cache_.Row(b, row));
-      row += in_chunk;
-    }
-    if (st.ok()) st = device_->SetSqNorms(b, first, n, cache_.SqNorms(b) + first);
-  }
+  if (st.ok()) st = CopyRowsToDevice(device_.get(), first, n);
   if (!st.ok()) {
     // The write is committed; the device copy is stale, so it goes.
     device_.reset();
