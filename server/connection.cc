@@ -344,9 +344,13 @@ void Connection::CancelStatement() {
 
 // ---- Writing and closing ----------------------------------------------------------------------
 
+// What a queued frame costs in memory: its bytes and its queue entry (a flood of 5-byte PONGs
+// must count more than 5 bytes each).
+static uint64_t QueuedBytes(const std::string& frame) { return frame.size() + sizeof(std::string); }
+
 void Connection::Enqueue(std::string frame) {
   if (closed_ || closing_) return;
-  out_bytes_ += frame.size();
+  out_bytes_ += QueuedBytes(frame);
   out_.push_back(std::move(frame));
   // One statement's result is at most max_result_bytes; beyond that (and some slack) the client
   // is not reading what it asked for (a flood of PINGs, say), and memory is not given to it.
@@ -368,7 +372,7 @@ void Connection::WriteNext() {
       self->CancelStatement();
       return self->CloseNow();
     }
-    self->out_bytes_ -= self->out_.front().size();
+    self->out_bytes_ -= QueuedBytes(self->out_.front());
     self->out_.pop_front();
     if (!self->out_.empty()) return self->WriteNext();
     if (self->closing_ && !self->draining_) self->Drain();

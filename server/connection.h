@@ -103,7 +103,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   uint64_t deadline_gen_ = 0;
   std::deque<std::string> out_;  // frames to write; the front one is being written when writing_
-  uint64_t out_bytes_ = 0;       // total size of out_
+  uint64_t out_bytes_ = 0;       // memory held by out_ (QueuedBytes of each frame)
   bool writing_ = false;
   std::atomic<bool> cancel_requested_{false};
 };

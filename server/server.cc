@@ -136,7 +136,7 @@ class Server::Impl {
   const std::string& address() const { return address_; }
   size_t admitted() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return admitted_;
+    return admitted_.size();
   }
 
  private:
@@ -161,21 +161,20 @@ class Server::Impl {
     if (stopping_) return;  // the socket closes as it goes out of scope
     auto c = std::make_shared<Connection>(&ctx_, std::move(socket));
     connections_.emplace(c.get(), c);
-    if (admitted_ >= options_.max_connections) {
+    if (admitted_.size() >= options_.max_connections) {
       c->Refuse(wire::ErrorCode::kLimit,
                 fmt::format("too many connections: this server allows {} (--max-connections)",
                             options_.max_connections));
       return;
     }
-    ++admitted_;
-    admitted_set_.emplace(c.get());
+    admitted_.emplace(c.get());
     c->Start();
   }
 
   void OnClosed(Connection* c) {
     std::lock_guard<std::mutex> lock(mu_);
     connections_.erase(c);
-    if (admitted_set_.erase(c) > 0) --admitted_;
+    admitted_.erase(c);
     if (connections_.empty()) closed_cv_.notify_all();
   }
 
@@ -193,8 +192,7 @@ class Server::Impl {
   std::condition_variable closed_cv_;   // connections_ became empty
   std::condition_variable stopped_cv_;  // stopped_ became true
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // GUARDED_BY(mu_): all open ones
-  std::unordered_set<Connection*> admitted_set_;                            // GUARDED_BY(mu_): counted ones
-  size_t admitted_ = 0;                                                     // GUARDED_BY(mu_)
+  std::unordered_set<Connection*> admitted_;  // GUARDED_BY(mu_): the connections counted against the limit
   bool stopping_ = false;                                                   // GUARDED_BY(mu_)
   bool stopped_ = false;                                                    // GUARDED_BY(mu_)
 };
