@@ -61,6 +61,9 @@ Result<CopyOptions> ParseCopyOptions(const std::vector<query::Option>& options, 
 Result<std::string> Session::Impl::CopyPath(const std::string& path, bool for_write,
                                             const query::Position& pos) const {
   namespace fs = std::filesystem;
+  if (options_.copy_refused) {
+    return Status::NotSupported(*options_.copy_refused).WithPosition(pos.line, pos.column);
+  }
   if (path.empty()) return ErrorAt(pos, "COPY needs a file name");
   if (!options_.copy_dir) return path;
   std::error_code ec;

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "query/parser.h"
 
 namespace mrldb::server_internal {
 
@@ -35,35 +34,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// True when "copy" appears in `sql` in any case (a cheap test that spares parsing the statement
-// twice when it cannot be a COPY).
-bool MentionsCopy(std::string_view sql) {
-  for (size_t i = 0; i + 4 <= sql.size(); ++i) {
-    if ((sql[i] | 0x20) == 'c' && (sql[i + 1] | 0x20) == 'o' && (sql[i + 2] | 0x20) == 'p' &&
-        (sql[i + 3] | 0x20) == 'y') {
-      return true;
-    }
-  }
-  return false;
-}
-
-// COPY names files on the server: without a COPY directory, the server refuses it (and EXPLAIN
-// of it) before it runs. Only statements that mention COPY are parsed here; a statement that
-// does not parse is left to the session, which reports the syntax error.
-Status CheckCopyAllowed(std::string_view sql, const ServerOptions& options) {
-  if (options.copy_dir) return Status::Ok();
-  if (!MentionsCopy(sql)) return Status::Ok();
-  auto st = query::ParseStatement(sql);
-  if (!st.ok()) return Status::Ok();
-  const query::Statement* s = &*st;
-  if (const auto* e = std::get_if<query::Explain>(&s->node); e && e->statement) s = e->statement.get();
-  if (!std::holds_alternative<query::Copy>(s->node)) return Status::Ok();
-  return Status::NotSupported(
-             "COPY reads and writes files on the server, which this server does not allow: start it "
-             "with --copy-dir DIR to allow COPY with files inside DIR")
-      .WithPosition(s->pos.line, s->pos.column);
-}
-
 wire::ErrorFrame LimitError(std::string message) {
   return wire::ErrorFrame{wire::CodeOf(wire::ErrorCode::kLimit), false, 0, 0, std::move(message)};
 }
@@ -80,6 +50,11 @@ Connection::Connection(ServerContext* ctx, tcp::socket socket)
   peer_ = ec ? "unknown peer" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
   SessionOptions so;
   so.copy_dir = ctx_->options->copy_dir;
+  if (!so.copy_dir) {
+    so.copy_refused =
+        "COPY reads and writes files on the server, which this server does not allow: start it "
+        "with --copy-dir DIR to allow COPY with files inside DIR";
+  }
   so.progress = [this](const CopyProgress& p) { return OnProgress(p); };
   session_ = std::make_unique<Session>(ctx_->db, std::move(so));
   socket_.set_option(tcp::no_delay(true), ec);  // small frames (PONG, COMPLETE) go out at once
@@ -280,10 +255,7 @@ void Connection::StartQuery(std::string_view payload) {
 void Connection::RunStatement(wire::Query query) {
   std::vector<std::string> frames;
   try {
-    Status allowed = CheckCopyAllowed(query.sql, *ctx_->options);
-    if (!allowed.ok()) {
-      frames.push_back(wire::EncodeError(allowed));
-    } else if (cancel_requested_) {
+    if (cancel_requested_) {
       // Cancelled while it waited for a statement thread (Session::Execute would clear the flag).
       frames.push_back(wire::EncodeError(Status::Cancelled("the statement was cancelled before it started")));
     } else {

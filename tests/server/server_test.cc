@@ -278,13 +278,18 @@ TEST(Server, CopyWithoutACopyDirectoryIsRefused) {
   auto c = ts.Connect();
   ASSERT_TRUE(c->Execute(kCreate).ok());
   for (const std::string sql : {"COPY t TO 'x.jsonl'", "  copy t FROM '/etc/passwd' WITH (format csv)",
-                                "EXPLAIN COPY t TO 'x.jsonl'"}) {
+                                "COPY t FROM 'v.npy' WITH (ids 'ids.txt')"}) {
     auto r = c->Execute(sql);
     ASSERT_FALSE(r.ok()) << sql;
     EXPECT_EQ(r.status().code(), Status::Code::kNotSupported) << r.status().ToString();
     EXPECT_NE(r.status().message().find("start it with --copy-dir DIR"), std::string::npos) << r.status().ToString();
     EXPECT_EQ(r.status().line(), 1u);
   }
+  // EXPLAIN of a COPY touches no file: it is refused as EXPLAIN of anything but a search.
+  auto explained = c->Execute("EXPLAIN COPY t TO 'x.jsonl'");
+  ASSERT_FALSE(explained.ok());
+  EXPECT_NE(explained.status().message().find("EXPLAIN takes a vector search"), std::string::npos)
+      << explained.status().ToString();
   EXPECT_FALSE(std::filesystem::exists("x.jsonl"));
   // Statements that merely mention "copy" run.
   auto r = c->Execute("SELECT id FROM t WHERE grp = 1 /* copy */");

@@ -58,6 +58,10 @@ struct SessionOptions {
   // When set, COPY may read and write only files inside this directory (checked after resolving
   // the real path, so "..", absolute paths and symbolic links cannot escape). Default: any path.
   std::optional<std::string> copy_dir;
+  // When set, COPY with files is refused with this message (NotSupported, at the statement):
+  // the server without --copy-dir says how to allow it. Default: none (COPY may use files,
+  // within copy_dir when that is set).
+  std::optional<std::string> copy_refused;
   // Rows per COPY FROM batch (each batch is one atomic write). Default: 10000.
   size_t copy_batch_rows = 10000;
 };
