@@ -442,7 +442,7 @@ Result<CopyProgress> DecodeProgress(std::string_view payload) {
 }
 
 Status EncodeResult(const ResultSet& result, uint64_t max_rows, uint64_t max_bytes,
-                    std::vector<std::string>* frames) {
+                    uint32_t max_frame_bytes, std::vector<std::string>* frames) {
   if (result.rows.size() > max_rows) {
     return Status::InvalidArgument(fmt::format(
         "the result has {} rows; this server sends at most {} (add a LIMIT or narrow the WHERE)",
@@ -453,14 +453,26 @@ Status EncodeResult(const ResultSet& result, uint64_t max_rows, uint64_t max_byt
   uint64_t bytes = 0;
   size_t begin = 0;
   std::string frame;
-  // Rows are encoded one at a time so that a frame closes once it reaches kBatchBytes.
+  // Rows are encoded one at a time so that a frame closes once it reaches kBatchBytes, and
+  // before a row would take it past max_frame_bytes (that row starts the next frame).
   while (begin < result.rows.size()) {
     frame.clear();
     Writer w(FrameType::kRowBatch, &frame);
     w.U32(0);  // patched below
     size_t end = begin;
     while (end < result.rows.size() && end - begin < kBatchRows && w.payload_bytes() < kBatchBytes) {
+      const size_t before = frame.size();
       for (const Cell& c : result.rows[end]) WriteValue(c, &w);
+      if (w.payload_bytes() > max_frame_bytes) {
+        if (end == begin) {
+          return Status::InvalidArgument(fmt::format(
+              "row {} of the result takes {} bytes, more than this server's frame limit of {} "
+              "bytes (select fewer or shorter columns)", end + 1, w.payload_bytes() - 4,
+              max_frame_bytes));
+        }
+        frame.resize(before);  // the row goes to the next frame
+        break;
+      }
       ++end;
     }
     bytes += w.payload_bytes();

@@ -135,9 +135,10 @@ Result<CopyProgress> DecodeProgress(std::string_view payload);
 
 // A whole result as frames: SCHEMA, ROW_BATCH frames (kBatchRows / kBatchBytes each), COMPLETE,
 // appended to `frames`. Fails with the limit's message, appending nothing, when the result has
-// more than max_rows rows or its ROW_BATCH payloads exceed max_bytes.
+// more than max_rows rows, its ROW_BATCH payloads exceed max_bytes, or a single row's frame
+// would exceed max_frame_bytes.
 Status EncodeResult(const ResultSet& result, uint64_t max_rows, uint64_t max_bytes,
-                    std::vector<std::string>* frames);
+                    uint32_t max_frame_bytes, std::vector<std::string>* frames);
 
 // "host:port" or "[v6]:port" into its parts (the brackets removed). InvalidArgument when there is
 // no ':' or an empty host or port.

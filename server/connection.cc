@@ -263,7 +263,8 @@ void Connection::RunStatement(wire::Query query) {
       if (!result.ok()) {
         frames.push_back(wire::EncodeError(result.status()));
       } else if (Status s = wire::EncodeResult(*result, ctx_->options->max_result_rows,
-                                               ctx_->options->max_result_bytes, &frames);
+                                               ctx_->options->max_result_bytes,
+                                               ctx_->options->max_frame_bytes, &frames);
                  !s.ok()) {
         frames.push_back(wire::EncodeError(LimitError(s.message())));
       }

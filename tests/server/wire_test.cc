@@ -39,7 +39,7 @@ TEST(Wire, WorkedExampleOfTheProtocolDocument) {
   r.rows = {{Cell{int64_t{1}}, Cell{0.5}}};
   r.tag = "SELECT 1";
   std::vector<std::string> frames;
-  ASSERT_TRUE(EncodeResult(r, 100, 1000, &frames).ok());
+  ASSERT_TRUE(EncodeResult(r, 100, 1000, 1u << 30, &frames).ok());
   ASSERT_EQ(frames.size(), 3u);
   EXPECT_EQ(Hex(frames[0]),
             "19 00 00 00 43 02 00 00 00 02 00 00 00 69 64 01 08 00 00 00 64 69 73 74 61 6e 63 65 02");
@@ -85,7 +85,7 @@ TEST(Wire, EveryValueAndFrameRoundTrips) {
   r.tag = "INSERT 3";
   r.rows_affected = 3;
   std::vector<std::string> frames;
-  ASSERT_TRUE(EncodeResult(r, 10, 1000, &frames).ok());
+  ASSERT_TRUE(EncodeResult(r, 10, 1000, 1u << 30, &frames).ok());
   ASSERT_EQ(frames.size(), 3u);
   auto columns = DecodeSchema(Payload(frames[0]));
   ASSERT_TRUE(columns.ok());
@@ -139,7 +139,7 @@ TEST(Wire, TruncatedExtendedAndRandomPayloadsAreRefused) {
   r.rows = {{Cell{int64_t{7}}, Cell{std::vector<float>{1, 2}}, Cell{std::string("abc")}}};
   r.tag = "SELECT 1";
   std::vector<std::string> result;
-  ASSERT_TRUE(EncodeResult(r, 10, 1000, &result).ok());
+  ASSERT_TRUE(EncodeResult(r, 10, 1000, 1u << 30, &result).ok());
   struct Case {
     std::string frame;
     std::function<bool(std::string_view)> decodes;
@@ -219,7 +219,7 @@ TEST(Wire, ResultsAreSplitIntoBoundedBatchesAndLimitsAreErrors) {
   r.columns = {{"id", CellType::kBigint}};
   for (int64_t i = 0; i < 3000; ++i) r.rows.push_back({Cell{i}});
   std::vector<std::string> frames;
-  ASSERT_TRUE(EncodeResult(r, 3000, 1 << 20, &frames).ok());
+  ASSERT_TRUE(EncodeResult(r, 3000, 1 << 20, 1u << 30, &frames).ok());
   ASSERT_EQ(frames.size(), 5u);  // SCHEMA, 1024 + 1024 + 952 rows, COMPLETE
   std::vector<std::vector<Cell>> rows;
   for (size_t f = 1; f <= 3; ++f) ASSERT_TRUE(DecodeRowBatch(Payload(frames[f]), 1, &rows).ok());
@@ -231,15 +231,25 @@ TEST(Wire, ResultsAreSplitIntoBoundedBatchesAndLimitsAreErrors) {
   wide.columns = {{"v", CellType::kVector}};
   for (int i = 0; i < 10; ++i) wide.rows.push_back({Cell{std::vector<float>(100000, 1.0f)}});
   frames.clear();
-  ASSERT_TRUE(EncodeResult(wide, 10, 1 << 30, &frames).ok());
+  ASSERT_TRUE(EncodeResult(wide, 10, 1 << 30, 1u << 30, &frames).ok());
   EXPECT_EQ(frames.size(), 2u + 4u);  // 400 KB rows: 3 take a frame past 1 MiB, so 3+3+3+1
   for (const auto& f : frames) EXPECT_LT(f.size(), 2 * kBatchBytes);
 
   frames.clear();
-  Status s = EncodeResult(r, 2999, 1 << 30, &frames);
+  Status s = EncodeResult(r, 2999, 1 << 30, 1u << 30, &frames);
   EXPECT_NE(s.message().find("the result has 3000 rows; this server sends at most 2999"), std::string::npos);
-  s = EncodeResult(wide, 10, 1 << 20, &frames);
+  s = EncodeResult(wide, 10, 1 << 20, 1u << 30, &frames);
   EXPECT_NE(s.message().find("larger than this server's limit of 1048576 bytes"), std::string::npos);
+  // A frame limit below kBatchBytes closes frames before a row would pass it: one row each.
+  frames.clear();
+  ASSERT_TRUE(EncodeResult(wide, 10, 1 << 30, 500000, &frames).ok());
+  EXPECT_EQ(frames.size(), 2u + 10u);
+  for (const auto& f : frames) EXPECT_LE(f.size(), kHeaderBytes + 500000);
+  // A single row larger than a frame may be cannot travel, even within the result limit.
+  frames.clear();
+  s = EncodeResult(wide, 10, 1 << 30, 300000, &frames);
+  EXPECT_NE(s.message().find("row 1 of the result takes 400005 bytes, more than this server's frame "
+                             "limit of 300000 bytes"), std::string::npos) << s.message();
   EXPECT_TRUE(frames.empty());
 }
 
