@@ -126,15 +126,20 @@ int Compare(const Value& a, const Value& b) {
 
 }  // namespace
 
-Result<BoundFilter::Node> BoundFilter::BindNode(const Filter& f, const CollectionSpec& spec) {
+Result<BoundFilter::Node> BoundFilter::BindNode(const Filter& f, const CollectionSpec& spec,
+                                                int depth) {
   Node n;
   n.op = f.op();
   if (f.op() == Filter::Op::kAnd || f.op() == Filter::Op::kOr || f.op() == Filter::Op::kNot) {
     if (f.op() == Filter::Op::kNot && f.children().size() != 1) {
       return Status::InvalidArgument("filter: NOT takes exactly one operand");
     }
+    if (depth >= kMaxDepth) {
+      return Status::InvalidArgument(fmt::format(
+          "filter nested too deeply: more than {} levels of AND, OR and NOT", kMaxDepth));
+    }
     for (const Filter& c : f.children()) {
-      MRLDB_ASSIGN_OR_RETURN(Node child, BindNode(c, spec));
+      MRLDB_ASSIGN_OR_RETURN(Node child, BindNode(c, spec, depth + 1));
       n.children.push_back(std::move(child));
     }
     return n;
@@ -162,7 +167,7 @@ Result<BoundFilter::Node> BoundFilter::BindNode(const Filter& f, const Collectio
 
 Result<BoundFilter> BoundFilter::Bind(const Filter& filter, const CollectionSpec& spec) {
   BoundFilter b;
-  MRLDB_ASSIGN_OR_RETURN(b.root_, BindNode(filter, spec));
+  MRLDB_ASSIGN_OR_RETURN(b.root_, BindNode(filter, spec, 0));
   return b;
 }
 

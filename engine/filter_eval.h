@@ -13,7 +13,9 @@ namespace mrldb {
 
 class BoundFilter {
  public:
-  // Errors: InvalidArgument naming the unknown column or the mismatched types.
+  // Errors: InvalidArgument naming the unknown column or the mismatched types, or for a filter
+  // nested more than kMaxDepth levels of AND/OR/NOT (binding and evaluation recurse per level;
+  // a chain of one operator is one level however long).
   static Result<BoundFilter> Bind(const Filter& filter, const CollectionSpec& spec);
 
   // True when row `row` matches; NULL comparisons are unknown, and unknown does not match.
@@ -32,10 +34,13 @@ class BoundFilter {
     std::vector<Value> values;  // literals converted to the column's type
     std::vector<Node> children;
   };
-  static Result<Node> BindNode(const Filter& f, const CollectionSpec& spec);
+  static Result<Node> BindNode(const Filter& f, const CollectionSpec& spec, int depth);
   static Tri Eval(const Node& n, const std::vector<std::vector<Value>>& columns,
                   const std::vector<Key>& keys, uint64_t row);
   static constexpr int kIdColumn = -2;
+ public:
+  static constexpr int kMaxDepth = 1024;
+ private:
   Node root_;
 };
 

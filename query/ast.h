@@ -60,9 +60,9 @@ struct Between {  // expr [NOT] BETWEEN lo AND hi
   bool negated = false;
 };
 enum class LogicOp : uint8_t { kAnd, kOr };
-struct Logical {
+struct Logical {  // a flat chain a AND b AND c ...: two or more operands, never nested for one op
   LogicOp op;
-  ExprPtr left, right;
+  std::vector<ExprPtr> operands;
 };
 struct Not {
   ExprPtr operand;

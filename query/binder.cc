@@ -228,12 +228,14 @@ Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const Co
     return b->negated ? Filter::Not(std::move(f)) : f;
   }
   if (const auto* l = std::get_if<Logical>(&e.node)) {
-    MRLDB_ASSIGN_OR_RETURN(Filter a, BindFilter(*l->left, params, spec));
-    MRLDB_ASSIGN_OR_RETURN(Filter b, BindFilter(*l->right, params, spec));
-    std::vector<Filter> both;
-    both.push_back(std::move(a));
-    both.push_back(std::move(b));
-    return l->op == LogicOp::kAnd ? Filter::And(std::move(both)) : Filter::Or(std::move(both));
+    std::vector<Filter> children;
+    children.reserve(l->operands.size());
+    for (const ExprPtr& operand : l->operands) {
+      MRLDB_ASSIGN_OR_RETURN(Filter f, BindFilter(*operand, params, spec));
+      children.push_back(std::move(f));
+    }
+    return l->op == LogicOp::kAnd ? Filter::And(std::move(children))
+                                  : Filter::Or(std::move(children));
   }
   if (const auto* n = std::get_if<Not>(&e.node)) {
     MRLDB_ASSIGN_OR_RETURN(Filter a, BindFilter(*n->operand, params, spec));

@@ -244,24 +244,32 @@ Result<Value> Parser::ParseLiteral(std::string_view what) {
 
 // ---- Expressions ----
 
+// A chain of one operator is one flat node (a loop, never recursion), so a WHERE clause of
+// thousands of ORs costs no stack in the parser, the binder or the tree's destructor.
 Result<ExprPtr> Parser::ParsePredicate() {
-  MRLDB_ASSIGN_OR_RETURN(ExprPtr left, ParseConjunction());
+  MRLDB_ASSIGN_OR_RETURN(ExprPtr first, ParseConjunction());
+  if (!AtKeyword("OR")) return first;
+  const Position pos = first->pos;
+  std::vector<ExprPtr> operands;
+  operands.push_back(std::move(first));
   while (AcceptKeyword("OR")) {
-    MRLDB_ASSIGN_OR_RETURN(ExprPtr right, ParseConjunction());
-    const Position pos = left->pos;
-    left = MakeExpr(pos, Logical{LogicOp::kOr, std::move(left), std::move(right)});
+    MRLDB_ASSIGN_OR_RETURN(ExprPtr next, ParseConjunction());
+    operands.push_back(std::move(next));
   }
-  return left;
+  return MakeExpr(pos, Logical{LogicOp::kOr, std::move(operands)});
 }
 
 Result<ExprPtr> Parser::ParseConjunction() {
-  MRLDB_ASSIGN_OR_RETURN(ExprPtr left, ParseNegation());
+  MRLDB_ASSIGN_OR_RETURN(ExprPtr first, ParseNegation());
+  if (!AtKeyword("AND")) return first;
+  const Position pos = first->pos;
+  std::vector<ExprPtr> operands;
+  operands.push_back(std::move(first));
   while (AcceptKeyword("AND")) {
-    MRLDB_ASSIGN_OR_RETURN(ExprPtr right, ParseNegation());
-    const Position pos = left->pos;
-    left = MakeExpr(pos, Logical{LogicOp::kAnd, std::move(left), std::move(right)});
+    MRLDB_ASSIGN_OR_RETURN(ExprPtr next, ParseNegation());
+    operands.push_back(std::move(next));
   }
-  return left;
+  return MakeExpr(pos, Logical{LogicOp::kAnd, std::move(operands)});
 }
 
 Result<ExprPtr> Parser::ParseNegation() {

@@ -59,8 +59,9 @@ inline std::string Dump(const Expr& expr) {
           return fmt::format("({} {} {} {})", n.negated ? "not-between" : "between",
                              Dump(n.operand), Dump(n.low), Dump(n.high));
         } else if constexpr (std::is_same_v<T, Logical>) {
-          return fmt::format("({} {} {})", n.op == LogicOp::kAnd ? "and" : "or", Dump(n.left),
-                             Dump(n.right));
+          return fmt::format("({} {})", n.op == LogicOp::kAnd ? "and" : "or",
+                             Join(
+                                 n.operands, [](const ExprPtr& e) { return Dump(e); }, " "));
         } else if constexpr (std::is_same_v<T, Not>) {
           return fmt::format("(not {})", Dump(n.operand));
         } else {

@@ -192,8 +192,8 @@ TEST(Parser, Precedence) {
   // OR < AND < NOT < comparison.
   EXPECT_EQ(Where("a = 1 OR b = 2 AND NOT c = 3"), "(or (= a 1) (and (= b 2) (not (= c 3))))");
   EXPECT_EQ(Where("(a = 1 OR b = 2) AND c = 3"), "(and (or (= a 1) (= b 2)) (= c 3))");
-  EXPECT_EQ(Where("a = 1 OR b = 2 OR c = 3"), "(or (or (= a 1) (= b 2)) (= c 3))");
-  EXPECT_EQ(Where("a = 1 AND b = 2 AND c = 3"), "(and (and (= a 1) (= b 2)) (= c 3))");
+  EXPECT_EQ(Where("a = 1 OR b = 2 OR c = 3"), "(or (= a 1) (= b 2) (= c 3))");
+  EXPECT_EQ(Where("a = 1 AND b = 2 AND c = 3"), "(and (= a 1) (= b 2) (= c 3))");
   EXPECT_EQ(Where("NOT NOT a"), "(not (not a))");
   EXPECT_EQ(Where("NOT (a = 1 OR b = 2)"), "(not (or (= a 1) (= b 2)))");
   // BETWEEN's AND belongs to BETWEEN.
@@ -234,9 +234,9 @@ TEST(Parser, Positions) {
   const auto& and_node = std::get<Logical>(select.where->node);
   EXPECT_EQ(select.where->pos.line, 4u);  // a node is where its first token is
   EXPECT_EQ(select.where->pos.column, 8u);
-  EXPECT_EQ(and_node.right->pos.line, 5u);  // NOT
-  EXPECT_EQ(and_node.right->pos.column, 8u);
-  const auto& in = std::get<InList>(std::get<Not>(and_node.right->node).operand->node);
+  EXPECT_EQ(and_node.operands[1]->pos.line, 5u);  // NOT
+  EXPECT_EQ(and_node.operands[1]->pos.column, 8u);
+  const auto& in = std::get<InList>(std::get<Not>(and_node.operands[1]->node).operand->node);
   EXPECT_EQ(in.items[0]->pos.column, 22u);
   const auto& distance = std::get<Distance>(select.order_by->node);
   EXPECT_EQ(distance.column->pos.line, 6u);
