@@ -27,19 +27,53 @@ Status DataError(const std::string& path, std::string_view what) {
 
 // ---- InputFile --------------------------------------------------------------------------------
 
-Result<std::unique_ptr<InputFile>> InputFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", path);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Status s = Errno("cannot stat", path);
+namespace {
+
+// What a file that is not a regular file is, for the error that refuses it.
+std::string_view KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+// Opens `path` without blocking (a FIFO with no peer would block open() and then read() or
+// write() for as long as nobody opens its other end: a statement no CANCEL or shutdown could
+// stop), refuses anything but a regular file, then makes the descriptor blocking again.
+Result<int> OpenRegular(const std::string& path, int flags, std::string_view verb,
+                        struct stat* st) {
+  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    // O_WRONLY | O_NONBLOCK on a FIFO without a reader fails with ENXIO.
+    if (errno == ENXIO) {
+      return Status::IOError(fmt::format("cannot {} '{}': it is a FIFO (named pipe); COPY "
+                                         "takes regular files only", verb, path));
+    }
+    return Errno(verb == "read" ? "cannot open" : "cannot create", path);
+  }
+  Status s;
+  if (::fstat(fd, st) != 0) {
+    s = Errno("cannot stat", path);
+  } else if (!S_ISREG(st->st_mode)) {
+    s = Status::IOError(fmt::format("cannot {} '{}': it is {}; COPY takes regular files only",
+                                    verb, path, KindOf(st->st_mode)));
+  } else if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    s = Errno("cannot open", path);
+  }
+  if (!s.ok()) {
     ::close(fd);
     return s;
   }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return Status::IOError(fmt::format("cannot read '{}': it is a directory", path));
-  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<InputFile>> InputFile::Open(const std::string& path) {
+  struct stat st {};
+  MRLDB_ASSIGN_OR_RETURN(const int fd, OpenRegular(path, O_RDONLY, "read", &st));
   return std::unique_ptr<InputFile>(new InputFile(path, fd, static_cast<uint64_t>(st.st_size)));
 }
 
@@ -124,8 +158,7 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
         fmt::format("'{}' exists (allow overwriting it to replace it)", path));
   }
   std::string partial = path + ".partial";
-  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", path);
+  MRLDB_ASSIGN_OR_RETURN(const int fd, OpenRegular(partial, O_WRONLY | O_CREAT | O_TRUNC, "write", &st));
   return std::unique_ptr<OutputFile>(new OutputFile(path, std::move(partial), fd, overwrite));
 }
 

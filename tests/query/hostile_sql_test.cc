@@ -1,6 +1,14 @@
 // Statements a hostile client sends to exhaust the server's stack: flat chains of tens of
 // thousands of OR / AND terms (the parser's nesting limit does not bound them), through SELECT,
 // EXPLAIN, DELETE and a vector search's filter; and filters nested too deeply through the API.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <string>
 
 #include <fmt/format.h>
@@ -85,6 +93,42 @@ TEST_F(HostileSqlTest, FilterNestedTooDeeplyThroughTheApiIsAnError) {
   EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(r.status().message().find("nested too deeply"), std::string::npos)
       << r.status().message();
+}
+
+// COPY from a FIFO used to block in open() (and then read()) for as long as nobody wrote to it,
+// deaf to CANCEL and to the server's shutdown. COPY takes regular files only.
+TEST(HostileCopyTest, FifosAndDevicesAreRefusedAtOnce) {
+  testing::TempDir dir, files;
+  std::filesystem::create_directories(files.path());
+  auto db = testing::OpenOrDie(dir.path());
+  SessionOptions so;
+  so.copy_dir = files.path();
+  Session session(db.get(), so);
+  ASSERT_TRUE(session.Execute("CREATE COLLECTION t (id BIGINT PRIMARY KEY, embedding VECTOR(4))", {}).ok());
+  const std::string fifo = files.path() + "/in.npy";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  { std::ofstream(files.path() + "/in.ids.txt") << "1\n"; }
+  ASSERT_EQ(::mkfifo((files.path() + "/out.npy.partial").c_str(), 0600), 0);
+  for (const char* sql : {"COPY t FROM 'in.npy'", "COPY t TO 'out.npy'"}) {
+    auto running = std::async(std::launch::async, [&] { return session.Execute(sql, {}); });
+    if (running.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      ADD_FAILURE() << sql << " blocked on a FIFO";
+      // Unblock it (open the other end of both FIFOs and close them) so the test can end.
+      for (const std::string& f : {fifo, files.path() + "/out.npy.partial"}) {
+        const int fd = ::open(f.c_str(), O_RDWR | O_NONBLOCK);
+        if (fd >= 0) ::close(fd);
+      }
+    }
+    auto r = running.get();
+    ASSERT_FALSE(r.ok()) << sql;
+    EXPECT_NE(r.status().message().find("FIFO"), std::string::npos) << sql << ": " << r.status().message();
+  }
+  // A character device (endless input) is refused the same way (here without a copy_dir).
+  Session open_session(db.get(), SessionOptions{});
+  auto dev = open_session.Execute("COPY t FROM '/dev/zero' WITH (format 'fvecs', ids '/dev/null')", {});
+  ASSERT_FALSE(dev.ok());
+  EXPECT_NE(dev.status().message().find("character device"), std::string::npos)
+      << dev.status().message();
 }
 
 }  // namespace
