@@ -1,5 +1,7 @@
 #include "server/connection.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -38,6 +40,28 @@ wire::ErrorFrame LimitError(std::string message) {
   return wire::ErrorFrame{wire::CodeOf(wire::ErrorCode::kLimit), false, 0, 0, std::move(message)};
 }
 
+// What a queued frame costs in memory: its bytes and its queue entry (a flood of 5-byte PONGs
+// must count more than 5 bytes each).
+uint64_t QueuedBytes(const std::string& frame) { return frame.size() + sizeof(std::string); }
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Once this much reply memory has been freed, it is handed back to the system: glibc keeps
+// freed heap pages (and raises its mmap threshold after large frees), so without this a server
+// that once queued gigabytes for slow readers kept them resident after they left.
+constexpr uint64_t kTrimAfterBytes = uint64_t{64} << 20;
+
+void Released(ServerContext* ctx, uint64_t bytes) {
+  ctx->backlog_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  if (ctx->freed_since_trim.fetch_add(bytes, std::memory_order_relaxed) + bytes < kTrimAfterBytes) return;
+  ctx->freed_since_trim.store(0, std::memory_order_relaxed);
+  asio::post(*ctx->statements, [] { ::malloc_trim(0); });  // off the I/O threads
+}
+
 }  // namespace
 
 Connection::Connection(ServerContext* ctx, tcp::socket socket)
@@ -47,7 +71,9 @@ Connection::Connection(ServerContext* ctx, tcp::socket socket)
       cancel_timer_(socket_.get_executor()) {
   error_code ec;
   const tcp::endpoint ep = socket_.remote_endpoint(ec);
-  peer_ = ec ? "unknown peer" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  address_ = ec ? "unknown" : ep.address().to_string();
+  peer_ = ec ? "unknown peer" : fmt::format("{}:{}", address_, ep.port());
+  last_activity_ns_ = NowNs();
   SessionOptions so;
   so.copy_dir = ctx_->options->copy_dir;
   if (!so.copy_dir) {
@@ -75,6 +101,22 @@ void Connection::Refuse(wire::ErrorCode code, std::string message) {
   });
 }
 
+double Connection::IdleSeconds() const {
+  if (active_.load(std::memory_order_relaxed)) return -1;
+  return double(NowNs() - last_activity_ns_.load(std::memory_order_relaxed)) * 1e-9;
+}
+
+void Connection::UpdateActivity() {
+  active_.store(busy_ || !out_.empty(), std::memory_order_relaxed);
+  last_activity_ns_.store(NowNs(), std::memory_order_relaxed);
+}
+
+void Connection::Evict(std::string message) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
+    self->Fatal(wire::ErrorCode::kLimit, std::move(m));
+  });
+}
+
 void Connection::Shutdown() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     if (self->closed_ || self->closing_) return;
@@ -89,10 +131,22 @@ void Connection::Shutdown() {
 
 // ---- Reading ----------------------------------------------------------------------------------
 
+// The length is read on its own first: a frame whose length is 0 has no type byte to wait for,
+// and is malformed at once (reading five bytes waited for a sixth until the handshake timeout).
 void Connection::ReadHeader() {
   reading_ = true;
-  asio::async_read(socket_, asio::buffer(header_),
-                   [self = shared_from_this()](const error_code& ec, size_t n) { self->OnHeader(ec, n); });
+  asio::async_read(socket_, asio::buffer(header_.data(), 4),
+                   [self = shared_from_this()](const error_code& ec, size_t n) { self->OnLength(ec, n); });
+}
+
+void Connection::OnLength(const error_code& ec, size_t n) {
+  if (!ReadOk(ec, ec && n > 0 ? "truncated frame: the connection ended inside a frame header" : "")) return;
+  if (wire::ParseHeader(header_.data()).length == 0) {
+    return Fatal(wire::ErrorCode::kProtocol, "malformed frame: length 0 (the length counts the type byte)");
+  }
+  reading_ = true;
+  asio::async_read(socket_, asio::buffer(header_.data() + 4, 1),
+                   [self = shared_from_this()](const error_code& e, size_t got) { self->OnHeader(e, got + 4); });
 }
 
 bool Connection::ReadOk(const error_code& ec, const std::string& truncated) {
@@ -116,9 +170,6 @@ bool Connection::ReadOk(const error_code& ec, const std::string& truncated) {
 void Connection::OnHeader(const error_code& ec, size_t n) {
   if (!ReadOk(ec, ec && n > 0 ? "truncated frame: the connection ended inside a frame header" : "")) return;
   const wire::FrameHeader h = wire::ParseHeader(header_.data());
-  if (h.length == 0) {
-    return Fatal(wire::ErrorCode::kProtocol, "malformed frame: length 0 (the length counts the type byte)");
-  }
   if (h.payload_bytes() > ctx_->options->max_frame_bytes) {
     return Fatal(wire::ErrorCode::kLimit,
                  fmt::format("a {} frame of {} bytes exceeds this server's limit of {} bytes (--max-frame-bytes)",
@@ -151,6 +202,7 @@ void Connection::OnBody(const error_code& ec, size_t n) {
 }
 
 void Connection::HandleFrame() {
+  last_activity_ns_.store(NowNs(), std::memory_order_relaxed);
   const auto type = static_cast<wire::FrameType>(type_);
   const std::string_view payload(body_);
   const ServerOptions& o = *ctx_->options;
@@ -228,6 +280,7 @@ void Connection::HandleReady(wire::FrameType type, std::string_view payload) {
 
 void Connection::BecomeReady() {
   state_ = State::kReady;
+  ready_ = true;
   ArmIdle();
 }
 
@@ -246,6 +299,7 @@ void Connection::StartQuery(std::string_view payload) {
         "the statement has {} bytes; this server accepts at most {}", query->sql.size(), limit))));
   }
   busy_ = true;
+  UpdateActivity();
   cancel_requested_ = false;
   asio::post(*ctx_->statements, [self = shared_from_this(), q = std::move(query).value()]() mutable {
     self->RunStatement(std::move(q));
@@ -273,6 +327,22 @@ void Connection::RunStatement(wire::Query query) {
     frames.clear();
     frames.push_back(wire::EncodeError(Status::Internal(fmt::format("the statement failed: {}", e.what()))));
   }
+  // The result's bytes are reserved against the server's reply budget before they are queued;
+  // a result that does not fit is dropped here, and the client told why.
+  uint64_t bytes = 0;
+  for (const std::string& f : frames) bytes += QueuedBytes(f);
+  const uint64_t limit = ctx_->options->max_backlog_bytes;
+  const uint64_t before = ctx_->backlog_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  if (frames.size() > 1 && before + bytes > limit) {
+    ctx_->backlog_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    frames.clear();
+    frames.push_back(wire::EncodeError(LimitError(fmt::format(
+        "the result ({} bytes) does not fit in the server's reply memory: {} bytes are queued for "
+        "clients that have not read them, of at most {} (--max-backlog-bytes); try again later",
+        bytes, before, limit))));
+    bytes = QueuedBytes(frames[0]);
+    ctx_->backlog_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
   asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frames)]() mutable {
     self->OnStatementDone(std::move(f));
   });
@@ -284,6 +354,9 @@ bool Connection::OnProgress(const CopyProgress& p) {
     // PROGRESS frame still waiting in the queue (not the one being written) is replaced.
     auto& out = self->out_;
     if (out.size() > 1 && out.back()[4] == static_cast<char>(wire::FrameType::kProgress)) {
+      const uint64_t old_bytes = QueuedBytes(out.back()), new_bytes = QueuedBytes(f);
+      self->ctx_->backlog_bytes.fetch_add(new_bytes - old_bytes, std::memory_order_relaxed);  // mod 2^64
+      self->out_bytes_ += new_bytes - old_bytes;
       out.back() = std::move(f);
       return;
     }
@@ -295,7 +368,14 @@ bool Connection::OnProgress(const CopyProgress& p) {
 void Connection::OnStatementDone(std::vector<std::string> frames) {
   busy_ = false;
   cancel_timer_.cancel();
-  for (std::string& f : frames) Enqueue(std::move(f));
+  if (closed_ || closing_) {
+    uint64_t bytes = 0;
+    for (const std::string& f : frames) bytes += QueuedBytes(f);
+    Released(ctx_, bytes);
+  } else {
+    for (std::string& f : frames) Enqueue(std::move(f), /*reserved=*/true);
+  }
+  UpdateActivity();
   if (closed_) return;
   if (shutdown_ && !closing_) return Fatal(wire::ErrorCode::kShutdown, "the server is shutting down");
   if (closing_) {
@@ -317,14 +397,16 @@ void Connection::CancelStatement() {
 
 // ---- Writing and closing ----------------------------------------------------------------------
 
-// What a queued frame costs in memory: its bytes and its queue entry (a flood of 5-byte PONGs
-// must count more than 5 bytes each).
-static uint64_t QueuedBytes(const std::string& frame) { return frame.size() + sizeof(std::string); }
-
-void Connection::Enqueue(std::string frame) {
-  if (closed_ || closing_) return;
-  out_bytes_ += QueuedBytes(frame);
+void Connection::Enqueue(std::string frame, bool reserved) {
+  if (closed_ || closing_) {
+    if (reserved) Released(ctx_, QueuedBytes(frame));
+    return;
+  }
+  const uint64_t bytes = QueuedBytes(frame);
+  if (!reserved) ctx_->backlog_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  out_bytes_ += bytes;
   out_.push_back(std::move(frame));
+  active_.store(true, std::memory_order_relaxed);
   // One statement's result is at most max_result_bytes; beyond that (and some slack) the client
   // is not reading what it asked for (a flood of PINGs, say), and memory is not given to it.
   if (out_bytes_ > ctx_->options->max_result_bytes + kBacklogSlack) {
@@ -345,9 +427,12 @@ void Connection::WriteNext() {
       self->CancelStatement();
       return self->CloseNow();
     }
-    self->out_bytes_ -= QueuedBytes(self->out_.front());
+    const uint64_t bytes = QueuedBytes(self->out_.front());
+    self->out_bytes_ -= bytes;
     self->out_.pop_front();
+    Released(self->ctx_, bytes);
     if (!self->out_.empty()) return self->WriteNext();
+    self->UpdateActivity();
     if (self->closing_ && !self->draining_) self->Drain();
   });
 }
@@ -389,6 +474,20 @@ void Connection::CloseNow() {
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   deadline_.cancel();
+  // The unsent replies are freed now, not when the last handler lets go of the connection.
+  // The front frame may still be referenced by a write in flight (it completes with an error
+  // and touches nothing once closed_ is set), so it is freed with the connection.
+  const size_t keep = writing_ && !out_.empty() ? 1 : 0;
+  uint64_t freed = 0;
+  while (out_.size() > keep) {
+    freed += QueuedBytes(out_.back());
+    out_.pop_back();
+  }
+  if (keep) {
+    freed += QueuedBytes(out_.front());  // counted as released; its memory goes with the write
+  }
+  out_bytes_ = 0;
+  Released(ctx_, freed);
   ctx_->on_closed(this);
 }
 

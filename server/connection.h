@@ -34,6 +34,10 @@ struct ServerContext {
   std::function<void(std::string_view)> log;
   // Called once, on the strand, when a connection's socket is finally closed.
   std::function<void(Connection*)> on_closed;
+  // Reply bytes queued over all connections (ServerOptions::max_backlog_bytes), and bytes freed
+  // since memory was last returned to the system.
+  std::atomic<uint64_t> backlog_bytes{0};
+  std::atomic<uint64_t> freed_since_trim{0};
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -49,6 +53,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // and close. Thread-safe (posts to the strand).
   void Shutdown();
 
+  // For the server's choice of a connection to close when all are taken. Thread-safe.
+  const std::string& address() const { return address_; }  // the client's IP
+  bool in_handshake() const { return !ready_.load(std::memory_order_relaxed); }
+  // Seconds since the last frame or the end of the last reply; negative while a statement runs
+  // or replies are queued (never evicted then).
+  double IdleSeconds() const;
+  // Closes the connection with ERROR (LIMIT) `message`: its slot is given to a newcomer.
+  // Thread-safe (posts to the strand).
+  void Evict(std::string message);
+
  private:
   enum class State { kHello, kAuth, kReady };
 
@@ -57,6 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection is closing, or the read failed and that was handled). `truncated` is the error
   // for an end of stream inside a frame ("" at a frame boundary: the client left).
   bool ReadOk(const boost::system::error_code& ec, const std::string& truncated);
+  void OnLength(const boost::system::error_code& ec, size_t n);
   void OnHeader(const boost::system::error_code& ec, size_t n);
   void OnBody(const boost::system::error_code& ec, size_t n);
   void HandleFrame();
@@ -68,7 +83,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void CancelStatement();
   void BecomeReady();
 
-  void Enqueue(std::string frame);
+  // Queues a frame; `reserved`: its bytes were already added to ctx_->backlog_bytes.
+  void Enqueue(std::string frame, bool reserved = false);
+  // Publishes whether the connection is active (busy or sending) for IdleSeconds.
+  void UpdateActivity();
   void WriteNext();
   // Sends ERROR (fatal) and closes once it is written; the connection reads no more frames.
   void Fatal(uint8_t code, std::string message);
@@ -89,6 +107,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer cancel_timer_;
   std::unique_ptr<Session> session_;
   std::string peer_;         // "address:port" for the log
+  std::string address_;      // the client's IP (per-address limits)
   std::string client_name_;  // from HELLO, for the log
 
   State state_ = State::kHello;
@@ -106,6 +125,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t out_bytes_ = 0;       // memory held by out_ (QueuedBytes of each frame)
   bool writing_ = false;
   std::atomic<bool> cancel_requested_{false};
+  // Read by the server's accept path (any thread) for the eviction choice.
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> active_{false};
+  std::atomic<int64_t> last_activity_ns_{0};  // steady clock
 };
 
 }  // namespace mrldb::server_internal

@@ -20,12 +20,17 @@ constexpr char kServeUsage[] =
     "usage: mrldb serve [--db PATH] [--listen HOST:PORT] [--token-file FILE]\n"
     "                   [--max-connections N] [--max-frame-bytes N] [--max-statement-bytes N]\n"
     "                   [--max-result-rows N] [--max-result-bytes N] [--idle-timeout S]\n"
-    "                   [--copy-dir DIR]\n"
+    "                   [--max-connections-per-address N] [--max-backlog-bytes N] [--copy-dir DIR]\n"
     "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
     "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
     "                         (an address other than loopback requires --token-file)\n"
     "  --token-file FILE      clients must authenticate with the token in FILE (one line)\n"
-    "  --max-connections N    further connections are refused. Default: 64\n"
+    "  --max-connections N    connections at once; when all are taken the one idle longest\n"
+    "                         is closed for a newcomer, or the newcomer refused. Default: 64\n"
+    "  --max-connections-per-address N  connections one client IP may hold (0: no limit).\n"
+    "                         Default: 32\n"
+    "  --max-backlog-bytes N  reply bytes queued for clients over all connections; a result\n"
+    "                         past it is an error. Default: 1073741824 (1 GiB)\n"
     "  --max-frame-bytes N    largest frame a client may send. Default: 67108864 (64 MiB)\n"
     "  --max-statement-bytes N  longest statement text. Default: 16777216 (16 MiB)\n"
     "  --max-result-rows N    larger results are an error, never truncated. Default: 1000000\n"
@@ -74,6 +79,8 @@ int ServeMain(int argc, char** argv) {
     else if (a == "--listen") options.listen = v;
     else if (a == "--token-file") token_file = v;
     else if (a == "--max-connections") ok = ParseNumber(v, &options.max_connections) && options.max_connections > 0;
+    else if (a == "--max-connections-per-address") ok = ParseNumber(v, &options.max_connections_per_address);
+    else if (a == "--max-backlog-bytes") ok = ParseNumber(v, &options.max_backlog_bytes) && options.max_backlog_bytes > 0;
     else if (a == "--max-frame-bytes") ok = ParseNumber(v, &options.max_frame_bytes);
     else if (a == "--max-statement-bytes") ok = ParseNumber(v, &options.max_statement_bytes) && options.max_statement_bytes > 0;
     else if (a == "--max-result-rows") ok = ParseNumber(v, &options.max_result_rows) && options.max_result_rows > 0;

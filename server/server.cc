@@ -132,6 +132,7 @@ class Server::Impl {
     stopped_cv_.notify_all();
   }
 
+  uint64_t backlog_bytes() const { return ctx_.backlog_bytes.load(); }
   uint16_t port() const { return port_; }
   const std::string& address() const { return address_; }
   size_t admitted() const {
@@ -161,20 +162,70 @@ class Server::Impl {
     if (stopping_) return;  // the socket closes as it goes out of scope
     auto c = std::make_shared<Connection>(&ctx_, std::move(socket));
     connections_.emplace(c.get(), c);
-    if (admitted_.size() >= options_.max_connections) {
+    const size_t per_address = options_.max_connections_per_address;
+    if (per_address && per_address_[c->address()] >= per_address) {
       c->Refuse(wire::ErrorCode::kLimit,
-                fmt::format("too many connections: this server allows {} (--max-connections)",
+                fmt::format("too many connections from {}: this server allows {} per client "
+                            "address (--max-connections-per-address)",
+                            c->address(), per_address));
+      return;
+    }
+    if (admitted_.size() >= options_.max_connections && !MakeRoom()) {
+      c->Refuse(wire::ErrorCode::kLimit,
+                fmt::format("too many connections: this server allows {} (--max-connections), "
+                            "and every one is busy",
                             options_.max_connections));
       return;
     }
-    admitted_.emplace(c.get());
+    Admit(c.get());
     c->Start();
+  }
+
+  // Frees a slot for a newcomer: closes the admitted connection that has waited longest in its
+  // handshake, else the one idle longest (at least evict_idle_after_s). False when every
+  // connection is busy. REQUIRES mu_.
+  bool MakeRoom() {
+    Connection* victim = nullptr;
+    bool victim_handshake = false;
+    double victim_idle = 0;
+    for (Connection* c : admitted_) {
+      const double idle = c->IdleSeconds();
+      const bool handshake = c->in_handshake() && idle >= 0;
+      if (!handshake && idle < options_.evict_idle_after_s) continue;
+      if (victim == nullptr || (handshake && !victim_handshake) ||
+          (handshake == victim_handshake && idle > victim_idle)) {
+        victim = c;
+        victim_handshake = handshake;
+        victim_idle = idle;
+      }
+    }
+    if (victim == nullptr) return false;
+    options_.log(fmt::format("connection limit reached: closing a connection from {} {} for {:.1f} s "
+                             "to admit a new one",
+                             victim->address(), victim_handshake ? "in its handshake" : "idle",
+                             victim_idle));
+    victim->Evict(fmt::format(
+        "closed to make room for a new connection: the server is at its limit of {} connections "
+        "(--max-connections) and this one was {} for {:.1f} s",
+        options_.max_connections, victim_handshake ? "in its handshake" : "idle", victim_idle));
+    Release(victim);
+    return true;
+  }
+
+  void Admit(Connection* c) {  // REQUIRES mu_
+    admitted_.emplace(c);
+    ++per_address_[c->address()];
+  }
+  void Release(Connection* c) {  // REQUIRES mu_
+    if (admitted_.erase(c) == 0) return;
+    auto it = per_address_.find(c->address());
+    if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
   }
 
   void OnClosed(Connection* c) {
     std::lock_guard<std::mutex> lock(mu_);
     connections_.erase(c);
-    admitted_.erase(c);
+    Release(c);
     if (connections_.empty()) closed_cv_.notify_all();
   }
 
@@ -193,6 +244,7 @@ class Server::Impl {
   std::condition_variable stopped_cv_;  // stopped_ became true
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // GUARDED_BY(mu_): all open ones
   std::unordered_set<Connection*> admitted_;  // GUARDED_BY(mu_): the connections counted against the limit
+  std::unordered_map<std::string, size_t> per_address_;  // GUARDED_BY(mu_): admitted ones by address
   bool stopping_ = false;                                                   // GUARDED_BY(mu_)
   bool stopped_ = false;                                                    // GUARDED_BY(mu_)
 };
@@ -208,6 +260,7 @@ Status Server::Validate(const ServerOptions& options) {
         "statement. Give --token-file FILE, or listen on 127.0.0.1", options.listen));
   }
   if (options.max_connections == 0) return Status::InvalidArgument("max_connections must be at least 1");
+  if (!(options.evict_idle_after_s >= 0)) return Status::InvalidArgument("evict_idle_after_s must be >= 0");
   if (options.max_frame_bytes < 1024) return Status::InvalidArgument("max_frame_bytes must be at least 1024");
   if (!(options.idle_timeout_s >= 0) || !(options.auth_timeout_s > 0)) {
     return Status::InvalidArgument("idle_timeout_s must be >= 0 and auth_timeout_s > 0");
@@ -227,6 +280,7 @@ Result<std::unique_ptr<Server>> Server::Start(Database* db, ServerOptions option
 uint16_t Server::port() const { return impl_->port(); }
 std::string Server::address() const { return impl_->address(); }
 size_t Server::connections() const { return impl_->admitted(); }
+uint64_t Server::backlog_bytes() const { return impl_->backlog_bytes(); }
 void Server::Stop() { impl_->Stop(); }
 
 }  // namespace mrldb

@@ -30,8 +30,24 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7733";
   // When non-empty, clients must send it in AUTH (compared in constant time). Default: none.
   std::string token;
-  // Connections beyond this many get ERROR (LIMIT) and are closed. Default: 64.
+  // Connections counted at once. When a new one arrives and all are taken, the server makes
+  // room by closing (ERROR LIMIT) the connection that has waited longest in its handshake, else
+  // the one idle longest (no statement running, nothing queued to send, no frame for at least
+  // `evict_idle_after_s`); only when every connection is busy is the newcomer refused (ERROR
+  // LIMIT). So sockets that connect and stay silent, or send only HELLO, cannot lock other
+  // clients out. Default: 64.
   size_t max_connections = 64;
+  // Connections one client address (IP) may hold at once; more are refused (ERROR LIMIT).
+  // 0: no limit. Clients on one host share its address (every local client is 127.0.0.1).
+  // Default: 32.
+  size_t max_connections_per_address = 32;
+  // How long a connection must have been idle before it may be closed to make room. Default: 1.
+  double evict_idle_after_s = 1;
+  // Bytes of replies queued for clients over all connections (results computed but not yet
+  // taken by the socket). A statement whose result would pass it fails with ERROR (LIMIT)
+  // instead of queuing more; memory freed by a closed connection is returned to the system.
+  // Default: 1 GiB.
+  uint64_t max_backlog_bytes = uint64_t{1} << 30;
   // Largest frame payload a client may send, in bytes. Default: 64 MiB.
   uint32_t max_frame_bytes = 64u << 20;
   // Largest statement text, in bytes. Default: 16 MiB.
@@ -75,6 +91,7 @@ class Server {
   uint16_t port() const;
   std::string address() const;
   size_t connections() const;  // open connections now
+  uint64_t backlog_bytes() const;  // reply bytes queued for clients now (see max_backlog_bytes)
 
   // Graceful stop: stops accepting, cancels running statements and lets each finish and send its
   // result, sends ERROR (SHUTDOWN) to every connection and closes it, then joins all threads.

@@ -48,6 +48,8 @@ TEST(ServerInput, BadFramesGetAnErrorAndCloseOnlyTheirConnection) {
       {"QUERY before HELLO", false, wire::EncodeQuery("SHOW COLLECTIONS", {}), false, protocol,
        "expected HELLO as the first frame, got QUERY"},
       {"length 0", false, Le32(0) + '\x01', false, protocol, "length 0"},
+      {"length 0 and nothing after it", false, Le32(0), false, protocol, "length 0"},
+      {"length 0 after the handshake", true, Le32(0), false, protocol, "length 0"},
       {"oversized frame", true, Le32(1 << 20) + '\x03', false, limit,
        "a QUERY frame of 1048575 bytes exceeds this server's limit of 65536 bytes"},
       {"an HTTP request", false, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, limit, "exceeds this server's limit"},
@@ -157,6 +159,7 @@ TEST(ServerInput, PingPongAndCancelWhileIdle) {
 TEST(ServerInput, ConnectionsBeyondTheLimitAreRefused) {
   ServerOptions o;
   o.max_connections = 2;
+  o.evict_idle_after_s = 600;  // no slot is taken from an idle client here
   TestServer ts(o);
   auto a = ts.Connect();
   auto b = ts.Connect();
