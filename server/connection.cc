@@ -54,10 +54,13 @@ int64_t NowNs() {
 // freed heap pages (and raises its mmap threshold after large frees), so without this a server
 // that once queued gigabytes for slow readers kept them resident after they left.
 constexpr uint64_t kTrimAfterBytes = uint64_t{64} << 20;
+constexpr uint64_t kTrimWhenBelow = uint64_t{1} << 20;
 
 void Released(ServerContext* ctx, uint64_t bytes) {
-  ctx->backlog_bytes.fetch_sub(bytes, std::memory_order_relaxed);
-  if (ctx->freed_since_trim.fetch_add(bytes, std::memory_order_relaxed) + bytes < kTrimAfterBytes) return;
+  const uint64_t left = ctx->backlog_bytes.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+  const uint64_t freed = ctx->freed_since_trim.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  // Trimmed after every 64 MiB, and once the backlog has drained (the last of a burst).
+  if (freed < kTrimAfterBytes && !(left < kTrimWhenBelow && freed >= kTrimWhenBelow)) return;
   ctx->freed_since_trim.store(0, std::memory_order_relaxed);
   asio::post(*ctx->statements, [] { ::malloc_trim(0); });  // off the I/O threads
 }
