@@ -93,6 +93,9 @@ bool ReadAllRows(const std::string& path, const mrldb::formats::ReadOptions& o, 
 }
 
 bool SameRows(const Batch& a, const Batch& b) {
+  // A csv/jsonl file without rows has no dimension of its own (a spread header gives one, the
+  // array form written back does not).
+  if (a.vectors.empty()) return b.vectors.empty();
   if (a.dim != b.dim || a.ids != b.ids || a.vectors.size() != b.vectors.size()) return false;
   if (!a.vectors.empty() &&
       std::memcmp(a.vectors.data(), b.vectors.data(), a.vectors.size() * sizeof(float)) != 0) {

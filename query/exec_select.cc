@@ -234,6 +234,12 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   ResultSet out;
   out.columns = {{"QUERY PLAN", CellType::kText}};
   auto line = [&](std::string text) { out.rows.push_back({Cell{std::move(text)}}); };
+  if (sel->limit == 0u) {  // as SELECT: nothing is searched
+    MRLDB_RETURN_IF_ERROR(Select(*sel, s.statement->pos, params, nullptr).status());
+    line(fmt::format("no search on {}: LIMIT 0 returns no rows", spec.name));
+    out.tag = "EXPLAIN";
+    return out;
+  }
   SearchOptions o;
   o.device = SearchDevice();
   o.k = static_cast<uint32_t>(sel->limit.value_or(static_cast<uint64_t>(limit_)));
