@@ -209,6 +209,14 @@ std::string_view FrameTypeName(uint8_t type) {
   return "unknown";
 }
 
+std::string DescribeFrame(uint8_t type) {
+  const std::string_view name = FrameTypeName(type);
+  const bool vowel = std::string_view("AEIOUaeiou").find(name.front()) != std::string_view::npos;
+  std::string out = fmt::format("{} {} frame", vowel ? "an" : "a", name);
+  if (name == "unknown") out += fmt::format(" (type 0x{:02x})", type);
+  return out;
+}
+
 FrameHeader ParseHeader(const uint8_t bytes[kHeaderBytes]) {
   FrameHeader h;
   std::memcpy(&h.length, bytes, 4);

@@ -55,6 +55,9 @@ enum class FrameType : uint8_t {
   kPong = 0x48,
 };
 std::string_view FrameTypeName(uint8_t type);  // "HELLO", ... or "unknown"
+// For messages, with the right article: "a QUERY frame", "an AUTH frame", "an unknown frame
+// (type 0x7f)".
+std::string DescribeFrame(uint8_t type);
 
 // ERROR codes: 1..8 are Status::Code values; 64.. are the protocol's own.
 enum class ErrorCode : uint8_t {

@@ -376,8 +376,10 @@ CollectionInfo Collection::Info() const {
   info.allocated_rows = next_row_;
   std::shared_lock graph_lock(graph_mu_);
   info.index_rows = graph_->size();
-  info.index_pending_rows = next_row_ - std::min<uint64_t>(next_row_, indexed_upto_);
   info.index_live_rows = graph_->size() - graph_->deleted();
+  // From the same snapshot as index_live_rows: indexed_upto_ moves only after a step's adds are
+  // in the graph, so counting from it showed those rows as both indexed and pending.
+  info.index_pending_rows = live_rows_ - std::min(live_rows_, info.index_live_rows);
   info.index_memory_bytes = graph_->MemoryBytes();
   info.cache_memory_bytes = cache_.MemoryBytes();
   return info;
@@ -403,6 +405,11 @@ Status Collection::CheckKeyType(const Key& key, std::string_view what) const {
 Status Collection::ValidateRow(const InsertBatch& batch, size_t i,
                                std::vector<Value>* attrs) const {
   const CollectionSpec& s = spec();
+  if (const auto* text = std::get_if<std::string>(&batch.id(i))) {  // before Where() prints it
+    if (std::string bad = DescribeInvalidUtf8(*text); !bad.empty()) {
+      return Status::InvalidArgument(fmt::format("row {}: the id {}", i + 1, bad));
+    }
+  }
   MRLDB_RETURN_IF_ERROR(CheckKeyType(batch.id(i), Where(batch, i)));
   std::span<const float> v = batch.vector(i);
   if (v.size() != s.dim) {
@@ -410,11 +417,18 @@ Status Collection::ValidateRow(const InsertBatch& batch, size_t i,
         "{}: vector has {} dimensions, collection '{}' has dimension {}", Where(batch, i),
         v.size(), s.name, s.dim));
   }
+  bool zero = true;
   for (size_t d = 0; d < v.size(); ++d) {
     if (!std::isfinite(v[d])) {
       return Status::InvalidArgument(fmt::format("{}: vector value {} at dimension {} is not finite",
                                                  Where(batch, i), v[d], d));
     }
+    zero = zero && v[d] == 0;
+  }
+  if (zero && s.metric == Metric::kCosine) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: a zero vector has no cosine direction (collection '{}' uses the cosine metric)",
+        Where(batch, i), s.name));
   }
   const auto& in = batch.attributes(i);
   if (!in.empty() && in.size() != s.attributes.size()) {
@@ -429,7 +443,14 @@ Status Collection::ValidateRow(const InsertBatch& batch, size_t i,
     if (std::holds_alternative<std::monostate>(val)) continue;
     bool ok = false;
     switch (col.type) {
-      case AttrType::kText: ok = std::holds_alternative<std::string>(val); break;
+      case AttrType::kText:
+        ok = std::holds_alternative<std::string>(val);
+        if (std::string bad = ok ? DescribeInvalidUtf8(std::get<std::string>(val)) : "";
+            !bad.empty()) {
+          return Status::InvalidArgument(
+              fmt::format("{}: column '{}': the value {}", Where(batch, i), col.name, bad));
+        }
+        break;
       case AttrType::kInt: ok = std::holds_alternative<int64_t>(val); break;
       case AttrType::kBool: ok = std::holds_alternative<bool>(val); break;
       case AttrType::kFloat:

@@ -67,6 +67,10 @@ Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan,
         return Status::InvalidArgument(fmt::format(
             "search dims {} exceed the dimension {} of collection '{}'", dims, s.dim, s.name));
       }
+      if (plan.ef > kMaxSearchEf) {
+        return Status::InvalidArgument(
+            fmt::format("ef = {} is outside 0..{}", plan.ef, kMaxSearchEf));
+      }
       r.stages = {{dims, k}};
       r.hnsw = plan.kind == SearchPlan::Kind::kPrefix && dims == s.index_dim;
       r.ef = plan.ef;
@@ -109,13 +113,15 @@ Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan,
     } else if (st.keep < k) {
       return Status::InvalidArgument(fmt::format(
           "funnel stage {} keeps {} candidates, fewer than k = {}", i + 1, st.keep, k));
-    } else if (st.keep > 10 * kMaxK) {
+    } else if (st.keep > kMaxSearchEf) {
       return Status::InvalidArgument(fmt::format("funnel stage {} keeps {} candidates (limit {})",
-                                                 i + 1, st.keep, 10 * kMaxK));
+                                                 i + 1, st.keep, kMaxSearchEf));
     }
   }
   r.hnsw = r.stages[0].dims == s.index_dim;
-  if (r.ef > 10 * kMaxK) return Status::InvalidArgument(fmt::format("ef = {} is too large", r.ef));
+  if (r.ef > kMaxSearchEf) {
+    return Status::InvalidArgument(fmt::format("ef = {} is outside 0..{}", r.ef, kMaxSearchEf));
+  }
   SearchPlan shown = SearchPlan::Funnel(r.stages, r.ef);
   r.text = shown.ToString();
   return r;

@@ -77,6 +77,52 @@ std::string ValueToString(const Value& v) {
   }
 }
 
+size_t Utf8SequenceLength(std::string_view text, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = b(i);
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong
+    if (c == 0xED) hi = 0x9F;  // surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong
+    if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+int64_t InvalidUtf8Offset(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(text, i);
+    if (n == 0) return static_cast<int64_t>(i);
+    i += n;
+  }
+  return -1;
+}
+
+std::string DescribeInvalidUtf8(std::string_view text) {
+  const int64_t at = InvalidUtf8Offset(text);
+  if (at < 0) return "";
+  return fmt::format("is not valid UTF-8 (byte {} of {}: 0x{:02x})", at + 1, text.size(),
+                     static_cast<unsigned char>(text[static_cast<size_t>(at)]));
+}
+
 std::vector<uint32_t> DefaultLadder(uint32_t dim) {
   std::vector<uint32_t> g;
   for (uint32_t p = 16; p < dim; p *= 2) g.push_back(p);

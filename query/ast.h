@@ -108,6 +108,7 @@ struct PlanSpec {  // USING FUNNEL (...) [EF n] | USING EXACT [AT d] | USING PRE
   std::vector<FunnelStageSpec> stages;
   std::optional<uint32_t> ef;
   std::optional<uint32_t> dims;
+  Position ef_pos, dims_pos;  // of the EF and AT / PREFIX numbers (for the binder's errors)
 };
 struct Option {
   Position pos;
@@ -196,6 +197,9 @@ struct Tune {
 struct Statement {
   Position pos;
   std::string text;  // the statement's source text (without the trailing ';')
+  // The parameter numbers ($n) the statement uses (an EXPLAIN's include its statement's), in
+  // ascending order, each once.
+  std::vector<uint32_t> parameters;
   std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
                Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune>
       node;

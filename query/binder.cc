@@ -250,6 +250,27 @@ Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const Co
 }
 
 Result<SearchPlan> BindPlan(const PlanSpec& p) {
+  // The grammar takes any 32-bit number; the plan's numbers are checked here, pointing at them.
+  constexpr uint32_t kMaxDims = 65536;
+  if (p.dims && (*p.dims < 1 || *p.dims > kMaxDims)) {
+    return ErrorAt(p.dims_pos, fmt::format("{} {}: a prefix dimension must be in 1..{}",
+                                           p.kind == PlanSpec::Kind::kExact ? "EXACT AT" : "PREFIX",
+                                           *p.dims, kMaxDims));
+  }
+  if (p.ef && (*p.ef < 1 || *p.ef > kMaxSearchEf)) {
+    return ErrorAt(p.ef_pos, fmt::format("EF {} is outside 1..{}", *p.ef, kMaxSearchEf));
+  }
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    const FunnelStageSpec& s = p.stages[i];
+    if (s.dims < 1 || s.dims > kMaxDims) {
+      return ErrorAt(s.pos, fmt::format("funnel stage {} at {} dims: dimensions must be in 1..{}",
+                                        i + 1, s.dims, kMaxDims));
+    }
+    if (s.keep && (*s.keep < 1 || *s.keep > kMaxSearchEf)) {
+      return ErrorAt(s.pos, fmt::format("funnel stage {} keeps {}: KEEP must be in 1..{}", i + 1,
+                                        *s.keep, kMaxSearchEf));
+    }
+  }
   switch (p.kind) {
     case PlanSpec::Kind::kDefault: return SearchPlan::Default();
     case PlanSpec::Kind::kExact: return SearchPlan::Exact(p.dims.value_or(0));

@@ -115,7 +115,9 @@ Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Positio
     ro.id_type = spec.id_type;
     if (vectors_only) {
       ro.ids_path = ids_path.empty() ? formats::DefaultIdsPath(path) : ids_path;
-      if (ids_path.empty() && !std::filesystem::exists(ro.ids_path)) {
+      // A missing vectors file is reported as such (by the reader), not as a missing ids file.
+      if (ids_path.empty() && std::filesystem::exists(path) &&
+          !std::filesystem::exists(ro.ids_path)) {
         return ErrorAt(pos, fmt::format("{} files hold vectors only: give the ids with WITH (ids "
                                         "'file') (looked for '{}')", formats::FormatName(*c.format),
                                         ro.ids_path));

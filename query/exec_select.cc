@@ -161,6 +161,16 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
   ResultSet r;
   r.columns = proj.columns;
 
+  if (s.limit == 0u) {  // LIMIT 0: no rows, as in SQL (the statement is still checked)
+    if (s.plan) MRLDB_RETURN_IF_ERROR(query::BindPlan(*s.plan).status());
+    if (matrix) {
+      MRLDB_RETURN_IF_ERROR(query::BindMatrix(*order->vector, params, spec.dim).status());
+    } else if (order) {
+      MRLDB_RETURN_IF_ERROR(query::BindVector(*order->vector, params, 0).status());
+    }
+    r.tag = "SELECT 0";
+    return r;
+  }
   if (!order) {  // plain listing in insertion order
     FindOptions find;
     find.filter = std::move(filter);
@@ -176,8 +186,8 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
   SearchOptions o;
   o.device = SearchDevice();
   o.k = static_cast<uint32_t>(s.limit.value_or(static_cast<uint64_t>(limit_)));
-  if (s.limit && (*s.limit < 1 || *s.limit > 100000)) {
-    return ErrorAt(pos, fmt::format("LIMIT {} is outside 1..100000 for a vector search", *s.limit));
+  if (s.limit && *s.limit > 100000) {
+    return ErrorAt(pos, fmt::format("LIMIT {} is outside 0..100000 for a vector search", *s.limit));
   }
   if (s.plan) {
     MRLDB_ASSIGN_OR_RETURN(o.plan, query::BindPlan(*s.plan));
@@ -224,6 +234,12 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   ResultSet out;
   out.columns = {{"QUERY PLAN", CellType::kText}};
   auto line = [&](std::string text) { out.rows.push_back({Cell{std::move(text)}}); };
+  if (sel->limit == 0u) {  // as SELECT: nothing is searched
+    MRLDB_RETURN_IF_ERROR(Select(*sel, s.statement->pos, params, nullptr).status());
+    line(fmt::format("no search on {}: LIMIT 0 returns no rows", spec.name));
+    out.tag = "EXPLAIN";
+    return out;
+  }
   SearchOptions o;
   o.device = SearchDevice();
   o.k = static_cast<uint32_t>(sel->limit.value_or(static_cast<uint64_t>(limit_)));

@@ -346,7 +346,9 @@ Result<ExprPtr> Parser::ParseValue(std::string_view what) {
   const Position pos = Peek().pos;
   if (Is(TokenKind::kLBracket)) return ParseVectorOrMatrix();
   if (Is(TokenKind::kParameter)) {
-    return MakeExpr(pos, Parameter{static_cast<uint32_t>(Advance().integer)});
+    const auto index = static_cast<uint32_t>(Advance().integer);
+    parameters_.push_back(index);
+    return MakeExpr(pos, Parameter{index});
   }
   if (!AtLiteral()) return SyntaxError(Peek(), what);
   MRLDB_ASSIGN_OR_RETURN(Value value, ParseLiteral(what));
@@ -418,11 +420,13 @@ Result<PlanSpec> Parser::ParsePlan() {
   } else if (AcceptKeyword("EXACT")) {
     plan.kind = PlanSpec::Kind::kExact;
     if (AcceptKeyword("AT")) {
+      plan.dims_pos = Peek().pos;
       MRLDB_ASSIGN_OR_RETURN(plan.dims, ParseUint32("a prefix dimension after AT"));
     }
     return plan;
   } else if (AcceptKeyword("PREFIX")) {
     plan.kind = PlanSpec::Kind::kPrefix;
+    plan.dims_pos = Peek().pos;
     MRLDB_ASSIGN_OR_RETURN(plan.dims, ParseUint32("a prefix dimension after PREFIX"));
   } else if (AcceptKeyword("DEFAULT")) {
     return plan;
@@ -430,6 +434,7 @@ Result<PlanSpec> Parser::ParsePlan() {
     return SyntaxError(Peek(), "a plan (FUNNEL, EXACT, PREFIX or DEFAULT)");
   }
   if (AcceptKeyword("EF")) {
+    plan.ef_pos = Peek().pos;
     MRLDB_ASSIGN_OR_RETURN(plan.ef, ParseUint32("a candidate list size after EF"));
   }
   return plan;

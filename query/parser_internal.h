@@ -121,6 +121,7 @@ class Parser {
   Status lex_error_;         // the tokenizer's error, or OK
   size_t consumed_end_ = 0;  // byte offset just after the last consumed token
   int depth_ = 0;            // current nesting depth of ParseNegation
+  std::vector<uint32_t> parameters_;  // every $n parsed so far, in the order met
 };
 
 }  // namespace mrldb::query::internal

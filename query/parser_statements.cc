@@ -1,5 +1,7 @@
 // One Parse* function per statement of docs/sql.md's grammar. Each starts at the statement's
 // first keyword and ends with ExpectStatementEnd, naming the clauses that could still follow.
+#include <algorithm>
+#include <cstddef>
 #include <limits>
 #include <memory>
 #include <string>
@@ -41,6 +43,7 @@ std::string_view AfterPlan(const PlanSpec& plan) {
 Result<Statement> Parser::ParseStatementHere() {
   Statement statement;
   statement.pos = Peek().pos;
+  const size_t first_parameter = parameters_.size();
   Status status;
   if (AtKeyword("SELECT")) {
     status = Store(ParseSelect(), statement);
@@ -76,6 +79,12 @@ Result<Statement> Parser::ParseStatementHere() {
   MRLDB_RETURN_IF_ERROR(status);
   statement.text =
       std::string(sql_.substr(statement.pos.offset, consumed_end_ - statement.pos.offset));
+  statement.parameters.assign(parameters_.begin() + static_cast<ptrdiff_t>(first_parameter),
+                              parameters_.end());
+  std::sort(statement.parameters.begin(), statement.parameters.end());
+  statement.parameters.erase(
+      std::unique(statement.parameters.begin(), statement.parameters.end()),
+      statement.parameters.end());
   return statement;
 }
 

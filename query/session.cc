@@ -1,4 +1,7 @@
+#include <algorithm>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cuda/gpu_info.h"
 #include "query/parser.h"
@@ -32,6 +35,18 @@ void Session::Cancel() { impl_->Cancel(); }
 Result<ResultSet> Session::Impl::Run(const query::Statement& st, std::span<const Param> params) {
   cancel_ = false;
   const query::Position& pos = st.pos;
+  // A parameter the statement does not use is a mistake (a miscounted list, a wrong statement).
+  // One it uses but is not given is the binder's error, at the parameter.
+  const bool all_given = st.parameters.empty() || st.parameters.back() <= params.size();
+  for (uint32_t n = 1; all_given && n <= params.size(); ++n) {
+    if (std::binary_search(st.parameters.begin(), st.parameters.end(), n)) continue;
+    return query::ErrorAt(
+        pos, st.parameters.empty()
+                 ? fmt::format("parameter ${} is given but the statement uses no parameters "
+                               "({} given)", n, params.size())
+                 : fmt::format("parameter ${} is given but not used (the statement uses ${})", n,
+                               fmt::join(st.parameters, ", $")));
+  }
   return std::visit(
       [&](const auto& node) -> Result<ResultSet> {
         using T = std::decay_t<decltype(node)>;
@@ -94,7 +109,7 @@ Result<ResultSet> Session::Impl::Set(const query::SetVariable& s, const query::P
     return ResultSet{{}, {}, "RESET", 0};
   }
   if (s.name == "ef") {
-    MRLDB_ASSIGN_OR_RETURN(ef_, as_int(0, 1000000));
+    MRLDB_ASSIGN_OR_RETURN(ef_, as_int(0, kMaxSearchEf));
   } else if (s.name == "limit") {
     MRLDB_ASSIGN_OR_RETURN(limit_, as_int(1, 100000));
   } else if (s.name == "device") {

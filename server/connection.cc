@@ -175,14 +175,14 @@ void Connection::OnHeader(const error_code& ec, size_t n) {
   const wire::FrameHeader h = wire::ParseHeader(header_.data());
   if (h.payload_bytes() > ctx_->options->max_frame_bytes) {
     return Fatal(wire::ErrorCode::kLimit,
-                 fmt::format("a {} frame of {} bytes exceeds this server's limit of {} bytes (--max-frame-bytes)",
-                             wire::FrameTypeName(h.type), h.payload_bytes(), ctx_->options->max_frame_bytes));
+                 fmt::format("{} of {} bytes exceeds this server's limit of {} bytes (--max-frame-bytes)",
+                             wire::DescribeFrame(h.type), h.payload_bytes(), ctx_->options->max_frame_bytes));
   }
   if (state_ != State::kReady && h.payload_bytes() > wire::kMaxHandshakeFrameBytes) {
     // Before authentication a client may not make the server hold --max-frame-bytes of memory.
     return Fatal(wire::ErrorCode::kLimit,
-                 fmt::format("a {} frame of {} bytes before authentication (at most {} bytes)",
-                             wire::FrameTypeName(h.type), h.payload_bytes(),
+                 fmt::format("{} of {} bytes before authentication (at most {} bytes)",
+                             wire::DescribeFrame(h.type), h.payload_bytes(),
                              wire::kMaxHandshakeFrameBytes));
   }
   type_ = h.type;

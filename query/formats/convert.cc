@@ -114,6 +114,9 @@ Result<bool> ParseBool(std::string_view text) {
 Result<Value> ValueFromText(std::string_view text, AttrType type) {
   switch (type) {
     case AttrType::kText:
+      if (std::string bad = DescribeInvalidUtf8(text); !bad.empty()) {
+        return Status::InvalidArgument("the TEXT value " + bad);
+      }
       return Value{std::string(text)};
     case AttrType::kInt: {
       auto v = ParseInt64(Trim(text));
@@ -137,6 +140,9 @@ Result<Value> ValueFromText(std::string_view text, AttrType type) {
 Result<Key> KeyFromText(std::string_view text, IdType type) {
   if (type == IdType::kText) {
     if (text.empty()) return Status::InvalidArgument("the id is empty");
+    if (std::string bad = DescribeInvalidUtf8(text); !bad.empty()) {
+      return Status::InvalidArgument("the TEXT id " + bad);
+    }
     return Key{std::string(text)};
   }
   const std::string_view t = Trim(text);

@@ -22,11 +22,11 @@ Result<int64_t> ParseInt64(std::string_view text);
 // BOOL from text: true/false/t/f/1/0 (case-insensitive).
 Result<bool> ParseBool(std::string_view text);
 
-// A typed attribute value from a non-empty text field (csv). TEXT is taken as it is; INT, FLOAT
-// and BOOL ignore spaces around the value. FLOAT must be finite.
+// A typed attribute value from a non-empty text field (csv). TEXT is taken as it is (it must be
+// valid UTF-8); INT, FLOAT and BOOL ignore spaces around the value. FLOAT must be finite.
 Result<Value> ValueFromText(std::string_view text, AttrType type);
 // An id from text: BIGINT must be an integer (spaces around it ignored); TEXT must be non-empty
-// and is taken as it is.
+// valid UTF-8 and is taken as it is.
 Result<Key> KeyFromText(std::string_view text, IdType type);
 
 // Whether `value` may be stored in a column of `type` (NULL always may). Writers check this.

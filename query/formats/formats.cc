@@ -304,6 +304,13 @@ Status VectorWriter::CheckBatch(const Batch& batch) const {
         return DataError(path_, fmt::format("row {}: the id is empty", row));
       }
     }
+    // Readers refuse invalid UTF-8, so a writer does not produce it (rows stored before the
+    // engine checked it could hold some).
+    if (const auto* text = ids ? std::get_if<std::string>(&batch.ids[i]) : nullptr) {
+      if (std::string bad = DescribeInvalidUtf8(*text); !bad.empty()) {
+        return DataError(path_, fmt::format("row {}: the id {}", row, bad));
+      }
+    }
     if (n_attrs == 0 || batch.attributes.empty() || batch.attributes[i].empty()) continue;
     const std::vector<Value>& attrs = batch.attributes[i];
     if (attrs.size() != n_attrs) {
@@ -321,6 +328,12 @@ Status VectorWriter::CheckBatch(const Batch& batch) const {
       if (const auto* f = std::get_if<double>(&val); f != nullptr && !std::isfinite(*f)) {
         return DataError(path_, fmt::format("row {}, column '{}': {} cannot be written",
                                                    row, c.name, *f));
+      }
+      if (const auto* t = std::get_if<std::string>(&val)) {
+        if (std::string bad = DescribeInvalidUtf8(*t); !bad.empty()) {
+          return DataError(path_, fmt::format("row {}, column '{}': the value {}", row, c.name,
+                                              bad));
+        }
       }
     }
   }

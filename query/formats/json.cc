@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "mrldb/types.h"
+
 namespace mrldb::formats {
 namespace {
 
@@ -25,33 +27,6 @@ void AppendUtf8(std::string* out, uint32_t cp) {
     out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
     out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
-}
-
-// The length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 if invalid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-size_t Utf8Length(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
 }
 
 }  // namespace
@@ -139,7 +114,7 @@ Status JsonCursor::ParseString(std::string* out) {
     }
     if (c < 0x20) return Error("control character in a string (write it as an escape)");
     if (c >= 0x80) {
-      const size_t n = Utf8Length(text_, pos_);
+      const size_t n = Utf8SequenceLength(text_, pos_);
       if (n == 0) return Error("invalid UTF-8 in a string");
       out->append(text_.data() + pos_, n);
       pos_ += n;

@@ -181,6 +181,60 @@ TEST_F(BadInput, BadSearches) {
   EXPECT_TRUE(db_->Get("docs", Key{"stored"}, 40).status().IsInvalidArgument());
 }
 
+TEST_F(BadInput, InvalidUtf8InATextIdOrValueIsRejectedNamingTheRowAndByte) {
+  InsertBatch id = Valid(2);
+  id.Add(Key{std::string("ab\xff", 3)}, Row(2));  // the id is not printed: it is not text
+  ExpectRejected(db_->Insert("docs", id), Status::Code::kInvalidArgument,
+                 {"row 3: the id is not valid UTF-8 (byte 3 of 3: 0xff)"});
+  // Overlong forms, surrogates and a sequence cut short are invalid too; upserts are checked.
+  for (const std::string& bad : {std::string("\xc0\xaf"), std::string("x\xed\xa0\x80"),
+                                std::string("\xe2\x82")}) {
+    InsertBatch b = Valid(1);
+    b.Add(Key{"x"}, Row(2), {Value{bad}, Value{}, Value{}, Value{}});
+    ExpectRejected(db_->Upsert("docs", b), Status::Code::kInvalidArgument,
+                   {"row 2 (id 'x'): column 'title': the value is not valid UTF-8"});
+  }
+  InsertBatch good;  // valid multi-byte text is stored as it is
+  good.Add(Key{"\xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82"}, Row(3),
+           {Value{"na\xc3\xafve"}, Value{}, Value{}, Value{}});
+  ASSERT_OK(db_->Insert("docs", good));
+  EXPECT_EQ(db_->Get("docs", Key{"\xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82"})->attributes[0],
+            Value{"na\xc3\xafve"});
+}
+
+TEST_F(BadInput, ZeroVectorInACosineCollection) {
+  InsertBatch b = Valid(2);
+  b.Add(Key{"x"}, std::vector<float>(32, 0.0f));
+  ExpectRejected(db_->Insert("docs", b), Status::Code::kInvalidArgument,
+                 {"row 3 (id 'x'): a zero vector has no cosine direction"});
+  ExpectRejected(db_->Upsert("docs", b), Status::Code::kInvalidArgument, {"zero vector"});
+  // Negative zeros are zero; a vector with one non-zero value is fine; l2 takes zero vectors.
+  InsertBatch neg;
+  neg.Add(Key{"x"}, std::vector<float>(32, -0.0f));
+  ExpectRejected(db_->Insert("docs", neg), Status::Code::kInvalidArgument, {"zero vector"});
+  CollectionSpec l2;
+  l2.name = "flat";
+  l2.dim = 4;
+  l2.metric = Metric::kL2;
+  ASSERT_OK(db_->CreateCollection(l2));
+  InsertBatch z;
+  z.Add(Key{"z"}, std::vector<float>(4, 0.0f));
+  ASSERT_OK(db_->Insert("flat", z));
+}
+
+TEST_F(BadInput, PlanEfAboveTheCapIsRejected) {
+  SearchOptions o;
+  for (SearchPlan plan : {SearchPlan::Prefix(8, 4294967295u), SearchPlan::Prefix(16, 1000001),
+                          SearchPlan::Funnel({{8, 100}, {32, 0}}, 1000001)}) {
+    o.plan = plan;
+    Status st = db_->Search("docs", Row(0), o).status();
+    EXPECT_TRUE(st.IsInvalidArgument()) << plan.ToString();
+    EXPECT_NE(st.message().find("outside 0..1000000"), std::string::npos) << st.message();
+  }
+  o.plan = SearchPlan::Prefix(8, 1000000);
+  ASSERT_OK(db_->Search("docs", Row(0), o).status());
+}
+
 struct SpecCase {
   const char* what;
   CollectionSpec spec;

@@ -52,6 +52,8 @@ TEST(ServerInput, BadFramesGetAnErrorAndCloseOnlyTheirConnection) {
       {"length 0 after the handshake", true, Le32(0), false, protocol, "length 0"},
       {"oversized frame", true, Le32(1 << 20) + '\x03', false, limit,
        "a QUERY frame of 1048575 bytes exceeds this server's limit of 65536 bytes"},
+      {"oversized unknown frame", true, Le32(1 << 20) + '\x7f', false, limit,
+       "an unknown frame (type 0x7f) of 1048575 bytes exceeds"},
       {"an HTTP request", false, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, limit, "exceeds this server's limit"},
       {"unknown frame type", true, RawFrame(0x7f, ""), false, protocol, "unexpected unknown frame (type 0x7f)"},
       {"server frame type", true, wire::EncodeEmpty(wire::FrameType::kPong), false, protocol, "unexpected PONG frame"},

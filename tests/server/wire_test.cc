@@ -132,6 +132,12 @@ TEST(Wire, EveryValueAndFrameRoundTrips) {
 
 // Every decoder against every strict prefix and a one-byte extension of a valid payload, and
 // against random bytes: each must fail (or, for random input, at least not crash).
+TEST(Wire, FramesAreDescribedWithTheirArticle) {
+  EXPECT_EQ(wire::DescribeFrame(0x03), "a QUERY frame");
+  EXPECT_EQ(wire::DescribeFrame(0x02), "an AUTH frame");
+  EXPECT_EQ(wire::DescribeFrame(0x7f), "an unknown frame (type 0x7f)");
+}
+
 TEST(Wire, TruncatedExtendedAndRandomPayloadsAreRefused) {
   const Param vec = std::vector<float>{1, 2, 3};
   ResultSet r;

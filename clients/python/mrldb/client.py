@@ -5,6 +5,7 @@ installed.
 """
 
 import math
+import numbers
 import socket
 import struct
 import threading
@@ -103,7 +104,10 @@ def _floats(values, what):
         return arr.tobytes(), arr.size
     flat = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        # Any real number: int, float, fractions.Fraction, numpy's scalars (np.float32 is not a
+        # float subclass; numpy registers its number types with the numbers ABCs). Not bools.
+        if (isinstance(v, bool) or (_np is not None and isinstance(v, _np.bool_))
+                or not isinstance(v, numbers.Real)):
             raise TypeError("%s holds %r, not a number" % (what, v))
         f = float(v)
         if not math.isfinite(f):

@@ -221,6 +221,29 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             self.db.execute("SELECT 1", [np.zeros((2, 2, 2), dtype=np.float32)])
 
+    def test_vectors_of_any_real_numbers(self):
+        import fractions
+        self.create(dim=4)
+        self.db.insert(self.name, [1], [[1, 2.5, fractions.Fraction(1, 4), 0]])
+        self.assertEqual(self.db.execute("SELECT embedding FROM %s" % self.name).rows,
+                         [([1.0, 2.5, 0.25, 0.0],)])
+        for bad in ([1, True, 0, 0], [1, "2", 0, 0], [1, None, 0, 0]):
+            with self.assertRaises(TypeError):
+                self.db.search(self.name, bad, k=1)
+
+    @unittest.skipIf(np is None, "numpy is not installed")
+    def test_lists_of_numpy_scalars_are_vectors(self):
+        self.create(dim=4)
+        row = [np.float32(0.5), np.float64(1.5), np.int64(2), np.float16(-1)]
+        self.db.insert(self.name, [np.int64(7)], [row])
+        hits = self.db.search(self.name, [np.float32(x) for x in (0.5, 1.5, 2, -1)], k=1,
+                              plan="EXACT")
+        self.assertEqual(hits[0]["id"], 7)
+        self.assertEqual(self.db.execute("SELECT embedding FROM %s" % self.name).rows,
+                         [([0.5, 1.5, 2.0, -1.0],)])
+        with self.assertRaises(TypeError):
+            self.db.search(self.name, [np.float32(1), np.bool_(True), 0, 0], k=1)
+
     def test_concurrent_connections_each_insert_their_rows(self):
         self.create()
         errors = []

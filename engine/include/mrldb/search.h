@@ -20,6 +20,9 @@
 
 namespace mrldb {
 
+// The largest candidate list (ef) a search takes: plans' EF, SET ef and a stored plan's ef.
+inline constexpr uint32_t kMaxSearchEf = 1000000;
+
 struct SearchPlan {
   enum class Kind : uint8_t {
     kDefault,  // the collection's default plan (tuned, or derived from k and the ladder)

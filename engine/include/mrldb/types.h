@@ -2,6 +2,7 @@
 // Every layer uses these types; they carry no behaviour beyond formatting and validation helpers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,6 +35,17 @@ std::string KeyToString(const Key& key);  // 42 or 'abc' (quoted, for error mess
 // An attribute value. std::monostate is SQL NULL. INT is int64, FLOAT is double.
 using Value = std::variant<std::monostate, int64_t, double, bool, std::string>;
 std::string ValueToString(const Value& v);  // NULL, 42, 1.5, true, 'abc'
+
+// UTF-8 (RFC 3629): TEXT ids and TEXT values must be valid UTF-8 (overlong forms, surrogates
+// and code points above U+10FFFF are not), checked by every entry point through these two.
+// The length (2..4) of the valid multi-byte sequence starting at text[i], or 0 when the sequence
+// there is invalid or cut short. REQUIRES: i < text.size() and text[i] is not ASCII.
+size_t Utf8SequenceLength(std::string_view text, size_t i);
+// The 0-based offset of the first byte of the first invalid sequence, or -1 when `text` is valid.
+int64_t InvalidUtf8Offset(std::string_view text);
+// For an error message: "is not valid UTF-8 (byte 6 of 9: 0xff)" (the byte 1-based), or ""
+// when `text` is valid.
+std::string DescribeInvalidUtf8(std::string_view text);
 
 struct ColumnDef {
   std::string name;
@@ -101,7 +113,10 @@ struct CollectionInfo {
   uint64_t allocated_rows = 0; // internal row ids handed out (live + deleted)
   uint64_t index_rows = 0;       // rows in the HNSW graph (deleted ones marked, not removed)
   uint64_t index_live_rows = 0;  // rows in the graph not marked deleted
-  uint64_t index_pending_rows = 0;  // rows the background indexer has not reached (scanned)
+  // Live rows the background indexer has not added to the graph yet (searches scan them); read
+  // in one snapshot with index_live_rows, so index_live_rows + index_pending_rows = live_rows
+  // (the graph may briefly hold a row deleted while it was being added: pending is then 0).
+  uint64_t index_pending_rows = 0;
   uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
   uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
 };
