@@ -5,8 +5,10 @@
 //                        [--dir DIR] [--keep]
 //
 // A writer process (this binary, `recovery-writer`) creates a collection of synthetic Matryoshka
-// vectors and inserts N + E rows with the default options (background graph checkpoints every C
-// rows); it is killed with SIGKILL once N rows were acknowledged. Then, in this process: the
+// vectors, inserts N rows with the default options (background graph checkpoints every C rows),
+// waits for the background indexer, then inserts E more (default N / 10) and is killed with
+// SIGKILL once N + E/2 rows were acknowledged: mid-ingest, with the graph lagging by whatever the
+// indexer did not keep up with. Then, in this process: the
 // database's open time; the first default-plan search; default-plan searches in 0.5 s windows
 // (one thread) until the graph covers every row and for 5 s after; the time until a window's rate
 // reaches 90% of that final rate; the rows replayed into the graph; and one checkpoint's save
@@ -53,7 +55,6 @@ double Secs(Clock::time_point a, Clock::time_point b) {
 
 Args Parse(int argc, char** argv, int first) {
   Args a;
-  a.extra = 0;
   for (int i = first; i < argc; ++i) {
     const std::string k = argv[i];
     auto next = [&]() -> std::string {
@@ -104,8 +105,13 @@ int Writer(const Args& a) {
   SyntheticGenerator gen(so);
   std::vector<float> data(a.batch * a.dim);
   InsertBatch batch;
-  const auto t0 = Clock::now();
+  auto t0 = Clock::now();
   for (size_t first = 0; first < a.rows + a.extra; first += a.batch) {
+    if (first == a.rows) {
+      if (Status st = (*db)->WaitForIndexing(); !st.ok()) Fail("indexing", st);
+      std::ofstream(a.dir + "/indexed") << Secs(t0, Clock::now()) << '\n';
+      t0 = Clock::now();
+    }
     gen.Fill(first, a.batch, data.data());
     batch.Clear();
     batch.Reserve(a.batch, a.dim);
@@ -116,7 +122,7 @@ int Writer(const Args& a) {
     const auto info = (*db)->DescribeCollection("bench");
     std::ofstream(a.dir + "/acked.tmp", std::ios::trunc)
         << first + a.batch << ' ' << Secs(t0, Clock::now()) << ' ' << info->index_pending_rows
-        << '\n';
+        << ' ' << (first >= a.rows) << '\n';
     std::filesystem::rename(a.dir + "/acked.tmp", a.dir + "/acked");
   }
   pause();  // killed
@@ -126,8 +132,10 @@ int Writer(const Args& a) {
 int Recovery(const Args& a) {
   std::filesystem::remove_all(a.dir);
   std::filesystem::create_directories(a.dir);
-  fmt::print("writer: {} x {} rows, batches of {}, killed after {} rows (checkpoint every {} "
-             "rows)\n", a.rows + a.extra, a.dim, a.batch, a.rows, a.checkpoint_rows);
+  const size_t kill_at = a.rows + a.extra / 2;
+  fmt::print("writer: {} x {} rows, then {} more, batches of {}, killed after {} rows "
+             "(checkpoints every {} rows)\n", a.rows, a.dim, a.extra, a.batch, kill_at,
+             a.checkpoint_rows);
   const pid_t pid = fork();
   if (pid == 0) {
     const std::string rows = std::to_string(a.rows), extra = std::to_string(a.extra),
@@ -140,10 +148,11 @@ int Recovery(const Args& a) {
   }
   size_t acked = 0, pending = 0;
   double ingest_s = 0;
+  int phase2 = 0;
   for (;;) {
     std::ifstream in(a.dir + "/acked");
-    in >> acked >> ingest_s >> pending;
-    if (acked >= a.rows) break;
+    in >> acked >> ingest_s >> pending >> phase2;
+    if (acked >= kill_at) break;
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       fmt::print(stderr, "mrldb-bench recovery: the writer died\n");
@@ -153,8 +162,11 @@ int Recovery(const Args& a) {
   }
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-  fmt::print("writer killed after {} acknowledged rows ({:.1f} s, {:.0f} rows/s; {} rows not yet "
-             "in its graph)\n", acked, ingest_s, acked / ingest_s, pending);
+  double indexed_s = 0;
+  std::ifstream(a.dir + "/indexed") >> indexed_s;
+  fmt::print("writer: first {} rows indexed {:.1f} s after the start; killed after {} acknowledged "
+             "rows ({:.0f} rows/s in the second phase; {} rows not yet in its graph)\n", a.rows,
+             indexed_s, acked, (acked - a.rows) / ingest_s, pending);
   std::string checkpoint = "none";
   if (std::ifstream meta(a.dir + "/db/hnsw/1.hnsw.meta"); meta) {
     std::string magic;
