@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <filesystem>
 #include <thread>
 
@@ -91,6 +92,37 @@ TEST(PrefixIndexCheckpoint, ADamagedGenerationFileIsCorruption) {
   uint64_t covered = 0;
   const Status st = loaded.Load(path, &covered);
   EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
+}
+
+// Databases written before generation files: header "mrldb-hnsw-1" without a generation, the
+// graph at <cid>.hnsw. They load, and the next save moves them to the new layout.
+TEST(PrefixIndexCheckpoint, AVersion1CheckpointLoads) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  const std::string path = dir.path() + "/2.hnsw";
+  PrefixIndex index(Metric::kL2, kDims, HnswParams{});
+  AddRows(index, 0, 100);
+  ASSERT_OK(index.Save(path, 100));
+  std::string magic, rest;
+  {
+    std::ifstream meta(path + ".meta");
+    meta >> magic;
+    std::getline(meta, rest);
+  }
+  ASSERT_EQ(magic, "mrldb-hnsw-2");
+  const std::string generation = rest.substr(rest.rfind(' ') + 1);
+  std::filesystem::rename(path + "." + generation, path);
+  std::ofstream(path + ".meta", std::ios::trunc)
+      << "mrldb-hnsw-1" << rest.substr(0, rest.rfind(' ')) << "\n";
+  PrefixIndex loaded(Metric::kL2, kDims, HnswParams{});
+  uint64_t covered = 0;
+  ASSERT_OK(loaded.Load(path, &covered));
+  EXPECT_EQ(covered, 100u);
+  EXPECT_EQ(loaded.size(), 100u);
+  ASSERT_OK(loaded.Save(path, 100));
+  const auto files = Files(dir.path());
+  ASSERT_EQ(files.size(), 2u) << ::testing::PrintToString(files);
+  EXPECT_NE(files[0], "2.hnsw");
 }
 
 // The writer of BackgroundCheckpointSurvivesAKill: inserts (never calls Checkpoint) until killed,
