@@ -81,7 +81,8 @@ TEST(CrashServe, KilledServerLosesNoAcknowledgedRow) {
   std::mt19937_64 rng(11);
   uint64_t seq = 1, statements = 0;
   for (uint64_t it = 0; it < iterations; ++it) {
-    const std::string log = dir.path() + "/serve.log";
+    // One log per server: the port is read from it, and an old one would name an old port.
+    const std::string log = dir.path() + fmt::format("/serve{}.log", it);
     testing::ServeProcess server({"--db", db_path, "--listen", "127.0.0.1:0"}, log);
     const uint16_t port = server.WaitForPort();
     ASSERT_NE(port, 0) << testing::ReadFile(log);
