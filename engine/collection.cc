@@ -323,7 +323,8 @@ Status Collection::SaveIndex() {
   {
     std::shared_lock graph_lock(graph_mu_);
     if (graph_dirty_ && graph_ok_) {
-      // No add, resize or mark runs now: the graph and the mark agree.
+      // No add, resize or deletion mark runs now. The mark never leads the graph; it may lag it
+      // by a step whose adds just ended (ReconcileIndex recognises those rows).
       const uint64_t covered = indexed_upto_;
       const uint64_t changes = changes_since_save_.exchange(0);
       graph_dirty_ = false;
