@@ -6,6 +6,7 @@
 // `storage`: durable insert rate (WAL on; without and with fsync per batch), then prefix-scan
 // throughput from storage at every granularity against the full-dimension scan, and exact
 // search over the in-memory column cache at every granularity. Medians of --repeat runs.
+// `recovery` (bench/recovery_bench.cc): recovery after a SIGKILL in the middle of an ingest.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,8 @@
 namespace mrldb::bench {
 // bench/gpu_bench.cc: the GPU re-ranker and exact search on the device at hand.
 int RunGpuBench(int argc, char** argv, int first);
+// bench/recovery_bench.cc: open, first query and full speed after a SIGKILL mid-ingest.
+int RunRecoveryBench(int argc, char** argv, int first, bool writer);
 }  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
@@ -230,12 +233,18 @@ int main(int argc, char** argv) {
         "       mrldb-bench search [--quick | --synthetic N | --data FILE] [options]  "
         "(search --help)\n"
         "       mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] "
-        "[--json FILE] [--no-e2e]\n");
+        "[--json FILE] [--no-e2e]\n"
+        "       mrldb-bench recovery [--rows N] [--dim D] [--batch B] [--extra E] "
+        "[--checkpoint-rows C] [--dir DIR] [--keep]\n");
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
   if (!std::strcmp(argv[1], "search")) return RunSearchBench(argc, argv, 2);
   if (!std::strcmp(argv[1], "gpu")) return mrldb::bench::RunGpuBench(argc, argv, 2);
+  if (!std::strcmp(argv[1], "recovery")) return mrldb::bench::RunRecoveryBench(argc, argv, 2, false);
+  if (!std::strcmp(argv[1], "recovery-writer")) {
+    return mrldb::bench::RunRecoveryBench(argc, argv, 2, true);
+  }
   fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
   return 2;
 }

@@ -1,5 +1,6 @@
 #include "engine/collection.h"
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <mutex>
@@ -35,7 +36,9 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
       attrs_(desc_.spec.attributes.size()), cache_(ladder_),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
       default_plan_(desc_.spec.default_plan), default_ef_(desc_.spec.default_ef),
-      default_k_(desc_.spec.default_plan_k), gpu_settings_(std::move(gpu)) {}
+      default_k_(desc_.spec.default_plan_k), gpu_settings_(std::move(gpu)) {
+  last_save_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+}
 
 Collection::~Collection() = default;
 
@@ -129,7 +132,15 @@ Status Collection::ReconcileIndex(uint64_t covered) {
                                           covered, next_row_));
   }
   // Row ids are never reused: a row dead in storage stays dead, so the graph may only lag.
-  for (uint64_t row = 0; row < covered; ++row) {
+  uint64_t upto = covered;
+  for (uint64_t row = 0; row < next_row_; ++row) {
+    if (row >= covered) {
+      // Rows of an indexer step that ended while the save began may be in the graph already.
+      const bool in_graph = graph_->Contains(row);
+      if (in_graph && !live_[row] && !graph_->IsDeleted(row)) graph_->MarkDeleted(row);
+      if (upto == row && (in_graph || !live_[row])) upto = row + 1;
+      continue;
+    }
     const bool in_graph = graph_->Contains(row);
     if (live_[row]) {
       if (!in_graph || graph_->IsDeleted(row)) {
@@ -143,7 +154,7 @@ Status Collection::ReconcileIndex(uint64_t covered) {
   // Rows written after the save are replayed by the background indexer; searches scan them
   // until then.
   MRLDB_RETURN_IF_ERROR(ReserveGraph());
-  indexed_upto_ = covered;
+  indexed_upto_ = upto;
   return Status::Ok();
 }
 
@@ -156,14 +167,19 @@ Status Collection::RebuildIndex(std::string_view why) {
     std::unique_lock graph_lock(graph_mu_);
     graph_ = std::make_shared<PrefixIndex>(spec().metric, spec().index_dim, spec().hnsw);
     ++graph_generation_;
+    // Inside the lock: a save must never see the new graph with the old mark.
+    indexed_upto_ = 0;  // the background indexer builds it; searches scan meanwhile
   }
   graph_ok_ = true;
   graph_dirty_ = true;
-  indexed_upto_ = 0;  // the background indexer builds it; searches scan meanwhile
   return ReserveGraph();
 }
 
 bool Collection::IndexPending() const {
+  {
+    std::lock_guard l(deferred_mu_);
+    if (!deferred_marks_.empty()) return true;
+  }
   std::shared_lock lock(mu_);
   return graph_ok_ && indexed_upto_ < next_row_;
 }
@@ -178,7 +194,23 @@ bool Collection::IndexStep(size_t max_rows) {
     std::shared_lock lock(mu_);
     const uint64_t from = indexed_upto_;
     to = std::min<uint64_t>(next_row_, from + max_rows);
-    if (from >= to || !graph_ok_) return false;
+    if (from >= to || !graph_ok_) {
+      // Deletion marks queued during a save.
+      std::unique_lock l(deferred_mu_);
+      if (deferred_marks_.empty()) return false;
+      l.unlock();
+      return WithGraphExclusive([&] { ApplyDeferredMarks(); });
+    }
+    // Capacity first (the write path skips it during a save). mu_ shared: no write reads it.
+    if (graph_->capacity() < to) {
+      Status st;
+      if (!WithGraphExclusive([&] { st = graph_->Reserve(to); })) return false;  // saving
+      if (!st.ok()) {
+        graph_ok_ = false;
+        if (log_) log_(fmt::format("collection '{}': {}; searches scan", spec().name, st.message()));
+        return false;
+      }
+    }
     CopyPrefixes(from, to, &rows, &prefixes);
     graph = graph_;
     generation = graph_generation_;
@@ -189,6 +221,7 @@ bool Collection::IndexStep(size_t max_rows) {
     // hnswlib's searches read neighbour lists without locks, so adds exclude searches (and
     // resizes); the adds of one step run in parallel with each other, which hnswlib supports.
     std::unique_lock graph_lock(graph_mu_);
+    ApplyDeferredMarks();
     constexpr size_t kTask = 64;
     index_pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
       for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {
@@ -205,14 +238,14 @@ bool Collection::IndexStep(size_t max_rows) {
   }
   std::shared_lock lock(mu_);
   if (generation != graph_generation_) return true;  // rebuilt meanwhile: this work is void
-  {
-    // A row deleted while it was being added must not stay visible in the graph.
-    std::unique_lock graph_lock(graph_mu_);
-    for (uint64_t row : rows) {
-      if (!live_[row]) graph_->MarkDeleted(row);
-    }
+  // A row deleted while it was being added must not stay visible in the graph.
+  std::vector<uint64_t> dead;
+  for (uint64_t row : rows) {
+    if (!live_[row]) dead.push_back(row);
   }
+  MarkGraphDeleted(dead);
   indexed_upto_ = to;
+  changes_since_save_ += rows.size();
   graph_dirty_ = true;
   return true;
 }
@@ -239,25 +272,92 @@ void Collection::CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t
   }
 }
 
+template <typename F> bool Collection::WithGraphExclusive(F&& f) {
+  // Searches hold graph_mu_ shared for a moment; a save holds it for seconds. Wait for the
+  // former, never for the latter.
+  while (!saving_) {
+    if (graph_mu_.try_lock_for(std::chrono::milliseconds(1))) {
+      std::unique_lock graph_lock(graph_mu_, std::adopt_lock);
+      f();
+      return true;
+    }
+  }
+  return false;
+}
+
+void Collection::ApplyDeferredMarks() {
+  std::vector<uint64_t> rows;
+  {
+    std::lock_guard l(deferred_mu_);
+    rows.swap(deferred_marks_);
+  }
+  for (uint64_t row : rows) graph_->MarkDeleted(row);
+  changes_since_save_ += rows.size();
+}
+
+void Collection::MarkGraphDeleted(const std::vector<uint64_t>& rows) {
+  if (rows.empty()) return;
+  const bool now = WithGraphExclusive([&] {
+    for (uint64_t row : rows) graph_->MarkDeleted(row);
+  });
+  if (now) {
+    changes_since_save_ += rows.size();
+    return;
+  }
+  std::lock_guard l(deferred_mu_);
+  deferred_marks_.insert(deferred_marks_.end(), rows.begin(), rows.end());
+}
+
 Status Collection::ReserveGraph() {
   if (graph_->capacity() >= next_row_) return Status::Ok();
-  std::unique_lock graph_lock(graph_mu_);
-  return graph_->Reserve(next_row_);
+  Status st;
+  WithGraphExclusive([&] { st = graph_->Reserve(next_row_); });  // else IndexStep reserves
+  return st;
 }
 
 Status Collection::SaveIndex() {
-  std::unique_lock lock(mu_);
-  std::unique_lock graph_lock(graph_mu_);
-  if (!graph_dirty_ || !graph_ok_) return Status::Ok();
-  MRLDB_RETURN_IF_ERROR(graph_->Save(index_path_, indexed_upto_));
-  graph_dirty_ = false;
-  return Status::Ok();
+  std::lock_guard save_lock(save_mu_);
+  if (saves_disabled_) return Status::Ok();
+  Status st;
+  saving_ = true;  // before the lock: writers stop waiting for graph_mu_ from here on
+  {
+    std::shared_lock graph_lock(graph_mu_);
+    if (graph_dirty_ && graph_ok_) {
+      // No add, resize or deletion mark runs now. The mark never leads the graph; it may lag it
+      // by a step whose adds just ended (ReconcileIndex recognises those rows).
+      const uint64_t covered = indexed_upto_;
+      const uint64_t changes = changes_since_save_.exchange(0);
+      graph_dirty_ = false;
+      st = graph_->Save(index_path_, covered);
+      if (st.ok()) {
+        last_save_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+      } else {
+        graph_dirty_ = true;
+        changes_since_save_ += changes;
+        // A failing disk: the background checkpoint tries again in 10 s, not every round.
+        retry_after_ns_ = (std::chrono::steady_clock::now() + std::chrono::seconds(10))
+                              .time_since_epoch().count();
+      }
+    }
+  }
+  saving_ = false;
+  WithGraphExclusive([&] { ApplyDeferredMarks(); });
+  return st;
 }
 
-void Collection::RemoveIndexFiles() {
-  std::error_code ec;
-  std::filesystem::remove(index_path_, ec);
-  std::filesystem::remove(index_path_ + ".meta", ec);
+bool Collection::CheckpointDue(uint64_t rows, double seconds) const {
+  if (!graph_dirty_ || !graph_ok_) return false;
+  if (std::chrono::steady_clock::now().time_since_epoch().count() < retry_after_ns_) return false;
+  if (rows > 0 && changes_since_save_ >= rows) return true;
+  const auto since = std::chrono::steady_clock::now().time_since_epoch() -
+                     std::chrono::steady_clock::duration(last_save_ns_.load());
+  return seconds > 0 && std::chrono::duration<double>(since).count() >= seconds;
+}
+
+void Collection::RemoveIndexFiles(bool forever) {
+  std::lock_guard save_lock(save_mu_);
+  if (forever) saves_disabled_ = true;
+  PrefixIndex::RemoveFiles(index_path_);
 }
 
 Status Collection::WriteDescriptor() {
@@ -296,7 +396,7 @@ Status Collection::Alter(const AlterOptions& options) {
     return st;
   }
   if (!rebuild) return Status::Ok();
-  RemoveIndexFiles();
+  RemoveIndexFiles(/*forever=*/false);
   return RebuildIndex(fmt::format("index parameters changed: index_dim {}, m {}, ef_construction {}",
                                   s.index_dim, s.hnsw.m, s.hnsw.ef_construction));
 }
@@ -540,10 +640,7 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
   MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
 
   // Committed: mirror it in memory (nothing below can fail but allocation).
-  if (!replaced.empty()) {
-    std::unique_lock graph_lock(graph_mu_);
-    for (uint64_t old : replaced) graph_->MarkDeleted(old);
-  }
+  MarkGraphDeleted(replaced);
   for (uint64_t old : replaced) {
     live_[old] = 0;
     for (auto& col : attrs_) col[old] = Value{};
@@ -599,10 +696,7 @@ Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
   }
   if (rows.empty()) return uint64_t{0};
   MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
-  {
-    std::unique_lock graph_lock(graph_mu_);
-    for (uint64_t row : rows) graph_->MarkDeleted(row);
-  }
+  MarkGraphDeleted(rows);
   for (uint64_t row : rows) {
     ids_.erase(keys_[row]);
     live_[row] = 0;

@@ -85,10 +85,16 @@ class Collection {
   bool IndexPending() const;
   // Called after every committed write (wakes the background indexer).
   void SetWriteListener(std::function<void()> fn) { on_write_ = std::move(fn); }
-  // Saves the HNSW graph (with the rows it covers) if it changed since the last save.
+  // Saves the HNSW graph (with the rows it covers) if it changed since the last save. Holds the
+  // graph lock shared for the save's duration: searches go on; the indexer's adds, resizes and
+  // deletion marks wait or are deferred (writers never wait for a save). Saves are serialized.
   Status SaveIndex();
-  // Removes the saved graph files (the collection is being dropped).
-  void RemoveIndexFiles();
+  // Whether a background checkpoint is due: the graph changed and `rows` (0: never) rows were
+  // indexed or marked deleted, or `seconds` (0: never) passed, since the last save (or load).
+  bool CheckpointDue(uint64_t rows, double seconds) const;
+  // Removes the saved graph files; `forever` (the collection is being dropped) also stops later
+  // saves from writing new ones.
+  void RemoveIndexFiles(bool forever);
 
  private:
   struct ResolvedPlan {
@@ -169,8 +175,17 @@ class Collection {
   // REQUIRES mu_ held.
   void CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t>* rows,
                     std::vector<float>* prefixes) const;
-  // Makes the graph's capacity cover next_row_. REQUIRES mu_ held exclusively.
+  // Makes the graph's capacity cover next_row_, unless a save is in progress (the indexer
+  // reserves before it adds). REQUIRES mu_ held exclusively.
   Status ReserveGraph();
+  // Marks `rows` deleted in the graph, or, while a save holds the graph lock, queues the marks
+  // for the indexer (searches drop dead rows by live_ meanwhile). REQUIRES mu_ held.
+  void MarkGraphDeleted(const std::vector<uint64_t>& rows);
+  // Runs `f` under graph_mu_ exclusively and returns true, or returns false without running it
+  // when a save is in progress.
+  template <typename F> bool WithGraphExclusive(F&& f);
+  // Applies the queued deletion marks. REQUIRES graph_mu_ held exclusively.
+  void ApplyDeferredMarks();
   // REQUIRE mu_ held exclusively.
   Status RebuildIndex(std::string_view why);
   Status ReconcileIndex(uint64_t covered);
@@ -196,7 +211,8 @@ class Collection {
   // (writers are never blocked by it): searches take graph_mu_ shared; an indexer step's adds
   // (parallel among themselves), resizes and deletion marks take it exclusively, because hnswlib
   // searches read neighbour lists without locks. Lock order: mu_, then graph_mu_.
-  mutable std::shared_mutex graph_mu_;
+  // Timed, so that a writer can stop waiting when a save starts (WithGraphExclusive).
+  mutable std::shared_timed_mutex graph_mu_;
   // Replaced (under mu_ and graph_mu_ exclusively) by a rebuild; an indexer step holds its own
   // reference and drops its work when the generation moved on meanwhile.
   std::shared_ptr<PrefixIndex> graph_;
@@ -206,6 +222,15 @@ class Collection {
   std::atomic<uint64_t> indexed_upto_{0};
   std::atomic<bool> graph_ok_{true};      // false: an insert failed; stage 0 scans
   std::atomic<bool> graph_dirty_{false};  // changed since the last save
+  // Checkpoints (SaveIndex). Lock order: mu_, save_mu_, graph_mu_.
+  std::mutex save_mu_;                        // serializes saves and file removal
+  bool saves_disabled_ = false;               // GUARDED_BY(save_mu_): dropped
+  std::atomic<bool> saving_{false};           // a save holds graph_mu_ shared
+  std::atomic<uint64_t> changes_since_save_{0};  // rows indexed + deletion marks
+  std::atomic<int64_t> last_save_ns_{0};      // steady clock: last save, or construction
+  std::atomic<int64_t> retry_after_ns_{0};    // steady clock: no background save before
+  mutable std::mutex deferred_mu_;
+  std::vector<uint64_t> deferred_marks_;      // GUARDED_BY(deferred_mu_)
   std::function<void()> on_write_;
   std::vector<FunnelStage> default_plan_;                   // GUARDED_BY(mu_)
   uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)

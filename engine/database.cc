@@ -44,7 +44,8 @@ class DatabaseImpl final : public Database {
   }
 
   // Background indexing: steps of 256 rows per collection in turn (a few milliseconds each), so
-  // that searches, which wait for a step's adds, interleave with it.
+  // that searches, which wait for a step's adds, interleave with it; between rounds, the
+  // collections whose checkpoint is due (DatabaseOptions::index_checkpoint_*) save their graph.
   void IndexerLoop() {
     for (;;) {
       std::vector<std::shared_ptr<Collection>> all;
@@ -54,6 +55,16 @@ class DatabaseImpl final : public Database {
       }
       bool worked = false;
       for (auto& c : all) worked |= c->IndexStep(256);
+      // Background checkpoints, on this thread: a save excludes the graph's adds anyway.
+      for (auto& c : all) {
+        if (!c->CheckpointDue(options_.index_checkpoint_rows, options_.index_checkpoint_seconds)) {
+          continue;
+        }
+        if (Status st = c->SaveIndex(); !st.ok()) {
+          log_(fmt::format("collection '{}': background checkpoint of the HNSW graph failed: {}",
+                           c->spec().name, st.message()));
+        }
+      }
       all.clear();
       std::unique_lock<std::mutex> l(indexer_mu_);
       if (indexer_stop_) return;
@@ -143,7 +154,7 @@ class DatabaseImpl final : public Database {
     wb.Put(cf, storage::kNextCidKey, next);
     MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
     auto c = MakeCollection(std::move(d));
-    c->RemoveIndexFiles();  // a stale graph of an earlier database at this path
+    c->RemoveIndexFiles(/*forever=*/false);  // a stale graph of an earlier database at this path
     collections_[c->spec().name] = std::move(c);
     return Status::Ok();
   }
@@ -164,7 +175,7 @@ class DatabaseImpl final : public Database {
     std::string p = storage::CollectionPrefix(storage::kTagSegment, cid);
     wb.DeleteRange(kv_->handle(storage::Cf::kVectors), p, storage::PrefixSuccessor(p));
     MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
-    it->second->RemoveIndexFiles();
+    it->second->RemoveIndexFiles(/*forever=*/true);
     collections_.erase(it);
     return Status::Ok();
   }

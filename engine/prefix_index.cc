@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -33,23 +36,31 @@ class PrefixIndex::Space final : public hnswlib::SpaceInterface<float> {
 
 namespace {
 
-constexpr char kMetaMagic[] = "mrldb-hnsw-1";
+constexpr char kMetaMagicV1[] = "mrldb-hnsw-1";  // graph at <path>, no generation
+constexpr char kMetaMagic[] = "mrldb-hnsw-2";
+constexpr size_t kChunk = 1 << 20;
+
+// FNV-1a over 8-byte words of a chunk (bytes for its tail). A file's checksum hashes it in
+// chunks of kChunk bytes (only the last may be shorter), when written and when read back.
+uint64_t HashChunk(uint64_t h, const char* data, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  for (; i < n; ++i) h = (h ^ static_cast<uint8_t>(data[i])) * 0x100000001b3ull;
+  return h;
+}
+constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 
 uint64_t Fnv1a(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
-  uint64_t h = 0xcbf29ce484222325ull;
-  std::vector<char> buf(1 << 20);
+  uint64_t h = kFnvBasis;
+  std::vector<char> buf(kChunk);
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const std::streamsize n = in.gcount();
-    // 8 bytes at a time keeps this well above disk speed.
-    std::streamsize i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, buf.data() + i, 8);
-      h = (h ^ w) * 0x100000001b3ull;
-    }
-    for (; i < n; ++i) h = (h ^ static_cast<uint8_t>(buf[i])) * 0x100000001b3ull;
+    h = HashChunk(h, buf.data(), static_cast<size_t>(in.gcount()));
   }
   *ok = in.eof();
   return h;
@@ -61,6 +72,110 @@ Status SyncFile(const std::string& path) {
   int rc = ::fsync(fd);
   ::close(fd);
   return rc == 0 ? Status::Ok() : Status::IOError(fmt::format("fsync of '{}' failed", path));
+}
+
+// A file written in kChunk pieces, hashing what it writes; every error is reported.
+class HashingWriter {
+ public:
+  explicit HashingWriter(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    buf_.reserve(kChunk);
+  }
+  ~HashingWriter() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status status() const {
+    return fd_ < 0 || failed_ ? Status::IOError(fmt::format("cannot write '{}'", path_))
+                              : Status::Ok();
+  }
+  template <typename T> void Pod(const T& v) { Append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void Append(const char* p, size_t n) {
+    while (n > 0) {
+      const size_t take = std::min(n, kChunk - buf_.size());
+      buf_.insert(buf_.end(), p, p + take);
+      p += take;
+      n -= take;
+      if (buf_.size() == kChunk) Flush();
+    }
+  }
+  // Writes what is buffered and fsyncs. Returns the file's size and checksum.
+  Status Finish(uint64_t* size, uint64_t* sum) {
+    Flush();
+    if (fd_ >= 0 && ::fsync(fd_) != 0) failed_ = true;
+    *size = size_;
+    *sum = hash_;
+    return status();
+  }
+
+ private:
+  void Flush() {
+    hash_ = HashChunk(hash_, buf_.data(), buf_.size());
+    size_ += buf_.size();
+    const char* p = buf_.data();
+    size_t left = buf_.size();
+    while (fd_ >= 0 && !failed_ && left > 0) {
+      const ssize_t w = ::write(fd_, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        failed_ = true;
+        break;
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
+    }
+    buf_.clear();
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  bool failed_ = false;
+  std::vector<char> buf_;
+  uint64_t size_ = 0, hash_ = kFnvBasis;
+};
+
+struct Meta {
+  bool v1 = false;
+  uint64_t rows = 0, size = 0, sum = 0, generation = 0;
+  uint32_t dims = 0, m = 0, efc = 0;
+  int metric = 0;
+};
+
+// Reads `<path>.meta`. Errors: NotFound, Corruption.
+Status ReadMeta(const std::string& path, Meta* out) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path + ".meta", ec)) {
+    return Status::NotFound(fmt::format("no saved HNSW index at '{}'", path));
+  }
+  std::ifstream m(path + ".meta");
+  std::string magic;
+  m >> magic >> out->rows >> out->dims >> out->metric >> out->m >> out->efc >> out->size >>
+      out->sum;
+  out->v1 = magic == kMetaMagicV1;
+  if (!out->v1) m >> out->generation;
+  if (!m || (!out->v1 && magic != kMetaMagic)) {
+    return Status::Corruption(fmt::format("'{}.meta' is not an mrldb HNSW header", path));
+  }
+  return Status::Ok();
+}
+
+std::string GenerationFile(const std::string& path, uint64_t generation) {
+  return fmt::format("{}.{}", path, generation);
+}
+
+// Every file of the checkpoint at `path` but `keep` (a file name; empty: none).
+std::vector<std::filesystem::path> CheckpointFiles(const std::string& path,
+                                                   const std::string& keep) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> out;
+  const fs::path p(path);
+  const std::string base = p.filename().string(), dotted = base + ".";
+  std::error_code ec;
+  for (fs::directory_iterator it(p.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name == keep) continue;
+    if (name == base || name.compare(0, dotted.size(), dotted) == 0) out.push_back(it->path());
+  }
+  return out;
 }
 
 }  // namespace
@@ -132,72 +247,112 @@ std::vector<std::pair<float, uint64_t>> PrefixIndex::Search(
   return out;
 }
 
-Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) const {
+Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
   if (!graph_) return Status::Ok();
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp", meta = path + ".meta", meta_tmp = meta + ".tmp";
-  try {
-    graph_->saveIndex(tmp);
-  } catch (const std::exception& e) {
-    return Status::IOError(fmt::format("saving HNSW index to '{}': {}", tmp, e.what()));
+  const fs::path dir = fs::path(path).parent_path();
+  fs::create_directories(dir, ec);
+  auto stop = [&](int step) {
+    return save_hook_ && !save_hook_(step)
+               ? Status::IOError(fmt::format("HNSW save of '{}' stopped at step {}", path, step))
+               : Status::Ok();
+  };
+  // A new generation: never the file the current header names, whatever this object saw.
+  Meta current;
+  if (ReadMeta(path, &current).ok()) generation_ = std::max(generation_, current.generation);
+  const uint64_t generation = generation_ + 1;
+  const std::string file = GenerationFile(path, generation);
+  const std::string meta = path + ".meta", meta_tmp = meta + ".tmp";
+  uint64_t size = 0, sum = 0;
+  {
+    // hnswlib 0.8.0's saveIndex format, written here so that write errors are seen and the
+    // checksum is computed on the way. Reads only: searches may run meanwhile.
+    const auto& g = *graph_;
+    const size_t count = g.cur_element_count;
+    HashingWriter w(file);
+    w.Pod(g.offsetLevel0_);
+    w.Pod(g.max_elements_);
+    w.Pod(count);
+    w.Pod(g.size_data_per_element_);
+    w.Pod(g.label_offset_);
+    w.Pod(g.offsetData_);
+    w.Pod(g.maxlevel_);
+    w.Pod(g.enterpoint_node_);
+    w.Pod(g.maxM_);
+    w.Pod(g.maxM0_);
+    w.Pod(g.M_);
+    w.Pod(g.mult_);
+    w.Pod(g.ef_construction_);
+    w.Append(g.data_level0_memory_, count * g.size_data_per_element_);
+    for (size_t i = 0; i < count; ++i) {
+      const unsigned int bytes =
+          g.element_levels_[i] > 0 ? unsigned(g.size_links_per_element_ * g.element_levels_[i]) : 0;
+      w.Pod(bytes);
+      if (bytes) w.Append(g.linkLists_[i], bytes);
+    }
+    MRLDB_RETURN_IF_ERROR(stop(1));
+    MRLDB_RETURN_IF_ERROR(w.Finish(&size, &sum));
   }
-  MRLDB_RETURN_IF_ERROR(SyncFile(tmp));
-  bool ok = false;
-  const uint64_t sum = Fnv1a(tmp, &ok);
-  if (!ok) return Status::IOError(fmt::format("cannot read back '{}'", tmp));
+  MRLDB_RETURN_IF_ERROR(SyncFile(dir.string()));
+  MRLDB_RETURN_IF_ERROR(stop(2));
   {
     std::ofstream m(meta_tmp, std::ios::trunc);
     m << kMetaMagic << ' ' << covered_rows << ' ' << dims_ << ' ' << int(metric_) << ' '
-      << params_.m << ' ' << params_.ef_construction << ' ' << fs::file_size(tmp, ec) << ' '
-      << sum << '\n';
+      << params_.m << ' ' << params_.ef_construction << ' ' << size << ' ' << sum << ' '
+      << generation << '\n';
     if (!m.flush()) return Status::IOError(fmt::format("cannot write '{}'", meta_tmp));
   }
   MRLDB_RETURN_IF_ERROR(SyncFile(meta_tmp));
-  // Graph first, header second: a crash in between leaves a header whose checksum does not
-  // match the new graph, and Load refuses the pair (the owner rebuilds).
-  fs::rename(tmp, path, ec);
-  if (!ec) fs::rename(meta_tmp, meta, ec);
-  if (ec) return Status::IOError(fmt::format("cannot install '{}': {}", path, ec.message()));
-  return SyncFile(fs::path(path).parent_path().string());
+  MRLDB_RETURN_IF_ERROR(stop(3));
+  // The commit: until this rename the old header names the old, complete graph file.
+  fs::rename(meta_tmp, meta, ec);
+  if (ec) return Status::IOError(fmt::format("cannot install '{}': {}", meta, ec.message()));
+  generation_ = generation;
+  MRLDB_RETURN_IF_ERROR(stop(4));
+  MRLDB_RETURN_IF_ERROR(SyncFile(dir.string()));
+  MRLDB_RETURN_IF_ERROR(stop(5));
+  for (const fs::path& old : CheckpointFiles(path, fs::path(meta).filename().string())) {
+    if (old.filename() != fs::path(file).filename()) fs::remove(old, ec);
+  }
+  return Status::Ok();
 }
 
 Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(path, ec) || !fs::exists(path + ".meta", ec)) {
-    return Status::NotFound(fmt::format("no saved HNSW index at '{}'", path));
-  }
-  std::ifstream m(path + ".meta");
-  std::string magic;
-  uint64_t rows = 0, size = 0, sum = 0;
-  uint32_t dims = 0, m_param = 0, efc = 0;
-  int metric = 0;
-  m >> magic >> rows >> dims >> metric >> m_param >> efc >> size >> sum;
-  if (!m || magic != kMetaMagic) {
-    return Status::Corruption(fmt::format("'{}.meta' is not an mrldb HNSW header", path));
-  }
-  if (dims != dims_ || metric != int(metric_) || m_param != params_.m ||
-      efc != params_.ef_construction) {
+  Meta meta;
+  MRLDB_RETURN_IF_ERROR(ReadMeta(path, &meta));
+  if (meta.dims != dims_ || meta.metric != int(metric_) || meta.m != params_.m ||
+      meta.efc != params_.ef_construction) {
     return Status::Corruption(fmt::format(
         "'{}' was built with dims {} metric {} m {} ef_construction {}, the collection has {} {} "
-        "{} {}", path, dims, metric, m_param, efc, dims_, int(metric_), params_.m,
+        "{} {}", path, meta.dims, meta.metric, meta.m, meta.efc, dims_, int(metric_), params_.m,
         params_.ef_construction));
   }
+  const std::string file = meta.v1 ? path : GenerationFile(path, meta.generation);
+  if (!fs::exists(file, ec)) {
+    return Status::Corruption(fmt::format("'{}.meta' names '{}', which is missing", path, file));
+  }
   bool ok = false;
-  if (fs::file_size(path, ec) != size || Fnv1a(path, &ok) != sum || !ok) {
-    return Status::Corruption(fmt::format("'{}' does not match its checksum", path));
+  if (fs::file_size(file, ec) != meta.size || Fnv1a(file, &ok) != meta.sum || !ok) {
+    return Status::Corruption(fmt::format("'{}' does not match its checksum", file));
   }
   try {
-    auto g = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), path);
+    auto g = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), file);
     g->setEf(1);
     graph_ = std::move(g);
   } catch (const std::exception& e) {
-    return Status::Corruption(fmt::format("hnswlib cannot load '{}': {}", path, e.what()));
+    return Status::Corruption(fmt::format("hnswlib cannot load '{}': {}", file, e.what()));
   }
-  *covered_rows = rows;
+  generation_ = meta.generation;
+  *covered_rows = meta.rows;
   return Status::Ok();
+}
+
+void PrefixIndex::RemoveFiles(const std::string& path) {
+  std::error_code ec;
+  for (const auto& f : CheckpointFiles(path, "")) std::filesystem::remove(f, ec);
 }
 
 size_t PrefixIndex::size() const { return graph_ ? graph_->getCurrentElementCount() : 0; }

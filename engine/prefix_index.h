@@ -3,16 +3,20 @@
 // the graph uses 1 - <a, b>; for inner product 1 - <a, b> on raw prefixes; for L2 the squared
 // distance. Distances use mrldb's runtime-dispatched SIMD kernels.
 //
-// Persistence: Save() writes the graph (hnswlib's format) and a small header holding the number
-// of rows it covers and a checksum, each to a temporary file renamed into place, so a crash
-// leaves the previous complete pair. Load() verifies both; the owner then reconciles the graph
-// with storage (rows added or deleted after the save).
+// Persistence: Save() writes the graph in hnswlib's format to a new generation file
+// `<path>.<generation>` (fsynced), then the header `<path>.meta` naming that generation, the rows
+// it covers and the graph's checksum (written to `.meta.tmp`, fsynced, renamed: the rename is the
+// commit), then removes older generations. A crash at any point leaves the previous checkpoint
+// loadable. Load() verifies both; the owner then reconciles the graph with storage (rows added or
+// deleted after the save).
 //
-// Thread safety: Add() and Search() may run concurrently (hnswlib's per-node locks); Reserve,
-// MarkDeleted, Save and Load need exclusive access (the owning Collection's writer lock).
+// Thread safety: Add() and Search() may run concurrently (hnswlib's per-node locks); Save() and
+// Search() too (Save only reads the graph). Reserve, MarkDeleted and Load need exclusive access,
+// and Add must not run during Save (the owning Collection's graph lock: Save under it shared).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -48,11 +52,21 @@ class PrefixIndex {
   std::vector<std::pair<float, uint64_t>> Search(const float* query, size_t count, size_t ef,
                                                  hnswlib::BaseFilterFunctor* filter) const;
 
-  // Atomically replaces `path` (+ ".meta") with the graph, recording `covered_rows`.
-  Status Save(const std::string& path, uint64_t covered_rows) const;
-  // Loads a graph saved by Save. Errors: NotFound (no files), Corruption (header, checksum,
-  // parameters that differ from this index's, or hnswlib refusing the file).
+  // Atomically replaces the checkpoint at `path` (the header `path + ".meta"` and the graph file
+  // it names) with the graph, recording `covered_rows`. Errors: IOError (nothing replaced; the
+  // previous checkpoint stays valid).
+  Status Save(const std::string& path, uint64_t covered_rows);
+  // Loads a graph saved by Save (or the single-file layout of header version 1). Errors:
+  // NotFound (no files), Corruption (header, checksum, parameters that differ from this
+  // index's, or hnswlib refusing the file).
   Status Load(const std::string& path, uint64_t* covered_rows);
+  // Removes every file of the checkpoint at `path` (all generations, temporaries).
+  static void RemoveFiles(const std::string& path);
+
+  // Tests only: called after each step of Save (1: graph file written, 2: graph synced, 3: header
+  // written and synced, 4: header renamed, 5: directory synced); returning false stops Save
+  // there with an IOError, leaving the files as a crash at that point would.
+  void SetSaveHookForTest(std::function<bool(int step)> hook) { save_hook_ = std::move(hook); }
 
   size_t size() const;          // rows in the graph, deleted ones included
   size_t deleted() const;       // rows marked deleted
@@ -67,6 +81,8 @@ class PrefixIndex {
   HnswParams params_;
   std::unique_ptr<Space> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+  uint64_t generation_ = 0;  // of the last checkpoint saved or loaded
+  std::function<bool(int)> save_hook_;
 };
 
 }  // namespace mrldb

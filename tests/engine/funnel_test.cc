@@ -274,8 +274,14 @@ TEST_F(FunnelTest, ReopenReturnsIdenticalResults) {
 
 TEST_F(FunnelTest, MissingOrDamagedGraphIsRebuiltWithALogLine) {
   ASSERT_OK(db_->Close());
-  const auto graph = std::filesystem::path(dir_.path()) / "hnsw" / "1.hnsw";
-  ASSERT_TRUE(std::filesystem::exists(graph));
+  // The header names the graph's generation file: 1.hnsw.<generation>.
+  const auto hnsw = std::filesystem::path(dir_.path()) / "hnsw";
+  std::filesystem::path graph;
+  for (const auto& e : std::filesystem::directory_iterator(hnsw)) {
+    if (e.path().filename() != "1.hnsw.meta") graph = e.path();
+  }
+  ASSERT_TRUE(std::filesystem::exists(hnsw / "1.hnsw.meta"));
+  ASSERT_EQ(graph.filename().string().rfind("1.hnsw.", 0), 0u) << graph;
   {
     std::fstream f(graph, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(1000);
@@ -288,7 +294,19 @@ TEST_F(FunnelTest, MissingOrDamagedGraphIsRebuiltWithALogLine) {
   EXPECT_NE(log_[0].find("checksum"), std::string::npos) << log_[0];
   EXPECT_GE(MeanRecall(*db_, *gen_, SearchOptions{}, 10), 0.9);
   ASSERT_OK(db_->Close());
+  // The header's graph file missing.
+  graph.clear();
+  for (const auto& e : std::filesystem::directory_iterator(hnsw)) {
+    if (e.path().filename() != "1.hnsw.meta") graph = e.path();
+  }
   std::filesystem::remove(graph);
+  log_.clear();
+  db_ = testing::OpenOrDie(dir_.path(), opts_);
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_NE(log_[0].find("which is missing"), std::string::npos) << log_[0];
+  ASSERT_OK(db_->Close());
+  // No checkpoint at all.
+  std::filesystem::remove_all(hnsw);
   log_.clear();
   db_ = testing::OpenOrDie(dir_.path(), opts_);
   ASSERT_EQ(log_.size(), 1u);
