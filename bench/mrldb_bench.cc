@@ -22,6 +22,8 @@
 namespace mrldb::bench {
 // bench/gpu_bench.cc: the GPU re-ranker and exact search on the device at hand.
 int RunGpuBench(int argc, char** argv, int first);
+// bench/load_bench.cc: concurrent clients against `mrldb serve`.
+int RunLoadBench(int argc, char** argv, int first);
 }  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
@@ -230,12 +232,16 @@ int main(int argc, char** argv) {
         "       mrldb-bench search [--quick | --synthetic N | --data FILE] [options]  "
         "(search --help)\n"
         "       mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] "
-        "[--json FILE] [--no-e2e]\n");
+        "[--json FILE] [--no-e2e]\n"
+        "       mrldb-bench load (--serve MRLDB_BINARY [--dir DIR] | --connect 127.0.0.1:PORT) "
+        "[--rows N] [--dim D] [--seconds T] [--batch B] [--k K] [--searchers S] [--inserters I] "
+        "[--upserters U] [--deleters E] [--json FILE]\n");
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
   if (!std::strcmp(argv[1], "search")) return RunSearchBench(argc, argv, 2);
   if (!std::strcmp(argv[1], "gpu")) return mrldb::bench::RunGpuBench(argc, argv, 2);
+  if (!std::strcmp(argv[1], "load")) return mrldb::bench::RunLoadBench(argc, argv, 2);
   fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
   return 2;
 }
