@@ -3,7 +3,7 @@
 //   mrldb-bench load (--serve MRLDB_BINARY [--dir DIR] | --connect HOST:PORT)
 //                    [--rows N] [--dim D] [--seconds T] [--batch B] [--k K]
 //                    [--searchers S] [--inserters I] [--upserters U] [--deleters E]
-//                    [--phase S,I,U,D]... [--json FILE]
+//                    [--phase S,I,U,D]... [--write-rate R] [--json FILE]
 //
 // Each client is one mrldb::Client on its own thread with one role: searchers run
 // `SELECT id, distance ... ORDER BY embedding <=> $1 LIMIT k` with synthetic queries; inserters
@@ -15,6 +15,8 @@
 // `--serve` starts `MRLDB_BINARY serve --db DIR --listen 127.0.0.1:0` for the run and stops it
 // (SIGTERM) after; `--connect` uses a running server (loopback only). Reports per operation
 // kind: operations/s (and rows/s for writes), p50/p99/p999 latency, errors (the first message).
+// --write-rate R paces each writing client to R statements per second (default: back to back);
+// a phase's fifth field overrides it for that phase.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,14 +50,25 @@ struct LoadArgs {
   size_t rows = 50000, batch = 50;
   uint32_t dim = 256, k = 10;
   double seconds = 20;
+  double write_rate = 0;  // for a phase that gives none
   int clients[4] = {16, 0, 0, 0};  // searchers, inserters, upserters, deleters
-  std::vector<std::array<int, 4>> phases;  // --phase S,I,U,D (each T seconds), else `clients`
+  struct Phase {
+    std::array<int, 4> clients{};  // searchers, inserters, upserters, deleters
+    double write_rate = 0;         // statements per second per writing client; 0: back to back
+  };
+  std::vector<Phase> phases;  // --phase S,I,U,D[,R] (each T seconds), else `clients`
 };
 
 constexpr const char* kKinds[4] = {"search", "insert", "upsert", "delete"};
 
+pid_t g_server_pid = -1;  // the server --serve started, stopped by Fail too
+
 [[noreturn]] void Fail(const std::string& what) {
   fmt::print(stderr, "mrldb-bench load: {}\n", what);
+  if (g_server_pid > 0) {
+    kill(g_server_pid, SIGTERM);
+    waitpid(g_server_pid, nullptr, 0);
+  }
   std::exit(1);
 }
 
@@ -75,15 +88,17 @@ LoadArgs ParseLoad(int argc, char** argv, int first) {
       else if (k == "--batch") a.batch = std::stoull(v);
       else if (k == "--k") a.k = static_cast<uint32_t>(std::stoul(v));
       else if (k == "--seconds") a.seconds = std::stod(v);
+      else if (k == "--write-rate") a.write_rate = std::stod(v);
       else if (k == "--searchers") a.clients[0] = std::stoi(v);
       else if (k == "--inserters") a.clients[1] = std::stoi(v);
       else if (k == "--upserters") a.clients[2] = std::stoi(v);
       else if (k == "--deleters") a.clients[3] = std::stoi(v);
       else if (k == "--phase") {
-        std::array<int, 4> p{};
-        if (std::sscanf(v.c_str(), "%d,%d,%d,%d", &p[0], &p[1], &p[2], &p[3]) != 4) {
-          Fail("--phase takes SEARCHERS,INSERTERS,UPSERTERS,DELETERS, e.g. 16,4,0,0");
-        }
+        LoadArgs::Phase p;
+        p.write_rate = -1;
+        auto& c = p.clients;
+        const int got = std::sscanf(v.c_str(), "%d,%d,%d,%d,%lf", &c[0], &c[1], &c[2], &c[3], &p.write_rate);
+        if (got < 4) Fail("--phase takes SEARCHERS,INSERTERS,UPSERTERS,DELETERS[,WRITE_RATE], e.g. 16,4,0,0");
         a.phases.push_back(p);
       }
       else Fail("unknown option '" + k + "'");
@@ -91,10 +106,11 @@ LoadArgs ParseLoad(int argc, char** argv, int first) {
       Fail(fmt::format("{} expects a number, got '{}'", k, v));
     }
   }
-  if (a.phases.empty()) a.phases.push_back({a.clients[0], a.clients[1], a.clients[2], a.clients[3]});
-  for (const auto& p : a.phases) {
+  if (a.phases.empty()) a.phases.push_back({{a.clients[0], a.clients[1], a.clients[2], a.clients[3]}, -1});
+  for (auto& p : a.phases) {
+    if (p.write_rate < 0) p.write_rate = a.write_rate;
     int total = 0;
-    for (int c : p) {
+    for (int c : p.clients) {
       if (c < 0) Fail("client counts must not be negative");
       total += c;
     }
@@ -117,6 +133,7 @@ class Server {
  public:
   Server(const std::string& binary, const std::string& dir) : log_(dir + ".log") {
     std::filesystem::remove_all(dir);
+    std::filesystem::remove(log_);  // else an earlier run's port could be read before the child starts
     pid_ = fork();
     if (pid_ == 0) {
       FILE* f = std::fopen(log_.c_str(), "w");
@@ -125,9 +142,11 @@ class Server {
             "127.0.0.1:0", static_cast<char*>(nullptr));
       _exit(127);
     }
+    g_server_pid = pid_;
   }
   ~Server() {
     if (pid_ <= 0) return;
+    g_server_pid = -1;
     kill(pid_, SIGTERM);
     waitpid(pid_, nullptr, 0);
   }
@@ -141,7 +160,7 @@ class Server {
       std::smatch m;
       if (std::regex_search(text, m, re)) return m[1];
       if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
+        pid_ = g_server_pid = -1;
         Fail("the server exited at startup; its log: " + text);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -202,8 +221,8 @@ struct Workload {
 };
 
 // One client's loop until `stop`: statements of its kind, each timed.
-void ClientLoop(Workload& w, int kind, uint64_t seed, const std::atomic<bool>& stop,
-                Recorder* rec) {
+void ClientLoop(Workload& w, int kind, double write_rate, uint64_t seed,
+                const std::atomic<bool>& stop, Recorder* rec) {
   const LoadArgs& a = w.a;
   auto client = ConnectOrDie(w.address);
   std::mt19937_64 rng(seed);
@@ -213,7 +232,13 @@ void ClientLoop(Workload& w, int kind, uint64_t seed, const std::atomic<bool>& s
   const size_t nq = w.queries.size() / a.dim;
   std::vector<Param> params;
   std::string sql;
+  const bool paced = kind != 0 && write_rate > 0;
+  auto next_at = Clock::now();
   while (!stop.load(std::memory_order_relaxed)) {
+    if (paced) {
+      std::this_thread::sleep_until(next_at);
+      next_at += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1 / write_rate));
+    }
     params.clear();
     size_t rows = 1;
     if (kind == 0) {
@@ -249,8 +274,9 @@ void ClientLoop(Workload& w, int kind, uint64_t seed, const std::atomic<bool>& s
 
 // One phase: `clients` (searchers, inserters, upserters, deleters) for a.seconds. Prints the
 // table and returns the phase as a JSON object.
-std::string RunPhase(Workload& w, const std::array<int, 4>& clients) {
+std::string RunPhase(Workload& w, const LoadArgs::Phase& phase) {
   const LoadArgs& a = w.a;
+  const std::array<int, 4>& clients = phase.clients;
   std::vector<int> kind_of;
   for (int kind = 0; kind < 4; ++kind) {
     for (int c = 0; c < clients[kind]; ++c) kind_of.push_back(kind);
@@ -259,8 +285,8 @@ std::string RunPhase(Workload& w, const std::array<int, 4>& clients) {
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (size_t t = 0; t < kind_of.size(); ++t) {
-    threads.emplace_back(ClientLoop, std::ref(w), kind_of[t], 1000 + t, std::cref(stop),
-                         &recorders[t]);
+    threads.emplace_back(ClientLoop, std::ref(w), kind_of[t], phase.write_rate, 1000 + t,
+                         std::cref(stop), &recorders[t]);
   }
   const auto start = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
@@ -269,14 +295,16 @@ std::string RunPhase(Workload& w, const std::array<int, 4>& clients) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
   fmt::print("\n{} searchers, {} inserters, {} upserters, {} deleters; {} base rows x {} dims; "
-             "batches of {}; {:.1f} s\n",
-             clients[0], clients[1], clients[2], clients[3], a.rows, a.dim, a.batch, elapsed);
+             "batches of {}; writes {}; {:.1f} s\n",
+             clients[0], clients[1], clients[2], clients[3], a.rows, a.dim, a.batch,
+             phase.write_rate > 0 ? fmt::format("paced to {}/s per client", phase.write_rate)
+                              : std::string("back to back"), elapsed);
   fmt::print("{:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}\n", "kind", "ops/s", "rows/s",
              "p50 ms", "p99 ms", "p999 ms", "errors");
   std::string json = fmt::format(
-      "    {{\"seconds\": {:.2f}, \"clients\": {{\"search\": {}, \"insert\": {}, \"upsert\": {}, "
-      "\"delete\": {}}}, \"kinds\": [",
-      elapsed, clients[0], clients[1], clients[2], clients[3]);
+      "    {{\"seconds\": {:.2f}, \"write_rate\": {}, \"clients\": {{\"search\": {}, "
+      "\"insert\": {}, \"upsert\": {}, \"delete\": {}}}, \"kinds\": [",
+      elapsed, phase.write_rate, clients[0], clients[1], clients[2], clients[3]);
   bool first_kind = true;
   for (int kind = 0; kind < 4; ++kind) {
     if (clients[kind] == 0) continue;
@@ -361,14 +389,15 @@ int RunLoadBench(int argc, char** argv, int first) {
     }
     ExecOrDie(*admin, InsertSql("INSERT", n), params);
   }
-  WaitForIndex(*admin);
-
   Workload w{a, address, gen, gen.Queries(0, 1000), {static_cast<int64_t>(a.rows)}};
   std::string json = fmt::format(
       "{{\n  \"benchmark\": \"load\",\n  \"rows\": {}, \"dim\": {}, \"batch\": {}, \"k\": {}, "
       "\"hardware_threads\": {},\n  \"phases\": [",
       a.rows, a.dim, a.batch, a.k, std::thread::hardware_concurrency());
-  for (size_t p = 0; p < a.phases.size(); ++p) json += (p ? ",\n" : "\n") + RunPhase(w, a.phases[p]);
+  for (size_t p = 0; p < a.phases.size(); ++p) {
+    WaitForIndex(*admin);  // each phase starts with the graph caught up
+    json += (p ? ",\n" : "\n") + RunPhase(w, a.phases[p]);
+  }
   json += "\n  ]\n}\n";
   ExecOrDie(*admin, "DROP COLLECTION load_bench");
   if (!a.json.empty()) {

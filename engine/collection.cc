@@ -179,13 +179,17 @@ bool Collection::IndexStep(size_t max_rows) {
   }
   const uint32_t dims = graph->dims();
   std::vector<Status> errors(rows.size());
-  {
-    // hnswlib's searches read neighbour lists without locks, so adds exclude searches (and
-    // resizes); the adds of one step run in parallel with each other, which hnswlib supports.
+  // hnswlib's searches read neighbour lists without locks, so adds exclude searches (and
+  // resizes); the adds under one hold run in parallel with each other, which hnswlib supports.
+  // The lock is taken per kLockedAdds rows, not for the whole step, so that a search waits for
+  // at most that many adds (rows added before indexed_upto_ moves are dropped from graph
+  // results and scanned with the tail, so a part-added step is harmless).
+  constexpr size_t kLockedAdds = 16, kTask = 4;
+  for (size_t at = 0; at < rows.size(); at += kLockedAdds) {
+    const size_t end = std::min(rows.size(), at + kLockedAdds);
     std::unique_lock graph_lock(graph_mu_);
-    constexpr size_t kTask = 64;
-    index_pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
-      for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {
+    index_pool_->ParallelFor((end - at + kTask - 1) / kTask, [&](size_t t) {
+      for (size_t i = at + t * kTask; i < std::min(end, at + (t + 1) * kTask); ++i) {
         errors[i] = graph->Add(rows[i], prefixes.data() + i * dims);
       }
     });
