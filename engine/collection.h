@@ -251,7 +251,7 @@ class Collection {
   uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
-  // no write is in progress) and kept in step by every write (under mu_ exclusive).
+  // no publish is in progress) and kept in step by every publish (under mu_ exclusive).
   mutable std::mutex device_mu_;
   mutable std::unique_ptr<gpu::DeviceBlocks> device_;       // GUARDED_BY(device_mu_)
   mutable std::string device_error_;                        // GUARDED_BY(device_mu_) sticky

@@ -332,6 +332,14 @@ TEST_F(ConcurrencyTest, SearchDoesNotWaitForCommit) {
     // Not a timing assertion: a guard so that a regression fails instead of hanging forever.
     const bool ok = cv.wait_for(l, std::chrono::seconds(60), [&] { return reads_done.load(); });
     EXPECT_TRUE(ok) << "reads waited for a write's commit";
+    if (!ok) {
+      release = true;
+      cv.notify_all();
+      l.unlock();
+      held.join();
+      reads.join();
+      return;
+    }
   }
   // Two more writers queue behind the held one.
   std::thread w2(write, std::vector<int64_t>{20}, 2);
