@@ -25,6 +25,8 @@ namespace mrldb::bench {
 int RunGpuBench(int argc, char** argv, int first);
 // bench/recovery_bench.cc: open, first query and full speed after a SIGKILL mid-ingest.
 int RunRecoveryBench(int argc, char** argv, int first, bool writer);
+// bench/load_bench.cc: concurrent clients against `mrldb serve`.
+int RunLoadBench(int argc, char** argv, int first);
 }  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
@@ -235,7 +237,10 @@ int main(int argc, char** argv) {
         "       mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] "
         "[--json FILE] [--no-e2e]\n"
         "       mrldb-bench recovery [--rows N] [--dim D] [--batch B] [--extra E] "
-        "[--checkpoint-rows C] [--dir DIR] [--keep]\n");
+        "[--checkpoint-rows C] [--dir DIR] [--keep]\n"
+        "       mrldb-bench load (--serve MRLDB_BINARY [--dir DIR] | --connect 127.0.0.1:PORT) "
+        "[--rows N] [--dim D] [--seconds T] [--batch B] [--k K] [--searchers S] [--inserters I] "
+        "[--upserters U] [--deleters E] [--json FILE]\n");
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
@@ -245,6 +250,7 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "recovery-writer")) {
     return mrldb::bench::RunRecoveryBench(argc, argv, 2, true);
   }
+  if (!std::strcmp(argv[1], "load")) return mrldb::bench::RunLoadBench(argc, argv, 2);
   fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
   return 2;
 }

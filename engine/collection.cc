@@ -16,12 +16,6 @@
 
 namespace mrldb {
 
-namespace {
-// Largest batch one call accepts: rows, and bytes of vector data.
-constexpr size_t kMaxBatchRows = 1u << 20;
-constexpr size_t kMaxBatchVectorBytes = size_t{2} << 30;
-}  // namespace
-
 size_t KeyHash::operator()(const Key& k) const {
   if (const auto* i = std::get_if<int64_t>(&k)) return std::hash<int64_t>()(*i);
   return std::hash<std::string>()(std::get<std::string>(k)) ^ 0x9e3779b97f4a7c15ull;
@@ -217,14 +211,18 @@ bool Collection::IndexStep(size_t max_rows) {
   }
   const uint32_t dims = graph->dims();
   std::vector<Status> errors(rows.size());
-  {
-    // hnswlib's searches read neighbour lists without locks, so adds exclude searches (and
-    // resizes); the adds of one step run in parallel with each other, which hnswlib supports.
+  // hnswlib's searches read neighbour lists without locks, so adds exclude searches (and
+  // resizes); the adds under one hold run in parallel with each other, which hnswlib supports.
+  // The lock is taken per kLockedAdds rows, not for the whole step, so that a search waits for
+  // at most that many adds (rows added before indexed_upto_ moves are dropped from graph
+  // results and scanned with the tail, so a part-added step is harmless).
+  constexpr size_t kLockedAdds = 16, kTask = 4;
+  for (size_t at = 0; at < rows.size(); at += kLockedAdds) {
+    const size_t end = std::min(rows.size(), at + kLockedAdds);
     std::unique_lock graph_lock(graph_mu_);
     ApplyDeferredMarks();
-    constexpr size_t kTask = 64;
-    index_pool_->ParallelFor((rows.size() + kTask - 1) / kTask, [&](size_t t) {
-      for (size_t i = t * kTask; i < std::min(rows.size(), (t + 1) * kTask); ++i) {
+    index_pool_->ParallelFor((end - at + kTask - 1) / kTask, [&](size_t t) {
+      for (size_t i = at + t * kTask; i < std::min(end, at + (t + 1) * kTask); ++i) {
         errors[i] = graph->Add(rows[i], prefixes.data() + i * dims);
       }
     });
@@ -308,10 +306,15 @@ void Collection::MarkGraphDeleted(const std::vector<uint64_t>& rows) {
   deferred_marks_.insert(deferred_marks_.end(), rows.begin(), rows.end());
 }
 
-Status Collection::ReserveGraph() {
-  if (graph_->capacity() >= next_row_) return Status::Ok();
+Status Collection::ReserveGraph() { return ReserveGraphFor(next_row_); }
+
+Status Collection::ReserveGraphFor(uint64_t rows) {
+  {
+    std::shared_lock graph_lock(graph_mu_);
+    if (graph_->capacity() >= rows) return Status::Ok();
+  }
   Status st;
-  WithGraphExclusive([&] { st = graph_->Reserve(next_row_); });  // else IndexStep reserves
+  WithGraphExclusive([&] { st = graph_->Reserve(rows); });  // else IndexStep reserves
   return st;
 }
 
@@ -574,137 +577,6 @@ Status Collection::ValidateRow(const InsertBatch& batch, size_t i,
     (*attrs)[c] = val;
   }
   return Status::Ok();
-}
-
-Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
-  const CollectionSpec& s = spec();
-  const size_t n = batch.size();
-  if (n == 0) {
-    return Status::InvalidArgument(fmt::format("empty batch for collection '{}'", s.name));
-  }
-  if (n > kMaxBatchRows || n * size_t{s.dim} * sizeof(float) > kMaxBatchVectorBytes) {
-    return Status::InvalidArgument(fmt::format(
-        "batch of {} rows exceeds the limit of {} rows and {} MiB of vectors per batch; split it",
-        n, kMaxBatchRows, kMaxBatchVectorBytes >> 20));
-  }
-  // Everything that does not depend on stored rows is checked before taking the lock.
-  std::vector<std::vector<Value>> attrs(n);
-  std::unordered_map<Key, size_t, KeyHash> in_batch;
-  in_batch.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    MRLDB_RETURN_IF_ERROR(ValidateRow(batch, i, &attrs[i]));
-    auto [pos, inserted] = in_batch.emplace(batch.id(i), i);
-    if (!inserted) {
-      return Status::AlreadyExists(fmt::format("id {} appears twice in the batch (rows {} and {})",
-                                               KeyToString(batch.id(i)), pos->second + 1, i + 1));
-    }
-  }
-  // Every row has s.dim values (validated), so the batch's values are row-major n x dim.
-  const float* rows = batch.values();
-
-  std::unique_lock lock(mu_);
-  std::vector<uint64_t> replaced;  // rows an upsert supersedes
-  for (size_t i = 0; i < n; ++i) {
-    auto it = ids_.find(batch.id(i));
-    if (it == ids_.end()) continue;
-    if (!upsert) {
-      return Status::AlreadyExists(fmt::format("{}: id {} already exists in collection '{}'",
-                                               Where(batch, i), KeyToString(batch.id(i)), s.name));
-    }
-    replaced.push_back(it->second);
-  }
-
-  const uint32_t cid = desc_.cid;
-  const uint64_t first = next_row_;
-  rocksdb::WriteBatch wb(/*reserved_bytes=*/n * (size_t{s.dim} * sizeof(float) + 128) + 4096);
-  auto* rows_cf = kv_->handle(storage::Cf::kRows);
-  for (uint64_t old : replaced) {
-    wb.Put(rows_cf, storage::RowKey(storage::kTagTombstone, cid, old), "");
-    wb.Delete(rows_cf, storage::RowKey(storage::kTagRow, cid, old));
-  }
-  std::string key, value;
-  for (size_t i = 0; i < n; ++i) {
-    key = storage::CollectionPrefix(storage::kTagIdIndex, cid);
-    storage::AppendKeyBytes(&key, batch.id(i));
-    value.clear();
-    storage::PutFixed64(&value, first + i);
-    wb.Put(rows_cf, key, value);
-    wb.Put(rows_cf, storage::RowKey(storage::kTagRow, cid, first + i),
-           storage::EncodeRow(batch.id(i), attrs[i]));
-  }
-  storage::PutVectorSegments(&wb, kv_->handle(storage::Cf::kVectors), cid, ladder_, first, n,
-                             rows);
-  value.clear();
-  storage::PutFixed64(&value, first + n);
-  wb.Put(rows_cf, storage::AllocatorKey(cid), value);
-  MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
-
-  // Committed: mirror it in memory (nothing below can fail but allocation).
-  MarkGraphDeleted(replaced);
-  for (uint64_t old : replaced) {
-    live_[old] = 0;
-    for (auto& col : attrs_) col[old] = Value{};
-    --live_rows_;
-  }
-  next_row_ = first + n;
-  cache_.Reserve(next_row_);
-  keys_.resize(next_row_, Key{int64_t{0}});
-  live_.resize(next_row_, 0);
-  for (auto& col : attrs_) col.resize(next_row_);
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t row = first + i;
-    cache_.SetRow(row, rows + i * s.dim);
-    keys_[row] = batch.id(i);
-    live_[row] = 1;
-    for (size_t c = 0; c < attrs_.size(); ++c) attrs_[c][row] = std::move(attrs[i][c]);
-    ids_[batch.id(i)] = row;
-  }
-  live_rows_ += n;
-  SyncDevice(first, n);
-  graph_dirty_ = true;
-  // The batch is committed and searchable now (the tail scan); the background indexer adds it
-  // to the graph. A capacity failure is logged and makes stage 0 scan; it does not fail the
-  // committed write.
-  if (Status st = ReserveGraph(); !st.ok()) {
-    graph_ok_ = false;
-    if (log_) log_(fmt::format("collection '{}': {}; searches scan", spec().name, st.message()));
-  }
-  if (on_write_) on_write_();
-  return Status::Ok();
-}
-
-Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
-  for (size_t i = 0; i < ids.size(); ++i) {
-    MRLDB_RETURN_IF_ERROR(CheckKeyType(ids[i], fmt::format("delete of id #{}", i + 1)));
-  }
-  std::unique_lock lock(mu_);
-  const uint32_t cid = desc_.cid;
-  auto* rows_cf = kv_->handle(storage::Cf::kRows);
-  rocksdb::WriteBatch wb;
-  std::vector<uint64_t> rows;
-  std::unordered_set<uint64_t> seen;
-  std::string key;
-  for (const Key& id : ids) {
-    auto it = ids_.find(id);
-    if (it == ids_.end() || !seen.insert(it->second).second) continue;
-    rows.push_back(it->second);
-    key = storage::CollectionPrefix(storage::kTagIdIndex, cid);
-    storage::AppendKeyBytes(&key, id);
-    wb.Delete(rows_cf, key);
-    wb.Delete(rows_cf, storage::RowKey(storage::kTagRow, cid, it->second));
-    wb.Put(rows_cf, storage::RowKey(storage::kTagTombstone, cid, it->second), "");
-  }
-  if (rows.empty()) return uint64_t{0};
-  MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
-  MarkGraphDeleted(rows);
-  for (uint64_t row : rows) {
-    ids_.erase(keys_[row]);
-    live_[row] = 0;
-    for (auto& col : attrs_) col[row] = Value{};
-  }
-  graph_dirty_ = true;
-  live_rows_ -= rows.size();
-  return static_cast<uint64_t>(rows.size());
 }
 
 Result<Record> Collection::Get(const Key& id, uint32_t dims) const {

@@ -1,13 +1,20 @@
 // Collection: one collection's in-memory state (ids, attributes, column cache, HNSW prefix index)
 // over its rows in storage, and the write and read paths that keep them in step.
 //
-// Thread safety: every public method may be called concurrently. Writes take mu_ exclusively
-// for validation against stored ids, the RocksDB write, and the in-memory and index updates;
-// reads take it shared, so a reader sees a batch entirely or not at all.
+// Thread safety: every public method may be called concurrently. Readers take mu_ shared for
+// their whole run. Writers (Write, Delete) never hold mu_ while they validate or commit: they
+// hold their ids in write_mu_'s in-flight set, join a commit queue whose leader writes the
+// queued batches as one RocksDB WriteBatch (group commit), fills the column cache rows past the
+// published row count, and then publishes the whole group under mu_ exclusively for a few
+// microseconds (ids, attributes, live bits, row count). So a reader sees a batch entirely or not
+// at all, and never waits for a RocksDB commit (engine/collection_write.cc; docs/architecture.md,
+// "Concurrency").
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <memory>
@@ -16,6 +23,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cuda/gpu_search.h"
@@ -95,6 +103,11 @@ class Collection {
   // Removes the saved graph files; `forever` (the collection is being dropped) also stops later
   // saves from writing new ones.
   void RemoveIndexFiles(bool forever);
+  // Testing only: called by a group commit's leader right before its RocksDB write, holding no
+  // lock a reader takes (mu_, graph_mu_) nor write_mu_. Set before any write runs.
+  void SetCommitHookForTesting(std::function<void()> hook) { commit_hook_ = std::move(hook); }
+  // Testing only: writes queued for or in a group commit.
+  size_t QueuedWritesForTesting();
 
  private:
   struct ResolvedPlan {
@@ -103,6 +116,19 @@ class Collection {
     bool hnsw = false;  // stage 0 may use the graph
     std::string text;
   };
+  // One Write or Delete waiting in, or being committed by, the commit queue
+  // (engine/collection_write.cc).
+  struct PendingWrite;
+  // Waits until none of `ids` is in flight (REQUIRES `wl` holds write_mu_); then the ids' entries
+  // in ids_ cannot change until they are released.
+  void WaitForIds(std::unique_lock<std::mutex>& wl, const std::vector<const Key*>& ids);
+  // Holds w's ids, queues w, and returns once w is committed (or failed): by a leader, which may
+  // be this thread. REQUIRES `wl` holds write_mu_; returns with it held.
+  Status Enqueue(std::unique_lock<std::mutex>& wl, PendingWrite* w);
+  // The leader's work for `group` (the queue's first entries), holding no lock on entry: rows,
+  // cache fill, one RocksDB write, publish. Errors: the RocksDB write's; nothing is published.
+  Status CommitGroup(const std::vector<PendingWrite*>& group);
+
   struct FilterMatch {
     std::vector<uint8_t> bits;   // by row id: live and matching
     std::vector<uint64_t> rows;  // the matching rows, ascending
@@ -186,6 +212,9 @@ class Collection {
   template <typename F> bool WithGraphExclusive(F&& f);
   // Applies the queued deletion marks. REQUIRES graph_mu_ held exclusively.
   void ApplyDeferredMarks();
+  // Makes the graph's capacity cover `rows`, unless a save is in progress (the indexer reserves
+  // before it adds). REQUIRES mu_ held (shared at least).
+  Status ReserveGraphFor(uint64_t rows);
   // REQUIRE mu_ held exclusively.
   Status RebuildIndex(std::string_view why);
   Status ReconcileIndex(uint64_t covered);
@@ -199,6 +228,18 @@ class Collection {
   const std::string index_path_;
   const LogFn log_;
 
+  // Writers: the in-flight ids and the commit queue. Lock order: write_mu_, then mu_.
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::unordered_set<Key, KeyHash> inflight_ids_;           // GUARDED_BY(write_mu_)
+  std::deque<PendingWrite*> write_queue_;                   // GUARDED_BY(write_mu_) front leads
+  std::function<void()> commit_hook_;
+
+  // Readers share mu_; a group commit's publish and the admin operations (Load, Alter, plans)
+  // take it exclusively. next_row_ (the published row count), the column cache's chunk tables
+  // and ids_ change only under mu_ exclusive, and only a commit leader (one at a time) changes
+  // them, so the leader also reads them without mu_. Rows at or past next_row_ are read by no
+  // reader: the leader fills them in the cache before publishing.
   mutable std::shared_mutex mu_;
   uint64_t next_row_ = 0;                                   // GUARDED_BY(mu_)
   uint64_t live_rows_ = 0;                                  // GUARDED_BY(mu_)
@@ -206,7 +247,7 @@ class Collection {
   std::vector<uint8_t> live_;                               // GUARDED_BY(mu_) by row id
   std::vector<std::vector<Value>> attrs_;                   // GUARDED_BY(mu_) [column][row]
   std::unordered_map<Key, uint64_t, KeyHash> ids_;          // GUARDED_BY(mu_) id -> row
-  ColumnCache cache_;                                       // GUARDED_BY(mu_)
+  ColumnCache cache_;  // GUARDED_BY(mu_) below next_row_; the commit leader's above it
   // The graph has its own lock so that the background indexer adds rows without holding mu_
   // (writers are never blocked by it): searches take graph_mu_ shared; an indexer step's adds
   // (parallel among themselves), resizes and deletion marks take it exclusively, because hnswlib
@@ -236,7 +277,7 @@ class Collection {
   uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
-  // no write is in progress) and kept in step by every write (under mu_ exclusive).
+  // no publish is in progress) and kept in step by every publish (under mu_ exclusive).
   mutable std::mutex device_mu_;
   mutable std::unique_ptr<gpu::DeviceBlocks> device_;       // GUARDED_BY(device_mu_)
   mutable std::string device_error_;                        // GUARDED_BY(device_mu_) sticky

@@ -38,7 +38,7 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
       auto made = gpu::DeviceBlocks::Create(widths, gpu_settings_.blocks);
       if (made.ok()) {
         std::unique_ptr<gpu::DeviceBlocks> d = std::move(*made);
-        // mu_ is held shared: no write runs while the rows are copied.
+        // mu_ is held shared: no write is published while the rows are copied.
         st = d->Reserve(next_row_);
         const uint64_t resident = d->resident_rows();
         if (st.ok()) st = CopyRowsToDevice(d.get(), 0, resident);
