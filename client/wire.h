@@ -56,7 +56,7 @@ enum class FrameType : uint8_t {
 };
 std::string_view FrameTypeName(uint8_t type);  // "HELLO", ... or "unknown"
 
-// ERROR codes: 1..8 are Status::Code values; 64.. are the protocol's own.
+// ERROR codes: 1..10 are Status::Code values; 64.. are the protocol's own.
 enum class ErrorCode : uint8_t {
   kProtocol = 64,    // malformed or unexpected frame
   kAuthFailed = 65,  // missing or wrong token

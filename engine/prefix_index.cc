@@ -63,6 +63,22 @@ Status SyncFile(const std::string& path) {
   return rc == 0 ? Status::Ok() : Status::IOError(fmt::format("fsync of '{}' failed", path));
 }
 
+// The bytes hnswlib's saveIndex writes. It never checks its stream, so on a full disk it
+// leaves a short file without an error; Save compares the file's size with this.
+uint64_t SavedBytes(const hnswlib::HierarchicalNSW<float>& g) {
+  uint64_t n = sizeof(g.offsetLevel0_) + sizeof(g.max_elements_) + sizeof(g.cur_element_count) +
+               sizeof(g.size_data_per_element_) + sizeof(g.label_offset_) +
+               sizeof(g.offsetData_) + sizeof(g.maxlevel_) + sizeof(g.enterpoint_node_) +
+               sizeof(g.maxM_) + sizeof(g.maxM0_) + sizeof(g.M_) + sizeof(g.mult_) +
+               sizeof(g.ef_construction_);
+  n += uint64_t{g.cur_element_count} * g.size_data_per_element_;
+  for (size_t i = 0; i < g.cur_element_count; ++i) {
+    n += sizeof(unsigned int);
+    if (g.element_levels_[i] > 0) n += uint64_t{g.size_links_per_element_} * g.element_levels_[i];
+  }
+  return n;
+}
+
 }  // namespace
 
 PrefixIndex::PrefixIndex(Metric metric, uint32_t dims, const HnswParams& params)
@@ -138,10 +154,26 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) const {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   const std::string tmp = path + ".tmp", meta = path + ".meta", meta_tmp = meta + ".tmp";
+  // A failed save removes its temporary files (on a full disk they hold the space a retry
+  // needs) and never touches the installed pair.
+  struct RemoveTemporaries {
+    const std::string &a, &b;
+    bool keep = false;
+    ~RemoveTemporaries() {
+      if (keep) return;
+      std::error_code ignored;
+      fs::remove(a, ignored);
+      fs::remove(b, ignored);
+    }
+  } cleanup{tmp, meta_tmp};
   try {
     graph_->saveIndex(tmp);
   } catch (const std::exception& e) {
     return Status::IOError(fmt::format("saving HNSW index to '{}': {}", tmp, e.what()));
+  }
+  if (const uint64_t want = SavedBytes(*graph_), got = fs::file_size(tmp, ec); ec || got != want) {
+    return Status::IOError(fmt::format("saving HNSW index to '{}': wrote {} of {} bytes (disk full?)",
+                                       tmp, ec ? 0 : got, want));
   }
   MRLDB_RETURN_IF_ERROR(SyncFile(tmp));
   bool ok = false;
@@ -160,6 +192,7 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) const {
   fs::rename(tmp, path, ec);
   if (!ec) fs::rename(meta_tmp, meta, ec);
   if (ec) return Status::IOError(fmt::format("cannot install '{}': {}", path, ec.message()));
+  cleanup.keep = true;
   return SyncFile(fs::path(path).parent_path().string());
 }
 
