@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -136,7 +137,13 @@ class QuietLogger final : public rocksdb::Logger {
       file_ = std::fopen(path_.c_str(), "w");
     }
     if (!file_) return;
+    char stamp[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
     // Failures (a full disk) are ignored: the log must never stop the database.
+    std::fputs(stamp, file_);
     std::fputs(line, file_);
     std::fputc('\n', file_);
     std::fflush(file_);

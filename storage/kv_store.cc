@@ -419,12 +419,12 @@ Status KvStore::TryRecover() {
         return Status::Ok();
       }
       // Resumed without a new WAL (every memtable was empty): the next write would append to
-      // the writer that failed, which RocksDB 7.8 answers with an assertion. Reopen instead.
-      // A failed Resume that is not fatal (still no space for the flush) waits for the next try.
-      if (!resumed.ok() && !faults_->Get().fatal &&
-          resumed.severity() < rocksdb::Status::Severity::kFatalError) {
-        return faults_->WriteError();
-      }
+      // the writer that failed, which RocksDB 7.8 answers with an assertion. Busy: RocksDB's
+      // own recovery of an earlier soft error is under way. Fatal: Resume cannot help. These
+      // reopen; any other failure (still no space for the flush) waits for the next try.
+      const bool fatal = faults_->Get().fatal ||
+                         resumed.severity() >= rocksdb::Status::Severity::kFatalError;
+      if (!resumed.ok() && !resumed.IsBusy() && !fatal) return faults_->WriteError();
     }
   }
   return Reopen();

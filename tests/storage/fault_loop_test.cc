@@ -51,7 +51,7 @@ class FaultLoop {
       bool wrote = false;
       for (int attempt = 0; attempt < 3 && !wrote; ++attempt) wrote = WriteOnce(f);
       EXPECT_TRUE(wrote) << "writes did not resume after the fault cleared (iteration " << it
-                         << ")";
+                         << ")\n" << TraceText();
       ASSERT_NO_FATAL_FAILURE(Check(f));
       if (Chance(0.3)) {
         ASSERT_NO_FATAL_FAILURE(Reopen(f));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -108,7 +109,9 @@ inline Result<std::unique_ptr<Database>> OpenFaulty(const std::string& path,
   DatabaseOptions o;
   o.gpu = false;
   o.threads = 2;
-  o.info_log = [log](std::string_view line) {
+  o.info_log = [log](std::string_view line) {  // called by RocksDB's threads too
+    static std::mutex mu;
+    std::lock_guard<std::mutex> l(mu);
     if (log) log->emplace_back(line);
   };
   storage::StorageHooks hooks;
