@@ -2,16 +2,12 @@
 // test is skipped, saying why, where it is not). Writes fill it until they are refused, reads
 // keep working, the HNSW graph's save fails without touching the saved graph, freeing space
 // lets writes resume, and a database reopens on a completely full disk.
-#include <sys/mount.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 
 #include <gtest/gtest.h>
 
 #include "tests/storage/fault_test_util.h"
+#include "tests/storage/small_tmpfs.h"
 
 namespace mrldb::testing {
 namespace {
@@ -20,46 +16,6 @@ namespace fs = std::filesystem;
 
 // 2 KiB of vector per row: the disk fills with few rows, so that indexing them stays quick.
 constexpr uint32_t kDim = 512;
-
-// A tmpfs of `mib` MiB mounted on a fresh directory for the test's lifetime.
-class SmallTmpfs {
- public:
-  explicit SmallTmpfs(int mib) {
-    const std::string opts = "size=" + std::to_string(mib) + "m";
-    if (::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, opts.c_str()) != 0) {
-      error_ = std::strerror(errno);
-    }
-  }
-  ~SmallTmpfs() {
-    if (error_.empty()) ::umount2(dir_.path().c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-  std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
-
- private:
-  struct MountPoint {
-    MountPoint() { fs::create_directories(dir.path()); }
-    TempDir dir;
-    std::string path() const { return dir.path(); }
-  } dir_;
-  std::string error_;
-};
-
-// Writes `bytes` (or, with 0, until the disk is full) into `path`; returns the bytes written.
-uint64_t Fill(const std::string& path, uint64_t bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) return 0;
-  std::vector<char> block(64 << 10, 'x');
-  uint64_t written = 0;
-  while (bytes == 0 || written < bytes) {
-    const size_t n = std::fwrite(block.data(), 1, block.size(), f);
-    written += n;
-    if (n < block.size() || std::fflush(f) != 0) break;
-  }
-  std::fclose(f);
-  return written;
-}
 
 // A 24 MiB tmpfs holding a `ballast` file (freed to end the fault) and database "db" with
 // collection "c" (dim 512).
