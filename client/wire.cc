@@ -420,6 +420,7 @@ Status ToStatus(const ErrorFrame& e) {
     case CodeOf(Status::Code::kVersionMismatch): s = Status::VersionMismatch(e.message); break;
     case CodeOf(Status::Code::kInternal): s = Status::Internal(e.message); break;
     case CodeOf(Status::Code::kCancelled): s = Status::Cancelled(e.message); break;
+    case CodeOf(Status::Code::kReadOnly): s = Status::ReadOnly(e.message); break;
     case CodeOf(ErrorCode::kProtocol):
     case CodeOf(ErrorCode::kAuthFailed):
     case CodeOf(ErrorCode::kLimit): s = Status::InvalidArgument(e.message); break;

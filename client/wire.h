@@ -59,7 +59,7 @@ std::string_view FrameTypeName(uint8_t type);  // "HELLO", ... or "unknown"
 // (type 0x7f)".
 std::string DescribeFrame(uint8_t type);
 
-// ERROR codes: 1..8 are Status::Code values; 64.. are the protocol's own.
+// ERROR codes: 1..10 are Status::Code values; 64.. are the protocol's own.
 enum class ErrorCode : uint8_t {
   kProtocol = 64,    // malformed or unexpected frame
   kAuthFailed = 65,  // missing or wrong token

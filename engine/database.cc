@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "engine/collection.h"
+#include "engine/database_internal.h"
 #include "engine/thread_pool.h"
 #include "storage/catalog.h"
 #include "storage/key_format.h"
@@ -344,8 +345,14 @@ class DatabaseImpl final : public Database {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
                                                  const DatabaseOptions& options) {
+  return OpenDatabase(path, options, storage::StorageHooks{});
+}
+
+Result<std::unique_ptr<Database>> OpenDatabase(const std::string& path,
+                                               const DatabaseOptions& options,
+                                               const storage::StorageHooks& hooks) {
   if (path.empty()) return Status::InvalidArgument("database path is empty");
-  MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options));
+  MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options, hooks));
   auto db = std::make_unique<DatabaseImpl>(path, std::move(kv), options);
   MRLDB_RETURN_IF_ERROR(db->LoadCatalog());
   db->StartIndexer();

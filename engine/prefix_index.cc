@@ -264,6 +264,18 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
   const uint64_t generation = generation_ + 1;
   const std::string file = GenerationFile(path, generation);
   const std::string meta = path + ".meta", meta_tmp = meta + ".tmp";
+  // A save that fails before its commit leaves nothing behind (on a full disk a partial
+  // generation file would hold space the database needs to recover).
+  struct Cleanup {
+    const std::string &file, &meta_tmp;
+    bool committed = false;
+    ~Cleanup() {
+      if (committed) return;
+      std::error_code e;
+      std::filesystem::remove(file, e);
+      std::filesystem::remove(meta_tmp, e);
+    }
+  } cleanup{file, meta_tmp};
   uint64_t size = 0, sum = 0;
   {
     // hnswlib 0.8.0's saveIndex format, written here so that write errors are seen and the
@@ -308,6 +320,7 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
   // The commit: until this rename the old header names the old, complete graph file.
   fs::rename(meta_tmp, meta, ec);
   if (ec) return Status::IOError(fmt::format("cannot install '{}': {}", meta, ec.message()));
+  cleanup.committed = true;
   generation_ = generation;
   MRLDB_RETURN_IF_ERROR(stop(4));
   MRLDB_RETURN_IF_ERROR(SyncFile(dir.string()));

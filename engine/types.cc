@@ -27,6 +27,7 @@ std::string_view Status::CodeName(Code code) {
     case Code::kVersionMismatch: return "Version mismatch";
     case Code::kInternal: return "Internal error";
     case Code::kCancelled: return "Cancelled";
+    case Code::kReadOnly: return "Read-only";
   }
   return "Unknown";
 }

@@ -5,11 +5,13 @@
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/env.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 
 #include "storage/coding.h"
 #include "storage/key_format.h"
+#include "storage/kv_faults.h"
 
 namespace mrldb::storage {
 
@@ -21,17 +23,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
   if (s.IsNotSupported()) return Status::NotSupported(msg);
   return Status::IOError(msg);
-}
-
-BoundedIterator::BoundedIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
-                                 std::string lower, std::string upper, bool fill_cache)
-    : lower_(std::move(lower)), upper_(std::move(upper)), lower_slice_(lower_),
-      upper_slice_(upper_) {
-  rocksdb::ReadOptions ro;
-  ro.iterate_lower_bound = &lower_slice_;
-  ro.iterate_upper_bound = &upper_slice_;
-  ro.fill_cache = fill_cache;
-  it_.reset(db->NewIterator(ro, cf));
 }
 
 namespace {
@@ -59,8 +50,201 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
 
 }  // namespace
 
+void InstanceGate::Acquire() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return !swapping_; });
+  ++holds_;
+}
+
+void InstanceGate::Release() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (--holds_ == 0) cv_.notify_all();
+}
+
+void InstanceGate::BeginSwap() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return holds_ == 0 && !swapping_; });
+  swapping_ = true;
+}
+
+void InstanceGate::EndSwap() {
+  std::lock_guard<std::mutex> l(mu_);
+  swapping_ = false;
+  cv_.notify_all();
+}
+
+namespace {
+
+class Hold {
+ public:
+  explicit Hold(InstanceGate* gate) : gate_(gate) { gate_->Acquire(); }
+  ~Hold() { gate_->Release(); }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+ private:
+  InstanceGate* gate_;
+};
+
+// One swap of the instance: the gate is released however the swap ends.
+class Swap {
+ public:
+  explicit Swap(InstanceGate* gate) : gate_(gate) { gate_->BeginSwap(); }
+  ~Swap() { gate_->EndSwap(); }
+  Swap(const Swap&) = delete;
+  Swap& operator=(const Swap&) = delete;
+
+ private:
+  InstanceGate* gate_;
+};
+
+std::vector<rocksdb::ColumnFamilyDescriptor> Families(const std::shared_ptr<rocksdb::Cache>& cache) {
+  return {{kCfDefault, CfOptions(Cf::kDefault, cache)},
+          {kCfRows, CfOptions(Cf::kRows, cache)},
+          {kCfVectors, CfOptions(Cf::kVectors, cache)}};
+}
+
+}  // namespace
+
+BoundedIterator::BoundedIterator(InstanceGate* gate, rocksdb::DB* db,
+                                 rocksdb::ColumnFamilyHandle* cf, std::string lower,
+                                 std::string upper, bool fill_cache)
+    : gate_(gate), lower_(std::move(lower)), upper_(std::move(upper)), lower_slice_(lower_),
+      upper_slice_(upper_) {
+  if (!db) {
+    it_.reset(rocksdb::NewErrorIterator(rocksdb::Status::IOError("storage is unavailable")));
+    return;
+  }
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice_;
+  ro.iterate_upper_bound = &upper_slice_;
+  ro.fill_cache = fill_cache;
+  it_.reset(db->NewIterator(ro, cf));
+}
+
+BoundedIterator::~BoundedIterator() {
+  it_.reset();  // before the gate lets a reopen close the instance
+  gate_->Release();
+}
+
+struct KvStore::Instance {
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* handles[3] = {nullptr, nullptr, nullptr};
+  bool read_only = false;
+};
+
+// Column family handles to build WriteBatches with. A WriteBatch records only a family's id (and
+// reads its comparator); the real instance's handles die when a recovery reopens RocksDB, while
+// another thread may be building a batch. These belong to a small in-memory RocksDB with the
+// same three families created in the same order, so their ids are the real ones (checked at
+// every open), and they live as long as the store.
+class KvStore::BatchFamilies {
+ public:
+  static Result<std::unique_ptr<BatchFamilies>> Create(const std::shared_ptr<rocksdb::Cache>& cache) {
+    std::unique_ptr<BatchFamilies> f(new BatchFamilies());
+    f->env_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+    rocksdb::DBOptions o;
+    o.env = f->env_.get();
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    o.stats_dump_period_sec = 0;
+    o.stats_persist_period_sec = 0;
+    o.info_log_level = rocksdb::InfoLogLevel::HEADER_LEVEL;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    MRLDB_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(o, "/mrldb-batch-families", Families(cache),
+                                                      &handles, &raw),
+                                    "opening the in-memory batch families"));
+    f->db_.reset(raw);
+    for (size_t i = 0; i < handles.size(); ++i) f->handles_[i] = handles[i];
+    return f;
+  }
+  ~BatchFamilies() {
+    for (auto* h : handles_) {
+      if (h) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    if (db_) db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
+
+ private:
+  BatchFamilies() = default;
+  std::unique_ptr<rocksdb::Env> env_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* handles_[3] = {nullptr, nullptr, nullptr};
+};
+
+KvStore::KvStore() = default;
+
+void KvStore::Log(std::string_view line) const {
+  if (options_.info_log) {
+    options_.info_log(line);
+  } else {
+    fmt::print(stderr, "mrldb: {}\n", line);
+  }
+}
+
+rocksdb::Status KvStore::OpenInstance(bool read_only, bool recovering, uint64_t last_sequence) {
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  dbo.statistics = stats_;
+  dbo.max_background_jobs = 2;
+  dbo.bytes_per_sync = 1u << 20;
+  dbo.max_total_wal_size = 512u << 20;
+  if (env_) dbo.env = env_.get();
+  dbo.info_log = rocks_log_;
+  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  dbo.listeners = {listener_};
+  dbo.max_bgerror_resume_count = 0;  // mrldb recovers itself (TryRecover)
+  // A normal open replays the WAL into the memtables without writing SST files, so a database
+  // opens with little free space. A recovery's reopen flushes what it replays, so that the WALs
+  // holding failed batches are obsolete before the first new write (the filter drops those
+  // batches only at this open).
+  dbo.avoid_flush_during_recovery = !recovering;
+  if (recovering) {
+    filter_ = NewFailedBatchFilter(last_sequence);
+    dbo.wal_filter = filter_.get();
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      read_only ? rocksdb::DB::OpenForReadOnly(dbo, path_, Families(cache_), &handles, &raw)
+                : rocksdb::DB::Open(dbo, path_, Families(cache_), &handles, &raw);
+  if (!s.ok()) return s;
+  auto inst = std::make_unique<Instance>();
+  inst->db.reset(raw);
+  inst->read_only = read_only;
+  for (size_t i = 0; i < handles.size(); ++i) inst->handles[i] = handles[i];
+  inst_ = std::move(inst);
+  for (int i = 0; i < 3; ++i) {
+    const uint32_t id = inst_->handles[i]->GetID();
+    const uint32_t expected = families_->handle(static_cast<Cf>(i))->GetID();
+    if (id != expected) {
+      const std::string name = inst_->handles[i]->GetName();
+      CloseInstance();
+      return rocksdb::Status::Corruption(
+          fmt::format("column family '{}' has id {}, expected {}", name, id, expected));
+    }
+  }
+  return s;
+}
+
+void KvStore::CloseInstance() {
+  if (!inst_) return;
+  for (auto*& h : inst_->handles) {
+    if (h) inst_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    h = nullptr;
+  }
+  // A faulted instance reports the failed WAL writer at close; nothing acknowledged is lost.
+  inst_->db->Close().PermitUncheckedError();
+  inst_.reset();
+}
+
 Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
-                                               const DatabaseOptions& options) {
+                                               const DatabaseOptions& options,
+                                               const StorageHooks& hooks) {
   namespace fs = std::filesystem;
   std::error_code ec;
   bool exists = fs::exists(fs::path(path) / "CURRENT", ec);
@@ -76,30 +260,40 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
   }
 
   std::unique_ptr<KvStore> store(new KvStore());
+  store->path_ = path;
+  store->options_ = options;
+  store->hooks_ = hooks;
+  if (hooks.file_system) store->env_ = rocksdb::NewCompositeEnv(hooks.file_system);
   store->stats_ = rocksdb::CreateDBStatistics();
-  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  store->rocks_log_ = NewQuietLogger((fs::path(path) / "LOG").string());
+  store->faults_ = std::make_shared<FaultState>();
+  KvStore* self = store.get();
+  store->listener_ = NewFaultListener(store->faults_, [self](std::string_view l) { self->Log(l); });
+  MRLDB_ASSIGN_OR_RETURN(store->families_, BatchFamilies::Create(store->cache_));
 
-  rocksdb::DBOptions dbo;
-  dbo.create_if_missing = true;
-  dbo.create_missing_column_families = true;
-  dbo.statistics = store->stats_;
-  dbo.max_background_jobs = 2;
-  dbo.bytes_per_sync = 1u << 20;
-  dbo.max_total_wal_size = 512u << 20;
-  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  dbo.keep_log_file_num = 3;
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {kCfDefault, CfOptions(Cf::kDefault, cache)},
-      {kCfRows, CfOptions(Cf::kRows, cache)},
-      {kCfVectors, CfOptions(Cf::kVectors, cache)},
-  };
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  MRLDB_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(dbo, path, cfs, &handles, &raw),
-                                  fmt::format("opening database '{}'", path)));
-  store->db_.reset(raw);
-  for (size_t i = 0; i < handles.size(); ++i) store->handles_[i] = handles[i];
+  // A failed-writes mark: a WAL write failed and the database did not recover before it
+  // closed; this open drops the failed batches and flushes what it replays.
+  MRLDB_ASSIGN_OR_RETURN(const std::optional<uint64_t> mark, ReadFailedWritesMark(path));
+  store->mark_pending_ = mark.has_value();
+  store->last_sequence_ = mark.value_or(0);
+  rocksdb::Status s = store->OpenInstance(/*read_only=*/false, mark.has_value(), mark.value_or(0));
+  if (s.ok() && mark && !store->RemoveMark()) {
+    store->faults_->Record(rocksdb::Status::IOError("cannot remove the failed-writes mark"),
+                           false, false);
+  }
+  if (!s.ok() && exists && s.IsNoSpace()) {
+    // Opening for writing needs a new MANIFEST and WAL; reading needs nothing.
+    rocksdb::Status ro =
+        store->OpenInstance(/*read_only=*/true, mark.has_value(), mark.value_or(0));
+    if (ro.ok()) {
+      store->faults_->Record(s, /*wal=*/false, /*fatal=*/false);
+      store->Log(fmt::format("'{}' opened read-only: {}", path,
+                             store->faults_->WriteError().message()));
+      s = ro;
+    }
+  }
+  MRLDB_RETURN_IF_ERROR(FromRocks(s, fmt::format("opening database '{}'", path)));
 
   std::string version;
   Status st = store->Get(Cf::kDefault, kFormatKey, &version);
@@ -125,51 +319,179 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
 KvStore::~KvStore() { Close().IgnoreError(); }
 
 Status KvStore::Close() {
-  if (!db_) return Status::Ok();
-  Status result = FromRocks(db_->FlushWAL(/*sync=*/true), "syncing WAL at close");
-  for (auto*& h : handles_) {
-    if (h) {
-      Status st = FromRocks(db_->DestroyColumnFamilyHandle(h), "closing column family");
-      if (result.ok()) result = st;
-      h = nullptr;
-    }
+  std::unique_lock<std::shared_mutex> w(write_gate_);
+  Swap swap(&gate_);
+  if (!inst_) return Status::Ok();
+  Status result;
+  if (!faults_->faulted() && !inst_->read_only) {
+    result = FromRocks(inst_->db->FlushWAL(/*sync=*/true), "syncing WAL at close");
   }
-  Status st = FromRocks(db_->Close(), "closing database");
-  if (result.ok()) result = st;
-  db_.reset();
+  CloseInstance();
   return result;
 }
 
+rocksdb::ColumnFamilyHandle* KvStore::handle(Cf cf) const { return families_->handle(cf); }
+
+Status KvStore::WriteFault() const { return faults_->WriteError(); }
+
+Status KvStore::RecordFault(const rocksdb::Status& s, bool wal) {
+  const bool first = !faults_->faulted();
+  faults_->Record(s, wal, s.severity() >= rocksdb::Status::Severity::kFatalError);
+  if (first) Log(fmt::format("storage fault: {}; writes are refused until it clears", s.ToString()));
+  if (wal) {
+    // The failed batch may be whole in the WAL (a failed fsync): mark what was acknowledged,
+    // so that no later open replays it. No write is inside RocksDB while the gate is held.
+    std::unique_lock<std::shared_mutex> w(write_gate_);
+    Hold hold(&gate_);
+    if (!mark_pending_ && inst_ && !inst_->read_only) {
+      Status marked = WriteFailedWritesMark(path_, inst_->db->GetLatestSequenceNumber());
+      if (marked.ok()) {
+        mark_pending_ = true;
+      } else {
+        Log(fmt::format("{}; if the process stops before the database recovers, a batch whose "
+                        "WAL fsync failed may reappear at the next open", marked.message()));
+      }
+    }
+  }
+  return faults_->WriteError();
+}
+
+bool KvStore::RemoveMark() {
+  if (!mark_pending_) return true;
+  Status st = RemoveFailedWritesMark(path_);
+  if (!st.ok()) {
+    Log(fmt::format("{}; writes stay refused until it can be removed", st.message()));
+    return false;
+  }
+  mark_pending_ = false;
+  return true;
+}
+
 Status KvStore::Write(rocksdb::WriteBatch* batch, bool sync) {
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  return FromRocks(db_->Write(wo, batch), "writing batch");
+  if (faults_->faulted()) MRLDB_RETURN_IF_ERROR(TryRecover());
+  rocksdb::Status s;
+  {
+    std::shared_lock<std::shared_mutex> w(write_gate_);
+    Hold hold(&gate_);
+    // Checked again under the gate: no write may reach RocksDB after a fault (the failed WAL
+    // writer must not be appended to), until a recovery has switched WALs.
+    if (faults_->faulted() || !inst_ || inst_->read_only) return faults_->WriteError();
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    s = inst_->db->Write(wo, batch);
+  }
+  if (s.ok()) return Status::Ok();
+  // RocksDB does not say whether the WAL writer failed or the write was refused because an
+  // earlier background error stopped the database: assume the writer failed.
+  if (IsStorageFault(s)) return RecordFault(s, /*wal=*/true);
+  return FromRocks(s, "writing batch");
+}
+
+namespace {
+
+uint64_t CurrentWal(rocksdb::DB* db) {
+  std::unique_ptr<rocksdb::LogFile> wal;
+  if (!db->GetCurrentWalFile(&wal).ok() || !wal) return 0;
+  return wal->LogNumber();
+}
+
+}  // namespace
+
+Status KvStore::TryRecover() {
+  std::lock_guard<std::mutex> r(recover_mu_);
+  if (!faults_->faulted()) return Status::Ok();  // another writer recovered
+  if (std::chrono::steady_clock::now() < next_attempt_) return faults_->WriteError();
+  std::unique_lock<std::shared_mutex> w(write_gate_);  // no write is inside RocksDB now
+  struct Later {  // the next attempt waits a full interval after this one ends
+    KvStore* s;
+    ~Later() { s->next_attempt_ = std::chrono::steady_clock::now() + s->hooks_.recovery_interval; }
+  } later{this};
+  const FaultState::Fault fault = faults_->Get();
+  {
+    Hold hold(&gate_);
+    if (inst_ && !inst_->read_only && !fault.fatal) {
+      const uint64_t wal = CurrentWal(inst_->db.get());
+      rocksdb::Status resumed = inst_->db->Resume();  // flushes the memtables, switching WALs
+      if (resumed.ok() && (!fault.wal || CurrentWal(inst_->db.get()) != wal)) {
+        if (!RemoveMark()) return faults_->WriteError();  // the old WAL is obsolete now
+        faults_->Clear();
+        Log("storage fault cleared: writes resumed");
+        return Status::Ok();
+      }
+      // Resumed without a new WAL (every memtable was empty): the next write would append to
+      // the writer that failed, which RocksDB 7.8 answers with an assertion. Busy: RocksDB's
+      // own recovery of an earlier soft error is under way. Fatal: Resume cannot help. These
+      // reopen; any other failure (still no space for the flush) waits for the next try.
+      const bool fatal = faults_->Get().fatal ||
+                         resumed.severity() >= rocksdb::Status::Severity::kFatalError;
+      if (!resumed.ok() && !resumed.IsBusy() && !fatal) return faults_->WriteError();
+    }
+  }
+  return Reopen();
+}
+
+Status KvStore::Reopen() {
+  Swap swap(&gate_);  // waits for every read and iterator to end
+  if (inst_) last_sequence_ = inst_->db->GetLatestSequenceNumber();
+  CloseInstance();
+  rocksdb::Status s = OpenInstance(/*read_only=*/false, /*recovering=*/true, last_sequence_);
+  if (s.ok() && RemoveMark()) {  // the reopen flushed: no WAL holds a failed batch now
+    faults_->Clear();
+    Log("storage fault cleared: database reopened, writes resumed");
+    return Status::Ok();
+  }
+  if (s.ok()) return faults_->WriteError();  // writable, but the mark stays: refused
+  rocksdb::Status ro = OpenInstance(/*read_only=*/true, /*recovering=*/true, last_sequence_);
+  if (!ro.ok()) {
+    Log(fmt::format("storage fault: cannot reopen '{}' ({}), not even read-only ({}); reads "
+                    "fail until a write recovers", path_, s.ToString(), ro.ToString()));
+  }
+  return faults_->WriteError();
 }
 
 Status KvStore::Get(Cf cf, std::string_view key, std::string* value) const {
-  return FromRocks(db_->Get(rocksdb::ReadOptions(), handle(cf), key, value), "reading key");
+  Hold hold(&gate_);
+  if (!inst_) return Status::IOError("reading key: storage is unavailable");
+  return FromRocks(inst_->db->Get(rocksdb::ReadOptions(), inst_->handles[static_cast<int>(cf)],
+                                  key, value),
+                   "reading key");
 }
 
 std::unique_ptr<BoundedIterator> KvStore::NewIterator(Cf cf, std::string lower,
                                                       std::string upper,
                                                       bool fill_cache) const {
-  return std::make_unique<BoundedIterator>(db_.get(), handle(cf), std::move(lower),
-                                           std::move(upper), fill_cache);
+  gate_.Acquire();  // released by the iterator
+  rocksdb::DB* db = inst_ ? inst_->db.get() : nullptr;
+  return std::make_unique<BoundedIterator>(&gate_, db,
+                                           inst_ ? inst_->handles[static_cast<int>(cf)] : nullptr,
+                                           std::move(lower), std::move(upper), fill_cache);
 }
 
 Status KvStore::Flush() {
-  rocksdb::FlushOptions fo;
-  fo.wait = true;
-  std::vector<rocksdb::ColumnFamilyHandle*> hs(handles_, handles_ + 3);
-  return FromRocks(db_->Flush(fo, hs), "flushing memtables");
+  if (faults_->faulted()) return faults_->WriteError();
+  rocksdb::Status s;
+  {
+    Hold hold(&gate_);
+    if (!inst_ || inst_->read_only) return faults_->WriteError();
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> hs(inst_->handles, inst_->handles + 3);
+    s = inst_->db->Flush(fo, hs);
+  }
+  if (s.ok()) return Status::Ok();
+  if (faults_->faulted()) return faults_->WriteError();  // the listener saw a hard error
+  return FromRocks(s, "flushing memtables");
 }
 
 Status KvStore::CompactAll() {
   MRLDB_RETURN_IF_ERROR(Flush());
-  for (auto* h : handles_) {
+  Hold hold(&gate_);
+  if (!inst_ || inst_->read_only) return faults_->WriteError();
+  for (auto* h : inst_->handles) {
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-    MRLDB_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compacting"));
+    MRLDB_RETURN_IF_ERROR(
+        FromRocks(inst_->db->CompactRange(co, h, nullptr, nullptr), "compacting"));
   }
   return Status::Ok();
 }

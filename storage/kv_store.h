@@ -1,20 +1,29 @@
 // KvStore: the RocksDB instance behind a database: opening with the format check, the three
-// column families of key_format.h, atomic batch writes, bounded iterators, read statistics.
+// column families of key_format.h, atomic batch writes, bounded iterators, read statistics, and
+// storage faults: a write RocksDB cannot store (disk full, I/O error) turns the store read-only
+// until a later write finds the fault cleared (docs/architecture.md, "Storage faults").
 //
-// Thread safety: all methods may be called concurrently (RocksDB's guarantees).
+// Thread safety: all methods may be called concurrently.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
 #include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_batch.h>
 
 #include "mrldb/options.h"
 #include "mrldb/status.h"
 
 namespace mrldb::storage {
+
+class FaultState;  // storage/kv_faults.h
 
 enum class Cf { kDefault = 0, kRows = 1, kVectors = 2 };
 
@@ -28,16 +37,48 @@ struct StorageReadStats {
   uint64_t get_bytes_read = 0;   // value bytes returned by point lookups
 };
 
-// An iterator over [lower, upper) of one column family that owns its bounds.
+// For tests and fault harnesses; the defaults are what a database runs with.
+struct StorageHooks {
+  // The file system RocksDB opens every file through (tests inject faults). Default (null):
+  // the operating system's.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Least time between two attempts to leave the read-only state; each attempt is made by a
+  // write. Default: 1 s.
+  std::chrono::milliseconds recovery_interval{1000};
+};
+
+// Counts the users of the current RocksDB instance so that a recovery can replace it. Any
+// number of holds may be taken, also several by one thread; Swap waits until none is held
+// (new holds wait while a swap runs, not while one waits).
+class InstanceGate {
+ public:
+  void Acquire();
+  void Release();
+  void BeginSwap();  // returns when no hold exists; holds then wait until EndSwap
+  void EndSwap();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int holds_ = 0;         // GUARDED_BY(mu_)
+  bool swapping_ = false;  // GUARDED_BY(mu_)
+};
+
+// An iterator over [lower, upper) of one column family that owns its bounds. It holds the
+// store's instance gate while it lives.
 class BoundedIterator {
  public:
-  BoundedIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string lower,
-                  std::string upper, bool fill_cache);
+  BoundedIterator(InstanceGate* gate, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                  std::string lower, std::string upper, bool fill_cache);
+  ~BoundedIterator();
+  BoundedIterator(const BoundedIterator&) = delete;
+  BoundedIterator& operator=(const BoundedIterator&) = delete;
   rocksdb::Iterator* operator->() { return it_.get(); }
   rocksdb::Iterator& get() { return *it_; }
   void SeekToFirst() { it_->Seek(lower_); }
 
  private:
+  InstanceGate* gate_;  // acquired by KvStore::NewIterator, released here
   std::string lower_, upper_;
   rocksdb::Slice lower_slice_, upper_slice_;
   std::unique_ptr<rocksdb::Iterator> it_;
@@ -46,34 +87,71 @@ class BoundedIterator {
 class KvStore {
  public:
   // Opens or creates the database in `path`; writes kFormatVersion into a new database and
-  // checks it in an existing one. Errors: IOError, VersionMismatch, Corruption.
+  // checks it in an existing one. An existing database that cannot be opened for writing for
+  // lack of space (or another storage fault) is opened read-only: reads work, writes get
+  // Status::ReadOnly until a write finds the fault cleared. Errors: IOError, VersionMismatch,
+  // Corruption.
   static Result<std::unique_ptr<KvStore>> Open(const std::string& path,
-                                               const DatabaseOptions& options);
+                                               const DatabaseOptions& options,
+                                               const StorageHooks& hooks = {});
   ~KvStore();
 
   Status Close();
 
-  // Applies `batch` atomically; `sync` fsyncs the WAL first.
+  // Applies `batch` atomically; `sync` fsyncs the WAL first. While the store is read-only
+  // (a storage fault), first tries to recover (at most once per recovery_interval): resumes
+  // RocksDB or reopens it; if the fault persists, returns Status::ReadOnly and writes nothing.
+  // The write that meets a fault returns Status::ReadOnly too; none of its batch is stored.
+  // REQUIRES: the caller holds no iterator of this store (a recovery may reopen RocksDB).
   Status Write(rocksdb::WriteBatch* batch, bool sync);
+  // OK while writes are accepted; Status::ReadOnly (naming the fault) while they are refused.
+  Status WriteFault() const;
   // Errors: NotFound when the key is absent.
   Status Get(Cf cf, std::string_view key, std::string* value) const;
   // Iterator over [lower, upper). fill_cache=false keeps bulk scans out of the block cache.
   std::unique_ptr<BoundedIterator> NewIterator(Cf cf, std::string lower, std::string upper,
                                                bool fill_cache = true) const;
-  // Flushes all memtables to SST files and waits.
+  // Flushes all memtables to SST files and waits. ReadOnly while the store is.
   Status Flush();
   // Compacts every column family fully (tests use it to reach a steady on-disk state).
   Status CompactAll();
 
   StorageReadStats ReadStats() const;
-  rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
-  rocksdb::DB* db() const { return db_.get(); }
+  // The column family to name in a WriteBatch. Valid for the store's lifetime, also across the
+  // reopen of a recovery (a batch records only the family's id; see BatchFamilies in the .cc).
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const;
 
  private:
-  KvStore() = default;
+  struct Instance;
+  class BatchFamilies;
+  KvStore();
+  rocksdb::Status OpenInstance(bool read_only, bool recovering, uint64_t last_sequence);
+  void CloseInstance();
+  Status TryRecover();
+  Status Reopen();
+  Status RecordFault(const rocksdb::Status& s, bool wal);
+  bool RemoveMark();
+  void Log(std::string_view line) const;
+
+  std::string path_;
+  DatabaseOptions options_;
+  StorageHooks hooks_;
+  std::unique_ptr<rocksdb::Env> env_;  // over hooks_.file_system, when set
   std::shared_ptr<rocksdb::Statistics> stats_;
-  std::unique_ptr<rocksdb::DB> db_;
-  rocksdb::ColumnFamilyHandle* handles_[3] = {nullptr, nullptr, nullptr};
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::Logger> rocks_log_;
+  std::shared_ptr<FaultState> faults_;
+  std::shared_ptr<rocksdb::EventListener> listener_;
+  std::unique_ptr<rocksdb::WalFilter> filter_;  // the last reopen's (RocksDB keeps a pointer)
+  std::unique_ptr<BatchFamilies> families_;
+
+  mutable InstanceGate gate_;         // guards inst_ (holds by every call, swaps by Reopen)
+  std::unique_ptr<Instance> inst_;    // null only when a reopen failed entirely
+  std::shared_mutex write_gate_;      // shared: a RocksDB write; exclusive: a recovery
+  std::mutex recover_mu_;             // one recovery attempt at a time
+  std::chrono::steady_clock::time_point next_attempt_;  // GUARDED_BY(recover_mu_)
+  uint64_t last_sequence_ = 0;  // the last acknowledged batch, kept across failed reopens
+  bool mark_pending_ = false;   // FAILED_WRITES exists (kv_faults.h); GUARDED_BY(write_gate_)
 };
 
 }  // namespace mrldb::storage

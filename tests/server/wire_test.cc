@@ -113,6 +113,13 @@ TEST(Wire, EveryValueAndFrameRoundTrips) {
   ASSERT_TRUE(limit.ok());
   EXPECT_TRUE(limit->fatal);
   EXPECT_EQ(ToStatus(*limit).code(), Status::Code::kIOError);
+  // A storage fault's refusal keeps its own code (10, READ_ONLY) on the wire: a client can
+  // tell "retry once space is freed" from a failed statement.
+  auto read_only = DecodeError(Payload(EncodeError(Status::ReadOnly("disk full: x"))));
+  ASSERT_TRUE(read_only.ok());
+  EXPECT_EQ(read_only->code, 10);
+  EXPECT_TRUE(ToStatus(*read_only).IsReadOnly());
+  EXPECT_EQ(ToStatus(*read_only).message(), "disk full: x");
 
   auto p = DecodeProgress(Payload(EncodeProgress({10, 20})));
   ASSERT_TRUE(p.ok());

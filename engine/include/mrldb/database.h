@@ -37,9 +37,10 @@ struct StorageStats {
 
 class Database {
  public:
-  // Opens (or creates, see options) the database in directory `path`.
-  // Errors: IOError (cannot create or lock), VersionMismatch (written by an incompatible format),
-  // Corruption (catalog does not decode), InvalidArgument (bad options).
+  // Opens (or creates, see options) the database in directory `path`. An existing database on
+  // a disk without space for a new MANIFEST and WAL opens read-only (writes get ReadOnly until
+  // space is freed). Errors: IOError (cannot create or lock), VersionMismatch (written by an
+  // incompatible format), Corruption (catalog does not decode), InvalidArgument (bad options).
   static Result<std::unique_ptr<Database>> Open(const std::string& path,
                                                 const DatabaseOptions& options = {});
   virtual ~Database();
@@ -62,6 +63,10 @@ class Database {
   virtual Result<CollectionInfo> DescribeCollection(std::string_view name) const = 0;
 
   // ---- Writes: each call is one atomic RocksDB WriteBatch: all rows or none ----
+  // Every write (these, CreateCollection, DropCollection, AlterCollection, SetDefaultPlan and
+  // Tune's stored plan) fails with ReadOnly while storage cannot write (disk full, I/O error):
+  // nothing of it is stored, reads keep working, and a later write succeeds once the fault
+  // clears (tried at most once a second). docs/reliability.md, "Storage faults".
   // Inserts new rows. Errors (nothing is written): NotFound (collection), InvalidArgument
   // (empty batch, wrong dimension, NaN/Inf, wrong id or attribute type, wrong attribute count),
   // AlreadyExists (an id repeated in the batch or already stored).

@@ -24,6 +24,8 @@ class [[nodiscard]] Status {
     kVersionMismatch,  // on-disk format version differs from this build's
     kInternal,         // a bug: an invariant did not hold
     kCancelled,        // the caller asked a running statement to stop (Session::Cancel)
+    kReadOnly,         // storage cannot write now (disk full, I/O error): writes are refused,
+                       // reads work; retry once the fault clears (docs/reliability.md)
   };
 
   Status() = default;  // OK
@@ -37,6 +39,7 @@ class [[nodiscard]] Status {
   static Status VersionMismatch(std::string msg) { return Status(Code::kVersionMismatch, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
   static Status Cancelled(std::string msg) { return Status(Code::kCancelled, std::move(msg)); }
+  static Status ReadOnly(std::string msg) { return Status(Code::kReadOnly, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -44,6 +47,7 @@ class [[nodiscard]] Status {
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsAlreadyExists() const { return code_ == Code::kAlreadyExists; }
+  bool IsReadOnly() const { return code_ == Code::kReadOnly; }
 
   // "Invalid argument: <message>", or "OK".
   std::string ToString() const;
