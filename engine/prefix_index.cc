@@ -12,22 +12,44 @@
 #include <hnswlib/hnswlib.h>
 
 #include "engine/distance.h"
+#include "engine/prefix_codes.h"
 
 namespace mrldb {
 
-// An hnswlib space over mrldb's SIMD kernels.
+// An hnswlib space over mrldb's SIMD kernels: float32 prefixes, or their int8 codes
+// (engine/prefix_codes.h), in which case the graph stores codes and every vector handed to it
+// (Add, Search) is encoded first.
 class PrefixIndex::Space final : public hnswlib::SpaceInterface<float> {
  public:
-  Space(Metric metric, size_t dims) : dims_(dims) {
-    const DistanceKernels& k = Kernels();
-    fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
+  Space(Metric metric, size_t dims, GraphCodes codes)
+      : codes_(codes == GraphCodes::kInt8), dims_(dims) {
+    if (codes_) {
+      param_ = PrefixCodes::Padded(static_cast<uint32_t>(dims));
+      bytes_ = PrefixCodes::Bytes(static_cast<uint32_t>(dims));
+      const CodeKernels& k = CodeKernelsForCpu();
+      fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
+    } else {
+      param_ = dims;
+      bytes_ = dims * sizeof(float);
+      const DistanceKernels& k = Kernels();
+      fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
+    }
   }
-  size_t get_data_size() override { return dims_ * sizeof(float); }
+  size_t get_data_size() override { return bytes_; }
   hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
-  void* get_dist_func_param() override { return &dims_; }
+  void* get_dist_func_param() override { return &param_; }
+
+  // What the graph stores for `prefix`: the prefix itself, or its code in `buf`.
+  const void* Prepare(const float* prefix, std::vector<uint8_t>* buf) const {
+    if (!codes_) return prefix;
+    buf->resize(bytes_);
+    PrefixCodes::Encode(prefix, static_cast<uint32_t>(dims_), buf->data());
+    return buf->data();
+  }
 
  private:
-  size_t dims_;
+  bool codes_;
+  size_t dims_, param_, bytes_;
   hnswlib::DISTFUNC<float> fn_;
 };
 
@@ -66,7 +88,10 @@ Status SyncFile(const std::string& path) {
 }  // namespace
 
 PrefixIndex::PrefixIndex(Metric metric, uint32_t dims, const HnswParams& params)
-    : metric_(metric), dims_(dims), params_(params), space_(std::make_unique<Space>(metric, dims)) {}
+    : metric_(metric),
+      dims_(dims),
+      params_(params),
+      space_(std::make_unique<Space>(metric, dims, params.codes)) {}
 
 PrefixIndex::~PrefixIndex() = default;
 
@@ -88,7 +113,8 @@ Status PrefixIndex::Reserve(size_t rows) {
 
 Status PrefixIndex::Add(uint64_t row, const float* prefix) {
   try {
-    graph_->addPoint(prefix, row);
+    thread_local std::vector<uint8_t> code;
+    graph_->addPoint(space_->Prepare(prefix, &code), row);
   } catch (const std::exception& e) {
     return Status::Internal(fmt::format("HNSW insert of row {} failed: {}", row, e.what()));
   }
@@ -122,7 +148,8 @@ std::vector<std::pair<float, uint64_t>> PrefixIndex::Search(
   if (!graph_ || graph_->getCurrentElementCount() == 0 || count == 0) return out;
   // hnswlib searches with max(ef_, k) candidates; ef_ is 1, so asking for max(ef, count)
   // results is a search with exactly that candidate list, without touching shared state.
-  auto top = graph_->searchKnn(query, std::max(ef, count), filter);
+  thread_local std::vector<uint8_t> code;
+  auto top = graph_->searchKnn(space_->Prepare(query, &code), std::max(ef, count), filter);
   out.resize(top.size());
   for (size_t i = top.size(); i-- > 0;) {
     out[i] = {top.top().first, static_cast<uint64_t>(top.top().second)};
@@ -151,7 +178,7 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) const {
     std::ofstream m(meta_tmp, std::ios::trunc);
     m << kMetaMagic << ' ' << covered_rows << ' ' << dims_ << ' ' << int(metric_) << ' '
       << params_.m << ' ' << params_.ef_construction << ' ' << fs::file_size(tmp, ec) << ' '
-      << sum << '\n';
+      << sum << ' ' << GraphCodesName(params_.codes) << '\n';
     if (!m.flush()) return Status::IOError(fmt::format("cannot write '{}'", meta_tmp));
   }
   MRLDB_RETURN_IF_ERROR(SyncFile(meta_tmp));
@@ -174,16 +201,18 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   uint64_t rows = 0, size = 0, sum = 0;
   uint32_t dims = 0, m_param = 0, efc = 0;
   int metric = 0;
+  std::string codes = "float32";  // headers written before graphs had codes
   m >> magic >> rows >> dims >> metric >> m_param >> efc >> size >> sum;
   if (!m || magic != kMetaMagic) {
     return Status::Corruption(fmt::format("'{}.meta' is not an mrldb HNSW header", path));
   }
+  if (std::string word; m >> word) codes = word;
   if (dims != dims_ || metric != int(metric_) || m_param != params_.m ||
-      efc != params_.ef_construction) {
+      efc != params_.ef_construction || codes != GraphCodesName(params_.codes)) {
     return Status::Corruption(fmt::format(
-        "'{}' was built with dims {} metric {} m {} ef_construction {}, the collection has {} {} "
-        "{} {}", path, dims, metric, m_param, efc, dims_, int(metric_), params_.m,
-        params_.ef_construction));
+        "'{}' was built with dims {} metric {} m {} ef_construction {} codes {}, the collection "
+        "has {} {} {} {} {}", path, dims, metric, m_param, efc, codes, dims_, int(metric_),
+        params_.m, params_.ef_construction, GraphCodesName(params_.codes)));
   }
   bool ok = false;
   if (fs::file_size(path, ec) != size || Fnv1a(path, &ok) != sum || !ok) {

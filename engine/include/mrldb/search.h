@@ -91,6 +91,7 @@ struct AlterOptions {
   std::optional<uint32_t> m;
   std::optional<uint32_t> ef_construction;
   std::optional<uint32_t> ef_search;
+  std::optional<GraphCodes> codes;  // rebuilds the graph when it changes
 };
 
 // What one stage did (EXPLAIN ANALYZE reads these).
