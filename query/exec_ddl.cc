@@ -200,9 +200,10 @@ Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Positio
   if (!report.ok()) return report.status().WithPosition(pos.line, pos.column);
   ResultSet r;
   r.columns = {{"plan", CellType::kText}, {"recall", CellType::kFloat},
-               {"ms_per_query", CellType::kFloat}, {"reached_target", CellType::kBool},
-               {"plans_tried", CellType::kBigint}};
-  r.rows.push_back({Cell{report->plan.ToString()}, Cell{report->recall}, Cell{report->ms_per_query},
+               {"held_back_recall", CellType::kFloat}, {"ms_per_query", CellType::kFloat},
+               {"reached_target", CellType::kBool}, {"plans_tried", CellType::kBigint}};
+  r.rows.push_back({Cell{report->plan.ToString()}, Cell{report->recall},
+                    Cell{report->held_back_recall}, Cell{report->ms_per_query},
                     Cell{report->reached_target}, Cell{int64_t(report->plans_tried)}});
   r.tag = "TUNE";
   return r;
