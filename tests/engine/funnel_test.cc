@@ -74,9 +74,13 @@ double MeanRecall(Database& db, const SyntheticGenerator& gen, SearchOptions opt
 class FunnelRecall : public ::testing::TestWithParam<Metric> {};
 
 TEST_P(FunnelRecall, DefaultPlanReachesTheFloor) {
+  for (GraphCodes codes : {GraphCodes::kFloat32, GraphCodes::kInt8}) {
+  SCOPED_TRACE(GraphCodesName(codes));
   TempDir dir;
   auto db = testing::OpenOrDie(dir.path());
-  ASSERT_OK(db->CreateCollection(Spec(GetParam())));
+  CollectionSpec spec = Spec(GetParam());
+  spec.hnsw.codes = codes;
+  ASSERT_OK(db->CreateCollection(spec));
   SyntheticOptions so;
   so.dim = kDim;
   SyntheticGenerator gen(so);
@@ -84,7 +88,8 @@ TEST_P(FunnelRecall, DefaultPlanReachesTheFloor) {
   ASSERT_OK(db->WaitForIndexing());
   SearchOptions o;  // default plan, k = 10
   const double recall = MeanRecall(*db, gen, o, 50);
-  std::printf("%s default-plan recall@10 = %.3f\n", std::string(MetricName(GetParam())).c_str(), recall);
+  std::printf("%s, %s graph: default-plan recall@10 = %.3f\n", std::string(MetricName(GetParam())).c_str(),
+              std::string(GraphCodesName(codes)).c_str(), recall);
   EXPECT_GE(recall, 0.95);
   SearchStats stats;
   auto q = gen.Queries(0, 1);
@@ -92,6 +97,7 @@ TEST_P(FunnelRecall, DefaultPlanReachesTheFloor) {
   EXPECT_EQ(stats.stages.front().method, "hnsw");
   EXPECT_EQ(stats.stages.back().dims, kDim);
   EXPECT_EQ(stats.stages.back().candidates_out, 10u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, FunnelRecall,

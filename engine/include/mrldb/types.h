@@ -54,8 +54,10 @@ struct HnswParams {
   uint32_t ef_construction = 200;
   // Candidate list size while searching. Default: 64.
   uint32_t ef_search = 64;
-  // What the graph stores. Default: int8 codes.
-  GraphCodes codes = GraphCodes::kInt8;
+  // What the graph stores. int8 codes take 0.6x the index memory (0.10x hnswlib's on full
+  // dims at 1M x 768) but measured 0.7-0.8x the one-thread QPS of float32 at 1M rows on the
+  // H200 host (docs/benchmarks.md). Default: float32.
+  GraphCodes codes = GraphCodes::kFloat32;
 };
 
 // One stage of a Matryoshka funnel (see mrldb/search.h).
