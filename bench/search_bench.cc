@@ -120,6 +120,7 @@ search:
   --sweep LIST      ef = keep0 values (default 20,40,80,160,320,640; values below k become k)
   --threads T       threads for builds and all-thread QPS (default: all cores)
   --systems LIST    of mrldb,hnswlib,faiss,exact (default: all)
+  --graph-codes C   int8 | float32: what mrldb's graph stores (default int8)
   --gt mrldb|own    ground truth (default: mrldb's exact search when its database is built)
 output:
   --csv FILE  --json FILE  --plot FILE.png  --plot-script FILE.gp
@@ -134,6 +135,7 @@ struct Args {
   bool help = false;
   size_t synthetic = 1000000, dim = 768, nq = 1000, k = 10, index_dim = 64, threads = 0;
   std::string data, queries, metric = "cosine", sweep = "20,40,80,160,320,640";
+  std::string graph_codes = "int8";
   std::string systems = "mrldb,hnswlib,faiss,exact", gt, csv, json, plot, dir;
   std::string plot_script = MRLDB_BENCH_PLOT_SCRIPT;
   // Derived from the strings above.
@@ -165,7 +167,8 @@ Status Parse(int argc, char** argv, int first, Args* a) {
       {"--data", &a->data},       {"--queries", &a->queries}, {"--metric", &a->metric},
       {"--sweep", &a->sweep},     {"--systems", &a->systems}, {"--gt", &a->gt},
       {"--csv", &a->csv},         {"--json", &a->json},       {"--plot", &a->plot},
-      {"--dir", &a->dir},         {"--plot-script", &a->plot_script}};
+      {"--dir", &a->dir},         {"--plot-script", &a->plot_script},
+      {"--graph-codes", &a->graph_codes}};
   std::vector<std::string> seen;
   for (int i = first; i < argc; ++i) {
     const std::string opt = argv[i];
@@ -205,6 +208,9 @@ Status Parse(int argc, char** argv, int first, Args* a) {
     return Status::InvalidArgument(fmt::format("--metric: {}", metric.status().message()));
   }
   a->metric_value = *metric;
+  if (a->graph_codes != "int8" && a->graph_codes != "float32") {
+    return Status::InvalidArgument(fmt::format("--graph-codes: '{}' is not int8 or float32", a->graph_codes));
+  }
   for (const std::string& s : Split(a->sweep)) {
     size_t v = 0;
     if (!ParsePositive(s, &v) || v > 100000) {
@@ -386,6 +392,7 @@ Status RunMrldb(Bench& b, const std::string& dir) {
   spec.index_dim = b.a.index_dim;
   spec.hnsw.m = kHnswM;
   spec.hnsw.ef_construction = kEfConstruction;
+  spec.hnsw.codes = b.a.graph_codes == "float32" ? GraphCodes::kFloat32 : GraphCodes::kInt8;
   if (Status st = db->CreateCollection(spec); !st.ok()) {
     if (!st.IsAlreadyExists()) return st;
     return Status::AlreadyExists(fmt::format("{}: {} already holds a benchmark collection (use "

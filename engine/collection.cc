@@ -381,12 +381,14 @@ Status Collection::Alter(const AlterOptions& options) {
   if (options.m) s.hnsw.m = *options.m;
   if (options.ef_construction) s.hnsw.ef_construction = *options.ef_construction;
   if (options.ef_search) s.hnsw.ef_search = *options.ef_search;
+  if (options.codes) s.hnsw.codes = *options.codes;
   if (options.index_dim && *options.index_dim == 0) {
     return Status::InvalidArgument("index_dim must be a granularity of the ladder, not 0");
   }
   MRLDB_RETURN_IF_ERROR(s.Validate());
   const bool rebuild = s.index_dim != desc_.spec.index_dim || s.hnsw.m != desc_.spec.hnsw.m ||
-                       s.hnsw.ef_construction != desc_.spec.hnsw.ef_construction;
+                       s.hnsw.ef_construction != desc_.spec.hnsw.ef_construction ||
+                       s.hnsw.codes != desc_.spec.hnsw.codes;
   auto old_spec = desc_.spec;
   auto old_plan = default_plan_;
   desc_.spec = s;
@@ -400,8 +402,9 @@ Status Collection::Alter(const AlterOptions& options) {
   }
   if (!rebuild) return Status::Ok();
   RemoveIndexFiles(/*forever=*/false);
-  return RebuildIndex(fmt::format("index parameters changed: index_dim {}, m {}, ef_construction {}",
-                                  s.index_dim, s.hnsw.m, s.hnsw.ef_construction));
+  return RebuildIndex(fmt::format("index parameters changed: index_dim {}, m {}, ef_construction {}, "
+                                  "graph_codes {}", s.index_dim, s.hnsw.m, s.hnsw.ef_construction,
+                                  GraphCodesName(s.hnsw.codes)));
 }
 
 Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {

@@ -15,22 +15,44 @@
 #include <hnswlib/hnswlib.h>
 
 #include "engine/distance.h"
+#include "engine/prefix_codes.h"
 
 namespace mrldb {
 
-// An hnswlib space over mrldb's SIMD kernels.
+// An hnswlib space over mrldb's SIMD kernels: float32 prefixes, or their int8 codes
+// (engine/prefix_codes.h), in which case the graph stores codes and every vector handed to it
+// (Add, Search) is encoded first.
 class PrefixIndex::Space final : public hnswlib::SpaceInterface<float> {
  public:
-  Space(Metric metric, size_t dims) : dims_(dims) {
-    const DistanceKernels& k = Kernels();
-    fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
+  Space(Metric metric, size_t dims, GraphCodes codes)
+      : codes_(codes == GraphCodes::kInt8), dims_(dims) {
+    if (codes_) {
+      param_ = PrefixCodes::Padded(static_cast<uint32_t>(dims));
+      bytes_ = PrefixCodes::Bytes(static_cast<uint32_t>(dims));
+      const CodeKernels& k = CodeKernelsForCpu();
+      fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
+    } else {
+      param_ = dims;
+      bytes_ = dims * sizeof(float);
+      const DistanceKernels& k = Kernels();
+      fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
+    }
   }
-  size_t get_data_size() override { return dims_ * sizeof(float); }
+  size_t get_data_size() override { return bytes_; }
   hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
-  void* get_dist_func_param() override { return &dims_; }
+  void* get_dist_func_param() override { return &param_; }
+
+  // What the graph stores for `prefix`: the prefix itself, or its code in `buf`.
+  const void* Prepare(const float* prefix, std::vector<uint8_t>* buf) const {
+    if (!codes_) return prefix;
+    buf->resize(bytes_);
+    PrefixCodes::Encode(prefix, static_cast<uint32_t>(dims_), buf->data());
+    return buf->data();
+  }
 
  private:
-  size_t dims_;
+  bool codes_;
+  size_t dims_, param_, bytes_;
   hnswlib::DISTFUNC<float> fn_;
 };
 
@@ -138,6 +160,7 @@ struct Meta {
   uint64_t rows = 0, size = 0, sum = 0, generation = 0;
   uint32_t dims = 0, m = 0, efc = 0;
   int metric = 0;
+  std::string codes = "float32";  // headers written before graphs had codes
 };
 
 // Reads `<path>.meta`. Errors: NotFound, Corruption.
@@ -155,6 +178,7 @@ Status ReadMeta(const std::string& path, Meta* out) {
   if (!m || (!out->v1 && magic != kMetaMagic)) {
     return Status::Corruption(fmt::format("'{}.meta' is not an mrldb HNSW header", path));
   }
+  if (std::string word; m >> word) out->codes = word;
   return Status::Ok();
 }
 
@@ -181,7 +205,10 @@ std::vector<std::filesystem::path> CheckpointFiles(const std::string& path,
 }  // namespace
 
 PrefixIndex::PrefixIndex(Metric metric, uint32_t dims, const HnswParams& params)
-    : metric_(metric), dims_(dims), params_(params), space_(std::make_unique<Space>(metric, dims)) {}
+    : metric_(metric),
+      dims_(dims),
+      params_(params),
+      space_(std::make_unique<Space>(metric, dims, params.codes)) {}
 
 PrefixIndex::~PrefixIndex() = default;
 
@@ -203,7 +230,8 @@ Status PrefixIndex::Reserve(size_t rows) {
 
 Status PrefixIndex::Add(uint64_t row, const float* prefix) {
   try {
-    graph_->addPoint(prefix, row);
+    thread_local std::vector<uint8_t> code;
+    graph_->addPoint(space_->Prepare(prefix, &code), row);
   } catch (const std::exception& e) {
     return Status::Internal(fmt::format("HNSW insert of row {} failed: {}", row, e.what()));
   }
@@ -237,7 +265,8 @@ std::vector<std::pair<float, uint64_t>> PrefixIndex::Search(
   if (!graph_ || graph_->getCurrentElementCount() == 0 || count == 0) return out;
   // hnswlib searches with max(ef_, k) candidates; ef_ is 1, so asking for max(ef, count)
   // results is a search with exactly that candidate list, without touching shared state.
-  auto top = graph_->searchKnn(query, std::max(ef, count), filter);
+  thread_local std::vector<uint8_t> code;
+  auto top = graph_->searchKnn(space_->Prepare(query, &code), std::max(ef, count), filter);
   out.resize(top.size());
   for (size_t i = top.size(); i-- > 0;) {
     out[i] = {top.top().first, static_cast<uint64_t>(top.top().second)};
@@ -312,7 +341,7 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
     std::ofstream m(meta_tmp, std::ios::trunc);
     m << kMetaMagic << ' ' << covered_rows << ' ' << dims_ << ' ' << int(metric_) << ' '
       << params_.m << ' ' << params_.ef_construction << ' ' << size << ' ' << sum << ' '
-      << generation << '\n';
+      << generation << ' ' << GraphCodesName(params_.codes) << '\n';
     if (!m.flush()) return Status::IOError(fmt::format("cannot write '{}'", meta_tmp));
   }
   MRLDB_RETURN_IF_ERROR(SyncFile(meta_tmp));
@@ -337,11 +366,11 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   Meta meta;
   MRLDB_RETURN_IF_ERROR(ReadMeta(path, &meta));
   if (meta.dims != dims_ || meta.metric != int(metric_) || meta.m != params_.m ||
-      meta.efc != params_.ef_construction) {
+      meta.efc != params_.ef_construction || meta.codes != GraphCodesName(params_.codes)) {
     return Status::Corruption(fmt::format(
-        "'{}' was built with dims {} metric {} m {} ef_construction {}, the collection has {} {} "
-        "{} {}", path, meta.dims, meta.metric, meta.m, meta.efc, dims_, int(metric_), params_.m,
-        params_.ef_construction));
+        "'{}' was built with dims {} metric {} m {} ef_construction {} codes {}, the collection "
+        "has {} {} {} {} {}", path, meta.dims, meta.metric, meta.m, meta.efc, meta.codes, dims_,
+        int(metric_), params_.m, params_.ef_construction, GraphCodesName(params_.codes)));
   }
   const std::string file = meta.v1 ? path : GenerationFile(path, meta.generation);
   if (!fs::exists(file, ec)) {

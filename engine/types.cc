@@ -41,6 +41,14 @@ std::string_view MetricName(Metric m) {
   return "?";
 }
 
+std::string_view GraphCodesName(GraphCodes c) {
+  switch (c) {
+    case GraphCodes::kFloat32: return "float32";
+    case GraphCodes::kInt8: return "int8";
+  }
+  return "?";
+}
+
 std::string_view AttrTypeName(AttrType t) {
   switch (t) {
     case AttrType::kText: return "TEXT";

@@ -19,6 +19,15 @@ Result<uint32_t> UintOption(const query::Option& o, uint32_t lo, uint32_t hi) {
   return static_cast<uint32_t>(*i);
 }
 
+Result<GraphCodes> CodesOption(const query::Option& o) {
+  const auto* v = std::get_if<Value>(&o.value);
+  const std::string* text = v ? std::get_if<std::string>(v) : nullptr;
+  if (text && *text == "int8") return GraphCodes::kInt8;
+  if (text && *text == "float32") return GraphCodes::kFloat32;
+  return ErrorAt(o.pos, fmt::format("option graph_codes must be 'int8' or 'float32'{}",
+                                    text ? fmt::format(", not '{}'", *text) : std::string()));
+}
+
 std::string PlanText(const CollectionSpec& s) {
   if (s.default_plan.empty()) return "derived from k and the ladder";
   const std::string plan = SearchPlan::Funnel(s.default_plan, s.default_ef).ToString();
@@ -76,9 +85,11 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
       MRLDB_ASSIGN_OR_RETURN(spec.hnsw.ef_construction, UintOption(o, 1, 100000));
     } else if (o.key == "ef_search" || o.key == "ef") {
       MRLDB_ASSIGN_OR_RETURN(spec.hnsw.ef_search, UintOption(o, 1, 100000));
+    } else if (o.key == "graph_codes") {
+      MRLDB_ASSIGN_OR_RETURN(spec.hnsw.codes, CodesOption(o));
     } else {
       return ErrorAt(o.pos, fmt::format("unknown option \"{}\" (options: index_dim, m, "
-                                        "ef_construction, ef_search)", o.key));
+                                        "ef_construction, ef_search, graph_codes)", o.key));
     }
   }
   for (const std::string& n : db_->ListCollections()) {
@@ -131,9 +142,10 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
     r.rows.push_back({Cell{c.name}, Cell{std::string(AttrTypeName(c.type))}, Cell{std::string()}});
   }
   r.rows.push_back({Cell{"(index)"}, Cell{"HNSW"},
-                    Cell{fmt::format("index_dim {}, m {}, ef_construction {}, ef_search {}; {} rows "
-                                     "indexed, {} pending; {:.1f} MiB", spec.index_dim, spec.hnsw.m,
-                                     spec.hnsw.ef_construction, spec.hnsw.ef_search,
+                    Cell{fmt::format("index_dim {}, m {}, ef_construction {}, ef_search {}, "
+                                     "graph_codes {}; {} rows indexed, {} pending; {:.1f} MiB",
+                                     spec.index_dim, spec.hnsw.m, spec.hnsw.ef_construction,
+                                     spec.hnsw.ef_search, GraphCodesName(spec.hnsw.codes),
                                      info.index_live_rows, info.index_pending_rows,
                                      info.index_memory_bytes / 1048576.0)}});
   r.rows.push_back({Cell{"(plan)"}, Cell{"DEFAULT"}, Cell{PlanText(spec)}});
@@ -155,6 +167,8 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
       MRLDB_ASSIGN_OR_RETURN(a.ef_construction, UintOption(o, 1, 100000));
     } else if (o.key == "ef_search" || o.key == "ef") {
       MRLDB_ASSIGN_OR_RETURN(a.ef_search, UintOption(o, 1, 100000));
+    } else if (o.key == "graph_codes") {
+      MRLDB_ASSIGN_OR_RETURN(a.codes, CodesOption(o));
     } else if (o.key == "plan" || o.key == "default_plan") {
       const auto* p = std::get_if<query::PlanSpec>(&o.value);
       if (!p) return ErrorAt(o.pos, "plan must be FUNNEL (...) or DEFAULT");
@@ -162,10 +176,10 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
       plan = bound;
     } else {
       return ErrorAt(o.pos, fmt::format("unknown option \"{}\" (options: index_dim, m, "
-                                        "ef_construction, ef_search, plan)", o.key));
+                                        "ef_construction, ef_search, graph_codes, plan)", o.key));
     }
   }
-  if (a.index_dim || a.m || a.ef_construction || a.ef_search) {
+  if (a.index_dim || a.m || a.ef_construction || a.ef_search || a.codes) {
     Status st = db_->AlterCollection(spec.name, a);
     if (!st.ok()) return st.WithPosition(pos.line, pos.column);
   }
@@ -186,9 +200,10 @@ Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Positio
   if (!report.ok()) return report.status().WithPosition(pos.line, pos.column);
   ResultSet r;
   r.columns = {{"plan", CellType::kText}, {"recall", CellType::kFloat},
-               {"ms_per_query", CellType::kFloat}, {"reached_target", CellType::kBool},
-               {"plans_tried", CellType::kBigint}};
-  r.rows.push_back({Cell{report->plan.ToString()}, Cell{report->recall}, Cell{report->ms_per_query},
+               {"held_back_recall", CellType::kFloat}, {"ms_per_query", CellType::kFloat},
+               {"reached_target", CellType::kBool}, {"plans_tried", CellType::kBigint}};
+  r.rows.push_back({Cell{report->plan.ToString()}, Cell{report->recall},
+                    Cell{report->held_back_recall}, Cell{report->ms_per_query},
                     Cell{report->reached_target}, Cell{int64_t(report->plans_tried)}});
   r.tag = "TUNE";
   return r;

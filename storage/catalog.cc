@@ -38,6 +38,8 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
   }
   PutFixed32(&out, s.default_ef);
   PutFixed32(&out, s.default_plan_k);
+  // Added after version 1 was in use: a descriptor without it has a float32 graph.
+  out.push_back(static_cast<char>(s.hnsw.codes));
   return out;
 }
 
@@ -82,6 +84,14 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
   }
   s.default_ef = in.Fixed32();
   s.default_plan_k = in.Fixed32();
+  s.hnsw.codes = GraphCodes::kFloat32;
+  if (!in.failed() && !in.done()) {
+    const uint8_t codes = in.U8();
+    if (codes > uint8_t(GraphCodes::kInt8)) {
+      return Status::Corruption(fmt::format("collection descriptor: unknown graph codes {}", codes));
+    }
+    s.hnsw.codes = static_cast<GraphCodes>(codes);
+  }
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",
                                           bytes.size()));

@@ -110,6 +110,10 @@ TEST(PrefixIndexCheckpoint, AVersion1CheckpointLoads) {
     std::getline(meta, rest);
   }
   ASSERT_EQ(magic, "mrldb-hnsw-2");
+  // "... <generation> <graph codes>": a version-1 header had neither (its graph is float32).
+  const std::string codes = rest.substr(rest.rfind(' ') + 1);
+  ASSERT_EQ(codes, "float32");
+  rest = rest.substr(0, rest.rfind(' '));
   const std::string generation = rest.substr(rest.rfind(' ') + 1);
   std::filesystem::rename(path + "." + generation, path);
   std::ofstream(path + ".meta", std::ios::trunc)

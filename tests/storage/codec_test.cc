@@ -81,6 +81,7 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   d.spec.metric = Metric::kL2;
   d.spec.id_type = IdType::kBigint;
   d.spec.attributes = {{"title", AttrType::kText}, {"year", AttrType::kInt}};
+  d.spec.hnsw.codes = GraphCodes::kInt8;
   ASSERT_TRUE(d.spec.Validate().ok());
   std::string bytes = EncodeDescriptor(d);
   auto back = DecodeDescriptor(bytes);
@@ -93,10 +94,19 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(back->spec.attributes.size(), 2u);
   EXPECT_EQ(back->spec.attributes[1].type, AttrType::kInt);
 
-  for (size_t cut : {size_t{0}, size_t{5}, bytes.size() - 1}) {
+  EXPECT_EQ(back->spec.hnsw.codes, GraphCodes::kInt8);
+
+  for (size_t cut : {size_t{0}, size_t{5}, bytes.size() - 2}) {
     auto bad = DecodeDescriptor(std::string_view(bytes).substr(0, cut));
     EXPECT_EQ(bad.status().code(), Status::Code::kCorruption) << cut;
   }
+  // A descriptor written before graph codes existed ends before their byte: a float32 graph.
+  auto old = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - 1));
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->spec.hnsw.codes, GraphCodes::kFloat32);
+  std::string unknown_codes = bytes;
+  unknown_codes.back() = 7;
+  EXPECT_EQ(DecodeDescriptor(unknown_codes).status().code(), Status::Code::kCorruption);
   std::string wrong_version = bytes;
   wrong_version[0] = 9;
   EXPECT_EQ(DecodeDescriptor(wrong_version).status().code(), Status::Code::kCorruption);

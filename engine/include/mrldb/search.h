@@ -94,6 +94,7 @@ struct AlterOptions {
   std::optional<uint32_t> m;
   std::optional<uint32_t> ef_construction;
   std::optional<uint32_t> ef_search;
+  std::optional<GraphCodes> codes;  // rebuilds the graph when it changes
 };
 
 // What one stage did (EXPLAIN ANALYZE reads these).
@@ -121,7 +122,9 @@ struct TuneOptions {
   double target_recall = 0.95;
   // Default: 10.
   uint32_t k = 10;
-  // Collection rows used as queries (sampled deterministically). Default: 200.
+  // Collection rows used as queries (sampled deterministically, each left out of its own
+  // results): half choose the plan (against target_recall + 0.005), the other half must confirm
+  // it (else its shortlist grows until they do). Default: 200.
   uint32_t sample_queries = 200;
   // Store the chosen plan as the collection's default (persisted). Default: true.
   bool store = true;
@@ -132,7 +135,8 @@ struct TuneOptions {
 
 struct TuneReport {
   SearchPlan plan;             // the cheapest plan measured at or above the target
-  double recall = 0;           // its measured recall@k on the sample
+  double recall = 0;           // its measured recall@k on the half of the sample that chose it
+  double held_back_recall = 0; // and on the held-back half
   double ms_per_query = 0;     // its measured mean latency, one thread
   bool reached_target = false; // false: the best plan found falls short; plan is the best recall
   uint32_t plans_tried = 0;
