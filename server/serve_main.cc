@@ -21,6 +21,7 @@ constexpr char kServeUsage[] =
     "                   [--max-connections N] [--max-frame-bytes N] [--max-statement-bytes N]\n"
     "                   [--max-result-rows N] [--max-result-bytes N] [--idle-timeout S]\n"
     "                   [--max-connections-per-address N] [--max-backlog-bytes N] [--copy-dir DIR]\n"
+    "                   [--index-checkpoint-rows N] [--index-checkpoint-seconds S]\n"
     "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
     "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
     "                         (an address other than loopback requires --token-file)\n"
@@ -37,6 +38,10 @@ constexpr char kServeUsage[] =
     "  --max-result-bytes N   the same for encoded result bytes. Default: 268435456 (256 MiB)\n"
     "  --idle-timeout S       close connections idle for S seconds (0: never). Default: 300\n"
     "  --copy-dir DIR         allow COPY FROM/TO with files inside DIR (refused without it)\n"
+    "  --index-checkpoint-rows N  save a collection's graph in the background once N rows were\n"
+    "                         indexed or deleted since its last save (0: never). Default: 50000\n"
+    "  --index-checkpoint-seconds S  ... or once S seconds passed with changes (0: never).\n"
+    "                         Default: 30\n"
     "The server stops gracefully on SIGTERM or SIGINT. Protocol: docs/protocol.md.\n";
 
 template <typename T>
@@ -62,6 +67,7 @@ int ServeMain(int argc, char** argv) {
   std::string path = "./mrldb-data";
   std::string token_file;
   ServerOptions options;
+  DatabaseOptions db_options;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -87,6 +93,10 @@ int ServeMain(int argc, char** argv) {
     else if (a == "--max-result-bytes") ok = ParseNumber(v, &options.max_result_bytes) && options.max_result_bytes > 0;
     else if (a == "--idle-timeout") ok = ParseNumber(v, &options.idle_timeout_s) && options.idle_timeout_s >= 0;
     else if (a == "--copy-dir") options.copy_dir = v;
+    else if (a == "--index-checkpoint-rows") ok = ParseNumber(v, &db_options.index_checkpoint_rows);
+    else if (a == "--index-checkpoint-seconds") {
+      ok = ParseNumber(v, &db_options.index_checkpoint_seconds) && db_options.index_checkpoint_seconds >= 0;
+    }
     else {
       fmt::print(stderr, "mrldb serve: unknown argument '{}'\n{}", a, kServeUsage);
       return 2;
@@ -126,7 +136,7 @@ int ServeMain(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto db = Database::Open(path);
+  auto db = Database::Open(path, db_options);
   if (!db.ok()) {
     fmt::print(stderr, "mrldb serve: cannot open '{}': {}\n", path, db.status().ToString());
     return 1;

@@ -83,7 +83,10 @@ TEST(CrashServe, KilledServerLosesNoAcknowledgedRow) {
   for (uint64_t it = 0; it < iterations; ++it) {
     // One log per server: the port is read from it, and an old one would name an old port.
     const std::string log = dir.path() + fmt::format("/serve{}.log", it);
-    testing::ServeProcess server({"--db", db_path, "--listen", "127.0.0.1:0"}, log);
+    // Background checkpoints every 100 rows or 0.2 s, so that kills land in and between them.
+    testing::ServeProcess server({"--db", db_path, "--listen", "127.0.0.1:0",
+                                  "--index-checkpoint-rows", "100",
+                                  "--index-checkpoint-seconds", "0.2"}, log);
     const uint16_t port = server.WaitForPort();
     ASSERT_NE(port, 0) << testing::ReadFile(log);
     auto client = Client::Connect(fmt::format("127.0.0.1:{}", port));

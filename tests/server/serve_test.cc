@@ -139,6 +139,11 @@ TEST(Serve, ResultAndStatementLimitFlags) {
   ServeProcess bad({"--db", dir.path() + "/db2", "--max-result-rows", "0"}, dir.path() + "/log2");
   EXPECT_EQ(bad.Stop(0), 2);
   EXPECT_NE(ReadFile(dir.path() + "/log2").find("bad value '0' for --max-result-rows"), std::string::npos);
+  ServeProcess bad_checkpoint({"--db", dir.path() + "/db3", "--index-checkpoint-seconds", "-1"},
+                              dir.path() + "/log3");
+  EXPECT_EQ(bad_checkpoint.Stop(0), 2);
+  EXPECT_NE(ReadFile(dir.path() + "/log3").find("bad value '-1' for --index-checkpoint-seconds"),
+            std::string::npos);
 }
 
 TEST(Serve, ConnectRunsTheShellAgainstTheServer) {
