@@ -371,13 +371,8 @@ bool Connection::OnProgress(const CopyProgress& p) {
 void Connection::OnStatementDone(std::vector<std::string> frames) {
   busy_ = false;
   cancel_timer_.cancel();
-  if (closed_ || closing_) {
-    uint64_t bytes = 0;
-    for (const std::string& f : frames) bytes += QueuedBytes(f);
-    Released(ctx_, bytes);
-  } else {
-    for (std::string& f : frames) Enqueue(std::move(f), /*reserved=*/true);
-  }
+  // Enqueue releases a reserved frame's bytes when the connection is closing or closed.
+  for (std::string& f : frames) Enqueue(std::move(f), /*reserved=*/true);
   UpdateActivity();
   if (closed_) return;
   if (shutdown_ && !closing_) return Fatal(wire::ErrorCode::kShutdown, "the server is shutting down");
@@ -480,15 +475,10 @@ void Connection::CloseNow() {
   // The unsent replies are freed now, not when the last handler lets go of the connection.
   // The front frame may still be referenced by a write in flight (it completes with an error
   // and touches nothing once closed_ is set), so it is freed with the connection.
-  const size_t keep = writing_ && !out_.empty() ? 1 : 0;
+  // Every queued frame leaves the budget now, the kept one too.
   uint64_t freed = 0;
-  while (out_.size() > keep) {
-    freed += QueuedBytes(out_.back());
-    out_.pop_back();
-  }
-  if (keep) {
-    freed += QueuedBytes(out_.front());  // counted as released; its memory goes with the write
-  }
+  for (const std::string& f : out_) freed += QueuedBytes(f);
+  out_.erase(out_.begin() + (writing_ && !out_.empty() ? 1 : 0), out_.end());
   out_bytes_ = 0;
   Released(ctx_, freed);
   ctx_->on_closed(this);
