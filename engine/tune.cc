@@ -193,8 +193,7 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   }
   if (options.store) {
     SearchPlan stored = best.plan;
-    stored.stages.back().keep = k;
-    for (FunnelStage& st : stored.stages) st.keep = std::max<uint32_t>(st.keep, k);
+    stored.stages.back().keep = k;  // the earlier stages keep more than k + 1 already
     MRLDB_RETURN_IF_ERROR(SetDefaultPlan(stored));
   }
   return best;
