@@ -6,7 +6,8 @@ bind 127.0.0.2 (so the per-address limit applies to them, as to a remote attacke
 client uses 127.0.0.1.
 
 Checks, per scenario: the server stays up; the good client is served (no error) with p99
-latency within --max-p99-ms; after the scenario the server's RSS returns to within
+latency within --max-p99-ms (the long run only: --short prints the latency but does not fail
+on it); after the scenario the server's RSS returns to within
 --rss-slack-mb of where it was before the hostile clients came. The non-readers scenario also
 checks the peak RSS stays within the reply budget (--max-backlog-bytes) plus the results being
 built by the 16 statement threads, plus the slack.
@@ -240,6 +241,12 @@ def main():
     args = ap.parse_args()
 
     short = args.short
+
+    # Latency is a figure of the long run only: the short run is a ctest on a shared CI machine,
+    # where a timed assertion would fail for the machine's load, not the server's behaviour. It
+    # still checks that the server stays up, the good client sees no error, and memory returns.
+    def timely(ok):
+        return ok or short
     seconds = 2 if short else 15
     backlog_mb = 256 if short else 1024
     # A result of rows x 1,024 float32 values: ~8 MB (short) or ~27 MB (full).
@@ -279,7 +286,7 @@ def main():
             close_all(socks)
             time.sleep(1)
             after = server.rss()
-            ok = (server.alive() and not p.errors and p.percentile(99) <= args.max_p99_ms
+            ok = (server.alive() and not p.errors and timely(p.percentile(99) <= args.max_p99_ms)
                   and after - before <= args.rss_slack_mb)
             check(name, ok, "good client: %d requests, p50 %.1f ms, p99 %.1f ms, %d errors; RSS %.0f -> %.0f MB"
                   % (len(p.latencies), p.percentile(50), p.percentile(99), len(p.errors), before, after))
@@ -288,7 +295,7 @@ def main():
 
         with Prober(server) as p:
             slow = bad_frames(server, 60 if short else 600, seconds)
-        check("bad frames", server.alive() and not slow and not p.errors,
+        check("bad frames", server.alive() and timely(not slow) and not p.errors,
               "answered at once: %s; good client p99 %.1f ms, %d errors"
               % ("all" if not slow else "not %d of them" % len(slow), p.percentile(99), len(p.errors)))
 
