@@ -114,7 +114,10 @@ class Collection {
     std::vector<FunnelStage> stages;  // validated; the last keeps k
     uint32_t ef = 0;
     bool hnsw = false;  // stage 0 may use the graph
-    std::string text;
+    // How EXPLAIN shows an exact or prefix plan (unset: a funnel, shown from its stages). Text
+    // is made only when asked for (EXPLAIN, stats), never on the search path.
+    std::optional<SearchPlan> shown;
+    SearchPlan Shown() const { return shown ? *shown : SearchPlan::Funnel(stages, ef); }
   };
   // One Write or Delete waiting in, or being committed by, the commit queue
   // (engine/collection_write.cc).
@@ -154,9 +157,8 @@ class Collection {
   std::vector<Candidate> RunPlan(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
                                  bool parallel, SearchStats* stats) const;
   // Stage 0 of one query: by the graph when GraphFirst (graph distances only) or by a scan.
-  std::vector<Candidate> FirstStage(const float* q, const ResolvedPlan& plan,
-                                    const FilterMatch* filter, bool parallel,
-                                    StageRecorder& record) const;
+  void FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
+                  bool parallel, StageRecorder& record, std::vector<Candidate>* out) const;
   // Runs the stages from `from_stage` on with `reranker` over `lists` (one per query).
   Status RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
                       size_t from_stage, uint32_t done, Reranker* reranker,

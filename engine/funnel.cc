@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include <fmt/format.h>
-#include <hnswlib/hnswlib.h>
 
 #include "engine/collection.h"
 #include "engine/distance.h"
@@ -23,15 +22,6 @@ constexpr uint32_t kMaxK = 100000;
 // served by scanning the matching rows (exact stage 0); a broader one by the graph.
 constexpr uint64_t kMinBruteForceRows = 20000;
 constexpr double kBruteForceFraction = 0.05;
-
-class BitmapFilter final : public hnswlib::BaseFilterFunctor {
- public:
-  explicit BitmapFilter(const std::vector<uint8_t>* bits) : bits_(bits) {}
-  bool operator()(hnswlib::labeltype row) override { return (*bits_)[row] != 0; }
-
- private:
-  const std::vector<uint8_t>* bits_;
-};
 
 }  // namespace
 
@@ -74,7 +64,7 @@ Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan,
       r.stages = {{dims, k}};
       r.hnsw = plan.kind == SearchPlan::Kind::kPrefix && dims == s.index_dim;
       r.ef = plan.ef;
-      r.text = plan.ToString();
+      r.shown = plan;
       return r;
     }
     case SearchPlan::Kind::kDefault:
@@ -122,8 +112,6 @@ Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan,
   if (r.ef > kMaxSearchEf) {
     return Status::InvalidArgument(fmt::format("ef = {} is outside 0..{}", r.ef, kMaxSearchEf));
   }
-  SearchPlan shown = SearchPlan::Funnel(r.stages, r.ef);
-  r.text = shown.ToString();
   return r;
 }
 
@@ -161,33 +149,35 @@ Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
   return std::shared_ptr<const FilterMatch>(std::move(m));
 }
 
-std::vector<Candidate> Collection::FirstStage(const float* q, const ResolvedPlan& plan,
-                                              const FilterMatch* filter, bool parallel,
-                                              StageRecorder& record) const {
+void Collection::FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
+                            bool parallel, StageRecorder& record,
+                            std::vector<Candidate>* out) const {
   const Metric metric = spec().metric;
   const FunnelStage& first = plan.stages[0];
-  std::vector<Candidate> cands;
+  std::vector<Candidate>& cands = *out;
+  cands.clear();
   if (!GraphFirst(plan, filter)) {
     uint64_t bytes = 0;
     cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel, &bytes);
     record("scan", first.dims, filter ? filter->rows.size() : live_rows_, cands.size(), bytes);
-    return cands;
+    return;
   }
-  std::vector<float> qp(q, q + first.dims);
+  // Per-thread buffers: a search allocates nothing here in steady state.
+  thread_local std::vector<float> qp;
+  thread_local std::vector<std::pair<float, uint64_t>> found;
+  qp.assign(q, q + first.dims);
   if (metric == Metric::kCosine) {
     double n = 0;
     for (float v : qp) n += double{v} * v;
     const float inv = static_cast<float>(1.0 / std::sqrt(n));
     for (float& v : qp) v *= inv;
   }
-  BitmapFilter bitmap(filter ? &filter->bits : nullptr);
   const size_t ef = std::max<size_t>(plan.ef ? plan.ef : spec().hnsw.ef_search, first.keep);
   // Rows at or above `tail` are not in the graph yet (background indexer): scan them.
   const uint64_t tail = indexed_upto_;
-  std::vector<std::pair<float, uint64_t>> found;
   {
     std::shared_lock graph_lock(graph_mu_);
-    found = graph_->Search(qp.data(), first.keep, ef, filter ? &bitmap : nullptr);
+    graph_->Search(qp.data(), first.keep, ef, filter ? &filter->bits : nullptr, &found);
   }
   cands.reserve(found.size());
   for (const auto& [d, row] : found) {
@@ -218,7 +208,6 @@ std::vector<Candidate> Collection::FirstStage(const float* q, const ResolvedPlan
                      &bytes);
     record("scan", first.dims, reachable, cands.size(), bytes);
   }
-  return cands;
 }
 
 Status Collection::RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
@@ -226,7 +215,8 @@ Status Collection::RerankStages(const float* queries, size_t stride, const Resol
                                 CandidateLists* lists, StageRecorder& record) const {
   const size_t nq = lists->queries();
   // ||q[0:q_dims)||^2 of every query, extended stage by stage.
-  std::vector<double> q_sq(nq, 0.0);
+  thread_local std::vector<double> q_sq;
+  q_sq.assign(nq, 0.0);
   uint32_t q_dims = 0;
   for (size_t si = from_stage; si < plan.stages.size(); ++si) {
     const FunnelStage& st = plan.stages[si];
@@ -257,11 +247,14 @@ std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& p
                                            SearchStats* stats) const {
   StageRecorder record(stats);
   const bool graph = GraphFirst(plan, filter);
-  std::vector<Candidate> cands = FirstStage(q, plan, filter, parallel, record);
-  if (plan.stages.size() == 1 && !graph) return cands;
+  // Per-thread lists: their buffers (and the reranker's, which it swaps with them) are reused.
+  thread_local CandidateLists lists;
+  FirstStage(q, plan, filter, parallel, record, &lists.cands);
+  if (plan.stages.size() == 1 && !graph) return lists.cands;
   // Re-ranking. The scores are additive over blocks (dot or squared L2). Stage 0 by the graph
   // has only graph distances, so its score starts from dims 0.
-  CandidateLists lists = CandidateLists::Single(std::move(cands));
+  lists.acc.assign(lists.cands.size(), 0.0);
+  lists.offsets.assign({0, static_cast<uint32_t>(lists.cands.size())});
   uint32_t done = 0;
   if (!graph) {
     for (size_t i = 0; i < lists.cands.size(); ++i) {
@@ -272,7 +265,7 @@ std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& p
   CpuReranker cpu(cache_, spec().metric);
   // The CPU reranker cannot fail.
   RerankStages(q, spec().dim, plan, graph ? 0 : 1, done, &cpu, &lists, record).IgnoreError();
-  return std::move(lists.cands);  // one query: its kept candidates, in order
+  return lists.cands;  // one query: its kept candidates, in order (a copy of k)
 }
 
 double Collection::PrefixScore(const float* q, uint32_t dims, uint64_t row) const {
@@ -315,7 +308,7 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
   MRLDB_ASSIGN_OR_RETURN(auto filter, MatchFilter(options.filter));
   if (stats) {
     *stats = SearchStats{};
-    stats->plan = plan.text;
+    stats->plan = plan.Shown().ToString();
     if (filter) {
       stats->filter_matches = filter->rows.size();
       stats->filter_brute_force = filter->brute_force;

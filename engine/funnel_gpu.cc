@@ -150,11 +150,11 @@ Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
     // The graph is a CPU structure: stage 0 runs on the search threads, query by query.
     std::vector<std::vector<Candidate>> c0(n);
     if (n == 1) {
-      c0[0] = FirstStage(queries, plan, filter, /*parallel=*/true, record);
+      FirstStage(queries, plan, filter, /*parallel=*/true, record, &c0[0]);
     } else {
       pool_->ParallelFor(n, [&](size_t i) {
         StageRecorder none(nullptr);
-        c0[i] = FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none);
+        FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none, &c0[i]);
       });
     }
     for (const auto& c : c0) lists.AddQuery(c);

@@ -15,6 +15,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include "engine/distance.h"
+#include "engine/graph_search.h"
 #include "engine/prefix_codes.h"
 
 namespace mrldb {
@@ -259,21 +260,13 @@ bool PrefixIndex::IsDeleted(uint64_t row) const {
   return graph_->isMarkedDeleted(internal);
 }
 
-std::vector<std::pair<float, uint64_t>> PrefixIndex::Search(
-    const float* query, size_t count, size_t ef, hnswlib::BaseFilterFunctor* filter) const {
-  std::vector<std::pair<float, uint64_t>> out;
-  if (!graph_ || graph_->getCurrentElementCount() == 0 || count == 0) return out;
-  // hnswlib searches with max(ef_, k) candidates; ef_ is 1, so asking for max(ef, count)
-  // results is a search with exactly that candidate list, without touching shared state.
+void PrefixIndex::Search(const float* query, size_t count, size_t ef,
+                         const std::vector<uint8_t>* allowed,
+                         std::vector<std::pair<float, uint64_t>>* out) const {
+  out->clear();
+  if (!graph_) return;
   thread_local std::vector<uint8_t> code;
-  auto top = graph_->searchKnn(space_->Prepare(query, &code), std::max(ef, count), filter);
-  out.resize(top.size());
-  for (size_t i = top.size(); i-- > 0;) {
-    out[i] = {top.top().first, static_cast<uint64_t>(top.top().second)};
-    top.pop();
-  }
-  if (out.size() > count) out.resize(count);
-  return out;
+  SearchGraph(*graph_, space_->Prepare(query, &code), count, ef, allowed, out);
 }
 
 Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {

@@ -27,7 +27,6 @@
 
 namespace hnswlib {
 template <typename T> class HierarchicalNSW;
-class BaseFilterFunctor;
 }  // namespace hnswlib
 
 namespace mrldb {
@@ -47,10 +46,11 @@ class PrefixIndex {
   bool Contains(uint64_t row) const;
   bool IsDeleted(uint64_t row) const;
 
-  // Up to `count` nearest (graph distance, row) pairs, ascending, searching with candidate list
-  // max(ef, count); `filter` (may be null) restricts which rows may be returned.
-  std::vector<std::pair<float, uint64_t>> Search(const float* query, size_t count, size_t ef,
-                                                 hnswlib::BaseFilterFunctor* filter) const;
+  // Up to `count` nearest (graph distance, row) pairs, ascending, into *out, searching with
+  // candidate list max(ef, count) (engine/graph_search.h); `allowed` (may be null; indexed by
+  // row) restricts which rows may be returned. Allocates nothing in steady state.
+  void Search(const float* query, size_t count, size_t ef, const std::vector<uint8_t>* allowed,
+              std::vector<std::pair<float, uint64_t>>* out) const;
 
   // Atomically replaces the checkpoint at `path` (the header `path + ".meta"` and the graph file
   // it names) with the graph, recording `covered_rows`. Errors: IOError (nothing replaced; the

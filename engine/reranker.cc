@@ -28,10 +28,15 @@ Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
   // Stage dims are granularities, so the blocks [b_from, level] cover exactly [done, dims).
   const size_t level = ladder.BlocksCovering(args.dims) - 1;
   const size_t b_from = args.done == 0 ? 0 : ladder.BlocksCovering(args.done);
-  CandidateLists next;
+  // Per-thread: swapped with *lists at the end, so a thread's buffers are reused query after
+  // query.
+  thread_local CandidateLists next;
+  next.cands.clear();
+  next.acc.clear();
+  next.offsets.assign(1, 0);
   next.cands.reserve(std::min<size_t>(lists->cands.size(), lists->queries() * size_t{args.keep}));
   next.acc.reserve(next.cands.capacity());
-  std::vector<size_t> order;
+  thread_local std::vector<size_t> order;
   for (size_t qi = 0; qi < lists->queries(); ++qi) {
     const float* q = args.queries + qi * args.query_stride;
     const size_t first = lists->offsets[qi], last = lists->offsets[qi + 1];
@@ -59,7 +64,7 @@ Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
     next.offsets.push_back(static_cast<uint32_t>(next.cands.size()));
     if (split) split->cpu += last - first;
   }
-  *lists = std::move(next);
+  std::swap(*lists, next);
   return Status::Ok();
 }
 

@@ -63,7 +63,8 @@ TEST(PrefixIndexCheckpoint, ASaveStoppedAtAnyStepLeavesTheLastCheckpointLoadable
     EXPECT_EQ(loaded.size(), step >= 4 ? 500u : 300u);
     EXPECT_EQ(loaded.IsDeleted(7), step >= 4);
     const auto q = crash::VectorOf(42, 0);
-    auto hits = loaded.Search(q.data(), 1, 50, nullptr);
+    std::vector<std::pair<float, uint64_t>> hits;
+    loaded.Search(q.data(), 1, 50, nullptr, &hits);
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_EQ(hits[0].second, 42u);
   }

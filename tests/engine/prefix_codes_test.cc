@@ -109,7 +109,8 @@ TEST_P(CodeGraphTest, FindsTheExactNeighboursOfTheFloatPrefixes) {
     for (size_t r = 0; r < kRows; ++r) all.push_back({distance(q.data(), rows[r].data()), r});
     std::partial_sort(all.begin(), all.begin() + kCount, all.end());
     // A shortlist 4x the size, as a funnel's stage 0 takes, holds the exact top kCount.
-    auto got = index.Search(q.data(), 4 * kCount, 200, nullptr);
+    std::vector<std::pair<float, uint64_t>> got;
+    index.Search(q.data(), 4 * kCount, 200, nullptr, &got);
     std::set<uint64_t> ids;
     for (const auto& [d, row] : got) ids.insert(row);
     for (size_t i = 0; i < kCount; ++i) found += ids.count(all[i].second);

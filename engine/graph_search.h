@@ -1,0 +1,37 @@
+// mrldb's own search over a graph that hnswlib 0.8.0 built, reading hnswlib's memory in place
+// (its level-0 block of link lists + vectors + labels, its upper-level link lists).
+//
+// It walks the graph exactly as hnswlib's searchKnn does (greedy descent through the upper
+// levels, then a best-first search of level 0 with a candidate list of `ef`; deleted and
+// filtered nodes route the search but are never returned), and differs only in what it costs:
+// - no lock and no allocation in steady state: the visited set (epoch-tagged, one uint16 per
+//   node), both heaps and the neighbour buffer are thread-local and reused;
+// - memory-level parallelism: when a node is expanded, the visited tags of all its neighbours
+//   are prefetched, then the whole vectors (every cache line of them, not only the first) of the
+//   unvisited ones, a few ahead of the distance being computed; the next candidate's link list
+//   is prefetched before this node's distances are done.
+// Results are the same set hnswlib returns, up to ties in distance (tested).
+//
+// Thread safety: any number of concurrent searches; none may overlap a change to the graph
+// (PrefixIndex's owner holds its graph lock shared for searches, exclusively for changes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace hnswlib {
+template <typename T> class HierarchicalNSW;
+}  // namespace hnswlib
+
+namespace mrldb {
+
+// Up to `count` nearest (graph distance, label) pairs of `query` (in the graph's own encoding),
+// ascending, into *out, with a candidate list of max(ef, count). `allowed` (may be null) is
+// indexed by label: nonzero labels may be returned.
+void SearchGraph(const hnswlib::HierarchicalNSW<float>& graph, const void* query, size_t count,
+                 size_t ef, const std::vector<uint8_t>* allowed,
+                 std::vector<std::pair<float, uint64_t>>* out);
+
+}  // namespace mrldb
