@@ -208,6 +208,14 @@ bool Collection::IndexStep(size_t max_rows) {
     CopyPrefixes(from, to, &rows, &prefixes);
     graph = graph_;
     generation = graph_generation_;
+    if (graph->NeedsTraining()) {
+      // Int8 codes: the scale from up to kTrainRows live rows spread over the collection.
+      std::vector<uint64_t> sample_rows;
+      std::vector<float> sample;
+      CopyPrefixes(0, next_row_, &sample_rows, &sample, std::max<uint64_t>(1, next_row_ / kTrainRows));
+      std::unique_lock graph_lock(graph_mu_);
+      if (graph->NeedsTraining()) graph->Train(sample.data(), sample_rows.size(), live_rows_);
+    }
   }
   const uint32_t dims = graph->dims();
   std::vector<Status> errors(rows.size());
@@ -236,6 +244,16 @@ bool Collection::IndexStep(size_t max_rows) {
   }
   std::shared_lock lock(mu_);
   if (generation != graph_generation_) return true;  // rebuilt meanwhile: this work is void
+  if (graph->clipped_rows() * 100 > graph->size() && graph->size() >= 2 * graph->trained_rows()) {
+    // Drift: more than 1% of the rows added since training had values beyond the codes' range,
+    // and the graph has at least doubled since: rebuild it, retraining on today's rows.
+    lock.unlock();
+    std::unique_lock relock(mu_);
+    if (generation != graph_generation_) return true;
+    RebuildIndex(fmt::format("int8 codes retrained: {} of {} rows were beyond the range trained on {} rows",
+                             graph->clipped_rows(), graph->size(), graph->trained_rows())).IgnoreError();
+    return true;
+  }
   // A row deleted while it was being added must not stay visible in the graph.
   std::vector<uint64_t> dead;
   for (uint64_t row : rows) {
@@ -249,11 +267,11 @@ bool Collection::IndexStep(size_t max_rows) {
 }
 
 void Collection::CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t>* rows,
-                              std::vector<float>* prefixes) const {
+                              std::vector<float>* prefixes, uint64_t stride) const {
   const uint32_t dims = spec().index_dim;
   const size_t level = ladder_.BlocksCovering(dims) - 1;
   const bool normalize = spec().metric == Metric::kCosine;
-  for (uint64_t row = first; row < end; ++row) {
+  for (uint64_t row = first; row < end; row += stride) {
     if (!live_[row]) continue;
     rows->push_back(row);
     const size_t at = prefixes->size();

@@ -199,10 +199,12 @@ class Collection {
   std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns,
                             uint32_t vector_dims) const;
 
-  // The unit-normalized (cosine) or raw index prefixes of the live rows in [first, end).
-  // REQUIRES mu_ held.
+  // The unit-normalized (cosine) or raw index prefixes of the live rows among first, first +
+  // stride, ... below end. REQUIRES mu_ held.
   void CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t>* rows,
-                    std::vector<float>* prefixes) const;
+                    std::vector<float>* prefixes, uint64_t stride = 1) const;
+  // Rows sampled to train a graph's int8 codes.
+  static constexpr uint64_t kTrainRows = 8192;
   // Makes the graph's capacity cover next_row_, unless a save is in progress (the indexer
   // reserves before it adds). REQUIRES mu_ held exclusively.
   Status ReserveGraph();

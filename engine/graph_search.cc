@@ -72,11 +72,14 @@ struct Less {
 
 class Walker {
  public:
-  Walker(const Graph& g, const void* query)
-      : g_(g), q_(query), dist_(g.fstdistfunc_), param_(g.dist_func_param_) {}
+  Walker(const Graph& g, const void* query, const GraphVectors* v)
+      : g_(g), q_(query), dist_(g.fstdistfunc_), param_(g.dist_func_param_),
+        base_(v ? reinterpret_cast<const char*>(v->base) : g.data_level0_memory_ + g.offsetData_),
+        stride_(v ? v->stride : g.size_data_per_element_) {}
 
-  float Distance(Id id) const { return dist_(q_, g_.getDataByInternalId(id), param_); }
-  void PrefetchVector(Id id) const { PrefetchRange(g_.getDataByInternalId(id), g_.data_size_); }
+  const char* Vector(Id id) const { return base_ + size_t{id} * stride_; }
+  float Distance(Id id) const { return dist_(q_, Vector(id), param_); }
+  void PrefetchVector(Id id) const { PrefetchRange(Vector(id), g_.data_size_); }
 
   // Greedy descent from the entry point to level 1; returns level 0's entry and its distance.
   std::pair<float, Id> Descend() const {
@@ -164,19 +167,21 @@ class Walker {
   const void* q_;
   hnswlib::DISTFUNC<float> dist_;
   void* param_;
+  const char* base_;
+  size_t stride_;
 };
 
 }  // namespace
 
 void SearchGraph(const Graph& graph, const void* query, size_t count, size_t ef,
                  const std::vector<uint8_t>* allowed,
-                 std::vector<std::pair<float, uint64_t>>* out) {
+                 std::vector<std::pair<float, uint64_t>>* out, const GraphVectors* vectors) {
   out->clear();
   if (graph.cur_element_count == 0 || count == 0) return;
   ef = std::max(ef, count);
   Scratch& s = ThreadScratch();
   s.Begin(graph.max_elements_);
-  const Walker walk(graph, query);
+  const Walker walk(graph, query, vectors);
   const auto entry = walk.Descend();
   if (graph.num_deleted_ == 0 && allowed == nullptr) {
     walk.Level0<true>(entry, ef, allowed, s);

@@ -27,11 +27,19 @@ template <typename T> class HierarchicalNSW;
 
 namespace mrldb {
 
+// Where the search reads the nodes' vectors from, when not from hnswlib's level-0 block: node
+// i's at base + i * stride (in the graph's encoding, the same bytes hnswlib holds).
+struct GraphVectors {
+  const uint8_t* base;
+  size_t stride;
+};
+
 // Up to `count` nearest (graph distance, label) pairs of `query` (in the graph's own encoding),
 // ascending, into *out, with a candidate list of max(ef, count). `allowed` (may be null) is
 // indexed by label: nonzero labels may be returned.
 void SearchGraph(const hnswlib::HierarchicalNSW<float>& graph, const void* query, size_t count,
                  size_t ef, const std::vector<uint8_t>* allowed,
-                 std::vector<std::pair<float, uint64_t>>* out);
+                 std::vector<std::pair<float, uint64_t>>* out,
+                 const GraphVectors* vectors = nullptr);
 
 }  // namespace mrldb

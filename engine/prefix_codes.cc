@@ -12,49 +12,23 @@
 
 namespace mrldb {
 
-void PrefixCodes::Encode(const float* x, uint32_t dims, uint8_t* out) {
-  float max_abs = 0;
-  for (uint32_t i = 0; i < dims; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
-  const float scale = max_abs > 0 ? max_abs / 127.0f : 0.0f;
-  const float inv = max_abs > 0 ? 127.0f / max_abs : 0.0f;
-  auto* c = reinterpret_cast<int8_t*>(out + kHeaderBytes);
-  int32_t sum = 0;
-  int64_t sq = 0;
+bool PrefixCodes::Encode(const float* x, uint32_t dims, float scale, uint8_t* out) {
+  const float inv = 1.0f / scale;
+  auto* c = reinterpret_cast<int8_t*>(out);
+  bool clipped = false;
   for (uint32_t i = 0; i < dims; ++i) {
-    const int v = std::clamp(static_cast<int>(std::lround(x[i] * inv)), -127, 127);
-    c[i] = static_cast<int8_t>(v);
-    sum += v;
-    sq += int64_t{v} * v;
+    const long v = std::lround(x[i] * inv);
+    clipped |= v > 127 || v < -127;
+    c[i] = static_cast<int8_t>(std::clamp<long>(v, -127, 127));
   }
-  std::memset(c + dims, 0, Padded(dims) - dims);
-  const float sq_norm = static_cast<float>(double(scale) * scale * double(sq));
-  std::memcpy(out, &scale, 4);
-  std::memcpy(out + 4, &sq_norm, 4);
-  std::memcpy(out + 8, &sum, 4);
-}
-
-float PrefixCodes::Decode(const uint8_t* code, uint32_t i) {
-  float scale;
-  std::memcpy(&scale, code, 4);
-  return scale * static_cast<float>(reinterpret_cast<const int8_t*>(code + kHeaderBytes)[i]);
+  std::memset(c + dims, 0, Bytes(dims) - dims);
+  return clipped;
 }
 
 namespace {
 
-struct Header {
-  float scale, sq_norm;
-  int32_t sum;
-};
-
-inline Header HeaderOf(const void* p) {
-  Header h;
-  std::memcpy(&h, p, sizeof h);
-  return h;
-}
-
-inline const int8_t* CodesOf(const void* p) {
-  return reinterpret_cast<const int8_t*>(static_cast<const uint8_t*>(p) + PrefixCodes::kHeaderBytes);
-}
+inline const int8_t* CodesOf(const void* p) { return static_cast<const int8_t*>(p); }
+inline const CodeParam& ParamOf(const void* p) { return *static_cast<const CodeParam*>(p); }
 
 int32_t DotScalar(const void* a, const void* b, size_t len) {
   const int8_t* x = CodesOf(a);
@@ -64,22 +38,38 @@ int32_t DotScalar(const void* a, const void* b, size_t len) {
   return s;
 }
 
-// 1 - <a, b> and ||a - b||^2 of the decoded vectors, from the integer dot product.
+int32_t L2Scalar(const void* a, const void* b, size_t len) {
+  const int8_t* x = CodesOf(a);
+  const int8_t* y = CodesOf(b);
+  int32_t s = 0;
+  for (size_t i = 0; i < len; ++i) {
+    const int32_t d = int32_t{x[i]} - y[i];
+    s += d * d;
+  }
+  return s;
+}
+
 template <int32_t (*Dot)(const void*, const void*, size_t)>
 float IpOf(const void* a, const void* b, const void* param) {
-  const Header ha = HeaderOf(a), hb = HeaderOf(b);
-  return 1.0f - ha.scale * hb.scale * static_cast<float>(Dot(a, b, *static_cast<const size_t*>(param)));
+  const CodeParam& p = ParamOf(param);
+  return 1.0f - p.scale_sq * static_cast<float>(Dot(a, b, p.bytes));
 }
-template <int32_t (*Dot)(const void*, const void*, size_t)>
+template <int32_t (*L2)(const void*, const void*, size_t)>
 float L2Of(const void* a, const void* b, const void* param) {
-  const Header ha = HeaderOf(a), hb = HeaderOf(b);
-  const float dot = ha.scale * hb.scale * static_cast<float>(Dot(a, b, *static_cast<const size_t*>(param)));
-  return std::max(0.0f, ha.sq_norm + hb.sq_norm - 2.0f * dot);
+  const CodeParam& p = ParamOf(param);
+  return p.scale_sq * static_cast<float>(L2(a, b, p.bytes));
 }
 
-constexpr CodeKernels kScalar = {"scalar", IpOf<DotScalar>, L2Of<DotScalar>};
+constexpr CodeKernels kScalar = {"scalar", IpOf<DotScalar>, L2Of<L2Scalar>};
 
 #if defined(__x86_64__)
+
+__attribute__((target("avx2"))) inline int32_t Sum8(__m256i acc) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
 
 // AVX2: the sign trick makes one side unsigned (|x|) and moves x's sign onto y, so that
 // maddubs (u8 x s8 -> s16 pairs) computes x*y; |x|, |y| <= 127 keeps each pair sum below 2^15.
@@ -94,38 +84,57 @@ __attribute__((target("avx2"))) int32_t DotAvx2(const void* a, const void* b, si
     const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(vx, vx), _mm256_sign_epi8(vy, vx));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, ones));
   }
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
+  return Sum8(acc);
 }
 
-// AVX-512 VNNI: dpbusd multiplies unsigned bytes by signed ones; x + 128 (x xor 0x80) is
-// unsigned, and sum((x + 128) * y) - 128 * sum(y) = sum(x * y).
+// Differences widened to 16 bits (|x - y| <= 254), squared and pair-summed by madd.
+__attribute__((target("avx2"))) int32_t L2Avx2(const void* a, const void* b, size_t len) {
+  const int8_t* x = CodesOf(a);
+  const int8_t* y = CodesOf(b);
+  __m256i acc = _mm256_setzero_si256();
+  for (size_t i = 0; i < len; i += 16) {
+    const __m256i vx = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256i vy = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y + i)));
+    const __m256i d = _mm256_sub_epi16(vx, vy);
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(d, d));
+  }
+  return Sum8(acc);
+}
+
+// AVX-512 VNNI: dpbusd multiplies unsigned bytes by signed ones: |x| times y with x's sign.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t DotVnni(const void* a, const void* b,
                                                                        size_t len) {
   const int8_t* x = CodesOf(a);
   const int8_t* y = CodesOf(b);
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i zero = _mm512_setzero_si512();
   __m512i acc = _mm512_setzero_si512();
-  size_t i = 0;
-  for (; i + 64 <= len; i += 64) {
-    const __m512i vx = _mm512_loadu_si512(x + i);
-    const __m512i vy = _mm512_loadu_si512(y + i);
-    acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(vx, flip), vy);
-  }
-  if (i < len) {  // 32 bytes left (lengths are multiples of 32)
-    const __mmask64 m = 0xffffffffull;
+  for (size_t i = 0; i < len; i += 64) {
+    // Lengths are multiples of 32: the last step may load 32 bytes only (the rest zero).
+    const __mmask64 m = len - i >= 64 ? ~0ull : 0xffffffffull;
     const __m512i vx = _mm512_maskz_loadu_epi8(m, x + i);
     const __m512i vy = _mm512_maskz_loadu_epi8(m, y + i);
-    // Masked-off lanes are 0 in both: (0 ^ 0x80) * 0 adds nothing.
-    acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(vx, flip), vy);
+    const __m512i sy = _mm512_mask_sub_epi8(vy, _mm512_movepi8_mask(vx), zero, vy);
+    acc = _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(vx), sy);
   }
-  return _mm512_reduce_add_epi32(acc) - 128 * HeaderOf(b).sum;
+  return _mm512_reduce_add_epi32(acc);
 }
 
-constexpr CodeKernels kAvx2 = {"avx2", IpOf<DotAvx2>, L2Of<DotAvx2>};
-constexpr CodeKernels kVnni = {"avx512vnni", IpOf<DotVnni>, L2Of<DotVnni>};
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t L2Vnni(const void* a, const void* b,
+                                                                      size_t len) {
+  const int8_t* x = CodesOf(a);
+  const int8_t* y = CodesOf(b);
+  __m512i acc = _mm512_setzero_si512();
+  for (size_t i = 0; i < len; i += 32) {
+    const __m512i vx = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
+    const __m512i vy = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + i)));
+    const __m512i d = _mm512_sub_epi16(vx, vy);
+    acc = _mm512_dpwssd_epi32(acc, d, d);
+  }
+  return _mm512_reduce_add_epi32(acc);
+}
+
+constexpr CodeKernels kAvx2 = {"avx2", IpOf<DotAvx2>, L2Of<L2Avx2>};
+constexpr CodeKernels kVnni = {"avx512vnni", IpOf<DotVnni>, L2Of<L2Vnni>};
 
 std::vector<const CodeKernels*> Available() {
   __builtin_cpu_init();

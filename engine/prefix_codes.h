@@ -1,18 +1,18 @@
 // Int8 codes for the graph's prefixes: the HNSW graph stores and compares these instead of
-// float32 prefixes, so one node's vector is 12 + dims bytes (76 bytes at 64 dims: a little over
-// one cache line) instead of 4 * dims (256 bytes: four lines), and a distance is one integer dot
-// product.
+// float32 prefixes, so one node's vector is Padded(dims) bytes (64 at 64 dims: one cache line,
+// where float32 takes four) and a distance is one integer dot product.
 //
-// A code of a vector x of `dims` values (unit-normalized by the caller for cosine):
-//   float scale        s = max_i |x_i| / 127 (0 for a zero vector)
-//   float sq_norm      ||s * c||^2, the squared norm of the decoded vector
-//   int32 sum          sum_i c_i (the AVX-512 VNNI kernel needs it: it multiplies unsigned
-//                      bytes, so it adds 128 to one side and subtracts 128 * sum afterwards)
-//   int8  c[padded]    c_i = round(x_i / s) in [-127, 127], zero past dims up to a multiple of 32
-// Per-vector scaling keeps each vector's relative precision (a Matryoshka prefix's first values
-// are larger than its last ones, and vectors differ in magnitude for inner product); the error of
-// a dot product is at most about dims * s_a * s_b / 2 and typically far less. Graph distances are
-// only used to choose stage 0's candidates: every later stage, and every result, is exact float.
+// One scale per graph, trained on the collection (PrefixIndex::Train): a value x is coded as
+// c = round(x / s) clipped to [-127, 127], s = 1.1 * max |x| / 127 over the training rows (the
+// unit-normalized prefixes for cosine). A code is only its bytes, zero past dims up to a
+// multiple of 32; no per-vector header, so a code of up to 64 values fits one cache line and
+// PrefixIndex keeps them in a 64-byte-aligned array. One shared scale (not one per vector or per
+// dimension) is what makes the distance a plain integer dot product:
+//   cosine, inner product   1 - s^2 <c_a, c_b>
+//   L2                      s^2 ||c_a - c_b||^2
+// The error of a dot product is at most about dims * s^2 / 2 and typically far less. Graph
+// distances only choose stage 0's candidates: every later stage, and every result, is exact float.
+// Values beyond the trained range are clipped (counted: PrefixIndex rebuilds on drift).
 #pragma once
 
 #include <cstddef>
@@ -24,19 +24,27 @@
 namespace mrldb {
 
 struct PrefixCodes {
-  static constexpr size_t kHeaderBytes = 12;
   // Bytes of one code of a `dims`-value prefix.
-  static size_t Bytes(uint32_t dims) { return kHeaderBytes + Padded(dims); }
-  static size_t Padded(uint32_t dims) { return (size_t{dims} + 31) / 32 * 32; }
+  static size_t Bytes(uint32_t dims) { return (size_t{dims} + 31) / 32 * 32; }
+  // The scale for values of magnitude up to `max_abs` (with headroom); 1 for zero.
+  static float ScaleFor(float max_abs) { return max_abs > 0 ? 1.1f * max_abs / 127.0f : 1.0f; }
 
-  // Writes the code of x[0, dims) to out[0, Bytes(dims)).
-  static void Encode(const float* x, uint32_t dims, uint8_t* out);
+  // Writes the code of x[0, dims) at scale `scale` to out[0, Bytes(dims)). Returns whether a
+  // value had to be clipped.
+  static bool Encode(const float* x, uint32_t dims, float scale, uint8_t* out);
   // The decoded value i of a code (for tests).
-  static float Decode(const uint8_t* code, uint32_t i);
+  static float Decode(const uint8_t* code, uint32_t i, float scale) {
+    return scale * static_cast<float>(reinterpret_cast<const int8_t*>(code)[i]);
+  }
 };
 
-// hnswlib distance functions over codes; `param` points at the padded code length (size_t).
-// Cosine and inner product: 1 - <a, b>; L2: ||a - b||^2; of the decoded vectors.
+// What hnswlib's distance functions receive as `param`.
+struct CodeParam {
+  size_t bytes;    // PrefixCodes::Bytes(dims)
+  float scale_sq;  // s^2
+};
+
+// hnswlib distance functions over codes; `param` points at a CodeParam.
 struct CodeKernels {
   const char* name;  // "avx512vnni", "avx2", "scalar"
   float (*ip_distance)(const void* a, const void* b, const void* param);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,14 +23,14 @@ namespace mrldb {
 
 // An hnswlib space over mrldb's SIMD kernels: float32 prefixes, or their int8 codes
 // (engine/prefix_codes.h), in which case the graph stores codes and every vector handed to it
-// (Add, Search) is encoded first.
+// (Add, Search) is encoded first with the graph's trained scale.
 class PrefixIndex::Space final : public hnswlib::SpaceInterface<float> {
  public:
   Space(Metric metric, size_t dims, GraphCodes codes)
       : codes_(codes == GraphCodes::kInt8), dims_(dims) {
     if (codes_) {
-      param_ = PrefixCodes::Padded(static_cast<uint32_t>(dims));
-      bytes_ = PrefixCodes::Bytes(static_cast<uint32_t>(dims));
+      code_param_ = {PrefixCodes::Bytes(static_cast<uint32_t>(dims)), 1.0f};
+      bytes_ = code_param_.bytes;
       const CodeKernels& k = CodeKernelsForCpu();
       fn_ = metric == Metric::kL2 ? k.l2_distance : k.ip_distance;
     } else {
@@ -41,19 +42,31 @@ class PrefixIndex::Space final : public hnswlib::SpaceInterface<float> {
   }
   size_t get_data_size() override { return bytes_; }
   hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
-  void* get_dist_func_param() override { return &param_; }
+  void* get_dist_func_param() override { return codes_ ? static_cast<void*>(&code_param_) : &param_; }
 
-  // What the graph stores for `prefix`: the prefix itself, or its code in `buf`.
-  const void* Prepare(const float* prefix, std::vector<uint8_t>* buf) const {
+  bool codes() const { return codes_; }
+  float scale() const { return scale_; }
+  // REQUIRES: no graph distance is being computed (before the first add, or at load).
+  void SetScale(float s) {
+    scale_ = s;
+    code_param_.scale_sq = s * s;
+  }
+
+  // What the graph stores for `prefix`: the prefix itself, or its code in `buf`. `clipped`
+  // (may be null) tells whether a value was beyond the trained range.
+  const void* Prepare(const float* prefix, std::vector<uint8_t>* buf, bool* clipped = nullptr) const {
     if (!codes_) return prefix;
     buf->resize(bytes_);
-    PrefixCodes::Encode(prefix, static_cast<uint32_t>(dims_), buf->data());
+    const bool c = PrefixCodes::Encode(prefix, static_cast<uint32_t>(dims_), scale_, buf->data());
+    if (clipped) *clipped = c;
     return buf->data();
   }
 
  private:
   bool codes_;
-  size_t dims_, param_, bytes_;
+  size_t dims_, param_ = 0, bytes_;
+  CodeParam code_param_{};
+  float scale_ = 1.0f;
   hnswlib::DISTFUNC<float> fn_;
 };
 
@@ -162,6 +175,8 @@ struct Meta {
   uint32_t dims = 0, m = 0, efc = 0;
   int metric = 0;
   std::string codes = "float32";  // headers written before graphs had codes
+  float scale = 0;                // int8 codes: their trained scale
+  uint64_t trained_rows = 0;      // and the rows they were trained on
 };
 
 // Reads `<path>.meta`. Errors: NotFound, Corruption.
@@ -180,6 +195,7 @@ Status ReadMeta(const std::string& path, Meta* out) {
     return Status::Corruption(fmt::format("'{}.meta' is not an mrldb HNSW header", path));
   }
   if (std::string word; m >> word) out->codes = word;
+  if (std::string scale; m >> scale >> out->trained_rows) out->scale = std::strtof(scale.c_str(), nullptr);
   return Status::Ok();
 }
 
@@ -209,7 +225,19 @@ PrefixIndex::PrefixIndex(Metric metric, uint32_t dims, const HnswParams& params)
     : metric_(metric),
       dims_(dims),
       params_(params),
-      space_(std::make_unique<Space>(metric, dims, params.codes)) {}
+      space_(std::make_unique<Space>(metric, dims, params.codes)),
+      code_bytes_(PrefixCodes::Bytes(dims)),
+      trained_(params.codes != GraphCodes::kInt8) {}
+
+bool PrefixIndex::NeedsTraining() const { return !trained_; }
+
+float PrefixIndex::code_scale() const { return space_->codes() ? space_->scale() : 0.0f; }
+
+// The header's word for the codes: "int8s" for int8 codes with one trained scale (graphs of the
+// earlier per-vector int8 format, "int8", are rebuilt from storage).
+std::string PrefixIndex::CodesWord() const {
+  return space_->codes() ? "int8s" : std::string(GraphCodesName(params_.codes));
+}
 
 PrefixIndex::~PrefixIndex() = default;
 
@@ -223,16 +251,50 @@ Status PrefixIndex::Reserve(size_t rows) {
     } else if (rows > graph_->getMaxElements()) {
       graph_->resizeIndex(std::max(rows, graph_->getMaxElements() * 2));
     }
+    if (space_->codes()) GrowCodes(graph_->getMaxElements());
   } catch (const std::exception& e) {
     return Status::IOError(fmt::format("HNSW index cannot grow to {} rows: {}", rows, e.what()));
   }
   return Status::Ok();
 }
 
+void PrefixIndex::GrowCodes(size_t rows) {
+  if (rows <= codes_capacity_) return;
+  // 64-byte aligned, so that a code of up to 64 bytes is one cache line.
+  const size_t bytes = (rows * code_bytes_ + 63) / 64 * 64;
+  std::unique_ptr<uint8_t[], FreeDeleter> grown(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+  if (!grown) throw std::bad_alloc();
+  if (codes_) std::memcpy(grown.get(), codes_.get(), codes_capacity_ * code_bytes_);
+  codes_ = std::move(grown);
+  codes_capacity_ = rows;
+}
+
+void PrefixIndex::Train(const float* prefixes, size_t n, uint64_t population) {
+  float max_abs = 0;
+  for (size_t i = 0; i < n * dims_; ++i) max_abs = std::max(max_abs, std::fabs(prefixes[i]));
+  space_->SetScale(PrefixCodes::ScaleFor(max_abs));
+  trained_rows_ = population;
+  trained_ = true;
+}
+
 Status PrefixIndex::Add(uint64_t row, const float* prefix) {
+  if (!trained_) {
+    return Status::Internal(fmt::format("HNSW insert of row {}: int8 codes not trained", row));
+  }
   try {
     thread_local std::vector<uint8_t> code;
-    graph_->addPoint(space_->Prepare(prefix, &code), row);
+    bool clipped = false;
+    const void* data = space_->Prepare(prefix, &code, &clipped);
+    graph_->addPoint(data, row);
+    if (space_->codes()) {
+      hnswlib::tableint id;
+      {
+        std::lock_guard<std::mutex> l(graph_->label_lookup_lock);
+        id = graph_->label_lookup_.at(row);
+      }
+      std::memcpy(codes_.get() + size_t{id} * code_bytes_, data, code_bytes_);
+      if (clipped) clipped_rows_.fetch_add(1, std::memory_order_relaxed);
+    }
   } catch (const std::exception& e) {
     return Status::Internal(fmt::format("HNSW insert of row {} failed: {}", row, e.what()));
   }
@@ -266,7 +328,9 @@ void PrefixIndex::Search(const float* query, size_t count, size_t ef,
   out->clear();
   if (!graph_) return;
   thread_local std::vector<uint8_t> code;
-  SearchGraph(*graph_, space_->Prepare(query, &code), count, ef, allowed, out);
+  const GraphVectors own{codes_.get(), code_bytes_};
+  SearchGraph(*graph_, space_->Prepare(query, &code), count, ef, allowed, out,
+              space_->codes() ? &own : nullptr);
 }
 
 Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
@@ -334,7 +398,9 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
     std::ofstream m(meta_tmp, std::ios::trunc);
     m << kMetaMagic << ' ' << covered_rows << ' ' << dims_ << ' ' << int(metric_) << ' '
       << params_.m << ' ' << params_.ef_construction << ' ' << size << ' ' << sum << ' '
-      << generation << ' ' << GraphCodesName(params_.codes) << '\n';
+      << generation << ' ' << CodesWord();
+    if (space_->codes()) m << ' ' << fmt::format("{:a}", space_->scale()) << ' ' << trained_rows_;
+    m << '\n';
     if (!m.flush()) return Status::IOError(fmt::format("cannot write '{}'", meta_tmp));
   }
   MRLDB_RETURN_IF_ERROR(SyncFile(meta_tmp));
@@ -359,11 +425,12 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   Meta meta;
   MRLDB_RETURN_IF_ERROR(ReadMeta(path, &meta));
   if (meta.dims != dims_ || meta.metric != int(metric_) || meta.m != params_.m ||
-      meta.efc != params_.ef_construction || meta.codes != GraphCodesName(params_.codes)) {
+      meta.efc != params_.ef_construction || meta.codes != CodesWord() ||
+      (space_->codes() && !(meta.scale > 0))) {
     return Status::Corruption(fmt::format(
         "'{}' was built with dims {} metric {} m {} ef_construction {} codes {}, the collection "
         "has {} {} {} {} {}", path, meta.dims, meta.metric, meta.m, meta.efc, meta.codes, dims_,
-        int(metric_), params_.m, params_.ef_construction, GraphCodesName(params_.codes)));
+        int(metric_), params_.m, params_.ef_construction, CodesWord()));
   }
   const std::string file = meta.v1 ? path : GenerationFile(path, meta.generation);
   if (!fs::exists(file, ec)) {
@@ -373,12 +440,22 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   if (fs::file_size(file, ec) != meta.size || Fnv1a(file, &ok) != meta.sum || !ok) {
     return Status::Corruption(fmt::format("'{}' does not match its checksum", file));
   }
+  if (space_->codes()) space_->SetScale(meta.scale);
   try {
     auto g = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), file);
     g->setEf(1);
     graph_ = std::move(g);
   } catch (const std::exception& e) {
     return Status::Corruption(fmt::format("hnswlib cannot load '{}': {}", file, e.what()));
+  }
+  trained_rows_ = meta.trained_rows;
+  clipped_rows_ = 0;
+  trained_ = true;
+  if (space_->codes()) {
+    GrowCodes(graph_->max_elements_);
+    for (size_t i = 0; i < graph_->cur_element_count; ++i) {
+      std::memcpy(codes_.get() + i * code_bytes_, graph_->getDataByInternalId(static_cast<hnswlib::tableint>(i)), code_bytes_);
+    }
   }
   generation_ = meta.generation;
   *covered_rows = meta.rows;
@@ -403,6 +480,7 @@ size_t PrefixIndex::MemoryBytes() const {
   for (size_t i = 0; i < g.cur_element_count; ++i) {
     if (g.element_levels_[i] > 0) bytes += g.size_links_per_element_ * g.element_levels_[i];
   }
+  bytes += codes_capacity_ * code_bytes_;
   // label map: node + bucket, roughly
   return bytes + g.label_lookup_.size() * (sizeof(void*) * 2 + 16) +
          g.label_lookup_.bucket_count() * sizeof(void*);

@@ -15,7 +15,9 @@
 // and Add must not run during Save (the owning Collection's graph lock: Save under it shared).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,8 +40,19 @@ class PrefixIndex {
 
   // Grows capacity to at least `rows` (amortized doubling).
   Status Reserve(size_t rows);
+  // Int8 codes (engine/prefix_codes.h) need their scale before the first Add: trains it on n
+  // prefixes (row-major, dims each; normalized for cosine) sampled from a collection of
+  // `population` rows. Float32 graphs need none.
+  bool NeedsTraining() const;
+  void Train(const float* prefixes, size_t n, uint64_t population);
+  // Int8 codes: the trained scale (0 for float32), the collection's rows at training, and the
+  // rows added since (or since load) whose values were beyond its range (clipped).
+  float code_scale() const;
+  uint64_t trained_rows() const { return trained_rows_; }
+  uint64_t clipped_rows() const { return clipped_rows_.load(std::memory_order_relaxed); }
+
   // Adds row `row` with its prefix (dims values; normalized by the caller for cosine).
-  // REQUIRES: capacity (Reserve) and `row` not yet in the graph.
+  // REQUIRES: capacity (Reserve), trained codes, and `row` not yet in the graph.
   Status Add(uint64_t row, const float* prefix);
   // Hides `row` from results (it keeps routing searches). No-op when absent or already deleted.
   void MarkDeleted(uint64_t row);
@@ -81,6 +94,20 @@ class PrefixIndex {
   HnswParams params_;
   std::unique_ptr<Space> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+  // Int8 graphs: a copy of every node's code by hnswlib internal id, 64-byte aligned, which the
+  // searches read (one cache line per node at up to 64 dims; hnswlib's own copy sits at an
+  // unaligned offset inside its level-0 block). Grown by Reserve, filled by Add and Load.
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  void GrowCodes(size_t rows);
+  std::string CodesWord() const;
+  const size_t code_bytes_;
+  std::unique_ptr<uint8_t[], FreeDeleter> codes_;
+  size_t codes_capacity_ = 0;
+  bool trained_;
+  uint64_t trained_rows_ = 0;
+  std::atomic<uint64_t> clipped_rows_{0};
   uint64_t generation_ = 0;  // of the last checkpoint saved or loaded
   std::function<bool(int)> save_hook_;
 };
