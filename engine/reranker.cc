@@ -22,6 +22,15 @@ std::string DeviceLabel(const RerankSplit& split) {
   return "gpu+cpu (" + std::to_string(split.gpu) + "/" + std::to_string(split.cpu) + ")";
 }
 
+void CpuReranker::Prefetch(uint64_t row, size_t b_from, size_t level) const {
+  const storage::Ladder& ladder = cache_.ladder();
+  for (size_t b = b_from; b <= level; ++b) {
+    const char* p = reinterpret_cast<const char*>(cache_.Row(b, row));
+    const size_t bytes = ladder.width(b) * sizeof(float);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+  }
+}
+
 Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) {
   const DistanceKernels& kern = Kernels();
   const storage::Ladder& ladder = cache_.ladder();
@@ -37,10 +46,19 @@ Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
   next.cands.reserve(std::min<size_t>(lists->cands.size(), lists->queries() * size_t{args.keep}));
   next.acc.reserve(next.cands.capacity());
   thread_local std::vector<size_t> order;
+  // About kLinesInFlight cache lines of candidate rows in flight (a row's blocks at this stage
+  // span `lines`): enough to overlap misses, not so many that prefetches queue behind each other.
+  constexpr size_t kLinesInFlight = 48;
+  const size_t lines = std::max<size_t>(1, (ladder.end(level) - ladder.begin(b_from)) * sizeof(float) / 64);
+  const size_t ahead = std::clamp<size_t>(kLinesInFlight / lines, 1, 8);
   for (size_t qi = 0; qi < lists->queries(); ++qi) {
     const float* q = args.queries + qi * args.query_stride;
     const size_t first = lists->offsets[qi], last = lists->offsets[qi + 1];
+    // Candidates are random rows: their blocks are fetched `ahead` candidates ahead, so that
+    // the misses of several rows overlap instead of stalling one after another.
+    for (size_t i = first; i < std::min(last, first + ahead); ++i) Prefetch(lists->cands[i].row, b_from, level);
     for (size_t i = first; i < last; ++i) {
+      if (i + ahead < last) Prefetch(lists->cands[i + ahead].row, b_from, level);
       const uint64_t row = lists->cands[i].row;
       double acc = lists->acc[i];
       for (size_t b = b_from; b <= level; ++b) {

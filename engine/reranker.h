@@ -76,6 +76,8 @@ class CpuReranker final : public Reranker {
   Status Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) override;
 
  private:
+  // Prefetches the blocks b_from..level of `row`.
+  void Prefetch(uint64_t row, size_t b_from, size_t level) const;
   const ColumnCache& cache_;
   const Metric metric_;
 };
