@@ -27,6 +27,8 @@ int RunGpuBench(int argc, char** argv, int first);
 int RunRecoveryBench(int argc, char** argv, int first, bool writer);
 // bench/load_bench.cc: concurrent clients against `mrldb serve`.
 int RunLoadBench(int argc, char** argv, int first);
+// bench/graph_bench.cc: stage 0 alone, hnswlib's search against mrldb's on the same graph.
+int RunGraphBench(int argc, char** argv, int first);
 }  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
@@ -234,6 +236,8 @@ int main(int argc, char** argv) {
         "[--repeat R] [--dir DIR] [--json FILE]\n"
         "       mrldb-bench search [--quick | --synthetic N | --data FILE] [options]  "
         "(search --help)\n"
+        "       mrldb-bench graph [--rows N] [--dim D] [--prefix-dim P] [--nq Q] [--ef LIST] "
+        "[--threads T] [--repeat R]\n"
         "       mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] "
         "[--json FILE] [--no-e2e]\n"
         "       mrldb-bench recovery [--rows N] [--dim D] [--batch B] [--extra E] "
@@ -246,6 +250,7 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
   if (!std::strcmp(argv[1], "search")) return RunSearchBench(argc, argv, 2);
   if (!std::strcmp(argv[1], "gpu")) return mrldb::bench::RunGpuBench(argc, argv, 2);
+  if (!std::strcmp(argv[1], "graph")) return mrldb::bench::RunGraphBench(argc, argv, 2);
   if (!std::strcmp(argv[1], "recovery")) return mrldb::bench::RunRecoveryBench(argc, argv, 2, false);
   if (!std::strcmp(argv[1], "recovery-writer")) {
     return mrldb::bench::RunRecoveryBench(argc, argv, 2, true);

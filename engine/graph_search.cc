@@ -12,11 +12,6 @@ namespace {
 using Graph = hnswlib::HierarchicalNSW<float>;
 using Id = hnswlib::tableint;
 
-// How many unvisited neighbours' vectors are in flight ahead of the one being scored: enough to
-// overlap their misses, few enough not to overflow the core's outstanding-miss buffers with
-// vectors of four or five cache lines each.
-constexpr size_t kAhead = 6;
-
 inline void Prefetch(const void* p) {
 #if defined(__GNUC__)
   __builtin_prefetch(p, 0, 3);
@@ -35,7 +30,6 @@ struct Scratch {
   uint16_t epoch = 0;
   std::vector<std::pair<float, Id>> candidates;  // min-heap by distance (greater)
   std::vector<std::pair<float, Id>> top;         // max-heap by distance: the best ef allowed
-  std::vector<Id> fresh;                         // unvisited neighbours of the expanded node
 
   // Starts a new visited set over `n` nodes.
   void Begin(size_t n) {
@@ -72,14 +66,16 @@ struct Less {
 
 class Walker {
  public:
-  Walker(const Graph& g, const void* query, const GraphVectors* v)
-      : g_(g), q_(query), dist_(g.fstdistfunc_), param_(g.dist_func_param_),
+  Walker(const Graph& g, const void* query, const GraphVectors* v, GraphPrefetch prefetch)
+      : g_(g), q_(query), ahead_(prefetch.ahead), dist_(g.fstdistfunc_), param_(g.dist_func_param_),
         base_(v ? reinterpret_cast<const char*>(v->base) : g.data_level0_memory_ + g.offsetData_),
         stride_(v ? v->stride : g.size_data_per_element_) {}
 
   const char* Vector(Id id) const { return base_ + size_t{id} * stride_; }
   float Distance(Id id) const { return dist_(q_, Vector(id), param_); }
-  void PrefetchVector(Id id) const { PrefetchRange(Vector(id), g_.data_size_); }
+  void PrefetchVector(Id id) const {
+    if (ahead_) PrefetchRange(Vector(id), g_.data_size_);
+  }
 
   // Greedy descent from the entry point to level 1; returns level 0's entry and its distance.
   std::pair<float, Id> Descend() const {
@@ -91,9 +87,9 @@ class Walker {
         const auto* ll = reinterpret_cast<const unsigned int*>(g_.get_linklist(cur, level));
         const size_t n = g_.getListCount(const_cast<unsigned int*>(ll));
         const Id* ids = ll + 1;
-        for (size_t i = 0; i < n && i < kAhead; ++i) PrefetchVector(ids[i]);
+        for (size_t i = 0; i < n && i < ahead_; ++i) PrefetchVector(ids[i]);
         for (size_t i = 0; i < n; ++i) {
-          if (i + kAhead < n) PrefetchVector(ids[i + kAhead]);
+          if (i + ahead_ < n) PrefetchVector(ids[i + ahead_]);
           const float d = Distance(ids[i]);
           if (d < cur_d) cur_d = d, cur = ids[i], changed = true;
         }
@@ -132,16 +128,19 @@ class Walker {
       const auto* ll = reinterpret_cast<const unsigned int*>(g_.get_linklist0(node));
       const size_t n = g_.getListCount(const_cast<unsigned int*>(ll));
       const Id* ids = ll + 1;
-      for (size_t j = 0; j < n; ++j) Prefetch(&s.tags[ids[j]]);
-      s.fresh.clear();
-      for (size_t j = 0; j < n; ++j) {
-        if (s.Visit(ids[j])) s.fresh.push_back(ids[j]);
+      // One pass, as hnswlib's, but with the tags and whole vectors of `ahead` neighbours in
+      // flight (visited ones included: testing the tag first would wait for it).
+      for (size_t j = 0; j < n && j < ahead_; ++j) {
+        Prefetch(&s.tags[ids[j]]);
+        PrefetchVector(ids[j]);
       }
-      const size_t m = s.fresh.size();
-      for (size_t j = 0; j < m && j < kAhead; ++j) PrefetchVector(s.fresh[j]);
-      for (size_t j = 0; j < m; ++j) {
-        if (j + kAhead < m) PrefetchVector(s.fresh[j + kAhead]);
-        const Id id = s.fresh[j];
+      for (size_t j = 0; j < n; ++j) {
+        if (j + ahead_ < n) {
+          Prefetch(&s.tags[ids[j + ahead_]]);
+          PrefetchVector(ids[j + ahead_]);
+        }
+        const Id id = ids[j];
+        if (!s.Visit(id)) continue;
         const float dist = Distance(id);
         if (s.top.size() < ef || dist < bound) {
           s.candidates.emplace_back(dist, id);
@@ -158,13 +157,17 @@ class Walker {
         }
       }
       // The next node to expand: its link list is read first.
-      if (!s.candidates.empty()) PrefetchRange(reinterpret_cast<const char*>(g_.get_linklist0(s.candidates.front().second)), g_.size_links_level0_);
+      if (ahead_ && !s.candidates.empty()) {
+        PrefetchRange(reinterpret_cast<const char*>(g_.get_linklist0(s.candidates.front().second)),
+                      g_.size_links_level0_);
+      }
     }
   }
 
  private:
   const Graph& g_;
   const void* q_;
+  const size_t ahead_;
   hnswlib::DISTFUNC<float> dist_;
   void* param_;
   const char* base_;
@@ -175,13 +178,14 @@ class Walker {
 
 void SearchGraph(const Graph& graph, const void* query, size_t count, size_t ef,
                  const std::vector<uint8_t>* allowed,
-                 std::vector<std::pair<float, uint64_t>>* out, const GraphVectors* vectors) {
+                 std::vector<std::pair<float, uint64_t>>* out, const GraphVectors* vectors,
+                 GraphPrefetch prefetch) {
   out->clear();
   if (graph.cur_element_count == 0 || count == 0) return;
   ef = std::max(ef, count);
   Scratch& s = ThreadScratch();
   s.Begin(graph.max_elements_);
-  const Walker walk(graph, query, vectors);
+  const Walker walk(graph, query, vectors, prefetch);
   const auto entry = walk.Descend();
   if (graph.num_deleted_ == 0 && allowed == nullptr) {
     walk.Level0<true>(entry, ef, allowed, s);

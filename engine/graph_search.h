@@ -5,11 +5,11 @@
 // levels, then a best-first search of level 0 with a candidate list of `ef`; deleted and
 // filtered nodes route the search but are never returned), and differs only in what it costs:
 // - no lock and no allocation in steady state: the visited set (epoch-tagged, one uint16 per
-//   node), both heaps and the neighbour buffer are thread-local and reused;
-// - memory-level parallelism: when a node is expanded, the visited tags of all its neighbours
-//   are prefetched, then the whole vectors (every cache line of them, not only the first) of the
-//   unvisited ones, a few ahead of the distance being computed; the next candidate's link list
-//   is prefetched before this node's distances are done.
+//   node) and both heaps are thread-local and reused;
+// - memory-level parallelism: while a node's neighbours are scored, the visited tags and the
+//   whole vectors (every cache line, not only the first) of the next `ahead` ones are in
+//   flight, and the next candidate's link list is prefetched before this node's are done;
+// - int8 graphs read codes from PrefixIndex's 64-byte-aligned copy (one line per node).
 // Results are the same set hnswlib returns, up to ties in distance (tested).
 //
 // Thread safety: any number of concurrent searches; none may overlap a change to the graph
@@ -34,12 +34,18 @@ struct GraphVectors {
   size_t stride;
 };
 
+// How far ahead the search prefetches: `ahead` unvisited neighbours' vectors in flight (0: no
+// software prefetch at all). The default was chosen by `mrldb-bench graph` (docs/benchmarks.md).
+struct GraphPrefetch {
+  size_t ahead = 3;
+};
+
 // Up to `count` nearest (graph distance, label) pairs of `query` (in the graph's own encoding),
 // ascending, into *out, with a candidate list of max(ef, count). `allowed` (may be null) is
 // indexed by label: nonzero labels may be returned.
 void SearchGraph(const hnswlib::HierarchicalNSW<float>& graph, const void* query, size_t count,
                  size_t ef, const std::vector<uint8_t>* allowed,
                  std::vector<std::pair<float, uint64_t>>* out,
-                 const GraphVectors* vectors = nullptr);
+                 const GraphVectors* vectors = nullptr, GraphPrefetch prefetch = {});
 
 }  // namespace mrldb
