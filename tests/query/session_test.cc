@@ -21,16 +21,7 @@ using testing::TempDir;
 
 // Writes a version-1.0 .npy of float16 values (n x d) and a matching ids file.
 void WriteHalfNpy(const std::string& path, const std::string& ids, size_t n, size_t d) {
-  std::string header = "{'descr': '<f2', 'fortran_order': False, 'shape': (" + std::to_string(n) +
-                       ", " + std::to_string(d) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  f.put(char(len & 0xff));
-  f.put(char(len >> 8));
-  f << header;
+  std::ofstream f = testing::NpyFile(path, "<f2", n, d);
   for (size_t i = 0; i < n * d; ++i) {
     // Small integers are exact in float16: value (i % 7) encoded by hand.
     static const uint16_t kHalf[7] = {0x0000, 0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600};
