@@ -8,7 +8,7 @@
 //                Funnel({{index_dim, keep0}, {256, max(k, keep0 / 4)}, {D, 0}}, ef keep0) (no 256
 //                stage unless it is on the ladder between index_dim and D), and the default plan.
 //   hnswlib      HierarchicalNSW on all D dims, M 16, ef_construction 200, concurrent addPoint
-//                from --threads threads; ef in --sweep. Its distances call mrldb's SIMD kernels
+//                from --build-threads threads; ef in --sweep. Its distances call mrldb's SIMD kernels
 //                (chosen at run time, like mrldb's): stock hnswlib chooses at compile time and
 //                would run SSE code in this build.
 //   faiss        IndexRefineFlat(IndexPreTransform(RemapDimensionsTransform(D, index_dim,
@@ -23,6 +23,11 @@
 // then wrapped in the IndexPreTransform (whose remap then only sees queries, and a query's scale
 // does not change an inner-product ranking) and in IndexRefineFlat(base, xb) with the full
 // normalized vectors as refine codes.
+// Data: --data, or the synthetic generator (--decay, --clusters, --flat): rows from its row
+// stream, queries from its independent query stream. Run counts the queries equal to a stored
+// row (hashes of every row; none may be for synthetic data, a warning for files).
+// Builds, the ground truth and data preparation run on --build-threads threads (mrldb's database
+// is then reopened with --threads for the all-thread QPS).
 // QPS "1 thread": one query at a time from one thread; mrldb on its database reopened with
 // DatabaseOptions::threads = 1, FAISS under omp_set_num_threads(1). "All threads" (--threads):
 // mrldb SearchBatch, one batched FAISS search (OpenMP), threads over the queries for hnswlib and
@@ -37,6 +42,8 @@
 //   faiss    computed: HNSW neighbors, levels, offsets + n x index_dim floats; total adds the
 //            refine IndexFlat's n x D floats.
 //   And "RSS+": growth of the resident set across each build (after malloc_trim).
+// --breakdown (bench/search_breakdown.h): mrldb's first sweep plan on the one-thread database,
+// the whole Search call against SearchStats' stage times.
 #include "bench/search_bench.h"
 
 #include <malloc.h>
@@ -44,8 +51,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -64,6 +71,8 @@
 #include <hnswlib/hnswlib.h>
 
 #include "bench/measure.h"
+#include "bench/search_breakdown.h"
+#include "bench/search_options.h"
 #include "bench/search_report.h"
 #include "engine/distance.h"
 #include "mrldb/database.h"
@@ -80,7 +89,6 @@ namespace {
 constexpr double kExactBudgetS = 15;
 constexpr size_t kInsertBatch = 10000;
 constexpr uint32_t kHnswM = 16, kEfConstruction = 200;
-constexpr double kTarget = 0.95;
 constexpr double kMiB = 1 << 20;
 
 // Row-major n x d float32 values.
@@ -103,141 +111,10 @@ Result<Matrix> ReadVectorFile(const std::string& path) {
   return Matrix{all.rows(), all.dim, std::move(all.vectors)};
 }
 
-constexpr char kUsage[] = R"(usage: mrldb-bench search [options]
-data (default: --synthetic 1000000, several GB of memory at 768 dims):
-  --synthetic N     N synthetic Matryoshka rows (SyntheticGenerator, seed 42)
-  --quick           --synthetic 100000
-  --dim D           dimension of the synthetic rows (default 768)
-  --data FILE       base vectors: .npy (float32 or float16, C order, 2-D), .fvecs, or the
-                    embedding column of a .csv or .jsonl file (query/formats/formats.h)
-  --queries FILE    queries (same formats); default: SyntheticGenerator::Queries, or the last
-                    --nq rows of --data, held out of the base set
-  --nq N            number of queries (default 1000)
-search:
-  --k K             neighbours, recall@K (default 10)
-  --metric M        cosine | ip | l2 (default cosine)
-  --index-dim G     prefix of mrldb's graph and of FAISS's HNSW (default 64; on the ladder)
-  --sweep LIST      ef = keep0 values (default 20,40,80,160,320,640; values below k become k)
-  --threads T       threads for builds and all-thread QPS (default: all cores)
-  --systems LIST    of mrldb,hnswlib,faiss,exact (default: all)
-  --graph-codes C   int8 | float32: what mrldb's graph stores (default int8)
-  --gt mrldb|own    ground truth (default: mrldb's exact search when its database is built)
-output:
-  --csv FILE  --json FILE  --plot FILE.png  --plot-script FILE.gp
-  --dir DIR         mrldb database directory (default: a temporary one, removed at the end)
-)";
-
 void Progress(const std::string& what) { fmt::print(stderr, "[search] {}\n", what); }
 
-// ---- Options ------------------------------------------------------------------------------------
-
-struct Args {
-  bool help = false;
-  size_t synthetic = 1000000, dim = 768, nq = 1000, k = 10, index_dim = 64, threads = 0;
-  std::string data, queries, metric = "cosine", sweep = "20,40,80,160,320,640";
-  std::string graph_codes = "int8";
-  std::string systems = "mrldb,hnswlib,faiss,exact", gt, csv, json, plot, dir;
-  std::string plot_script = MRLDB_BENCH_PLOT_SCRIPT;
-  // Derived from the strings above.
-  Metric metric_value = Metric::kCosine;
-  std::vector<uint32_t> sweep_values;
-  bool mrldb = false, hnswlib = false, faiss = false, exact = false;
-};
-
-bool ParsePositive(const std::string& s, size_t* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size() && *out > 0;
-}
-
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  for (size_t p = 0; p <= s.size();) {
-    const size_t e = std::min(s.find(',', p), s.size());
-    out.push_back(s.substr(p, e - p));
-    p = e + 1;
-  }
-  return out;
-}
-
-Status Parse(int argc, char** argv, int first, Args* a) {
-  const std::pair<const char*, size_t*> numbers[] = {
-      {"--synthetic", &a->synthetic}, {"--dim", &a->dim},   {"--nq", &a->nq},
-      {"--k", &a->k}, {"--index-dim", &a->index_dim},       {"--threads", &a->threads}};
-  const std::pair<const char*, std::string*> strings[] = {
-      {"--data", &a->data},       {"--queries", &a->queries}, {"--metric", &a->metric},
-      {"--sweep", &a->sweep},     {"--systems", &a->systems}, {"--gt", &a->gt},
-      {"--csv", &a->csv},         {"--json", &a->json},       {"--plot", &a->plot},
-      {"--dir", &a->dir},         {"--plot-script", &a->plot_script},
-      {"--graph-codes", &a->graph_codes}};
-  std::vector<std::string> seen;
-  for (int i = first; i < argc; ++i) {
-    const std::string opt = argv[i];
-    seen.push_back(opt);
-    if (opt == "--help" || opt == "-h") {
-      a->help = true;
-      continue;
-    }
-    if (opt == "--quick") {
-      a->synthetic = 100000;
-      continue;
-    }
-    size_t* num = nullptr;
-    std::string* str = nullptr;
-    for (const auto& [name, p] : numbers) num = opt == name ? p : num;
-    for (const auto& [name, p] : strings) str = opt == name ? p : str;
-    if (!num && !str) return Status::InvalidArgument(fmt::format("unknown option '{}'", opt));
-    if (i + 1 >= argc) return Status::InvalidArgument(fmt::format("{} needs a value", opt));
-    const std::string val = argv[++i];
-    if (str) *str = val;
-    if (num && !ParsePositive(val, num)) {
-      return Status::InvalidArgument(fmt::format("{}: '{}' is not a positive integer", opt, val));
-    }
-  }
-  auto given = [&](const char* o) { return std::count(seen.begin(), seen.end(), o) > 0; };
-  if (given("--data") && (given("--synthetic") || given("--quick") || given("--dim"))) {
-    return Status::InvalidArgument("--data cannot be combined with --synthetic, --quick or --dim");
-  }
-  if (!given("--data") && given("--queries")) {
-    return Status::InvalidArgument("--queries needs --data (synthetic runs draw their queries)");
-  }
-  if (a->dim > 65536 || a->k > 100000 || a->threads > 4096) {
-    return Status::InvalidArgument("--dim is at most 65536, --k 100000, --threads 4096");
-  }
-  auto metric = ParseMetric(a->metric);
-  if (!metric.ok()) {
-    return Status::InvalidArgument(fmt::format("--metric: {}", metric.status().message()));
-  }
-  a->metric_value = *metric;
-  if (a->graph_codes != "int8" && a->graph_codes != "float32") {
-    return Status::InvalidArgument(fmt::format("--graph-codes: '{}' is not int8 or float32", a->graph_codes));
-  }
-  for (const std::string& s : Split(a->sweep)) {
-    size_t v = 0;
-    if (!ParsePositive(s, &v) || v > 100000) {
-      return Status::InvalidArgument(fmt::format("--sweep: '{}' is not in 1..100000", s));
-    }
-    a->sweep_values.push_back(static_cast<uint32_t>(std::max(v, a->k)));  // a funnel keeps >= k
-  }
-  std::sort(a->sweep_values.begin(), a->sweep_values.end());
-  a->sweep_values.erase(std::unique(a->sweep_values.begin(), a->sweep_values.end()),
-                        a->sweep_values.end());
-  for (const std::string& s : Split(a->systems)) {
-    bool* flag = s == "mrldb" ? &a->mrldb : s == "hnswlib" ? &a->hnswlib
-               : s == "faiss" ? &a->faiss : s == "exact" ? &a->exact : nullptr;
-    if (!flag) {
-      return Status::InvalidArgument(fmt::format(
-          "--systems: unknown system '{}' (mrldb, hnswlib, faiss, exact)", s));
-    }
-    *flag = true;
-  }
-  if (!a->gt.empty() && a->gt != "mrldb" && a->gt != "own") {
-    return Status::InvalidArgument("--gt: need 'mrldb' or 'own'");
-  }
-  return Status::Ok();
-}
-
 struct Bench {
-  Args a;
+  SearchArgs a;
   Matrix base, queries;
   std::vector<int64_t> gt;  // nq x k exact neighbours
   Timing gt_timing;
@@ -245,6 +122,7 @@ struct Bench {
   size_t nq() const { return queries.n; }
   uint32_t k() const { return run.k; }
   unsigned threads() const { return run.threads; }
+  unsigned build_threads() const { return run.build_threads; }
   // A row of `system`, its result arrays sized.
   SearchRow NewRow(std::string system, std::string params = "", uint32_t sweep = 0) const {
     SearchRow r{.system = std::move(system), .params = std::move(params), .sweep = sweep};
@@ -323,9 +201,10 @@ Status RunExactOwn(Bench& b, bool ground_truth) {
     bf.TopK(b.queries.Row(q), k, ids->data() + q * k);
   };
   const double budget = ground_truth ? 0 : kExactBudgetS;
-  MRLDB_ASSIGN_OR_RETURN(r.all, Timed(b.nq(), budget ? 4 * b.threads() : b.nq(), budget,
+  const unsigned threads = ground_truth ? b.build_threads() : b.threads();
+  MRLDB_ASSIGN_OR_RETURN(r.all, Timed(b.nq(), budget ? 4 * threads : b.nq(), budget,
                                       [&](size_t first, size_t count) {
-    return ParallelFor(count, b.threads(), [&](size_t i) { search(&r.idsn, first + i); });
+    return ParallelFor(count, threads, [&](size_t i) { search(&r.idsn, first + i); });
   }));
   if (ground_truth) {
     b.gt = r.idsn;
@@ -382,7 +261,7 @@ Status RunMrldb(Bench& b, const std::string& dir) {
   const uint32_t k = b.k();
   const std::string name = "bench";
   DatabaseOptions dbo;
-  dbo.threads = b.threads();
+  dbo.threads = b.build_threads();
   MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(dir, dbo));
   CollectionSpec spec;
   spec.name = name;
@@ -442,9 +321,22 @@ Status RunMrldb(Bench& b, const std::string& dir) {
     b.gt.assign(b.nq() * k, -1);
     MRLDB_ASSIGN_OR_RETURN(b.gt_timing, Timed(b.nq(), b.nq(), 0, batch_search(o, &b.gt)));
   }
+  if (plans.empty()) return db->Close();  // built only for the ground truth
+  auto reopen = [&](unsigned threads) -> Status {
+    MRLDB_RETURN_IF_ERROR(db->Close());
+    db.reset();
+    dbo.threads = threads;
+    const auto t0 = Clock::now();
+    MRLDB_ASSIGN_OR_RETURN(db, Database::Open(dir, dbo));
+    MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
+    Progress(fmt::format("mrldb: reopened with {} worker threads in {:.2f} s", threads, Since(t0)));
+    return Status::Ok();
+  };
+  const bool same_threads = b.build_threads() == b.threads();
+  if (!same_threads) MRLDB_RETURN_IF_ERROR(reopen(b.threads()));
   for (Plan& p : plans) {
     Progress(fmt::format("mrldb: {} ({} threads)", p.row.params, b.threads()));
-    if (p.exact && b.run.ground_truth == "mrldb") {
+    if (p.exact && b.run.ground_truth == "mrldb" && same_threads) {
       p.row.all = b.gt_timing;
       p.row.idsn = b.gt;
       continue;
@@ -453,15 +345,8 @@ Status RunMrldb(Bench& b, const std::string& dir) {
     MRLDB_ASSIGN_OR_RETURN(p.row.all, Timed(b.nq(), budget ? 4 * b.threads() : b.nq(), budget,
                                             batch_search(p.options, &p.row.idsn)));
   }
-  MRLDB_RETURN_IF_ERROR(db->Close());
-  if (plans.empty()) return Status::Ok();  // built only for the ground truth
-  db.reset();
   // One query at a time on one worker thread: reopen with DatabaseOptions::threads = 1.
-  dbo.threads = 1;
-  const auto t0 = Clock::now();
-  MRLDB_ASSIGN_OR_RETURN(db, Database::Open(dir, dbo));
-  MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
-  Progress(fmt::format("mrldb: reopened with 1 worker thread in {:.2f} s", Since(t0)));
+  MRLDB_RETURN_IF_ERROR(reopen(1));
   for (Plan& p : plans) {
     Progress(fmt::format("mrldb: {} (1 thread)", p.row.params));
     auto one = [&](size_t q, size_t) -> Status {
@@ -471,8 +356,13 @@ Status RunMrldb(Bench& b, const std::string& dir) {
       return Status::Ok();
     };
     MRLDB_ASSIGN_OR_RETURN(p.row.one, Timed(b.nq(), 1, p.exact ? kExactBudgetS : 0, one));
-    b.run.results.push_back(std::move(p.row));
   }
+  if (b.a.breakdown) {  // plans[0]: the funnel at the first sweep point
+    Progress(fmt::format("mrldb: time breakdown of {} (1 thread)", plans[0].row.params));
+    MRLDB_ASSIGN_OR_RETURN(b.run.breakdown, MeasureBreakdown(*db, name, queries, b.nq(),
+                                                             plans[0].options, plans[0].row.params));
+  }
+  for (Plan& p : plans) b.run.results.push_back(std::move(p.row));
   return db->Close();
 }
 
@@ -506,13 +396,13 @@ Status RunHnswlib(Bench& b, double prep_s) {
   const Matrix& x = b.base;
   const uint32_t k = b.k();
   try {
-    Progress(fmt::format("hnswlib: building ({} threads)", b.threads()));
+    Progress(fmt::format("hnswlib: building ({} threads)", b.build_threads()));
     KernelSpace space(x.d, b.a.metric_value == Metric::kL2);
     const double rss0 = RssMiB();
     const auto t0 = Clock::now();
     auto index = std::make_unique<Hnsw>(&space, x.n, kHnswM, kEfConstruction, /*seed=*/100);
     MRLDB_RETURN_IF_ERROR(
-        ParallelFor(x.n, b.threads(), [&](size_t i) { index->addPoint(x.Row(i), i); }));
+        ParallelFor(x.n, b.build_threads(), [&](size_t i) { index->addPoint(x.Row(i), i); }));
     SearchRow base = b.NewRow("hnswlib");
     base.build_s = base.ingest_s = prep_s + Since(t0);
     base.rss_mib = RssMiB() - rss0;
@@ -558,8 +448,8 @@ Status RunFaiss(Bench& b, double prep_s) {
   const uint32_t k = b.k(), g = b.a.index_dim;
   const int threads = static_cast<int>(b.threads());
   try {
-    Progress(fmt::format("faiss: building ({} OpenMP threads)", threads));
-    omp_set_num_threads(threads);
+    Progress(fmt::format("faiss: building ({} OpenMP threads)", b.build_threads()));
+    omp_set_num_threads(static_cast<int>(b.build_threads()));
     const double rss0 = RssMiB();
     const auto t0 = Clock::now();
     std::vector<float> prefix(x.n * g);  // renormalized under cosine: see the top of the file
@@ -625,15 +515,16 @@ Status RunFaiss(Bench& b, double prep_s) {
 // ---- Driver -------------------------------------------------------------------------------------
 
 Status LoadData(Bench& b) {
-  const Args& a = b.a;
+  const SearchArgs& a = b.a;
   if (a.data.empty()) {
-    SyntheticOptions so;
-    so.dim = static_cast<uint32_t>(a.dim);
+    // Rows come from the generator's stream 1 and queries from its stream 2: the same clusters
+    // and scales, independent draws, so no query is a stored row (checked by Run).
+    const SyntheticOptions& so = a.synthetic_options;
     SyntheticGenerator gen(so);
-    Progress(fmt::format("generating {} x {} synthetic rows", a.synthetic, a.dim));
+    Progress(fmt::format("generating {} x {} {} rows", a.synthetic, a.dim, SyntheticName(so)));
     b.base = Matrix{a.synthetic, so.dim, gen.Rows(0, a.synthetic)};
     b.queries = Matrix{a.nq, so.dim, gen.Queries(0, a.nq)};
-    b.run.data = fmt::format("synthetic Matryoshka {} x {}; {} queries", a.synthetic, a.dim, a.nq);
+    b.run.data = fmt::format("{} {} x {}; {} queries", SyntheticName(so), a.synthetic, a.dim, a.nq);
     return Status::Ok();
   }
   MRLDB_ASSIGN_OR_RETURN(b.base, ReadVectorFile(a.data));
@@ -660,6 +551,38 @@ Status LoadData(Bench& b) {
   return Status::Ok();
 }
 
+// The number of queries equal, value for value, to a stored row: a benchmark must not ask for
+// rows it stores (each would find itself at distance 0 and inflate the recall). Every row's hash,
+// sorted; each query's looked up and confirmed by comparing the values.
+size_t QueriesThatAreStoredRows(const Matrix& base, const Matrix& queries, unsigned threads) {
+  auto hash = [](const float* v, uint32_t d) {
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the 32-bit words
+    for (uint32_t j = 0; j < d; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, v + j, sizeof bits);
+      h = (h ^ bits) * 0x100000001b3ull;
+    }
+    return h;
+  };
+  std::vector<std::pair<uint64_t, size_t>> rows(base.n);
+  ParallelFor(base.n, threads, [&](size_t i) { rows[i] = {hash(base.Row(i), base.d), i}; })
+      .IgnoreError();  // the body cannot throw
+  std::sort(rows.begin(), rows.end());
+  size_t found = 0;
+  for (size_t q = 0; q < queries.n; ++q) {
+    const float* v = queries.Row(q);
+    const uint64_t h = hash(v, queries.d);
+    for (auto it = std::lower_bound(rows.begin(), rows.end(), std::pair<uint64_t, size_t>{h, 0});
+         it != rows.end() && it->first == h; ++it) {
+      if (std::equal(v, v + queries.d, base.Row(it->second))) {
+        ++found;
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 // L2-normalizes every row in place (zero rows stay zero); returns the seconds spent.
 double Normalize(Matrix* m, unsigned threads) {
   const auto t0 = Clock::now();
@@ -672,15 +595,20 @@ double Normalize(Matrix* m, unsigned threads) {
 }
 
 Status Run(Bench& b) {
-  const Args& a = b.a;
+  const SearchArgs& a = b.a;
   MRLDB_RETURN_IF_ERROR(LoadData(b));
+  SearchRun& run = b.run;
+  run.queries_stored = QueriesThatAreStoredRows(b.base, b.queries, b.build_threads());
+  if (run.queries_stored > 0 && a.data.empty()) {
+    return Status::Internal(fmt::format("{} synthetic queries equal stored rows",
+                                        run.queries_stored));
+  }
   const std::vector<uint32_t> ladder = DefaultLadder(b.base.d);
   if (a.index_dim >= b.base.d || !std::count(ladder.begin(), ladder.end(), a.index_dim)) {
     return Status::InvalidArgument(
         fmt::format("--index-dim {} must be on the ladder of dim {} ({}) and below {}",
                     a.index_dim, b.base.d, fmt::join(ladder, ","), b.base.d));
   }
-  SearchRun& run = b.run;
   const bool db = a.mrldb || a.exact || a.gt == "mrldb";
   run.ground_truth = a.gt.empty() ? (db ? "mrldb" : "own") : a.gt;
   run.metric = MetricName(a.metric_value);
@@ -688,11 +616,14 @@ Status Run(Bench& b) {
   run.queries = b.nq();
   run.dim = b.base.d;
   run.index_dim = static_cast<uint32_t>(a.index_dim);
-  fmt::print("data: {}\nk {}, metric {}, index_dim {}, sweep {}, threads {}; ground truth: exact "
-             "full-dimension search by {}\nhnswlib 0.8.0 on mrldb's {} kernels; FAISS {}.{}.{}\n",
+  fmt::print("data: {}\nk {}, metric {}, index_dim {}, sweep {}, threads {} (builds {}); ground "
+             "truth: exact "
+             "full-dimension search by {}\nqueries equal to a stored row: {}{}\nhnswlib 0.8.0 on "
+             "mrldb's {} kernels; FAISS {}.{}.{}\n",
              run.data, run.k, run.metric, run.index_dim, fmt::join(a.sweep_values, ","),
-             run.threads, run.ground_truth, Kernels().name, FAISS_VERSION_MAJOR,
-             FAISS_VERSION_MINOR, FAISS_VERSION_PATCH);
+             run.threads, run.build_threads, run.ground_truth, run.queries_stored,
+             run.queries_stored ? " (WARNING: they find themselves; recall is inflated)" : "",
+             Kernels().name, FAISS_VERSION_MAJOR, FAISS_VERSION_MINOR, FAISS_VERSION_PATCH);
   std::fflush(stdout);
   if (run.ground_truth == "own") {
     Progress("ground truth by exact-own");
@@ -709,7 +640,7 @@ Status Run(Bench& b) {
   }
   malloc_trim(0);
   const double prep_s = a.metric_value == Metric::kCosine && (a.hnswlib || a.faiss)
-      ? Normalize(&b.base, b.threads()) + Normalize(&b.queries, b.threads()) : 0;
+      ? Normalize(&b.base, b.build_threads()) + Normalize(&b.queries, b.build_threads()) : 0;
   if (a.hnswlib) MRLDB_RETURN_IF_ERROR(RunHnswlib(b, prep_s));
   malloc_trim(0);
   if (a.exact) MRLDB_RETURN_IF_ERROR(RunExactOwn(b, /*ground_truth=*/false));
@@ -719,22 +650,23 @@ Status Run(Bench& b) {
     r.recall1 = Recall(r.ids1, b.gt, r.one.done, run.k);
     r.recalln = Recall(r.idsn, b.gt, r.all.done, run.k);
   }
-  return Report(&run, {a.csv, a.json, a.plot, a.plot_script}, kTarget);
+  return Report(&run, {a.csv, a.json, a.plot, a.plot_script}, a.target_values);
 }
 
 }  // namespace
 }  // namespace mrldb::bench
 
 int RunSearchBench(int argc, char** argv, int first_arg) {
-  using mrldb::bench::kUsage;
+  using mrldb::bench::kSearchUsage;
   try {
     mrldb::bench::Bench b;
-    if (mrldb::Status st = mrldb::bench::Parse(argc, argv, first_arg, &b.a); !st.ok()) {
-      fmt::print(stderr, "mrldb-bench search: {}\n\n{}", st.message(), kUsage);
+    b.a.plot_script = MRLDB_BENCH_PLOT_SCRIPT;
+    if (mrldb::Status st = mrldb::bench::ParseSearchArgs(argc, argv, first_arg, &b.a); !st.ok()) {
+      fmt::print(stderr, "mrldb-bench search: {}\n\n{}", st.message(), kSearchUsage);
       return 2;
     }
     if (b.a.help) {
-      fmt::print("{}", kUsage);
+      fmt::print("{}", kSearchUsage);
       return 0;
     }
     for (int i = 0; i < argc; ++i) {
@@ -746,6 +678,8 @@ int RunSearchBench(int argc, char** argv, int first_arg) {
     b.run.k = static_cast<uint32_t>(b.a.k);
     b.run.threads = b.a.threads ? static_cast<unsigned>(b.a.threads)
                                 : std::max(1u, std::thread::hardware_concurrency());
+    b.run.build_threads = b.a.build_threads ? static_cast<unsigned>(b.a.build_threads)
+                                            : b.run.threads;
     if (mrldb::Status st = mrldb::bench::Run(b); !st.ok()) {
       fmt::print(stderr, "mrldb-bench search: {}\n", st.ToString());
       return 1;

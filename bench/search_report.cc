@@ -11,6 +11,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 extern char** environ;
 
@@ -131,9 +132,73 @@ Status Plot(const SearchRun& run, const ReportFiles& files, const std::string& c
   return Status::Ok();
 }
 
+// Each system's best point reaching `target` and the QPS at it, printed; returns the JSON
+// members "best" and "qps" for it.
+std::string AtTargetReport(const SearchRun& run, const std::vector<std::string>& systems,
+                           double target) {
+  std::string json = "\"best\": {";
+  fmt::print("\nhighest 1-thread QPS with recall@{} >= {}:\n", run.k, target);
+  std::string sep = "\n";
+  for (const std::string& s : systems) {
+    const SearchRow* best = nullptr;
+    for (const SearchRow& r : run.results) {
+      if (r.system == s && r.recall1 >= target && (!best || r.one.qps > best->one.qps)) best = &r;
+    }
+    if (!best) {
+      fmt::print("  {:<13} none reaches it\n", s);
+      continue;
+    }
+    fmt::print("  {:<13} {:<34} recall {:.4f} {:>10.1f} QPS 1 thr {:>10.1f} QPS {} thr\n", s,
+               best->params, best->recall1, best->one.qps, best->all.qps, run.threads);
+    json += fmt::format("{}      {}: {{\"params\": {}, \"recall\": {:.5f}, \"qps_1thread\": {:.2f}, "
+                        "\"qps_all_threads\": {:.2f}}}", sep, Json(s), Json(best->params),
+                        best->recall1, best->one.qps, best->all.qps);
+    sep = ",\n";
+  }
+  json += "\n    }, \"qps\": {";
+  fmt::print("\nQPS at recall@{} = {} (log-QPS interpolated between the sweep points around it):\n",
+             run.k, target);
+  const AtTarget m = QpsAtTarget(run, "mrldb", target);
+  sep = "\n";
+  for (const char* s : {"mrldb", "hnswlib", "faiss"}) {
+    if (std::find(systems.begin(), systems.end(), s) == systems.end()) continue;
+    const AtTarget t = QpsAtTarget(run, s, target);
+    fmt::print("  {:<8} {:>10.1f} QPS 1 thr {:>10.1f} QPS {} thr  ({})\n", s, t.qps1, t.qpsn,
+               run.threads, t.how);
+    json += fmt::format("{}      \"{}\": {{\"reached\": {}, \"qps_1thread\": {:.2f}, "
+                        "\"qps_all_threads\": {:.2f}, \"how\": {}}}", sep, s, t.reached, t.qps1,
+                        t.qpsn, Json(t.how));
+    sep = ",\n";
+    if (s != std::string("mrldb") && m.reached && t.reached) {
+      fmt::print("  mrldb / {}: {:.2f}x (1 thr), {:.2f}x ({} thr)\n", s, m.qps1 / t.qps1,
+                 m.qpsn / t.qpsn, run.threads);
+      json += fmt::format(",\n      \"mrldb_over_{}\": {{\"qps_1thread\": {:.3f}, "
+                          "\"qps_all_threads\": {:.3f}}}", s, m.qps1 / t.qps1, m.qpsn / t.qpsn);
+    }
+  }
+  return json + "\n    }";
+}
+
+// The breakdown, printed; returns its JSON object.
+std::string BreakdownReport(const QueryBreakdown& b) {
+  fmt::print("\nwhere one query's time goes, mrldb {} (1 thread, mean of {} Search calls each):\n"
+             "  whole Search call               {:>9.2f} us\n"
+             "  with SearchStats                {:>9.2f} us\n"
+             "    stage 0 ({:<4})                {:>9.2f} us\n"
+             "    re-rank stages                {:>9.2f} us\n"
+             "    rest (plan, result assembly)  {:>9.2f} us\n",
+             b.params, b.queries, b.whole_us, b.whole_stats_us, b.stage0_method, b.stage0_us,
+             b.rerank_us, b.rest_us);
+  return fmt::format("{{\"params\": {}, \"queries\": {}, \"whole_us\": {:.3f}, "
+                     "\"whole_with_stats_us\": {:.3f}, \"stage0_method\": {}, \"stage0_us\": {:.3f}, "
+                     "\"rerank_us\": {:.3f}, \"rest_us\": {:.3f}}}", Json(b.params), b.queries,
+                     b.whole_us, b.whole_stats_us, Json(b.stage0_method), b.stage0_us,
+                     b.rerank_us, b.rest_us);
+}
+
 }  // namespace
 
-Status Report(SearchRun* run, const ReportFiles& files, double target) {
+Status Report(SearchRun* run, const ReportFiles& files, const std::vector<double>& targets) {
   std::stable_sort(run->results.begin(), run->results.end(), [](const auto& a, const auto& b) {
     return Rank(a.system) < Rank(b.system);
   });
@@ -155,10 +220,14 @@ Status Report(SearchRun* run, const ReportFiles& files, double target) {
   }
   std::string json = fmt::format(
       "{{\n  \"benchmark\": \"search\",\n  \"command\": {},\n  \"data\": {},\n  \"rows\": {}, "
-      "\"dim\": {}, \"queries\": {}, \"k\": {}, \"metric\": \"{}\", \"index_dim\": {}, "
-      "\"threads\": {},\n  \"ground_truth\": \"{}\", \"target_recall\": {},\n  \"results\": [",
-      Json(run->command), Json(run->data), run->rows, run->dim, run->queries, run->k, run->metric,
-      run->index_dim, run->threads, run->ground_truth, target);
+      "\"dim\": {}, \"queries\": {}, \"queries_equal_to_stored_rows\": {}, \"k\": {}, "
+      "\"metric\": \"{}\", \"index_dim\": {}, \"threads\": {}, \"build_threads\": {},\n  "
+      "\"ground_truth\": \"{}\", "
+      "\"target_recalls\": [{}],\n  \"results\": [",
+      Json(run->command), Json(run->data), run->rows, run->dim, run->queries,
+      run->queries_stored, run->k, run->metric, run->index_dim, run->threads, run->build_threads,
+      run->ground_truth,
+      fmt::join(targets, ", "));
   std::string sep = "\n";
   for (const SearchRow& r : run->results) {
     json += fmt::format(
@@ -171,47 +240,15 @@ Status Report(SearchRun* run, const ReportFiles& files, double target) {
         r.one.done, r.all.done, r.build_s, r.ingest_s, r.index_mib, r.total_mib, r.rss_mib);
     sep = ",\n";
   }
-  json += "\n  ],\n  \"best_at_target\": {";
-  fmt::print("\nhighest 1-thread QPS with recall@{} >= {}:\n", run->k, target);
-  sep = "\n";
-  for (const std::string& s : systems) {
-    const SearchRow* best = nullptr;
-    for (const SearchRow& r : run->results) {
-      if (r.system == s && r.recall1 >= target && (!best || r.one.qps > best->one.qps)) best = &r;
-    }
-    if (!best) {
-      fmt::print("  {:<13} none reaches it\n", s);
-      continue;
-    }
-    fmt::print("  {:<13} {:<34} recall {:.4f} {:>10.1f} QPS 1 thr {:>10.1f} QPS {} thr\n", s,
-               best->params, best->recall1, best->one.qps, best->all.qps, run->threads);
-    json += fmt::format("{}    {}: {{\"params\": {}, \"recall\": {:.5f}, \"qps_1thread\": {:.2f}, "
-                        "\"qps_all_threads\": {:.2f}}}", sep, Json(s), Json(best->params),
-                        best->recall1, best->one.qps, best->all.qps);
-    sep = ",\n";
+  json += "\n  ],\n  \"at_targets\": [";
+  for (size_t ti = 0; ti < targets.size(); ++ti) {
+    json += fmt::format("{}\n    {{\"target_recall\": {}, ", ti ? "," : "", targets[ti]);
+    json += AtTargetReport(*run, systems, targets[ti]);
+    json += "}";
   }
-  json += "\n  },\n  \"qps_at_target\": {";
-  fmt::print("\nQPS at recall@{} = {} (log-QPS interpolated between the sweep points around it):\n",
-             run->k, target);
-  const AtTarget m = QpsAtTarget(*run, "mrldb", target);
-  sep = "\n";
-  for (const char* s : {"mrldb", "hnswlib", "faiss"}) {
-    if (std::find(systems.begin(), systems.end(), s) == systems.end()) continue;
-    const AtTarget t = QpsAtTarget(*run, s, target);
-    fmt::print("  {:<8} {:>10.1f} QPS 1 thr {:>10.1f} QPS {} thr  ({})\n", s, t.qps1, t.qpsn,
-               run->threads, t.how);
-    json += fmt::format("{}    \"{}\": {{\"reached\": {}, \"qps_1thread\": {:.2f}, "
-                        "\"qps_all_threads\": {:.2f}, \"how\": {}}}", sep, s, t.reached, t.qps1,
-                        t.qpsn, Json(t.how));
-    sep = ",\n";
-    if (s != std::string("mrldb") && m.reached && t.reached) {
-      fmt::print("  mrldb / {}: {:.2f}x (1 thr), {:.2f}x ({} thr)\n", s, m.qps1 / t.qps1,
-                 m.qpsn / t.qpsn, run->threads);
-      json += fmt::format(",\n    \"mrldb_over_{}\": {{\"qps_1thread\": {:.3f}, "
-                          "\"qps_all_threads\": {:.3f}}}", s, m.qps1 / t.qps1, m.qpsn / t.qpsn);
-    }
-  }
-  json += "\n  }\n}\n";
+  json += "\n  ]";
+  if (run->breakdown) json += ",\n  \"breakdown\": " + BreakdownReport(*run->breakdown);
+  json += "\n}\n";
   const std::string csv =
       !files.csv.empty() || files.plot.empty() ? files.csv : files.plot + ".csv";
   if (!csv.empty()) MRLDB_RETURN_IF_ERROR(WriteFile(csv, Csv(*run)));

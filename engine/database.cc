@@ -86,15 +86,41 @@ class DatabaseImpl final : public Database {
     indexer_cv_.notify_one();
   }
 
-  Status WaitForIndexing() override {
-    for (;;) {
-      bool pending = false;
+  Status WaitForIndexing(const IndexWaitOptions& options) override {
+    for (bool first = true;; first = false) {
+      // Looked up again each round: a named collection may be dropped, and "all" may grow.
+      std::vector<std::shared_ptr<Collection>> waited;
       {
         std::shared_lock lock(mu_);
         MRLDB_RETURN_IF_ERROR(CheckOpen());
-        for (auto& [name, c] : collections_) pending |= c->IndexPending();
+        if (options.collection.empty()) {
+          for (auto& [name, c] : collections_) waited.push_back(c);
+        } else if (auto it = collections_.find(options.collection); it != collections_.end()) {
+          waited.push_back(it->second);
+        } else {
+          return first ? NoSuchCollection(options.collection)
+                       : Status::NotFound(fmt::format("collection '{}' was dropped while "
+                                                      "waiting for its index", options.collection));
+        }
       }
+      bool pending = false;
+      for (auto& c : waited) pending |= c->IndexPending();
       if (!pending) return Status::Ok();
+      if (options.cancel && *options.cancel) {
+        uint64_t left = 0;
+        for (auto& c : waited) left += c->Info().index_pending_rows;
+        return Status::Cancelled(fmt::format("cancelled with {} rows not yet indexed", left));
+      }
+      if (!first && options.progress) {
+        IndexProgress p;
+        for (auto& c : waited) {
+          const CollectionInfo info = c->Info();
+          p.indexed_rows += info.index_live_rows;
+          p.live_rows += info.live_rows;
+        }
+        options.progress(p);
+      }
+      waited.clear();
       WakeIndexer();
       std::unique_lock<std::mutex> l(indexer_mu_);
       indexer_idle_cv_.wait_for(l, std::chrono::milliseconds(20));

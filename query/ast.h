@@ -194,6 +194,10 @@ struct Tune {
   std::optional<uint32_t> k;  // TUNE c FOR RECALL 0.95 [AT 10]
 };
 
+struct WaitForIndex {
+  std::optional<std::string> collection;  // WAIT FOR INDEX [c]; absent: every collection
+};
+
 struct Statement {
   Position pos;
   std::string text;  // the statement's source text (without the trailing ';')
@@ -201,7 +205,8 @@ struct Statement {
   // ascending order, each once.
   std::vector<uint32_t> parameters;
   std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
-               Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune>
+               Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune,
+               WaitForIndex>
       node;
 };
 

@@ -1,4 +1,4 @@
-// CREATE / DROP / SHOW COLLECTIONS / DESCRIBE / ALTER / TUNE.
+// CREATE / DROP / SHOW COLLECTIONS / DESCRIBE / ALTER / TUNE / WAIT FOR INDEX.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -207,6 +207,35 @@ Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Positio
                     Cell{report->reached_target}, Cell{int64_t(report->plans_tried)}});
   r.tag = "TUNE";
   return r;
+}
+
+Result<ResultSet> Session::Impl::WaitForIndex(const query::WaitForIndex& s,
+                                              const query::Position& pos) {
+  IndexWaitOptions o;
+  if (s.collection) {
+    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(*s.collection, pos));
+    o.collection = spec.name;
+  }
+  o.cancel = &cancel_;
+  // The COPY progress channel (a bar in the shell, PROGRESS frames remotely): indexed of live
+  // rows. A callback answering false stops the wait as it stops a COPY.
+  if (options_.progress) {
+    o.progress = [this](const IndexProgress& p) {
+      if (!options_.progress({p.indexed_rows, p.live_rows})) cancel_ = true;
+    };
+  }
+  Status st = db_->WaitForIndexing(o);
+  if (!st.ok()) {
+    if (st.code() == Status::Code::kCancelled) st = Status::Cancelled("WAIT FOR INDEX " + st.message());
+    return st.WithPosition(pos.line, pos.column);
+  }
+  uint64_t indexed = 0;
+  for (const std::string& n : s.collection ? std::vector<std::string>{o.collection}
+                                           : db_->ListCollections()) {
+    auto info = db_->DescribeCollection(n);
+    if (info.ok()) indexed += info->index_live_rows;
+  }
+  return ResultSet{{}, {}, fmt::format("WAIT FOR INDEX {}", indexed), indexed};
 }
 
 }  // namespace mrldb

@@ -109,6 +109,7 @@ class Parser {
   Result<SetVariable> ParseSet();
   Result<SetVariable> ParseReset();
   Result<Tune> ParseTune();
+  Result<WaitForIndex> ParseWait();
 
   // Parentheses and NOTs nested deeper than this are an error, not a stack overflow.
   static constexpr int kMaxDepth = 256;

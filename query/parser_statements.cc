@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kStatementExpected =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT or EXPLAIN)";
 
 // Column types of CREATE COLLECTION (ColumnSpec::type), upper-case.
 constexpr std::string_view kColumnTypes[] = {"TEXT",   "BIGINT", "INT",  "INTEGER", "FLOAT",
@@ -71,6 +71,8 @@ Result<Statement> Parser::ParseStatementHere() {
     status = Store(ParseReset(), statement);
   } else if (AtKeyword("TUNE")) {
     status = Store(ParseTune(), statement);
+  } else if (AtKeyword("WAIT")) {
+    status = Store(ParseWait(), statement);
   } else if (AtKeyword("EXPLAIN")) {
     status = Store(ParseExplain(), statement);
   } else {
@@ -488,6 +490,17 @@ Result<Tune> Parser::ParseTune() {
     MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AT"));
   }
   return tune;
+}
+
+Result<WaitForIndex> Parser::ParseWait() {
+  Advance();  // WAIT
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("FOR"));
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("INDEX"));
+  WaitForIndex wait;
+  if (Is(TokenKind::kSemicolon) || Is(TokenKind::kEnd)) return wait;
+  MRLDB_ASSIGN_OR_RETURN(wait.collection, ParseName("a collection name, ';' or end of input"));
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return wait;
 }
 
 }  // namespace mrldb::query::internal

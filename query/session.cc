@@ -63,6 +63,7 @@ Result<ResultSet> Session::Impl::Run(const query::Statement& st, std::span<const
         else if constexpr (std::is_same_v<T, query::AlterCollection>) return Alter(node, pos);
         else if constexpr (std::is_same_v<T, query::SetVariable>) return Set(node, pos);
         else if constexpr (std::is_same_v<T, query::ShowVariable>) return Show(node, pos);
+        else if constexpr (std::is_same_v<T, query::WaitForIndex>) return WaitForIndex(node, pos);
         else return Tune(node, pos);
       },
       st.node);

@@ -1,13 +1,16 @@
 // mrldb: the command-line shell.
 //
 //   mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]
-//         [--continue-on-error] [--version] [--help]
+//         [--continue-on-error] [--no-wait] [--version] [--help]
 //   mrldb connect HOST:PORT [--token-file F] [the same options but --db]
 //
 // Statements come from -c (repeatable), -f, or standard input. On a terminal the shell is
 // interactive: statements may span lines until ';', and backslash commands (\help) work.
 // Without a terminal, the first error stops the run with exit status 1 (unless
 // --continue-on-error); errors go to standard error with the statement line and a caret.
+// A run from -c, -f or stdin on a local database waits before it exits until the HNSW graphs
+// of the collections it wrote to cover their rows (WAIT FOR INDEX; --no-wait skips it): the
+// background indexer runs only while a process holds the database.
 #include <unistd.h>
 
 #include <atomic>
@@ -17,7 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -40,7 +43,8 @@
 
 namespace {
 
-// Ctrl-C in the interactive shell: the handler only raises a flag. At the prompt the statement
+// Ctrl-C in the interactive shell (and in the index wait before a script run exits): the
+// handler only raises a flag. At the prompt the statement
 // being typed is dropped; while a statement runs, a watcher thread sees the flag and cancels it
 // through the backend (which may have to send a CANCEL frame: not a thing for a signal handler).
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -49,7 +53,7 @@ void OnInterrupt(int) { g_interrupted = 1; }
 
 constexpr char kUsage[] =
     "usage: mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]\n"
-    "             [--continue-on-error] [--version] [--help]\n"
+    "             [--continue-on-error] [--no-wait] [--version] [--help]\n"
     "       mrldb [--db PATH] demo [--rows N]\n"
     "       mrldb connect HOST:PORT [--token-file F] [-c SQL]... [-f FILE] [--format F] ...\n"
     "       mrldb serve --help    (the TCP server)\n"
@@ -58,6 +62,9 @@ constexpr char kUsage[] =
     "  -f FILE               run the statements in FILE, then exit\n"
     "  --format F            output format. Default: table\n"
     "  --continue-on-error   keep going after a failed statement (exit status 1 at the end)\n"
+    "  --no-wait             exit after -c, -f or stdin without waiting for the index build of\n"
+    "                        the collections written to (the next open goes on with it; rows not\n"
+    "                        yet indexed are scanned meanwhile)\n"
     "  connect HOST:PORT     run the shell against `mrldb serve` instead of a local database\n"
     "  --token-file F        the server's token (F without its trailing newline), for connect\n"
     "  demo                  create a synthetic Matryoshka collection 'demo' (20,000 x 256 by\n"
@@ -77,20 +84,32 @@ struct Shell {
   FILE* out = stdout;
   bool keep_going = false;  // continue after a failed statement (still exit 1)
   bool failed = false;
-  bool interactive = false;  // Ctrl-C cancels statements; index builds are waited for
-  bool progress = false;     // progress bars on standard error
-  std::optional<mrldb::shell::ProgressBar> copy_bar;
+  bool interactive = false;     // index builds after COPY and ALTER are waited for
+  bool catch_interrupt = false;  // Ctrl-C cancels the running statement (CatchInterrupts)
+  bool progress = false;         // progress bars on standard error
+  std::optional<mrldb::shell::ProgressBar> bar;
+  std::string bar_label = "COPY";  // "indexing" for WAIT FOR INDEX
+  std::set<std::string> written;   // collections written to, as the statements named them
 
-  // The backend's COPY progress callback.
-  bool OnCopyProgress(const mrldb::CopyProgress& p) {
-    if (!copy_bar) copy_bar.emplace("COPY", progress);
-    copy_bar->Update(p.rows_done, p.rows_total);
+  // The backend's progress callback (COPY, WAIT FOR INDEX).
+  bool OnProgress(const mrldb::CopyProgress& p) {
+    if (!bar) bar.emplace(bar_label, progress);
+    bar->Update(p.rows_done, p.rows_total);
     return true;
   }
 
-  // Runs one statement; in interactive mode a Ctrl-C while it runs cancels it.
+  // From here on, Ctrl-C cancels the running statement instead of ending the process.
+  void CatchInterrupts() {
+    struct sigaction sa {};
+    sa.sa_handler = OnInterrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    catch_interrupt = true;
+  }
+
+  // Runs one statement; once CatchInterrupts ran, a Ctrl-C while it runs cancels it.
   mrldb::Result<mrldb::ResultSet> Execute(std::string_view sql) {
-    if (!interactive) return backend->Execute(sql);
+    if (!catch_interrupt) return backend->Execute(sql);
     g_interrupted = 0;
     std::atomic<bool> done{false};
     std::thread watcher([&] {
@@ -108,34 +127,45 @@ struct Shell {
     return r;
   }
 
-  // After COPY FROM or ALTER on a terminal: the background index build's progress, until it is
-  // done or Ctrl-C (the rows are searchable meanwhile; unindexed ones are scanned).
-  void WaitForIndex(const std::string& collection) {
-    static const std::regex kIndexed(R"((\d+) rows indexed, (\d+) pending)");
-    mrldb::shell::ProgressBar bar("indexing", true);
+  // WAIT FOR INDEX on `collection`, with a progress bar on a terminal, until the build is done
+  // or Ctrl-C (the rows are searchable meanwhile: unindexed ones are scanned). `after` says
+  // what becomes of the rest of the build when it is cancelled. Returns false on an error.
+  bool WaitForIndex(const std::string& collection, std::string_view after) {
+    std::string quoted;
+    for (char c : collection) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     g_interrupted = 0;
-    for (uint64_t polls = 0;; ++polls) {
-      auto r = backend->Execute("DESCRIBE \"" + collection + "\"");
-      if (!r.ok()) return;
-      uint64_t indexed = 0, pending = 0;
-      for (const auto& row : r->rows) {
-        std::smatch m;
-        const auto* text = row.size() == 3 ? std::get_if<std::string>(&row[2]) : nullptr;
-        if (text && std::regex_search(*text, m, kIndexed)) {
-          indexed = std::stoull(m[1].str());
-          pending = std::stoull(m[2].str());
-        }
-      }
-      if (pending == 0) return;
-      if (g_interrupted) {
-        bar.Finish();
-        fmt::print(stderr, "indexing continues in the background ({} rows pending; searches scan "
-                            "them meanwhile)\n", pending);
-        return;
-      }
-      if (polls > 0) bar.Update(indexed, indexed + pending);  // nothing drawn for a quick build
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    bar_label = "indexing";
+    auto r = Execute("WAIT FOR INDEX \"" + quoted + "\"");
+    bar.reset();
+    bar_label = "COPY";
+    if (r.ok() || r.status().IsNotFound()) return true;  // not found: dropped since the write
+    if (r.status().code() == mrldb::Status::Code::kCancelled) {
+      fmt::print(stderr, "{}; {} (searches scan those rows meanwhile)\n", r.status().message(), after);
+      return true;
     }
+    fmt::print(stderr, "mrldb: {}\n", r.status().ToString());
+    return false;
+  }
+
+  // Before a -c, -f or stdin run on a local database exits: the background indexer stops with
+  // the process, so the index builds of the collections it wrote to are waited for here.
+  void WaitForWrittenIndexes() {
+    if (written.empty()) return;
+    CatchInterrupts();
+    for (const std::string& c : written) {
+      if (!WaitForIndex(c, "the next open of the database goes on indexing")) failed = true;
+      if (g_interrupted) return;
+    }
+  }
+
+  // Remembers the collection `node` writes to (an ALTER rebuilds the graph too).
+  void NoteWrite(const mrldb::query::Statement& st) {
+    namespace q = mrldb::query;
+    if (const auto* i = std::get_if<q::Insert>(&st.node)) written.insert(i->collection);
+    if (const auto* u = std::get_if<q::Update>(&st.node)) written.insert(u->collection);
+    if (const auto* d = std::get_if<q::Delete>(&st.node)) written.insert(d->collection);
+    if (const auto* c = std::get_if<q::Copy>(&st.node); c && c->from) written.insert(c->collection);
+    if (const auto* a = std::get_if<q::AlterCollection>(&st.node)) written.insert(a->name);
   }
 
   // Runs every statement of `sql`; returns false after the first failure.
@@ -148,8 +178,11 @@ struct Shell {
     }
     for (const auto& st : *statements) {
       const auto t0 = std::chrono::steady_clock::now();
+      NoteWrite(st);  // before it runs: a failed COPY may have committed batches
+      if (std::holds_alternative<mrldb::query::WaitForIndex>(st.node)) bar_label = "indexing";
       auto r = Execute(st.text);
-      copy_bar.reset();
+      bar.reset();
+      bar_label = "COPY";
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!r.ok()) {
@@ -162,10 +195,11 @@ struct Shell {
       if (timing) fmt::print(out, "Time: {:.3f} ms\n", ms);
       std::fflush(out);
       if (interactive && progress) {
+        constexpr std::string_view kAfter = "indexing continues in the background";
         if (const auto* c = std::get_if<mrldb::query::Copy>(&st.node); c && c->from) {
-          WaitForIndex(c->collection);
+          WaitForIndex(c->collection, kAfter);
         } else if (const auto* a = std::get_if<mrldb::query::AlterCollection>(&st.node)) {
-          WaitForIndex(a->name);
+          WaitForIndex(a->name, kAfter);
         }
       }
     }
@@ -244,10 +278,7 @@ struct Shell {
     const std::string history = HistoryFile();
     if (!history.empty()) read_history(history.c_str());
 #endif
-    struct sigaction sa {};
-    sa.sa_handler = OnInterrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
+    CatchInterrupts();
     std::string buffer, line;
     for (;;) {
       g_interrupted = 0;
@@ -340,6 +371,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> commands;
   std::string file;
   bool keep_going = false;
+  bool no_wait = false;
   bool demo = false;
   uint64_t demo_rows = 20000;
   std::string address, token_file;  // connect HOST:PORT [--token-file F]
@@ -363,6 +395,8 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--continue-on-error") {
       keep_going = true;
+    } else if (a == "--no-wait") {
+      no_wait = true;
     } else if (a == "demo") {
       demo = true;
     } else if (a == "connect" && i == 1) {
@@ -391,7 +425,7 @@ int main(int argc, char** argv) {
   shell.keep_going = keep_going;
   shell.interactive = commands.empty() && file.empty() && !demo && isatty(STDIN_FILENO);
   shell.progress = mrldb::shell::StderrIsTerminal();
-  auto progress = [&shell](const mrldb::CopyProgress& p) { return shell.OnCopyProgress(p); };
+  auto progress = [&shell](const mrldb::CopyProgress& p) { return shell.OnProgress(p); };
   if (demo && !address.empty()) {
     fmt::print(stderr, "mrldb: demo runs on a local database, not with connect\n");
     return 2;
@@ -442,6 +476,10 @@ int main(int argc, char** argv) {
     std::stringstream ss;
     ss << std::cin.rdbuf();
     run(ss.str());
+  }
+  // A server keeps indexing after a remote run; an interactive session waited after its COPYs.
+  if (!shell.interactive && !no_wait && (*backend)->local() != nullptr) {
+    shell.WaitForWrittenIndexes();
   }
   mrldb::Status st = (*backend)->Close();
   if (!st.ok()) {

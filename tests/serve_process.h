@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <thread>
@@ -72,6 +73,21 @@ class ServeProcess {
   std::string log_;
   pid_t pid_ = -1;
   bool waited_ = false;
+};
+
+// `mrldb serve` over DIR/db whose COPY directory DIR/files holds v.npy (`rows` x `dim`, written
+// by WriteNpy, with its ids file); its standard error in DIR/log.
+class NpyServer : public ServeProcess {
+ public:
+  NpyServer(const std::string& dir, size_t rows, size_t dim)
+      : ServeProcess(Args(dir, rows, dim), dir + "/log") {}
+
+ private:
+  static std::vector<std::string> Args(const std::string& dir, size_t rows, size_t dim) {
+    std::filesystem::create_directories(dir + "/files");
+    WriteNpy(dir + "/files/v.npy", rows, dim);
+    return {"--db", dir + "/db", "--listen", "127.0.0.1:0", "--copy-dir", dir + "/files"};
+  }
 };
 
 }  // namespace mrldb::testing

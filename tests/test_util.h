@@ -56,6 +56,33 @@ inline std::vector<float> RandomVectors(size_t n, size_t dim, uint32_t seed) {
   return v;
 }
 
+// A version-1.0 .npy file of `n` x `d` values of type `descr` ("<f4", "<f2"), positioned after
+// its header for the caller to write the values.
+inline std::ofstream NpyFile(const std::string& path, const std::string& descr, size_t n, size_t d) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" +
+                       std::to_string(n) + ", " + std::to_string(d) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f.write("\x93NUMPY\x01\x00", 8);
+  f.put(char(header.size() & 0xff));
+  f.put(char(header.size() >> 8));
+  f << header;
+  return f;
+}
+
+// `n` rows of `d` float32 values as .npy, with ids 0..n-1 in <path minus .npy>.ids.txt.
+inline void WriteNpy(const std::string& path, size_t n, size_t d) {
+  std::ofstream f = NpyFile(path, "<f4", n, d);
+  std::vector<float> row(d);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < d; ++j) row[j] = float((i * 31 + j * 17) % 101) / 101.0f;
+    f.write(reinterpret_cast<const char*>(row.data()), std::streamsize(d * sizeof(float)));
+  }
+  std::ofstream ids(path.substr(0, path.size() - 4) + ".ids.txt");
+  for (size_t i = 0; i < n; ++i) ids << i << '\n';
+}
+
 #define ASSERT_OK(expr)                                   \
   do {                                                    \
     ::mrldb::Status _s = (expr);                          \

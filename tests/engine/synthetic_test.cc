@@ -64,5 +64,36 @@ TEST(Synthetic, PrefixesCarryTheNeighbourhoodsOnlyInMatryoshkaMode) {
   EXPECT_GT(mrl, 0.4);
 }
 
+// The weak-prefix variant of mrldb-bench search (--decay 0.3 --clusters 1000): a slower decay and
+// many small clusters leave the 64-dim prefix a poorer proxy than the default generator's.
+TEST(Synthetic, ASlowDecayAndManyClustersWeakenThePrefix) {
+  SyntheticOptions o;
+  o.dim = 256;
+  const double strong = PrefixAgreement(SyntheticGenerator(o), 64);
+  o.decay = 0.3;
+  o.clusters = 1000;
+  const double weak = PrefixAgreement(SyntheticGenerator(o), 64);
+  EXPECT_LT(weak, strong - 0.1) << "default " << strong << " weak " << weak;
+}
+
+// Benchmarks take their queries from Queries(): never a stored row, in any mode.
+TEST(Synthetic, QueriesAreNeverRows) {
+  for (auto mode : {SyntheticOptions::Mode::kMatryoshka, SyntheticOptions::Mode::kFlat}) {
+    SyntheticOptions o;
+    o.dim = 16;
+    o.clusters = 1000;
+    o.mode = mode;
+    SyntheticGenerator gen(o);
+    const auto rows = gen.Rows(0, 5000), queries = gen.Queries(0, 5000);
+    std::vector<std::vector<float>> sorted;
+    for (size_t i = 0; i < 5000; ++i) sorted.emplace_back(rows.begin() + i * 16, rows.begin() + (i + 1) * 16);
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t q = 0; q < 5000; ++q) {
+      const std::vector<float> v(queries.begin() + q * 16, queries.begin() + (q + 1) * 16);
+      EXPECT_FALSE(std::binary_search(sorted.begin(), sorted.end(), v)) << "query " << q;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mrldb

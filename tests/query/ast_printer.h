@@ -177,6 +177,8 @@ inline std::string Dump(const Statement& statement) {
           return n.reset ? "reset " + n.name : "set " + n.name + " = " + ValueToString(n.value);
         } else if constexpr (std::is_same_v<T, ShowVariable>) {
           return "show " + n.name;
+        } else if constexpr (std::is_same_v<T, WaitForIndex>) {
+          return "wait for index" + (n.collection ? " " + *n.collection : std::string());
         } else {
           static_assert(std::is_same_v<T, Tune>);
           return fmt::format("tune {} recall {}{}", n.collection, n.recall,

@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view kStatements =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT or EXPLAIN)";
 
 struct ErrorCase {
   std::string_view sql;
@@ -128,6 +128,12 @@ TEST(ParserErrors, UnexpectedToken) {
   ExpectError({"SET ef_search 5", "syntax error at or near \"5\": expected '=' or TO", 1, 15});
   ExpectError({"TUNE docs FOR RECALL high",
                "syntax error at or near \"high\": expected a target recall (such as 0.95)", 1, 22});
+  ExpectError({"WAIT FOR docs", "syntax error at or near \"docs\": expected INDEX", 1, 10});
+  ExpectError({"WAIT FOR INDEX a b",
+               "syntax error at or near \"b\": expected ';' or end of input", 1, 18});
+  ExpectError({"WAIT FOR INDEX 7",
+               "syntax error at or near \"7\": expected a collection name, ';' or end of input",
+               1, 16});
   ExpectError(
       {"ALTER COLLECTION d SET (m 16)", "syntax error at or near \"16\": expected '='", 1, 27});
   ExpectError({"COPY d TO 'x' WITH (format)",

@@ -188,6 +188,12 @@ TEST(Parser, Tune) {
   EXPECT_EQ(P("TUNE docs FOR RECALL 1"), "tune docs recall 1");
 }
 
+TEST(Parser, WaitForIndex) {
+  EXPECT_EQ(P("WAIT FOR INDEX"), "wait for index");
+  EXPECT_EQ(P("wait for index docs;"), "wait for index docs");
+  EXPECT_EQ(P("WAIT FOR INDEX \"My Docs\""), "wait for index My Docs");
+}
+
 TEST(Parser, Precedence) {
   // OR < AND < NOT < comparison.
   EXPECT_EQ(Where("a = 1 OR b = 2 AND NOT c = 3"), "(or (= a 1) (and (= b 2) (not (= c 3))))");

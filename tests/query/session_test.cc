@@ -1,5 +1,6 @@
 // Session behaviour beyond the SQL logic files: parameters, COPY of a 100,000-row float16 .npy
-// with progress and cancellation, the COPY directory guard, EXPLAIN ANALYZE counters, errors.
+// with progress and cancellation, WAIT FOR INDEX, the COPY directory guard, EXPLAIN ANALYZE
+// counters, errors.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -20,16 +21,7 @@ using testing::TempDir;
 
 // Writes a version-1.0 .npy of float16 values (n x d) and a matching ids file.
 void WriteHalfNpy(const std::string& path, const std::string& ids, size_t n, size_t d) {
-  std::string header = "{'descr': '<f2', 'fortran_order': False, 'shape': (" + std::to_string(n) +
-                       ", " + std::to_string(d) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  f.put(char(len & 0xff));
-  f.put(char(len >> 8));
-  f << header;
+  std::ofstream f = testing::NpyFile(path, "<f2", n, d);
   for (size_t i = 0; i < n * d; ++i) {
     // Small integers are exact in float16: value (i % 7) encoded by hand.
     static const uint16_t kHalf[7] = {0x0000, 0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600};
@@ -129,6 +121,58 @@ TEST_F(SessionTest, CancelStopsABatchSearchFromAnotherThread) {
   EXPECT_NE(r.status().message().find("search cancelled after "), std::string::npos);
   // The session stays usable.
   EXPECT_TRUE(Run("SELECT id FROM big WHERE id = 3").ok());
+}
+
+TEST_F(SessionTest, WaitForIndexCoversEveryRowReportsProgressAndCancels) {
+  // 50,000 rows: not all in the graph 20 ms after their insert on any machine, so the wait
+  // waits (and reports) at least once. A cheap graph: the test waits for whole builds.
+  ASSERT_TRUE(Run("CREATE COLLECTION w (id BIGINT PRIMARY KEY, embedding VECTOR(8) METRIC L2) "
+                  "WITH (m = 8, ef_construction = 40)").ok());
+  auto insert = [&](int64_t first, size_t n) {
+    InsertBatch b;
+    std::vector<float> v(8);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < 8; ++j) v[j] = float(((first + int64_t(i)) * 7 + int64_t(j) * 13) % 97);
+      b.Add(Key{first + int64_t(i)}, v);
+    }
+    ASSERT_TRUE(db_->Insert("w", b).ok());
+  };
+  insert(0, 50000);
+  auto r = Run("WAIT FOR INDEX w");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tag, "WAIT FOR INDEX 50000");
+  EXPECT_EQ(db_->DescribeCollection("w")->index_pending_rows, 0u);
+  ASSERT_FALSE(progress_.empty());  // indexed rows, through the COPY progress callback
+  for (uint64_t p : progress_) EXPECT_LE(p, 50000u);
+
+  // A progress callback answering false stops the wait, as it stops a COPY.
+  insert(50000, 50000);
+  stop_after_ = 1;
+  r = Run("WAIT FOR INDEX");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCancelled);
+  EXPECT_NE(r.status().message().find("WAIT FOR INDEX cancelled with "), std::string::npos)
+      << r.status().message();
+  stop_after_ = 0;
+
+  // Session::Cancel from another thread (repeated: Run clears a Cancel that comes first).
+  std::atomic<bool> finished{false};
+  std::thread canceller([&] {
+    while (!finished) {
+      session_->Cancel();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  insert(100000, 50000);
+  r = Run("WAIT FOR INDEX w");
+  finished = true;
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
+  EXPECT_EQ(r.status().line(), 1u);
+  // The session stays usable, and the build went on.
+  ASSERT_TRUE(Run("WAIT FOR INDEX w").ok());
+  EXPECT_EQ(db_->DescribeCollection("w")->index_live_rows, 150000u);
 }
 
 TEST_F(SessionTest, CopyCannotEscapeItsDirectory) {

@@ -22,17 +22,18 @@ namespace {
 
 class Pty {
  public:
-  // `mrldb --db DB`, or `mrldb connect HOST:PORT` when `db` starts with "connect ".
-  Pty(const std::string& db, const std::string& history) {
+  // `mrldb --db DB [ARGS]`, or `mrldb connect HOST:PORT [ARGS]` when `db` starts with "connect ".
+  Pty(const std::string& db, const std::string& history, std::vector<std::string> args = {}) {
+    const bool connect = db.rfind("connect ", 0) == 0;
+    args.insert(args.begin(), {"mrldb", connect ? "connect" : "--db", connect ? db.substr(8) : db});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = forkpty(&fd_, nullptr, nullptr, nullptr);
     if (pid_ == 0) {
       setenv("MRLDB_HISTORY", history.c_str(), 1);
       setenv("TERM", "dumb", 1);
-      if (db.rfind("connect ", 0) == 0) {
-        execl(MRLDB_SHELL, "mrldb", "connect", db.substr(8).c_str(), nullptr);
-      } else {
-        execl(MRLDB_SHELL, "mrldb", "--db", db.c_str(), nullptr);
-      }
+      execv(MRLDB_SHELL, argv.data());
       _exit(127);
     }
   }
@@ -117,31 +118,11 @@ TEST(ShellPty, InteractiveSessionWithHistory) {
   EXPECT_EQ(again.Wait(), 0);
 }
 
-// `n` rows of `d` float32 values as .npy, with ids 0..n-1 in <path minus .npy>.ids.txt.
-void WriteNpy(const std::string& path, size_t n, size_t d) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) +
-                       ", " + std::to_string(d) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  f.put(char(header.size() & 0xff));
-  f.put(char(header.size() >> 8));
-  f << header;
-  std::vector<float> row(d);
-  for (size_t i = 0; i < n; ++i) {
-    for (size_t j = 0; j < d; ++j) row[j] = float((i * 31 + j * 17) % 101) / 101.0f;
-    f.write(reinterpret_cast<const char*>(row.data()), std::streamsize(d * sizeof(float)));
-  }
-  std::ofstream ids(path.substr(0, path.size() - 4) + ".ids.txt");
-  for (size_t i = 0; i < n; ++i) ids << i << '\n';
-}
-
 TEST(ShellPty, CtrlCCancelsACopyAndKeepsTheShell) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir.path());
   const std::string npy = dir.path() + "/v.npy";
-  WriteNpy(npy, 400000, 8);
+  testing::WriteNpy(npy, 400000, 8);
   Pty pty(dir.path() + "/db", dir.path() + "/history");
   ASSERT_TRUE(pty.ok());
   ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
@@ -165,7 +146,7 @@ TEST(ShellPty, IndexBuildProgressAfterCopyStopsOnCtrlC) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir.path());
   const std::string npy = dir.path() + "/v.npy";
-  WriteNpy(npy, 300000, 16);
+  testing::WriteNpy(npy, 300000, 16);
   Pty pty(dir.path() + "/db", dir.path() + "/history");
   ASSERT_TRUE(pty.ok());
   ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
@@ -182,13 +163,53 @@ TEST(ShellPty, IndexBuildProgressAfterCopyStopsOnCtrlC) {
   EXPECT_EQ(pty.Wait(), 0) << pty.output();
 }
 
+// A script run (-f) on a terminal waits for the index build before it exits, with a bar;
+// Ctrl-C stops the wait (the rows stay, the graph built so far is saved) and the run ends well.
+TEST(ShellPty, ScriptRunShowsTheIndexBuildAndCtrlCEndsTheWait) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  testing::WriteNpy(dir.path() + "/v.npy", 300000, 16);
+  std::ofstream(dir.path() + "/load.sql")
+      << "CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(16) METRIC L2);\n"
+      << "COPY v FROM '" << dir.path() << "/v.npy' WITH (batch_size 100000);\n";
+  Pty pty(dir.path() + "/db", dir.path() + "/history", {"-f", dir.path() + "/load.sql"});
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("COPY 300000")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("indexing [")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor(" / 300,000 rows")) << pty.output();
+  pty.Interrupt();
+  ASSERT_TRUE(pty.WaitFor("WAIT FOR INDEX cancelled with ")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("the next open of the database goes on indexing")) << pty.output();
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
+}
+
+// The server runs WAIT FOR INDEX for the remote shell after a COPY: PROGRESS frames draw the
+// bar, and Ctrl-C (a CANCEL frame) stops the wait, not the server's build.
+TEST(ShellPty, ConnectShowsTheRemoteIndexBuildAndCtrlCStopsTheWait) {
+  testing::TempDir dir;
+  testing::NpyServer server(dir.path(), 300000, 16);
+  const uint16_t port = server.WaitForPort();
+  ASSERT_NE(port, 0) << testing::ReadFile(dir.path() + "/log");
+  Pty pty("connect 127.0.0.1:" + std::to_string(port), dir.path() + "/history");
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(16) METRIC L2);\r");
+  ASSERT_TRUE(pty.WaitFor("CREATE COLLECTION\r\n")) << pty.output();
+  pty.Send("COPY v FROM 'v.npy' WITH (batch_size 100000);\r");
+  ASSERT_TRUE(pty.WaitFor("COPY 300000")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("indexing [")) << pty.output();
+  pty.Interrupt();
+  ASSERT_TRUE(pty.WaitFor("WAIT FOR INDEX cancelled with ")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("indexing continues in the background")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("\\q\r");
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
 TEST(ShellPty, ConnectShowsRemoteCopyProgressAndCtrlCCancelsIt) {
   testing::TempDir dir;
-  const std::string files = dir.path() + "/files";
-  std::filesystem::create_directories(files);
-  WriteNpy(files + "/v.npy", 400000, 8);
-  testing::ServeProcess server(
-      {"--db", dir.path() + "/db", "--listen", "127.0.0.1:0", "--copy-dir", files}, dir.path() + "/log");
+  testing::NpyServer server(dir.path(), 400000, 8);
   const uint16_t port = server.WaitForPort();
   ASSERT_NE(port, 0) << testing::ReadFile(dir.path() + "/log");
   Pty pty("connect 127.0.0.1:" + std::to_string(port), dir.path() + "/history");

@@ -1,15 +1,18 @@
-// The mrldb executable driven non-interactively: -c, -f, stdin, output formats, exit status and
-// error carets on standard error.
+// The mrldb executable driven non-interactively: -c, -f, stdin, output formats, exit status,
+// error carets on standard error, and the index wait before a script run exits.
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
 #include "shell/progress.h"
+#include "tests/serve_process.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -86,6 +89,64 @@ TEST(Shell, ErrorsShowTheLineWithACaret) {
   r = Shell("--db " + db.path() + " --format xml");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("unknown format 'xml'"), std::string::npos);
+}
+
+// "N rows indexed, M pending" of DESCRIBE c in a fresh process.
+std::pair<uint64_t, uint64_t> IndexCounts(const std::string& db, const std::string& c) {
+  auto r = Shell("--db " + db + " --no-wait -c \"DESCRIBE " + c + "\"");
+  std::smatch m;
+  static const std::regex kIndexed(R"((\d+) rows indexed, (\d+) pending)");
+  EXPECT_TRUE(std::regex_search(r.out, m, kIndexed)) << r.out << r.err;
+  return m.empty() ? std::pair<uint64_t, uint64_t>{0, 0}
+                   : std::pair<uint64_t, uint64_t>{std::stoull(m[1]), std::stoull(m[2])};
+}
+
+// The background indexer runs only while a process holds the database: a script run waits for
+// the build of what it wrote before it exits, so the next open searches the graph, not a scan.
+TEST(Shell, ScriptRunWaitsForTheIndexBuildOfWhatItWrote) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  testing::WriteNpy(dir.path() + "/v.npy", 10000, 16);
+  const std::string load = dir.path() + "/load.sql";
+  std::ofstream(load) << "CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(16) METRIC L2);\n"
+                      << "COPY v FROM '" << dir.path() << "/v.npy';\n";
+  const std::string db = dir.path() + "/db";
+  auto r = Shell("--db " + db + " -f " + load);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "CREATE COLLECTION\nCOPY 10000\n");
+  EXPECT_EQ(r.err, "");  // no bar without a terminal
+  EXPECT_EQ(IndexCounts(db, "v"), (std::pair<uint64_t, uint64_t>{10000, 0}));
+
+  // --no-wait exits without waiting: the rows are all there, indexed or pending.
+  const std::string db2 = dir.path() + "/db2";
+  r = Shell("--db " + db2 + " --no-wait -f " + load);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto [indexed, pending] = IndexCounts(db2, "v");
+  EXPECT_EQ(indexed + pending, 10000u);
+  // WAIT FOR INDEX does it in a session (here with --no-wait: only the statement waits).
+  r = Shell("--db " + db2 + " --no-wait -c \"WAIT FOR INDEX v\"");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "WAIT FOR INDEX 10000\n");
+  EXPECT_EQ(IndexCounts(db2, "v"), (std::pair<uint64_t, uint64_t>{10000, 0}));
+
+  r = Shell("--db " + db2 + " -c \"WAIT FOR INDEX nope\"");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: WAIT FOR INDEX nope\n        ^\n");
+}
+
+// Through `mrldb serve`: the statement runs on the server.
+TEST(Shell, WaitForIndexThroughTheServer) {
+  testing::TempDir dir;
+  testing::NpyServer server(dir.path(), 10000, 16);
+  const uint16_t port = server.WaitForPort();
+  ASSERT_NE(port, 0) << testing::ReadFile(dir.path() + "/log");
+  auto r = Shell("connect 127.0.0.1:" + std::to_string(port) +
+                 " -c \"CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(16) METRIC L2)\""
+                 " -c \"COPY v FROM 'v.npy'\" -c \"WAIT FOR INDEX v\" -c \"WAIT FOR INDEX x\"");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "CREATE COLLECTION\nCOPY 10000\nWAIT FOR INDEX 10000\n");
+  EXPECT_NE(r.err.find("collection \"x\" does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
 
 TEST(ProgressBar, RendersCountsRateAndABarThatFitsTheTerminal) {

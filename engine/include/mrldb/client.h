@@ -40,8 +40,9 @@ struct ClientOptions {
   // The name the server logs for this connection. Default: "mrldb-cpp".
   std::string client_name = "mrldb-cpp";
   // Called on the thread running Execute for every PROGRESS frame (COPY, after each committed
-  // batch). Returning false sends CANCEL: the COPY stops between batches, the batches committed
-  // so far stay, and Execute returns the server's error. Default: none.
+  // batch; WAIT FOR INDEX while it waits). Returning false sends CANCEL: a COPY stops between
+  // batches, the batches committed so far stay, and Execute returns the server's error.
+  // Default: none.
   std::function<bool(const CopyProgress&)> progress;
   // The largest frame payload accepted from the server, in bytes (result frames are at most
   // ~1 MiB unless a single row is larger). Default: 64 MiB.

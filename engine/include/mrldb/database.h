@@ -129,9 +129,14 @@ class Database {
   // Writes every collection's HNSW graph to disk now (also done by Close). Rows the background
   // indexer has not reached are not in the saved graph; they are replayed after the next open.
   virtual Status Checkpoint() = 0;
-  // Blocks until the background indexer has added every committed row to the HNSW graphs.
-  // Searches never need this (rows not yet in a graph are scanned); benchmarks and tests do.
-  virtual Status WaitForIndexing() = 0;
+  // Blocks until the background indexer has added every row committed before and during the
+  // wait to the HNSW graph of options.collection (of every collection when it is empty), and
+  // applied the deletion marks queued for it. Searches never need this (rows not yet in a
+  // graph are scanned); short-lived processes (the shell's -c and -f), benchmarks and tests do.
+  // A graph whose build failed (logged; searches scan) is not waited for. Errors: NotFound
+  // (the collection does not exist, or was dropped during the wait), Cancelled (the progress
+  // callback returned false), InvalidArgument (closed).
+  virtual Status WaitForIndexing(const IndexWaitOptions& options = {}) = 0;
 
   // Streams the first `dims` values of every live row straight from storage (not the in-memory
   // cache) in row order: `sink(n, ids_of_rows, values)` with values row-major n x dims. Reads

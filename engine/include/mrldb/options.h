@@ -1,6 +1,7 @@
 // Options of the embedded API. Every option states its default.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -69,6 +70,25 @@ struct DatabaseOptions {
 struct WriteOptions {
   // -1: the database's DatabaseOptions::sync; 0: no fsync; 1: fsync. Default: -1.
   int sync = -1;
+};
+
+// How far the HNSW graphs a WaitForIndexing waits for have got: live rows in the graphs and
+// live rows in all (the waited collections together).
+struct IndexProgress {
+  uint64_t indexed_rows = 0;
+  uint64_t live_rows = 0;
+};
+
+struct IndexWaitOptions {
+  // The collection to wait for (exact name, as Database's other calls take it). Default
+  // (empty): every collection, including ones created during the wait.
+  std::string collection;
+  // Called on the waiting thread about every 20 ms while rows are pending (never when nothing
+  // is pending at the start). Default: none.
+  std::function<void(const IndexProgress&)> progress;
+  // When set, checked as often; once it is true the wait fails with Cancelled (the indexer goes
+  // on). Session::Cancel sets it for a running WAIT FOR INDEX. Default: none.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ExactSearchOptions {

@@ -52,8 +52,10 @@ struct CopyProgress {
 };
 
 struct SessionOptions {
-  // Called after every committed COPY batch; returning false stops the COPY (the batches
-  // committed so far stay; the error says how many rows were committed). Default: none.
+  // Called after every committed COPY batch, and about every 20 ms while WAIT FOR INDEX waits
+  // (rows_done: rows in the graph, rows_total: live rows). Returning false stops the statement
+  // (a COPY keeps the batches committed so far; the error says how many rows were committed).
+  // Default: none.
   std::function<bool(const CopyProgress&)> progress;
   // When set, COPY may read and write only files inside this directory (checked after resolving
   // the real path, so "..", absolute paths and symbolic links cannot escape). Default: any path.
@@ -85,7 +87,8 @@ class Session {
 
   // Asks a running statement to stop at its next check: COPY between batches (the batches
   // already committed stay), a batch search (matrix ORDER BY) between queries, TUNE between
-  // measured queries (nothing stored). The statement then fails with Status::Code::kCancelled.
+  // measured queries (nothing stored), WAIT FOR INDEX between its checks (the build goes on).
+  // The statement then fails with Status::Code::kCancelled.
   // Other statements run to completion. Safe from another thread or a signal handler.
   void Cancel();
 

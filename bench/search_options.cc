@@ -1,0 +1,203 @@
+#include "bench/search_options.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace mrldb::bench {
+
+const char kSearchUsage[] = R"(usage: mrldb-bench search [options]
+data (default: --synthetic 1000000, several GB of memory at 768 dims):
+  --synthetic N     N synthetic Matryoshka rows (SyntheticGenerator, seed 42)
+  --quick           --synthetic 100000
+  --dim D           dimension of the synthetic rows (default 768)
+  --decay X         synthetic: per-dimension scale (1 + d/8)^-X (default 1; smaller: a slower
+                    decaying spectrum, so prefixes carry less of the neighbourhoods)
+  --clusters C      synthetic: rows drawn around C cluster centers (default 64; more clusters
+                    of fewer rows: neighbourhoods a short prefix tells apart less well)
+  --flat            synthetic: every dimension of the same scale (no Matryoshka decay at all)
+  --data FILE       base vectors: .npy (float32 or float16, C order, 2-D), .fvecs, or the
+                    embedding column of a .csv or .jsonl file (query/formats/formats.h)
+  --queries FILE    queries (same formats); default: SyntheticGenerator::Queries (an
+                    independent stream of the same distribution, never a stored row), or the
+                    last --nq rows of --data, held out of the base set
+  --nq N            number of queries (default 1000)
+search:
+  --k K             neighbours, recall@K (default 10)
+  --metric M        cosine | ip | l2 (default cosine)
+  --index-dim G     prefix of mrldb's graph and of FAISS's HNSW (default 64; on the ladder)
+  --sweep LIST      ef = keep0 values (default 20,40,80,160,320,640; values below k become k)
+  --threads T       threads of the all-thread QPS (default: all cores)
+  --build-threads B threads for the builds, the ground truth and data preparation (default:
+                    --threads): a run may build on all cores and report QPS on two
+  --systems LIST    of mrldb,hnswlib,faiss,exact (default: all)
+  --graph-codes C   int8 | float32: what mrldb's graph stores (default int8)
+  --gt mrldb|own    ground truth (default: mrldb's exact search when its database is built)
+  --target LIST     recall targets of the summary (default 0.95; e.g. 0.95,0.99)
+  --breakdown       where one query's time goes at the first sweep point (mrldb, one thread):
+                    the whole Search call, then stage 0, the re-rank stages and the rest from
+                    SearchStats
+output:
+  --csv FILE  --json FILE  --plot FILE.png  --plot-script FILE.gp
+  --dir DIR         mrldb database directory (default: a temporary one, removed at the end)
+)";
+
+namespace {
+
+bool ParsePositive(const std::string& s, size_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && *out > 0;
+}
+
+bool ParseDouble(const std::string& s, double* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && std::isfinite(*out);
+}
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t p = 0; p <= s.size();) {
+    const size_t e = std::min(s.find(',', p), s.size());
+    out.push_back(s.substr(p, e - p));
+    p = e + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string SyntheticName(const SyntheticOptions& o) {
+  const SyntheticOptions d;
+  const bool flat = o.mode == SyntheticOptions::Mode::kFlat;
+  std::vector<std::string> parts;
+  if (!flat && o.decay != d.decay) parts.push_back(fmt::format("decay {:g}", o.decay));
+  if (o.clusters != d.clusters || !parts.empty() || flat) {
+    parts.push_back(fmt::format("{} clusters", o.clusters));
+  }
+  std::string name = flat ? "synthetic flat" : "synthetic Matryoshka";
+  if (parts.empty()) return name;
+  name += " (" + parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) name += ", " + parts[i];
+  return name + ")";
+}
+
+Status ParseSearchArgs(int argc, char** argv, int first, SearchArgs* a) {
+  size_t clusters = a->synthetic_options.clusters;
+  std::string decay;
+  const std::pair<const char*, size_t*> numbers[] = {
+      {"--synthetic", &a->synthetic}, {"--dim", &a->dim},   {"--nq", &a->nq},
+      {"--k", &a->k}, {"--index-dim", &a->index_dim},       {"--threads", &a->threads},
+      {"--clusters", &clusters}, {"--build-threads", &a->build_threads}};
+  const std::pair<const char*, std::string*> strings[] = {
+      {"--data", &a->data},       {"--queries", &a->queries}, {"--metric", &a->metric},
+      {"--sweep", &a->sweep},     {"--systems", &a->systems}, {"--gt", &a->gt},
+      {"--csv", &a->csv},         {"--json", &a->json},       {"--plot", &a->plot},
+      {"--dir", &a->dir},         {"--plot-script", &a->plot_script},
+      {"--graph-codes", &a->graph_codes}, {"--target", &a->targets}, {"--decay", &decay}};
+  const std::pair<const char*, bool*> flags[] = {{"--help", &a->help}, {"-h", &a->help},
+                                                 {"--breakdown", &a->breakdown}};
+  bool flat = false;
+  std::vector<std::string> seen;
+  for (int i = first; i < argc; ++i) {
+    const std::string opt = argv[i];
+    seen.push_back(opt);
+    if (opt == "--quick") {
+      a->synthetic = 100000;
+      continue;
+    }
+    if (opt == "--flat") {
+      flat = true;
+      continue;
+    }
+    bool* flag = nullptr;
+    size_t* num = nullptr;
+    std::string* str = nullptr;
+    for (const auto& [name, p] : flags) flag = opt == name ? p : flag;
+    for (const auto& [name, p] : numbers) num = opt == name ? p : num;
+    for (const auto& [name, p] : strings) str = opt == name ? p : str;
+    if (flag) {
+      *flag = true;
+      continue;
+    }
+    if (!num && !str) return Status::InvalidArgument(fmt::format("unknown option '{}'", opt));
+    if (i + 1 >= argc) return Status::InvalidArgument(fmt::format("{} needs a value", opt));
+    const std::string val = argv[++i];
+    if (str) *str = val;
+    if (num && !ParsePositive(val, num)) {
+      return Status::InvalidArgument(fmt::format("{}: '{}' is not a positive integer", opt, val));
+    }
+  }
+  auto given = [&](const char* o) { return std::count(seen.begin(), seen.end(), o) > 0; };
+  for (const char* o : {"--synthetic", "--quick", "--dim", "--decay", "--clusters", "--flat"}) {
+    if (given("--data") && given(o)) {
+      return Status::InvalidArgument(fmt::format("--data cannot be combined with {}", o));
+    }
+  }
+  if (!given("--data") && given("--queries")) {
+    return Status::InvalidArgument("--queries needs --data (synthetic runs draw their queries)");
+  }
+  if (a->dim > 65536 || a->k > 100000 || a->threads > 4096 || a->build_threads > 4096) {
+    return Status::InvalidArgument(
+        "--dim is at most 65536, --k 100000, --threads and --build-threads 4096");
+  }
+  SyntheticOptions& so = a->synthetic_options;
+  so.dim = static_cast<uint32_t>(a->dim);
+  if (clusters > 10000000) return Status::InvalidArgument("--clusters is at most 10000000");
+  so.clusters = static_cast<uint32_t>(clusters);
+  if (flat && given("--decay")) {
+    return Status::InvalidArgument("--flat has no decay: give --flat or --decay, not both");
+  }
+  if (flat) so.mode = SyntheticOptions::Mode::kFlat;
+  if (given("--decay") && (!ParseDouble(decay, &so.decay) || so.decay < 0 || so.decay > 16)) {
+    return Status::InvalidArgument(fmt::format("--decay: '{}' is not a number in 0..16", decay));
+  }
+  auto metric = ParseMetric(a->metric);
+  if (!metric.ok()) {
+    return Status::InvalidArgument(fmt::format("--metric: {}", metric.status().message()));
+  }
+  a->metric_value = *metric;
+  if (a->graph_codes != "int8" && a->graph_codes != "float32") {
+    return Status::InvalidArgument(fmt::format("--graph-codes: '{}' is not int8 or float32", a->graph_codes));
+  }
+  for (const std::string& s : Split(a->sweep)) {
+    size_t v = 0;
+    if (!ParsePositive(s, &v) || v > 100000) {
+      return Status::InvalidArgument(fmt::format("--sweep: '{}' is not in 1..100000", s));
+    }
+    a->sweep_values.push_back(static_cast<uint32_t>(std::max(v, a->k)));  // a funnel keeps >= k
+  }
+  std::sort(a->sweep_values.begin(), a->sweep_values.end());
+  a->sweep_values.erase(std::unique(a->sweep_values.begin(), a->sweep_values.end()),
+                        a->sweep_values.end());
+  for (const std::string& s : Split(a->targets)) {
+    double t = 0;
+    if (!ParseDouble(s, &t) || t <= 0 || t > 1) {
+      return Status::InvalidArgument(fmt::format("--target: '{}' is not a recall in (0, 1]", s));
+    }
+    a->target_values.push_back(t);
+  }
+  std::sort(a->target_values.begin(), a->target_values.end());
+  a->target_values.erase(std::unique(a->target_values.begin(), a->target_values.end()),
+                         a->target_values.end());
+  for (const std::string& s : Split(a->systems)) {
+    bool* flag = s == "mrldb" ? &a->mrldb : s == "hnswlib" ? &a->hnswlib
+               : s == "faiss" ? &a->faiss : s == "exact" ? &a->exact : nullptr;
+    if (!flag) {
+      return Status::InvalidArgument(fmt::format(
+          "--systems: unknown system '{}' (mrldb, hnswlib, faiss, exact)", s));
+    }
+    *flag = true;
+  }
+  if (a->breakdown && !a->mrldb) {
+    return Status::InvalidArgument("--breakdown measures mrldb's funnel: --systems needs mrldb");
+  }
+  if (!a->gt.empty() && a->gt != "mrldb" && a->gt != "own") {
+    return Status::InvalidArgument("--gt: need 'mrldb' or 'own'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace mrldb::bench

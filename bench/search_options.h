@@ -1,0 +1,43 @@
+// The command line of `mrldb-bench search`: its options, their checks and the usage text.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mrldb/status.h"
+#include "mrldb/synthetic.h"
+#include "mrldb/types.h"
+
+namespace mrldb::bench {
+
+extern const char kSearchUsage[];
+
+struct SearchArgs {
+  bool help = false;
+  size_t synthetic = 1000000, dim = 768, nq = 1000, k = 10, index_dim = 64, threads = 0;
+  size_t build_threads = 0;  // 0: threads
+  std::string data, queries, metric = "cosine", sweep = "20,40,80,160,320,640";
+  std::string graph_codes = "int8", targets = "0.95";
+  std::string systems = "mrldb,hnswlib,faiss,exact", gt, csv, json, plot, dir;
+  std::string plot_script;
+  // The synthetic generator (--decay, --clusters, --flat); seed 42, dim from --dim.
+  SyntheticOptions synthetic_options;
+  bool breakdown = false;  // --breakdown
+  // Derived from the strings above.
+  Metric metric_value = Metric::kCosine;
+  std::vector<uint32_t> sweep_values;  // ascending, each >= k
+  std::vector<double> target_values;   // ascending, in (0, 1]
+  bool mrldb = false, hnswlib = false, faiss = false, exact = false;
+};
+
+// Parses argv[first, argc) into `a` (whose plot_script the caller preset). Errors:
+// InvalidArgument naming the option at fault.
+Status ParseSearchArgs(int argc, char** argv, int first, SearchArgs* a);
+
+// "synthetic Matryoshka" (the default generator) or its variant, for the report's data line:
+// "synthetic Matryoshka (decay 0.3, 1000 clusters)", "synthetic flat (64 clusters)".
+std::string SyntheticName(const SyntheticOptions& o);
+
+}  // namespace mrldb::bench
