@@ -29,8 +29,7 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
       index_path_(std::move(index_path)), log_(std::move(log)),
       attrs_(desc_.spec.attributes.size()), cache_(ladder_),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
-      default_plan_(desc_.spec.default_plan), default_ef_(desc_.spec.default_ef),
-      default_k_(desc_.spec.default_plan_k), gpu_settings_(std::move(gpu)) {
+      plan_(desc_.spec.default_plan), gpu_settings_(std::move(gpu)) {
   last_save_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
 }
 
@@ -382,10 +381,9 @@ void Collection::RemoveIndexFiles(bool forever) {
 }
 
 Status Collection::WriteDescriptor() {
+  if (dropped_) return Status::NotFound(fmt::format("collection '{}' was dropped", spec().name));
   storage::CollectionDescriptor d = desc_;
-  d.spec.default_plan = default_plan_;
-  d.spec.default_ef = default_ef_;
-  d.spec.default_plan_k = default_k_;
+  d.spec.default_plan = plan_;
   rocksdb::WriteBatch wb;
   wb.Put(kv_->handle(storage::Cf::kDefault), storage::CatalogKey(d.spec.name),
          storage::EncodeDescriptor(d));
@@ -400,6 +398,7 @@ Status Collection::Alter(const AlterOptions& options) {
   if (options.ef_construction) s.hnsw.ef_construction = *options.ef_construction;
   if (options.ef_search) s.hnsw.ef_search = *options.ef_search;
   if (options.codes) s.hnsw.codes = *options.codes;
+  if (options.target_recall) s.target_recall = *options.target_recall;
   if (options.index_dim && *options.index_dim == 0) {
     return Status::InvalidArgument("index_dim must be a granularity of the ladder, not 0");
   }
@@ -408,16 +407,19 @@ Status Collection::Alter(const AlterOptions& options) {
                        s.hnsw.ef_construction != desc_.spec.hnsw.ef_construction ||
                        s.hnsw.codes != desc_.spec.hnsw.codes;
   auto old_spec = desc_.spec;
-  auto old_plan = default_plan_;
+  auto old_plan = plan_;
   desc_.spec = s;
-  if (rebuild && s.index_dim != old_spec.index_dim) {
-    default_plan_.clear();  // tuned for the old prefix
-  }
+  // A plan tuned for the old prefix is void; an auto-tuned one was measured on the old graph
+  // (the auto-tuner tunes again once the new graph is built). TUNE and SET plans stay.
+  const bool clear = rebuild && (s.index_dim != old_spec.index_dim ||
+                                 plan_.source == PlanSource::kAutoTuned);
+  if (clear) plan_ = DefaultPlan{};
   if (Status st = WriteDescriptor(); !st.ok()) {
     desc_.spec = old_spec;
-    default_plan_ = old_plan;
+    plan_ = old_plan;
     return st;
   }
+  if (clear) ++plan_generation_;
   if (!rebuild) return Status::Ok();
   RemoveIndexFiles(/*forever=*/false);
   return RebuildIndex(fmt::format("index parameters changed: index_dim {}, m {}, ef_construction {}, "
@@ -460,42 +462,13 @@ std::vector<float> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
   return v;
 }
 
-Status Collection::SetDefaultPlan(const SearchPlan& plan) {
-  std::unique_lock lock(mu_);
-  if (plan.kind == SearchPlan::Kind::kDefault) {
-    default_plan_.clear();
-    default_ef_ = default_k_ = 0;
-    return WriteDescriptor();
-  }
-  if (plan.kind != SearchPlan::Kind::kFunnel) {
-    return Status::InvalidArgument("a default plan must be a FUNNEL (or DEFAULT to clear it)");
-  }
-  // The last stage's keep, when given, is the k the plan was made for (a search for more rows
-  // widens it proportionally); 0 means "any k" (no widening).
-  const uint32_t plan_k = plan.stages.empty() ? 0 : plan.stages.back().keep;
-  MRLDB_ASSIGN_OR_RETURN(ResolvedPlan r, ResolvePlan(plan, std::max<uint32_t>(1, plan_k)));
-  auto old_plan = default_plan_;
-  auto old_ef = default_ef_, old_k = default_k_;
-  default_plan_ = r.stages;
-  default_plan_.back().keep = plan_k;
-  default_ef_ = r.ef;
-  default_k_ = plan_k;
-  Status st = WriteDescriptor();
-  if (!st.ok()) {
-    default_plan_ = old_plan;
-    default_ef_ = old_ef;
-    default_k_ = old_k;
-  }
-  return st;
-}
-
 CollectionInfo Collection::Info() const {
   std::shared_lock lock(mu_);
   CollectionInfo info;
   info.spec = desc_.spec;
-  info.spec.default_plan = default_plan_;
-  info.spec.default_ef = default_ef_;
-  info.spec.default_plan_k = default_k_;
+  info.spec.default_plan = plan_;
+  auto in_force = ResolvePlan(SearchPlan::Default(), 10);
+  info.plan_in_force = in_force.ok() ? in_force->Shown().ToString() : in_force.status().message();
   info.live_rows = live_rows_;
   info.allocated_rows = next_row_;
   std::shared_lock graph_lock(graph_mu_);

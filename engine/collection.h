@@ -81,8 +81,22 @@ class Collection {
                                   SearchStats* stats) const;
   Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries, size_t n,
                                                     const SearchOptions& options) const;
+  // Default plans (engine/tune.cc, engine/default_plan.cc; docs/architecture.md, "Default
+  // plans"). Tune runs its searches one at a time, each under mu_ shared: writers wait for at
+  // most one search, never for the whole tune.
   Result<TuneReport> Tune(const TuneOptions& options);
   Status SetDefaultPlan(const SearchPlan& plan);
+  // The background tuner's two steps, called by one thread. AutoTuneDue: whether the graph is
+  // built, at least `min_rows` rows are live and the policy wants a (re-)tune now. AutoTune:
+  // Tune for spec().target_recall at k = 10, stored as auto-tuned unless the default plan
+  // changed meanwhile (a TUNE, SET or ALTER wins); Cancelled once CancelTuning was called.
+  bool AutoTuneDue(uint64_t min_rows) const;
+  Status AutoTune();
+  // Makes a running or later AutoTune stop without storing anything (the database closes).
+  void CancelTuning() { tune_cancel_ = true; }
+  // The collection is being dropped (or, `dropped` false, the drop failed): cancels tuning and
+  // makes descriptor writes (plans, ALTER) fail, so that none recreates its catalog entry.
+  void SetDropped(bool dropped);
   Status Alter(const AlterOptions& options);
   Result<std::vector<Record>> Find(const FindOptions& options) const;
   Result<SearchPlan> Explain(const SearchOptions& options) const;
@@ -148,7 +162,16 @@ class Collection {
 
   // All below REQUIRE mu_ held (shared at least).
   Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;
+  // The default plan's stages and stage-0 ef for k: the stored plan re-derived for k, or the
+  // derived plan (engine/default_plan.cc).
+  std::vector<FunnelStage> DefaultStages(uint32_t k, uint32_t* ef) const;
   std::vector<FunnelStage> DerivedPlan(uint32_t k) const;
+  // Makes `plan` the default and persists it (restoring the old one when the write fails);
+  // a new generation. REQUIRES mu_ held exclusively.
+  Status StorePlan(DefaultPlan plan);
+  // The DefaultPlan a tune measured (stages keeping `options.k` last).
+  static DefaultPlan PlanFromReport(const TuneReport& report, const TuneOptions& options,
+                                    PlanSource source);
   // Whether stage 0 of `plan` runs in the HNSW graph (else it scans).
   bool GraphFirst(const ResolvedPlan& plan, const FilterMatch* filter) const {
     return plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
@@ -277,8 +300,17 @@ class Collection {
   mutable std::mutex deferred_mu_;
   std::vector<uint64_t> deferred_marks_;      // GUARDED_BY(deferred_mu_)
   std::function<void()> on_write_;
-  std::vector<FunnelStage> default_plan_;                   // GUARDED_BY(mu_)
-  uint32_t default_ef_ = 0, default_k_ = 0;                 // GUARDED_BY(mu_)
+  DefaultPlan plan_;                                        // GUARDED_BY(mu_)
+  uint64_t plan_generation_ = 0;  // GUARDED_BY(mu_) bumped by every change of plan_
+  // The auto-tuner's last attempt: not again for the same plan and target until the rows grew
+  // by half (a target it cannot reach, or a failure, is not retried in a loop).
+  struct TuneAttempt {
+    uint64_t generation = 0, rows = 0;
+    double target = 0;
+    bool made = false;
+  } attempt_;                                               // GUARDED_BY(mu_)
+  bool dropped_ = false;                                    // GUARDED_BY(mu_)
+  std::atomic<bool> tune_cancel_{false};
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
   // no publish is in progress) and kept in step by every publish (under mu_ exclusive).

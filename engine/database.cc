@@ -33,15 +33,75 @@ class DatabaseImpl final : public Database {
                             : LogFn([](std::string_view line) { fmt::print(stderr, "mrldb: {}\n", line); });
   }
 
-  void StartIndexer() { indexer_ = std::thread([this] { IndexerLoop(); }); }
+  void StartIndexer() {
+    indexer_ = std::thread([this] { IndexerLoop(); });
+    if (options_.auto_tune) tuner_ = std::thread([this] { TunerLoop(); });
+  }
 
   void StopIndexer() {
     {
       std::lock_guard<std::mutex> l(indexer_mu_);
       indexer_stop_ = true;
     }
+    {
+      // A running tune stops at its next query; its plan is not stored.
+      std::shared_lock lock(mu_);
+      for (auto& [name, c] : collections_) c->CancelTuning();
+    }
     indexer_cv_.notify_all();
+    tuner_cv_.notify_all();
     if (indexer_.joinable()) indexer_.join();
+    if (tuner_.joinable()) tuner_.join();
+  }
+
+  // Background self-tuning, on a thread of its own: a tune runs for seconds to minutes and must
+  // not hold up the indexer's steps or checkpoints. Every half second it tunes the collections
+  // whose tune is due (Collection::AutoTuneDue), one at a time.
+  void TunerLoop() {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(indexer_mu_);
+        tuner_busy_ = false;
+        tuner_idle_cv_.notify_all();
+        tuner_cv_.wait_for(l, std::chrono::milliseconds(500),
+                           [&] { return indexer_stop_ || tuner_wake_; });
+        if (indexer_stop_) return;
+        tuner_wake_ = false;
+        tuner_busy_ = true;  // this pass: WaitForTuning waits for it to end
+      }
+      std::vector<std::shared_ptr<Collection>> all;
+      {
+        std::shared_lock lock(mu_);
+        for (auto& [name, c] : collections_) all.push_back(c);
+      }
+      for (auto& c : all) {
+        if (!c->AutoTuneDue(options_.auto_tune_min_rows)) continue;
+        Status st = c->AutoTune();
+        if (!st.ok() && st.code() != Status::Code::kCancelled) {
+          log_(fmt::format("collection '{}': background tuning failed (the plan in force stays): {}",
+                           c->spec().name, st.message()));
+        }
+      }
+    }
+  }
+
+  Status WaitForTuning() override {
+    MRLDB_RETURN_IF_ERROR(WaitForIndexing(IndexWaitOptions{}));
+    if (!options_.auto_tune) return Status::Ok();
+    for (;;) {
+      bool due = false;
+      {
+        std::shared_lock lock(mu_);
+        MRLDB_RETURN_IF_ERROR(CheckOpen());
+        for (auto& [name, c] : collections_) due |= c->AutoTuneDue(options_.auto_tune_min_rows);
+      }
+      std::unique_lock<std::mutex> l(indexer_mu_);
+      // A pass that found (and so no longer shows) a due tune is still busy.
+      if (!due && !tuner_busy_) return Status::Ok();
+      tuner_wake_ = true;
+      tuner_cv_.notify_all();
+      tuner_idle_cv_.wait_for(l, std::chrono::milliseconds(20));
+    }
   }
 
   // Background indexing: steps of 256 rows per collection in turn (a few milliseconds each), so
@@ -159,6 +219,7 @@ class DatabaseImpl final : public Database {
 
   Status CreateCollection(CollectionSpec spec) override {
     MRLDB_RETURN_IF_ERROR(spec.Validate());
+    spec.default_plan = DefaultPlan{};  // a new collection's plan is derived until tuned
     std::unique_lock lock(mu_);
     MRLDB_RETURN_IF_ERROR(CheckOpen());
     if (collections_.count(spec.name)) {
@@ -201,7 +262,12 @@ class DatabaseImpl final : public Database {
     }
     std::string p = storage::CollectionPrefix(storage::kTagSegment, cid);
     wb.DeleteRange(kv_->handle(storage::Cf::kVectors), p, storage::PrefixSuccessor(p));
-    MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
+    // No plan store or ALTER may rewrite the descriptor once it is deleted.
+    it->second->SetDropped(true);
+    if (Status st = kv_->Write(&wb, /*sync=*/true); !st.ok()) {
+      it->second->SetDropped(false);
+      return st;
+    }
     it->second->RemoveIndexFiles(/*forever=*/true);
     collections_.erase(it);
     return Status::Ok();
@@ -361,8 +427,11 @@ class DatabaseImpl final : public Database {
   ThreadPool index_pool_;  // the background indexer's parallel adds (see Collection)
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
   std::thread indexer_;
+  std::thread tuner_;  // DatabaseOptions::auto_tune; stops with the indexer
   std::mutex indexer_mu_;
-  std::condition_variable indexer_cv_, indexer_idle_cv_;
+  std::condition_variable indexer_cv_, indexer_idle_cv_, tuner_cv_, tuner_idle_cv_;
+  bool tuner_wake_ = false;  // GUARDED_BY(indexer_mu_)
+  bool tuner_busy_ = false;  // GUARDED_BY(indexer_mu_) a tuner pass is running
   bool indexer_stop_ = false;  // GUARDED_BY(indexer_mu_)
   bool indexer_wake_ = false;  // GUARDED_BY(indexer_mu_)
 };

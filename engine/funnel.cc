@@ -68,17 +68,7 @@ Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan,
       return r;
     }
     case SearchPlan::Kind::kDefault:
-      if (!default_plan_.empty()) {
-        r.stages = default_plan_;
-        r.ef = default_ef_;
-        // A plan tuned for k0 results widens proportionally for a larger k.
-        if (k > default_k_ && default_k_ > 0) {
-          for (auto& st : r.stages) st.keep = uint32_t(uint64_t(st.keep) * k / default_k_);
-          r.ef = uint32_t(uint64_t(r.ef) * k / default_k_);
-        }
-      } else {
-        r.stages = DerivedPlan(k);
-      }
+      r.stages = DefaultStages(k, &r.ef);
       break;
     case SearchPlan::Kind::kFunnel:
       r.stages = plan.stages;
@@ -113,22 +103,6 @@ Result<Collection::ResolvedPlan> Collection::ResolvePlan(const SearchPlan& plan,
     return Status::InvalidArgument(fmt::format("ef = {} is outside 0..{}", r.ef, kMaxSearchEf));
   }
   return r;
-}
-
-std::vector<FunnelStage> Collection::DerivedPlan(uint32_t k) const {
-  // Shortlist generously at the index prefix, then halve the candidates at each granularity
-  // above it; the full dimension keeps k.
-  const CollectionSpec& s = spec();
-  std::vector<FunnelStage> stages;
-  uint32_t keep = std::max<uint32_t>(10 * k, 100);
-  stages.push_back({s.index_dim, keep});
-  for (uint32_t g : s.granularities) {
-    if (g <= s.index_dim || g == s.dim) continue;
-    keep = std::max(keep / 2, 2 * k);
-    stages.push_back({g, keep});
-  }
-  if (s.index_dim != s.dim) stages.push_back({s.dim, k});
-  return stages;
 }
 
 Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(

@@ -49,6 +49,16 @@ std::string_view GraphCodesName(GraphCodes c) {
   return "?";
 }
 
+std::string_view PlanSourceName(PlanSource s) {
+  switch (s) {
+    case PlanSource::kDerived: return "derived";
+    case PlanSource::kAutoTuned: return "auto-tuned";
+    case PlanSource::kTune: return "TUNE";
+    case PlanSource::kSet: return "set";
+  }
+  return "?";
+}
+
 std::string_view AttrTypeName(AttrType t) {
   switch (t) {
     case AttrType::kText: return "TEXT";
@@ -191,6 +201,9 @@ Status CollectionSpec::Validate() {
   } else if (std::find(granularities.begin(), granularities.end(), index_dim) ==
              granularities.end()) {
     return bad(fmt::format("index_dim {} is not a granularity of the ladder", index_dim));
+  }
+  if (!(target_recall > 0 && target_recall <= 1)) {  // NaN fails too
+    return bad(fmt::format("target_recall = {} is outside (0, 1]", target_recall));
   }
   if (hnsw.m < 2 || hnsw.m > 256) return bad(fmt::format("m = {} is outside 2..256", hnsw.m));
   if (hnsw.ef_construction < 1 || hnsw.ef_construction > 100000) {

@@ -192,6 +192,8 @@ struct Tune {
   std::string collection;
   double recall = 0.95;
   std::optional<uint32_t> k;  // TUNE c FOR RECALL 0.95 [AT 10]
+  std::optional<std::string> queries_path;  // [USING QUERIES FROM 'q.npy']
+  Position queries_pos;                     // of the file name
 };
 
 struct WaitForIndex {

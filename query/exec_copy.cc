@@ -58,13 +58,16 @@ Result<CopyOptions> ParseCopyOptions(const std::vector<query::Option>& options, 
 
 }  // namespace
 
-Result<std::string> Session::Impl::CopyPath(const std::string& path, bool for_write,
-                                            const query::Position& pos) const {
+Result<std::string> Session::Impl::CopyPath(const std::string& path, std::string_view what,
+                                            bool for_write, const query::Position& pos) const {
   namespace fs = std::filesystem;
   if (options_.copy_refused) {
-    return Status::NotSupported(*options_.copy_refused).WithPosition(pos.line, pos.column);
+    const std::string why = what.starts_with("COPY")
+        ? *options_.copy_refused
+        : fmt::format("{} reads a file on the server, as COPY does: {}", what, *options_.copy_refused);
+    return Status::NotSupported(why).WithPosition(pos.line, pos.column);
   }
-  if (path.empty()) return ErrorAt(pos, "COPY needs a file name");
+  if (path.empty()) return ErrorAt(pos, fmt::format("{} needs a file name", what));
   if (!options_.copy_dir) return path;
   std::error_code ec;
   const fs::path root = fs::canonical(*options_.copy_dir, ec);
@@ -80,20 +83,42 @@ Result<std::string> Session::Impl::CopyPath(const std::string& path, bool for_wr
   auto rel = real.lexically_relative(root);
   if (rel.empty() || *rel.begin() == "..") {
     return Status::InvalidArgument(fmt::format(
-               "COPY {} '{}' is refused: the server only {} files inside its COPY directory",
-               for_write ? "TO" : "FROM", path, for_write ? "writes" : "reads"))
+               "{} '{}' is refused: the server only {} files inside its COPY directory", what,
+               path, for_write ? "writes" : "reads"))
         .WithPosition(pos.line, pos.column);
   }
   return real.string();
 }
 
+Result<std::vector<float>> Session::Impl::ReadQueries(const std::string& file,
+                                                      const CollectionSpec& spec,
+                                                      const query::Position& pos) const {
+  MRLDB_ASSIGN_OR_RETURN(std::string path,
+                         CopyPath(file, "TUNE ... USING QUERIES FROM", /*for_write=*/false, pos));
+  auto format = formats::FormatFromPath(path);
+  if (!format.ok()) return ErrorAt(pos, format.status().message());
+  formats::ReadOptions ro;
+  ro.format = *format;
+  ro.dim = spec.dim;
+  if (*format == formats::Format::kCsv || *format == formats::Format::kJsonl) {
+    ro.id_field.clear();  // queries need no ids; the vector column is all that is read
+    ro.vector_field = spec.vector_column;
+    ro.ignore_unknown_fields = true;
+  }
+  auto batch = formats::ReadAll(path, ro);
+  if (!batch.ok()) return batch.status().WithPosition(pos.line, pos.column);
+  if (batch->rows() == 0) return ErrorAt(pos, fmt::format("'{}' holds no queries", file));
+  return std::move(batch->vectors);
+}
+
 Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Position& pos) {
   MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
   MRLDB_ASSIGN_OR_RETURN(CopyOptions c, ParseCopyOptions(s.options, s.from));
-  MRLDB_ASSIGN_OR_RETURN(std::string path, CopyPath(s.path, !s.from, pos));
+  const std::string_view what = s.from ? "COPY FROM" : "COPY TO";
+  MRLDB_ASSIGN_OR_RETURN(std::string path, CopyPath(s.path, what, !s.from, pos));
   std::string ids_path;
   if (!c.ids.empty()) {
-    MRLDB_ASSIGN_OR_RETURN(ids_path, CopyPath(c.ids, !s.from, pos));
+    MRLDB_ASSIGN_OR_RETURN(ids_path, CopyPath(c.ids, what, !s.from, pos));
   }
   if (!c.format) {
     auto f = formats::FormatFromPath(path);

@@ -28,11 +28,39 @@ Result<GraphCodes> CodesOption(const query::Option& o) {
                                     text ? fmt::format(", not '{}'", *text) : std::string()));
 }
 
-std::string PlanText(const CollectionSpec& s) {
-  if (s.default_plan.empty()) return "derived from k and the ladder";
-  const std::string plan = SearchPlan::Funnel(s.default_plan, s.default_ef).ToString();
-  if (s.default_plan_k == 0) return plan;
-  return fmt::format("{} (for k = {}; wider for larger k)", plan, s.default_plan_k);
+// The background tuner's recall target: a number in (0, 1].
+Result<double> RecallOption(const query::Option& o) {
+  const auto* v = std::get_if<Value>(&o.value);
+  double r = 0;
+  if (const auto* d = v ? std::get_if<double>(v) : nullptr) r = *d;
+  else if (const auto* i = v ? std::get_if<int64_t>(v) : nullptr) r = double(*i);
+  else {
+    return ErrorAt(o.pos, fmt::format("option target_recall must be a number in (0, 1], not {}",
+                                      v ? ValueToString(*v) : "a plan"));
+  }
+  if (!(r > 0 && r <= 1)) {
+    return ErrorAt(o.pos, fmt::format("option target_recall must be in (0, 1], not {}", r));
+  }
+  return r;
+}
+
+// Where the default plan in force comes from and what it measured.
+std::string PlanSourceText(const DefaultPlan& p) {
+  switch (p.source) {
+    case PlanSource::kDerived: return "from k and the ladder; not measured";
+    case PlanSource::kSet:
+      return fmt::format("by hand at {} rows{}; not measured", p.rows,
+                         p.k ? fmt::format(" for k = {}", p.k) : std::string());
+    case PlanSource::kAutoTuned:
+    case PlanSource::kTune: break;
+  }
+  std::string text = fmt::format("for recall@{} {} at {} rows; held-back recall {:.3f}", p.k,
+                                 p.target, p.rows, p.recall);
+  if (p.wide_k) {
+    text += fmt::format("; for k > {}: FUNNEL (index_dim KEEP n, D), n re-derived from {} at "
+                        "k = {} and {} at k = {}", p.k, p.straight_keep, p.k, p.wide_keep, p.wide_k);
+  }
+  return text;
 }
 
 }  // namespace
@@ -87,9 +115,12 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
       MRLDB_ASSIGN_OR_RETURN(spec.hnsw.ef_search, UintOption(o, 1, 100000));
     } else if (o.key == "graph_codes") {
       MRLDB_ASSIGN_OR_RETURN(spec.hnsw.codes, CodesOption(o));
+    } else if (o.key == "target_recall") {
+      MRLDB_ASSIGN_OR_RETURN(spec.target_recall, RecallOption(o));
     } else {
       return ErrorAt(o.pos, fmt::format("unknown option \"{}\" (options: index_dim, m, "
-                                        "ef_construction, ef_search, graph_codes)", o.key));
+                                        "ef_construction, ef_search, graph_codes, target_recall)",
+                                        o.key));
     }
   }
   for (const std::string& n : db_->ListCollections()) {
@@ -148,7 +179,10 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
                                      spec.hnsw.ef_search, GraphCodesName(spec.hnsw.codes),
                                      info.index_live_rows, info.index_pending_rows,
                                      info.index_memory_bytes / 1048576.0)}});
-  r.rows.push_back({Cell{"(plan)"}, Cell{"DEFAULT"}, Cell{PlanText(spec)}});
+  r.rows.push_back({Cell{"(plan)"}, Cell{"DEFAULT"}, Cell{info.plan_in_force + " (k = 10)"}});
+  r.rows.push_back({Cell{"(plan_source)"}, Cell{std::string(PlanSourceName(info.spec.default_plan.source))},
+                    Cell{PlanSourceText(info.spec.default_plan)}});
+  r.rows.push_back({Cell{"(target_recall)"}, Cell{"FLOAT"}, Cell{fmt::format("{}", info.spec.target_recall)}});
   r.rows.push_back({Cell{"(rows)"}, Cell{"BIGINT"}, Cell{std::to_string(info.live_rows)}});
   r.tag = "DESCRIBE";
   return r;
@@ -169,6 +203,8 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
       MRLDB_ASSIGN_OR_RETURN(a.ef_search, UintOption(o, 1, 100000));
     } else if (o.key == "graph_codes") {
       MRLDB_ASSIGN_OR_RETURN(a.codes, CodesOption(o));
+    } else if (o.key == "target_recall") {
+      MRLDB_ASSIGN_OR_RETURN(a.target_recall, RecallOption(o));
     } else if (o.key == "plan" || o.key == "default_plan") {
       const auto* p = std::get_if<query::PlanSpec>(&o.value);
       if (!p) return ErrorAt(o.pos, "plan must be FUNNEL (...) or DEFAULT");
@@ -176,10 +212,11 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
       plan = bound;
     } else {
       return ErrorAt(o.pos, fmt::format("unknown option \"{}\" (options: index_dim, m, "
-                                        "ef_construction, ef_search, graph_codes, plan)", o.key));
+                                        "ef_construction, ef_search, graph_codes, target_recall, "
+                                        "plan)", o.key));
     }
   }
-  if (a.index_dim || a.m || a.ef_construction || a.ef_search || a.codes) {
+  if (a.index_dim || a.m || a.ef_construction || a.ef_search || a.codes || a.target_recall) {
     Status st = db_->AlterCollection(spec.name, a);
     if (!st.ok()) return st.WithPosition(pos.line, pos.column);
   }
@@ -196,6 +233,9 @@ Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Positio
   o.target_recall = s.recall;
   if (s.k) o.k = *s.k;
   o.cancel = &cancel_;
+  if (s.queries_path) {
+    MRLDB_ASSIGN_OR_RETURN(o.queries, ReadQueries(*s.queries_path, spec, s.queries_pos));
+  }
   auto report = db_->Tune(spec.name, o);
   if (!report.ok()) return report.status().WithPosition(pos.line, pos.column);
   ResultSet r;

@@ -483,12 +483,20 @@ Result<Tune> Parser::ParseTune() {
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("FOR"));
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("RECALL"));
   MRLDB_ASSIGN_OR_RETURN(tune.recall, ParseSignedNumber("a target recall (such as 0.95)"));
+  std::string clauses = "AT, USING";
   if (AcceptKeyword("AT")) {
     MRLDB_ASSIGN_OR_RETURN(tune.k, ParseUint32("a result count k after AT"));
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
-  } else {
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AT"));
+    clauses = "USING";
   }
+  if (AcceptKeyword("USING")) {
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("QUERIES"));
+    MRLDB_RETURN_IF_ERROR(ExpectKeyword("FROM"));
+    if (!Is(TokenKind::kString)) return SyntaxError(Peek(), "a file path ('...')");
+    tune.queries_pos = Peek().pos;
+    tune.queries_path = Advance().value;
+    clauses.clear();
+  }
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(clauses));
   return tune;
 }
 

@@ -42,9 +42,14 @@ class Session::Impl {
 
   // The collection's spec, or NotFound positioned at `pos`.
   Result<CollectionSpec> Spec(const std::string& name, const query::Position& pos) const;
-  // The real path of a COPY file, checked against options_.copy_dir.
-  Result<std::string> CopyPath(const std::string& path, bool for_write,
+  // The real path of a file the server reads or writes (`what`: "COPY FROM", ...), checked
+  // against options_.copy_dir and refused by options_.copy_refused.
+  Result<std::string> CopyPath(const std::string& path, std::string_view what, bool for_write,
                                const query::Position& pos) const;
+  // TUNE ... USING QUERIES FROM: the file's vectors (npy, fvecs, csv or jsonl by extension;
+  // csv/jsonl: the collection's vector column), row-major n x D. Errors name the file.
+  Result<std::vector<float>> ReadQueries(const std::string& file, const CollectionSpec& spec,
+                                         const query::Position& pos) const;
 
   Database* db_;
   SessionOptions options_;

@@ -22,6 +22,7 @@ constexpr char kServeUsage[] =
     "                   [--max-result-rows N] [--max-result-bytes N] [--idle-timeout S]\n"
     "                   [--max-connections-per-address N] [--max-backlog-bytes N] [--copy-dir DIR]\n"
     "                   [--index-checkpoint-rows N] [--index-checkpoint-seconds S]\n"
+    "                   [--auto-tune on|off] [--auto-tune-min-rows N]\n"
     "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
     "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
     "                         (an address other than loopback requires --token-file)\n"
@@ -42,6 +43,9 @@ constexpr char kServeUsage[] =
     "                         indexed or deleted since its last save (0: never). Default: 50000\n"
     "  --index-checkpoint-seconds S  ... or once S seconds passed with changes (0: never).\n"
     "                         Default: 30\n"
+    "  --auto-tune on|off     tune each collection's default plan in the background for its\n"
+    "                         target_recall once its graph is built. Default: on\n"
+    "  --auto-tune-min-rows N ... once it has at least N rows. Default: 1000\n"
     "The server stops gracefully on SIGTERM or SIGINT. Protocol: docs/protocol.md.\n";
 
 template <typename T>
@@ -97,6 +101,11 @@ int ServeMain(int argc, char** argv) {
     else if (a == "--index-checkpoint-seconds") {
       ok = ParseNumber(v, &db_options.index_checkpoint_seconds) && db_options.index_checkpoint_seconds >= 0;
     }
+    else if (a == "--auto-tune") {
+      ok = v == "on" || v == "off";
+      db_options.auto_tune = v == "on";
+    }
+    else if (a == "--auto-tune-min-rows") ok = ParseNumber(v, &db_options.auto_tune_min_rows);
     else {
       fmt::print(stderr, "mrldb serve: unknown argument '{}'\n{}", a, kServeUsage);
       return 2;

@@ -31,15 +31,25 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
     PutLengthPrefixed(&out, c.name);
     out.push_back(static_cast<char>(c.type));
   }
-  PutVarint64(&out, s.default_plan.size());
-  for (const FunnelStage& st : s.default_plan) {
+  const DefaultPlan& plan = s.default_plan;
+  PutVarint64(&out, plan.stages.size());
+  for (const FunnelStage& st : plan.stages) {
     PutFixed32(&out, st.dims);
     PutFixed32(&out, st.keep);
   }
-  PutFixed32(&out, s.default_ef);
-  PutFixed32(&out, s.default_plan_k);
+  PutFixed32(&out, plan.ef);
+  PutFixed32(&out, plan.k);
   // Added after version 1 was in use: a descriptor without it has a float32 graph.
   out.push_back(static_cast<char>(s.hnsw.codes));
+  // Added later still (all or none): the recall target and the default plan's provenance.
+  PutDouble(&out, s.target_recall);
+  out.push_back(static_cast<char>(plan.source));
+  PutFixed64(&out, plan.rows);
+  PutDouble(&out, plan.target);
+  PutDouble(&out, plan.recall);
+  PutFixed32(&out, plan.wide_k);
+  PutFixed32(&out, plan.straight_keep);
+  PutFixed32(&out, plan.wide_keep);
   return out;
 }
 
@@ -74,16 +84,17 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
     c.type = static_cast<AttrType>(in.U8());
     s.attributes.push_back(std::move(c));
   }
+  DefaultPlan& plan = s.default_plan;
   uint64_t stages = in.Varint64();
   if (stages > 1024) return Status::Corruption("collection descriptor: default plan too long");
   for (uint64_t i = 0; i < stages && !in.failed(); ++i) {
     FunnelStage st;
     st.dims = in.Fixed32();
     st.keep = in.Fixed32();
-    s.default_plan.push_back(st);
+    plan.stages.push_back(st);
   }
-  s.default_ef = in.Fixed32();
-  s.default_plan_k = in.Fixed32();
+  plan.ef = in.Fixed32();
+  plan.k = in.Fixed32();
   s.hnsw.codes = GraphCodes::kFloat32;
   if (!in.failed() && !in.done()) {
     const uint8_t codes = in.U8();
@@ -91,6 +102,25 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
       return Status::Corruption(fmt::format("collection descriptor: unknown graph codes {}", codes));
     }
     s.hnsw.codes = static_cast<GraphCodes>(codes);
+  }
+  // Before plan sources existed: the target is the default, and a stored plan reads as set by
+  // hand at 0 rows (so the auto-tuner, which replaces a plan once the rows grew by half since
+  // it was made, replaces it).
+  s.target_recall = 0.95;
+  plan.source = plan.stages.empty() ? PlanSource::kDerived : PlanSource::kSet;
+  if (!in.failed() && !in.done()) {
+    s.target_recall = in.Double();
+    const uint8_t source = in.U8();
+    if (source > uint8_t(PlanSource::kSet)) {
+      return Status::Corruption(fmt::format("collection descriptor: unknown plan source {}", source));
+    }
+    plan.source = static_cast<PlanSource>(source);
+    plan.rows = in.Fixed64();
+    plan.target = in.Double();
+    plan.recall = in.Double();
+    plan.wide_k = in.Fixed32();
+    plan.straight_keep = in.Fixed32();
+    plan.wide_keep = in.Fixed32();
   }
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",

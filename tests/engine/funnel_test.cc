@@ -16,6 +16,7 @@
 
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
+#include "tests/engine/funnel_util.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -23,55 +24,7 @@ namespace {
 
 using testing::TempDir;
 
-constexpr uint32_t kDim = 256;  // default ladder 16, 32, 64, 128, 256; index_dim 64
-
-CollectionSpec Spec(Metric metric) {
-  CollectionSpec s;
-  s.name = "c";
-  s.dim = kDim;
-  s.metric = metric;
-  s.id_type = IdType::kBigint;
-  s.attributes = {{"cat", AttrType::kInt}, {"tag", AttrType::kText}};
-  return s;
-}
-
-// Row i: cat = i % 100, tag = "even"/"odd", except every 7th row whose tag is NULL.
-void Fill(Database& db, const SyntheticGenerator& gen, size_t first, size_t n) {
-  auto data = gen.Rows(first, n);
-  InsertBatch b;
-  for (size_t i = 0; i < n; ++i) {
-    const size_t row = first + i;
-    b.Add(Key{int64_t(row)}, std::span<const float>(data.data() + i * kDim, kDim),
-          {Value{int64_t(row % 100)}, row % 7 == 0 ? Value{} : Value{row % 2 ? "odd" : "even"}});
-  }
-  ASSERT_OK(db.Insert("c", b));
-}
-
-double Recall(const std::vector<Hit>& got, const std::vector<Hit>& truth) {
-  std::set<Key> want;
-  for (const Hit& h : truth) want.insert(h.id);
-  double hit = 0;
-  for (const Hit& h : got) hit += want.count(h.id);
-  return truth.empty() ? 1.0 : hit / truth.size();
-}
-
-// Mean recall@k of `options` against exact search with the same filter, over nq queries.
-double MeanRecall(Database& db, const SyntheticGenerator& gen, SearchOptions options, size_t nq) {
-  SearchOptions exact = options;
-  exact.plan = SearchPlan::Exact();
-  auto qs = gen.Queries(0, nq);
-  double sum = 0;
-  for (size_t i = 0; i < nq; ++i) {
-    std::span<const float> q(qs.data() + i * kDim, kDim);
-    auto got = db.Search("c", q, options);
-    auto want = db.Search("c", q, exact);
-    EXPECT_TRUE(got.ok() && want.ok()) << got.status().ToString() << want.status().ToString();
-    if (!got.ok() || !want.ok()) return 0;
-    EXPECT_EQ(got->size(), want->size());
-    sum += Recall(*got, *want);
-  }
-  return sum / nq;
-}
+using namespace funnel_testing;  // NOLINT: the shared helpers of the funnel tests
 
 class FunnelRecall : public ::testing::TestWithParam<Metric> {};
 
@@ -79,7 +32,9 @@ TEST_P(FunnelRecall, DefaultPlanReachesTheFloor) {
   for (GraphCodes codes : {GraphCodes::kFloat32, GraphCodes::kInt8}) {
   SCOPED_TRACE(GraphCodesName(codes));
   TempDir dir;
-  auto db = testing::OpenOrDie(dir.path());
+  DatabaseOptions dbo;
+  dbo.auto_tune = false;  // the derived plan is under test
+  auto db = testing::OpenOrDie(dir.path(), dbo);
   CollectionSpec spec = Spec(GetParam());
   spec.hnsw.codes = codes;
   ASSERT_OK(db->CreateCollection(spec));
@@ -115,6 +70,7 @@ class FunnelTest : public ::testing::Test {
     gen_ = std::make_unique<SyntheticGenerator>(so_);
     DatabaseOptions o;
     o.info_log = [this](std::string_view line) { log_.emplace_back(line); };
+    o.auto_tune = false;  // the tests here set and check the default plan themselves
     opts_ = o;
     db_ = testing::OpenOrDie(dir_.path(), opts_);
     CollectionSpec spec = Spec(Metric::kCosine);
@@ -485,7 +441,7 @@ TEST_F(FunnelTest, ACancelledBatchSearchOrTuneFailsAndStoresNothing) {
   t.sample_queries = 20;
   t.cancel = &cancel;
   EXPECT_EQ(db_->Tune("c", t).status().code(), Status::Code::kCancelled);
-  EXPECT_TRUE(db_->DescribeCollection("c")->spec.default_plan.empty());
+  EXPECT_TRUE(db_->DescribeCollection("c")->spec.default_plan.stages.empty());
   cancel = false;
   EXPECT_TRUE(db_->SearchBatch("c", gen_->Queries(0, 16), 16, o).ok());
 }
@@ -544,16 +500,21 @@ TEST_F(FunnelTest, TuningReachesTheTargetAndIsStored) {
   EXPECT_GT(report->plans_tried, 1u);
   Reopen();
   auto info = db_->DescribeCollection("c");
-  ASSERT_FALSE(info->spec.default_plan.empty());
-  EXPECT_EQ(info->spec.default_plan.front().keep, report->plan.stages.front().keep);
-  EXPECT_EQ(info->spec.default_plan_k, 10u);
+  ASSERT_FALSE(info->spec.default_plan.stages.empty());
+  EXPECT_EQ(info->spec.default_plan.stages.front().keep, report->plan.stages.front().keep);
+  EXPECT_EQ(info->spec.default_plan.k, 10u);
+  EXPECT_EQ(info->spec.default_plan.source, PlanSource::kTune);
+  EXPECT_EQ(info->spec.default_plan.rows, 6000u);
+  EXPECT_EQ(info->spec.default_plan.recall, report->held_back_recall);
+  EXPECT_EQ(info->spec.default_plan.target, 0.95);
   SearchStats stats;
   ASSERT_TRUE(db_->Search("c", Query(0), SearchOptions{}, &stats).ok());
   SearchPlan stored = report->plan;
   stored.stages.back().keep = 0;
   EXPECT_EQ(stats.plan, stored.ToString());
   ASSERT_OK(db_->SetDefaultPlan("c", SearchPlan::Default()));
-  EXPECT_TRUE(db_->DescribeCollection("c")->spec.default_plan.empty());
+  EXPECT_TRUE(db_->DescribeCollection("c")->spec.default_plan.stages.empty());
+  EXPECT_EQ(db_->DescribeCollection("c")->spec.default_plan.source, PlanSource::kDerived);
 }
 
 // A tuned plan holds on queries that are not stored rows (fresh draws of the generator), for
@@ -562,7 +523,9 @@ TEST(FunnelTune, TunedPlanHoldsOnUnseenQueries) {
   for (double decay : {1.0, 0.3}) {
     SCOPED_TRACE(decay);
     TempDir dir;
-    auto db = testing::OpenOrDie(dir.path());
+    DatabaseOptions dbo;
+    dbo.auto_tune = false;  // TUNE's plan is under test
+    auto db = testing::OpenOrDie(dir.path(), dbo);
     ASSERT_OK(db->CreateCollection(Spec(Metric::kCosine)));
     SyntheticOptions so;
     so.dim = kDim;

@@ -181,8 +181,9 @@ inline std::string Dump(const Statement& statement) {
           return "wait for index" + (n.collection ? " " + *n.collection : std::string());
         } else {
           static_assert(std::is_same_v<T, Tune>);
-          return fmt::format("tune {} recall {}{}", n.collection, n.recall,
-                             n.k ? fmt::format(" at {}", *n.k) : "");
+          return fmt::format("tune {} recall {}{}{}", n.collection, n.recall,
+                             n.k ? fmt::format(" at {}", *n.k) : "",
+                             n.queries_path ? fmt::format(" queries '{}'", *n.queries_path) : "");
         }
       },
       statement.node);

@@ -210,7 +210,15 @@ TEST(ParserErrors, TrailingGarbage) {
                "syntax error at or near \"(\": expected ',', ON CONFLICT, ';' or end of input", 1,
                26});
   ExpectError({"TUNE d FOR RECALL 0.9 10",
-               "syntax error at or near \"10\": expected AT, ';' or end of input", 1, 23});
+               "syntax error at or near \"10\": expected AT, USING, ';' or end of input", 1, 23});
+  ExpectError({"TUNE d FOR RECALL 0.9 AT 10 x",
+               "syntax error at or near \"x\": expected USING, ';' or end of input", 1, 29});
+  ExpectError({"TUNE d FOR RECALL 0.9 USING QUERIES FROM q",
+               "syntax error at or near \"q\": expected a file path ('...')", 1, 42});
+  ExpectError({"TUNE d FOR RECALL 0.9 USING QUERIES FROM 'q.npy' AT 10",
+               "syntax error at or near \"AT\": expected ';' or end of input", 1, 50});
+  ExpectError({"TUNE d FOR RECALL 0.9 USING FUNNEL",
+               "syntax error at or near \"FUNNEL\": expected QUERIES", 1, 29});
   // ParseStatement takes exactly one statement; ParseScript takes both.
   auto two = ParseStatement("SHOW ALL; SHOW COLLECTIONS;");
   ASSERT_FALSE(two.ok());

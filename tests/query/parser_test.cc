@@ -186,6 +186,10 @@ TEST(Parser, Tune) {
   EXPECT_EQ(P("TUNE docs FOR RECALL 0.95"), "tune docs recall 0.95");
   EXPECT_EQ(P("tune docs for recall 0.9 at 10;"), "tune docs recall 0.9 at 10");
   EXPECT_EQ(P("TUNE docs FOR RECALL 1"), "tune docs recall 1");
+  EXPECT_EQ(P("TUNE docs FOR RECALL 0.9 AT 50 USING QUERIES FROM 'q.npy'"),
+            "tune docs recall 0.9 at 50 queries 'q.npy'");
+  EXPECT_EQ(P("tune docs for recall 0.9 using queries from 'dir/q.fvecs'"),
+            "tune docs recall 0.9 queries 'dir/q.fvecs'");
 }
 
 TEST(Parser, WaitForIndex) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -188,8 +189,58 @@ TEST_F(SessionTest, CopyCannotEscapeItsDirectory) {
         << path << ": " << r.status().message();
     auto w = Run("COPY v TO '" + path + "'");
     ASSERT_FALSE(w.ok()) << path;
+    auto t = Run("TUNE v FOR RECALL 0.9 USING QUERIES FROM '" + path + "'");
+    ASSERT_FALSE(t.ok()) << path;
+    EXPECT_NE(t.status().message().find("TUNE ... USING QUERIES FROM '" + path +
+                                        "' is refused: the server only reads files inside its "
+                                        "COPY directory"), std::string::npos)
+        << path << ": " << t.status().message();
   }
   EXPECT_EQ(db_->DescribeCollection("v")->live_rows, 0u);
+}
+
+// DESCRIBE's plan rows: the plan a search for 10 runs, its source with what it measured, and
+// the target; after TUNE on a query file, a hand-set plan, and ALTER of the target.
+TEST_F(SessionTest, DescribeShowsThePlanInForceItsSourceAndTheTarget) {
+  std::string values;
+  for (int i = 0; i < 300; ++i) {
+    values += fmt::format("{}({}, [{}, {}, {}, {}, {}, {}, {}, {}], 't')", i ? ", " : "", i, i % 7,
+                          i % 11, i % 13, i % 5, i % 3, i % 17, i % 19, i % 2);
+  }
+  ASSERT_TRUE(Run("INSERT INTO v VALUES " + values).ok());
+  ASSERT_TRUE(Run("COPY v TO 'q.npy'").ok());
+  ASSERT_OK(db_->WaitForIndexing());
+  auto describe = [&] {
+    std::map<std::string, std::pair<std::string, std::string>> rows;
+    auto r = Run("DESCRIBE v");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    for (const auto& row : r->rows) {
+      rows[std::get<std::string>(row[0])] = {std::get<std::string>(row[1]),
+                                             std::get<std::string>(row[2])};
+    }
+    return rows;
+  };
+  auto rows = describe();
+  EXPECT_EQ(rows["(plan)"].second, "FUNNEL (8) (k = 10)");  // index_dim 8 = D: one stage
+  EXPECT_EQ(rows["(plan_source)"], std::make_pair(std::string("derived"),
+                                                  std::string("from k and the ladder; not measured")));
+  EXPECT_EQ(rows["(target_recall)"].second, "0.95");
+
+  auto tuned = Run("TUNE v FOR RECALL 0.9 AT 5 USING QUERIES FROM 'q.npy'");
+  ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
+  rows = describe();
+  EXPECT_EQ(rows["(plan_source)"].first, "TUNE");
+  EXPECT_EQ(rows["(plan_source)"].second.rfind("for recall@5 0.9 at 300 rows; held-back recall ", 0), 0u)
+      << rows["(plan_source)"].second;
+  EXPECT_EQ(rows["(plan)"].second.rfind("FUNNEL (8) EF ", 0), 0u) << rows["(plan)"].second;
+
+  ASSERT_TRUE(Run("ALTER COLLECTION v SET (plan = FUNNEL (4 KEEP 40, 8 KEEP 10) EF 40, "
+                  "target_recall = 0.8)").ok());
+  rows = describe();
+  EXPECT_EQ(rows["(plan)"].second, "FUNNEL (4 KEEP 40, 8) EF 40 (k = 10)");
+  EXPECT_EQ(rows["(plan_source)"], std::make_pair(std::string("set"),
+                                                  std::string("by hand at 300 rows for k = 10; not measured")));
+  EXPECT_EQ(rows["(target_recall)"].second, "0.8");
 }
 
 TEST_F(SessionTest, ParametersBindScalarsVectorsAndMatrices) {

@@ -144,6 +144,14 @@ TEST(Serve, ResultAndStatementLimitFlags) {
   EXPECT_EQ(bad_checkpoint.Stop(0), 2);
   EXPECT_NE(ReadFile(dir.path() + "/log3").find("bad value '-1' for --index-checkpoint-seconds"),
             std::string::npos);
+  ServeProcess bad_tune({"--db", dir.path() + "/db4", "--auto-tune", "yes"}, dir.path() + "/log4");
+  EXPECT_EQ(bad_tune.Stop(0), 2);
+  EXPECT_NE(ReadFile(dir.path() + "/log4").find("bad value 'yes' for --auto-tune"),
+            std::string::npos);
+  ServeProcess bad_rows({"--db", dir.path() + "/db5", "--auto-tune-min-rows", "x"}, dir.path() + "/log5");
+  EXPECT_EQ(bad_rows.Stop(0), 2);
+  EXPECT_NE(ReadFile(dir.path() + "/log5").find("bad value 'x' for --auto-tune-min-rows"),
+            std::string::npos);
 }
 
 TEST(Serve, ConnectRunsTheShellAgainstTheServer) {

@@ -285,6 +285,13 @@ TEST(Server, CopyWithoutACopyDirectoryIsRefused) {
     EXPECT_NE(r.status().message().find("start it with --copy-dir DIR"), std::string::npos) << r.status().ToString();
     EXPECT_EQ(r.status().line(), 1u);
   }
+  // TUNE's query file is read on the server too: refused the same way, naming TUNE.
+  auto tune = c->Execute("TUNE t FOR RECALL 0.9 USING QUERIES FROM '/etc/passwd.csv'");
+  ASSERT_FALSE(tune.ok());
+  EXPECT_EQ(tune.status().code(), Status::Code::kNotSupported) << tune.status().ToString();
+  EXPECT_NE(tune.status().message().find("TUNE ... USING QUERIES FROM reads a file on the server"),
+            std::string::npos) << tune.status().ToString();
+  EXPECT_NE(tune.status().message().find("start it with --copy-dir DIR"), std::string::npos);
   // EXPLAIN of a COPY touches no file: it is refused as EXPLAIN of anything but a search.
   auto explained = c->Execute("EXPLAIN COPY t TO 'x.jsonl'");
   ASSERT_FALSE(explained.ok());

@@ -1,3 +1,6 @@
+#include <cmath>
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "storage/catalog.h"
@@ -82,6 +85,17 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   d.spec.id_type = IdType::kBigint;
   d.spec.attributes = {{"title", AttrType::kText}, {"year", AttrType::kInt}};
   d.spec.hnsw.codes = GraphCodes::kInt8;
+  d.spec.target_recall = 0.9;
+  d.spec.default_plan.stages = {{32, 40}, {96, 10}};
+  d.spec.default_plan.ef = 40;
+  d.spec.default_plan.k = 10;
+  d.spec.default_plan.wide_k = 100;
+  d.spec.default_plan.straight_keep = 50;
+  d.spec.default_plan.wide_keep = 180;
+  d.spec.default_plan.source = PlanSource::kAutoTuned;
+  d.spec.default_plan.rows = 12345;
+  d.spec.default_plan.target = 0.9;
+  d.spec.default_plan.recall = 0.913;
   ASSERT_TRUE(d.spec.Validate().ok());
   std::string bytes = EncodeDescriptor(d);
   auto back = DecodeDescriptor(bytes);
@@ -95,18 +109,49 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(back->spec.attributes[1].type, AttrType::kInt);
 
   EXPECT_EQ(back->spec.hnsw.codes, GraphCodes::kInt8);
+  EXPECT_EQ(back->spec.target_recall, 0.9);
+  const DefaultPlan& plan = back->spec.default_plan;
+  EXPECT_EQ(plan.stages, d.spec.default_plan.stages);
+  EXPECT_EQ(plan.ef, 40u);
+  EXPECT_EQ(plan.k, 10u);
+  EXPECT_EQ(plan.wide_k, 100u);
+  EXPECT_EQ(plan.straight_keep, 50u);
+  EXPECT_EQ(plan.wide_keep, 180u);
+  EXPECT_EQ(plan.source, PlanSource::kAutoTuned);
+  EXPECT_EQ(plan.rows, 12345u);
+  EXPECT_EQ(plan.target, 0.9);
+  EXPECT_EQ(plan.recall, 0.913);
 
-  for (size_t cut : {size_t{0}, size_t{5}, bytes.size() - 2}) {
+  // The plan-source group: f64 target, u8 source, fixed64 rows, f64 target, f64 recall,
+  // fixed32 wide_k, fixed32 straight_keep, fixed32 wide_keep.
+  constexpr size_t kSourceGroup = 8 + 1 + 8 + 8 + 8 + 4 + 4 + 4;
+  for (size_t cut : {size_t{0}, size_t{5}, bytes.size() - 2, bytes.size() - kSourceGroup + 1}) {
     auto bad = DecodeDescriptor(std::string_view(bytes).substr(0, cut));
     EXPECT_EQ(bad.status().code(), Status::Code::kCorruption) << cut;
   }
-  // A descriptor written before graph codes existed ends before their byte: a float32 graph.
-  auto old = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - 1));
+  // Written before plan sources existed: target 0.95, the stored plan set by hand at 0 rows.
+  auto older = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - kSourceGroup));
+  ASSERT_TRUE(older.ok()) << older.status().ToString();
+  EXPECT_EQ(older->spec.target_recall, 0.95);
+  EXPECT_EQ(older->spec.default_plan.source, PlanSource::kSet);
+  EXPECT_EQ(older->spec.default_plan.rows, 0u);
+  EXPECT_EQ(older->spec.default_plan.recall, -1);
+  EXPECT_EQ(older->spec.default_plan.stages, d.spec.default_plan.stages);
+  EXPECT_EQ(older->spec.hnsw.codes, GraphCodes::kInt8);
+  // ... and before graph codes existed: a float32 graph.
+  auto old = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - kSourceGroup - 1));
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->spec.hnsw.codes, GraphCodes::kFloat32);
   std::string unknown_codes = bytes;
-  unknown_codes.back() = 7;
+  unknown_codes[bytes.size() - kSourceGroup - 1] = 7;
   EXPECT_EQ(DecodeDescriptor(unknown_codes).status().code(), Status::Code::kCorruption);
+  std::string unknown_source = bytes;
+  unknown_source[bytes.size() - kSourceGroup + 8] = 9;
+  EXPECT_EQ(DecodeDescriptor(unknown_source).status().code(), Status::Code::kCorruption);
+  std::string bad_target = bytes;
+  const double nan = std::nan("");
+  std::memcpy(bad_target.data() + bytes.size() - kSourceGroup, &nan, 8);
+  EXPECT_EQ(DecodeDescriptor(bad_target).status().code(), Status::Code::kCorruption);
   std::string wrong_version = bytes;
   wrong_version[0] = 9;
   EXPECT_EQ(DecodeDescriptor(wrong_version).status().code(), Status::Code::kCorruption);

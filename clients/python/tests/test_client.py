@@ -37,8 +37,11 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="mrldb-py-")
         self.copy_dir = os.path.join(self.dir, "files")
         os.makedirs(self.copy_dir)
+        # No background tuning: it would compete for the CPU with the client, and the progress
+        # test counts PROGRESS frames, which a client that reads late gets coalesced.
         args = [MRLDB_BIN, "serve", "--db", os.path.join(self.dir, "db"),
-                "--listen", "127.0.0.1:0", "--copy-dir", self.copy_dir] + list(extra)
+                "--listen", "127.0.0.1:0", "--copy-dir", self.copy_dir,
+                "--auto-tune", "off"] + list(extra)
         if token is not None:
             path = os.path.join(self.dir, "token")
             with open(path, "w") as f:

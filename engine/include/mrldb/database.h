@@ -110,7 +110,10 @@ class Database {
                                                             size_t n,
                                                             const SearchOptions& options = {}) const = 0;
   // Picks stage sizes and ef reaching options.target_recall on a sample of the collection's own
-  // vectors (ground truth: exact full-dimension search), and stores the plan as the default.
+  // vectors, or on options.queries (ground truth: exact full-dimension search), and stores the
+  // plan as the default (source TUNE; the background tuner keeps it until the rows grew by
+  // half). Errors: NotFound, InvalidArgument (target, k, too few rows, bad queries: their
+  // count of values, a value not finite, a zero query under cosine), Cancelled (options.cancel).
   virtual Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options = {}) = 0;
   // The plan `options` would run (the default resolved, keeps checked), without running it.
   virtual Result<SearchPlan> ExplainPlan(std::string_view collection,
@@ -119,12 +122,16 @@ class Database {
   // skipping `offset`, at most `limit`. Errors: NotFound, InvalidArgument (filter).
   virtual Result<std::vector<Record>> Find(std::string_view collection,
                                            const FindOptions& options = {}) const = 0;
-  // Changes index parameters: a new index_dim, m or ef_construction rebuilds the HNSW graph from
-  // the stored vectors (in the background; searches scan meanwhile) and clears a stored default
-  // plan; ef_search only updates the descriptor. Errors: NotFound, InvalidArgument.
+  // Changes index parameters: a new index_dim, m, ef_construction or graph codes rebuilds the
+  // HNSW graph from the stored vectors (in the background; searches scan meanwhile); a new
+  // index_dim clears a stored default plan, any rebuild clears an auto-tuned one (the tuner
+  // tunes again on the new graph); ef_search and target_recall only update the descriptor (a
+  // new target makes the tuner re-tune a derived or auto-tuned plan). Errors: NotFound,
+  // InvalidArgument.
   virtual Status AlterCollection(std::string_view collection, const AlterOptions& options) = 0;
-  // Sets (or with Kind::kDefault, clears) the collection's stored default plan.
-  // Errors: InvalidArgument (bad plan).
+  // Sets (or with Kind::kDefault, clears) the collection's stored default plan: source set by
+  // hand (the background tuner keeps it until the rows grew by half), or, cleared, derived
+  // (the background tuner tunes one). Errors: InvalidArgument (bad plan).
   virtual Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) = 0;
   // Writes every collection's HNSW graph to disk now (also done by Close). Rows the background
   // indexer has not reached are not in the saved graph; they are replayed after the next open.
@@ -137,6 +144,10 @@ class Database {
   // (the collection does not exist, or was dropped during the wait), Cancelled (the progress
   // callback returned false), InvalidArgument (closed).
   virtual Status WaitForIndexing(const IndexWaitOptions& options = {}) = 0;
+  // Blocks until the indexer is done (WaitForIndexing) and no background tune is due or running
+  // (DatabaseOptions::auto_tune; returns at once without it), so that the default plan in force
+  // is the one tuned for the rows now stored. Benchmarks and tests need this; searches do not.
+  virtual Status WaitForTuning() = 0;
 
   // Streams the first `dims` values of every live row straight from storage (not the in-memory
   // cache) in row order: `sink(n, ids_of_rows, values)` with values row-major n x dims. Reads

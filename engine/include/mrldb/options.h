@@ -53,6 +53,17 @@ struct DatabaseOptions {
   // open). 0: no time threshold. Close() and Checkpoint() always save. Default: 30.
   double index_checkpoint_seconds = 30;
 
+  // Background self-tuning (docs/architecture.md, "Default plans"): once a collection's graph
+  // is built and it has at least auto_tune_min_rows live rows, a background thread tunes its
+  // default plan for CollectionSpec::target_recall at k = 10 (as TUNE does, storing it as
+  // auto-tuned), and again when the rows grew by half, the target changed or the graph was
+  // rebuilt; a plan stored by TUNE or set by hand is replaced only once the rows grew by half
+  // since it was made. Until a tuned plan exists the derived plan is used. false: never (tests
+  // that check exact default plans). Default: true.
+  bool auto_tune = true;
+  // Default: 1000.
+  uint64_t auto_tune_min_rows = 1000;
+
   // GPU searches may run (Device::kGpu / kAuto). false: no CUDA call is ever made. Default: true.
   bool gpu = true;
   // CUDA device index. Default: 0.

@@ -95,6 +95,9 @@ struct AlterOptions {
   std::optional<uint32_t> ef_construction;
   std::optional<uint32_t> ef_search;
   std::optional<GraphCodes> codes;  // rebuilds the graph when it changes
+  // The background tuner's recall target, in (0, 1]; an auto-tuned or derived plan is re-tuned
+  // for it once the graph is built.
+  std::optional<double> target_recall;
 };
 
 // What one stage did (EXPLAIN ANALYZE reads these).
@@ -124,9 +127,15 @@ struct TuneOptions {
   uint32_t k = 10;
   // Collection rows used as queries (sampled deterministically, each left out of its own
   // results): half choose the plan (against target_recall + 0.005), the other half must confirm
-  // it (else its shortlist grows until they do). Default: 200.
+  // it (else its shortlist grows until they do). 1..100000. Ignored when `queries` is given.
+  // Default: 200.
   uint32_t sample_queries = 200;
-  // Store the chosen plan as the collection's default (persisted). Default: true.
+  // Real queries to tune on instead of sampled rows: row-major n x D (1 <= n <= 100000), every
+  // value finite (and, under cosine, no zero query). They are not stored rows, so none is left
+  // out of its results; queries 0, 2, 4, ... choose the plan and 1, 3, 5, ... must confirm it,
+  // as with sampled rows. Default: empty (sample the collection).
+  std::vector<float> queries;
+  // Store the chosen plan as the collection's default (persisted, source TUNE). Default: true.
   bool store = true;
   // When set, Tune checks it between measured queries and, once it is true, fails with
   // Cancelled, storing nothing. Default: none.
@@ -140,6 +149,13 @@ struct TuneReport {
   double ms_per_query = 0;     // its measured mean latency, one thread
   bool reached_target = false; // false: the best plan found falls short; plan is the best recall
   uint32_t plans_tried = 0;
+  uint64_t rows = 0;           // live rows when the tune began
+  // For larger k (mrldb/types.h, DefaultPlan): the stage-0 keep of the straight shape (index
+  // prefix, then D) reaching the target for k and for wide_k = 10 k results, measured (and
+  // confirmed on the held-back half) when the collection has at least 10 wide_k live rows, else
+  // all 0; and its held-back recall@wide_k.
+  uint32_t wide_k = 0, straight_keep = 0, wide_keep = 0;
+  double wide_held_back_recall = 0;
 };
 
 }  // namespace mrldb

@@ -79,6 +79,38 @@ struct FunnelStage {
   bool operator==(const FunnelStage&) const = default;
 };
 
+// Where a collection's default plan comes from (DESCRIBE shows it).
+//   kDerived:   nothing stored; derived from k and the ladder at search time
+//   kAutoTuned: tuned by the database's background tuner for CollectionSpec::target_recall
+//   kTune:      stored by TUNE / Database::Tune
+//   kSet:       set by hand (ALTER ... SET (plan = FUNNEL ...) / Database::SetDefaultPlan)
+enum class PlanSource : uint8_t { kDerived = 0, kAutoTuned = 1, kTune = 2, kSet = 3 };
+std::string_view PlanSourceName(PlanSource s);  // "derived", "auto-tuned", "TUNE", "set"
+
+// A collection's stored default funnel and where it came from (docs/architecture.md, "Default
+// plans"). A search for k <= k0 runs it as stored. For k > k0 it is re-derived, not multiplied:
+// with the tuned straight-shape points (k0, straight_keep) and (wide_k, wide_keep) the plan is
+// FUNNEL (index_dim KEEP n, D) EF n with n = straight_keep * (k / k0)^s, s the slope through the
+// two points on a log-log scale (>= 0); without them (set by hand) every keep and ef is scaled
+// by (k / k0)^0.5. Keeps never fall below k.
+struct DefaultPlan {
+  // Stages and stage-0 ef. Empty: nothing stored (the plan is derived from k and the ladder).
+  std::vector<FunnelStage> stages;
+  uint32_t ef = 0;
+  // The k the plan was made for (k0). 0: any k (used as stored for every k).
+  uint32_t k = 0;
+  // Tuned plans: the stage-0 keep of the straight shape reaching the target for k and for wide_k
+  // (> k) results; 0, 0, 0 when tuning could not measure them.
+  uint32_t wide_k = 0, straight_keep = 0, wide_keep = 0;
+  PlanSource source = PlanSource::kDerived;
+  // Live rows when it was tuned or set (the auto-tuner replaces it once they grew by half).
+  uint64_t rows = 0;
+  // The recall target it was tuned for, and its measured recall@k on the held-back queries;
+  // 0 and -1 when it was not tuned.
+  double target = 0;
+  double recall = -1;
+};
+
 // What CreateCollection takes. Validate() fills defaults and checks every field.
 struct CollectionSpec {
   // Collection name: [A-Za-z_][A-Za-z0-9_]*, at most 64 characters.
@@ -101,12 +133,10 @@ struct CollectionSpec {
   HnswParams hnsw;
   // Typed attribute columns; names unique and distinct from the id and vector columns.
   std::vector<ColumnDef> attributes;
-  // The stored default funnel (set by tuning or SetDefaultPlan): stages and stage-0 ef, tuned
-  // for `default_plan_k` results (a search for more widens the keeps). Empty: derived from k and
-  // the ladder at search time.
-  std::vector<FunnelStage> default_plan;
-  uint32_t default_ef = 0;
-  uint32_t default_plan_k = 0;
+  // Recall@10 the background tuner aims at for the default plan, in (0, 1]. Default: 0.95.
+  double target_recall = 0.95;
+  // The stored default funnel (set by tuning or SetDefaultPlan); CreateCollection ignores it.
+  DefaultPlan default_plan;
 
   // Fills defaults, then checks the spec. Returns InvalidArgument naming the field at fault.
   Status Validate();
@@ -129,6 +159,9 @@ struct CollectionInfo {
   uint64_t index_pending_rows = 0;
   uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
   uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
+  // The default plan a search for 10 results runs now (spec.default_plan re-derived, or the
+  // derived plan), as text: "FUNNEL (64 KEEP 40, 256) EF 40".
+  std::string plan_in_force;
 };
 
 // One row as returned by Get().
