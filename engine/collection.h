@@ -92,12 +92,21 @@ class Collection {
   // changed meanwhile (a TUNE, SET or ALTER wins); Cancelled once CancelTuning was called.
   bool AutoTuneDue(uint64_t min_rows) const;
   Status AutoTune();
+  // The background graph chooser (DatabaseOptions::auto_graph), on the same thread: due once
+  // an auto-tuned plan is in force on the built graph, enough rows are live, and they doubled
+  // since its last choice (or an ALTER of the graph). AutoChooseGraph measures the candidate
+  // prefixes and code types on a sample (engine/graph_advisor.h), records what it measured and
+  // chose, and when another graph is clearly cheaper starts its rebuild as ALTER does.
+  bool AutoGraphDue() const;
+  Status AutoChooseGraph();
   // Makes a running or later AutoTune stop without storing anything (the database closes).
   void CancelTuning() { tune_cancel_ = true; }
   // The collection is being dropped (or, `dropped` false, the drop failed): cancels tuning and
   // makes descriptor writes (plans, ALTER) fail, so that none recreates its catalog entry.
   void SetDropped(bool dropped);
-  Status Alter(const AlterOptions& options);
+  // A new index_dim or graph codes record `advice` (the graph chooser's), or by default that
+  // ALTER set them.
+  Status Alter(const AlterOptions& options, const GraphAdvice* advice = nullptr);
   Result<std::vector<Record>> Find(const FindOptions& options) const;
   Result<SearchPlan> Explain(const SearchOptions& options) const;
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
@@ -307,6 +316,7 @@ class Collection {
   } attempt_;                                               // GUARDED_BY(mu_)
   bool dropped_ = false;                                    // GUARDED_BY(mu_)
   std::atomic<bool> tune_cancel_{false};
+  std::atomic<uint64_t> graph_attempt_rows_{0};  // live rows at the graph chooser's last attempt
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
   // no publish is in progress) and kept in step by every publish (under mu_ exclusive).
