@@ -390,7 +390,7 @@ Status Collection::WriteDescriptor() {
   return kv_->Write(&wb, /*sync=*/true);
 }
 
-Status Collection::Alter(const AlterOptions& options) {
+Status Collection::Alter(const AlterOptions& options, const GraphAdvice* advice) {
   std::unique_lock lock(mu_);
   CollectionSpec s = desc_.spec;
   if (options.index_dim) s.index_dim = *options.index_dim;
@@ -406,6 +406,9 @@ Status Collection::Alter(const AlterOptions& options) {
   const bool rebuild = s.index_dim != desc_.spec.index_dim || s.hnsw.m != desc_.spec.hnsw.m ||
                        s.hnsw.ef_construction != desc_.spec.hnsw.ef_construction ||
                        s.hnsw.codes != desc_.spec.hnsw.codes;
+  if (s.index_dim != desc_.spec.index_dim || s.hnsw.codes != desc_.spec.hnsw.codes) {
+    s.graph_advice = advice ? *advice : GraphAdvice{live_rows_, "index_dim and graph_codes set by ALTER"};
+  }
   auto old_spec = desc_.spec;
   auto old_plan = plan_;
   desc_.spec = s;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <memory>
 #include <optional>
@@ -85,6 +86,13 @@ class Collection {
   // plans"). Tune runs its searches one at a time, each under mu_ shared: writers wait for at
   // most one search, never for the whole tune.
   Result<TuneReport> Tune(const TuneOptions& options);
+  // A set of tuning queries (engine/tune.cc).
+  struct TuneSample {
+    std::vector<float> queries;  // row-major, n x dim
+    std::vector<Key> self;       // sampled rows: each query's own id; real queries: empty
+    std::vector<std::vector<Hit>> truth;  // exact top max(k, wide k), self left out
+    size_t n = 0;
+  };
   Status SetDefaultPlan(const SearchPlan& plan);
   // The background tuner's two steps, called by one thread. AutoTuneDue: whether the graph is
   // built, at least `min_rows` rows are live and the policy wants a (re-)tune now. AutoTune:
@@ -92,12 +100,21 @@ class Collection {
   // changed meanwhile (a TUNE, SET or ALTER wins); Cancelled once CancelTuning was called.
   bool AutoTuneDue(uint64_t min_rows) const;
   Status AutoTune();
+  // The background graph chooser (DatabaseOptions::auto_graph), on the same thread: due once
+  // an auto-tuned plan is in force on the built graph, enough rows are live, and they doubled
+  // since its last choice (or an ALTER of the graph). AutoChooseGraph measures the candidate
+  // prefixes and code types on a sample (engine/graph_advisor.h), records what it measured and
+  // chose, and when another graph is clearly cheaper starts its rebuild as ALTER does.
+  bool AutoGraphDue() const;
+  Status AutoChooseGraph();
   // Makes a running or later AutoTune stop without storing anything (the database closes).
   void CancelTuning() { tune_cancel_ = true; }
   // The collection is being dropped (or, `dropped` false, the drop failed): cancels tuning and
   // makes descriptor writes (plans, ALTER) fail, so that none recreates its catalog entry.
   void SetDropped(bool dropped);
-  Status Alter(const AlterOptions& options);
+  // A new index_dim or graph codes record `advice` (the graph chooser's), or by default that
+  // ALTER set them.
+  Status Alter(const AlterOptions& options, const GraphAdvice* advice = nullptr);
   Result<std::vector<Record>> Find(const FindOptions& options) const;
   Result<SearchPlan> Explain(const SearchOptions& options) const;
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
@@ -159,6 +176,9 @@ class Collection {
   Status CheckQuery(std::span<const float> query, uint32_t dims) const;
   Result<std::vector<int>> AttributeColumns(const std::vector<std::string>& names) const;
   Status CheckSearchOptions(const SearchOptions& options) const;
+
+  // Moves each sampled tuning query off its own row (engine/tune.cc). Takes mu_ itself.
+  Status PerturbSamples(std::initializer_list<TuneSample*> sets, const std::atomic<bool>* cancel) const;
 
   // All below REQUIRE mu_ held (shared at least).
   Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;
@@ -311,6 +331,7 @@ class Collection {
   } attempt_;                                               // GUARDED_BY(mu_)
   bool dropped_ = false;                                    // GUARDED_BY(mu_)
   std::atomic<bool> tune_cancel_{false};
+  std::atomic<uint64_t> graph_attempt_rows_{0};  // live rows at the graph chooser's last attempt
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
   // no publish is in progress) and kept in step by every publish (under mu_ exclusive).

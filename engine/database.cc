@@ -75,25 +75,34 @@ class DatabaseImpl final : public Database {
         for (auto& [name, c] : collections_) all.push_back(c);
       }
       for (auto& c : all) {
-        if (!c->AutoTuneDue(options_.auto_tune_min_rows)) continue;
-        Status st = c->AutoTune();
+        Status st;
+        if (c->AutoTuneDue(options_.auto_tune_min_rows)) {
+          st = c->AutoTune();
+        } else if (options_.auto_graph && c->AutoGraphDue()) {
+          st = c->AutoChooseGraph();
+          WakeIndexer();  // a rebuild may have started
+        }
         if (!st.ok() && st.code() != Status::Code::kCancelled) {
-          log_(fmt::format("collection '{}': background tuning failed (the plan in force stays): {}",
-                           c->spec().name, st.message()));
+          log_(fmt::format("collection '{}': background tuning failed (the plan and graph in "
+                           "force stay): {}", c->spec().name, st.message()));
         }
       }
     }
   }
 
   Status WaitForTuning() override {
-    MRLDB_RETURN_IF_ERROR(WaitForIndexing(IndexWaitOptions{}));
-    if (!options_.auto_tune) return Status::Ok();
+    if (!options_.auto_tune) return WaitForIndexing(IndexWaitOptions{});
     for (;;) {
+      // Each round: a graph the chooser rebuilt must be built before its plan is tuned.
+      MRLDB_RETURN_IF_ERROR(WaitForIndexing(IndexWaitOptions{}));
       bool due = false;
       {
         std::shared_lock lock(mu_);
         MRLDB_RETURN_IF_ERROR(CheckOpen());
-        for (auto& [name, c] : collections_) due |= c->AutoTuneDue(options_.auto_tune_min_rows);
+        for (auto& [name, c] : collections_) {
+          due |= c->AutoTuneDue(options_.auto_tune_min_rows) ||
+                 (options_.auto_graph && c->AutoGraphDue());
+        }
       }
       std::unique_lock<std::mutex> l(indexer_mu_);
       // A pass that found (and so no longer shows) a due tune is still busy.

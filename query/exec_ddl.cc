@@ -183,6 +183,11 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
   r.rows.push_back({Cell{"(plan_source)"}, Cell{std::string(PlanSourceName(info.spec.default_plan.source))},
                     Cell{PlanSourceText(info.spec.default_plan)}});
   r.rows.push_back({Cell{"(target_recall)"}, Cell{"FLOAT"}, Cell{fmt::format("{}", info.spec.target_recall)}});
+  if (info.spec.graph_advice.rows > 0) {
+    r.rows.push_back({Cell{"(graph_choice)"}, Cell{"TEXT"},
+                      Cell{fmt::format("at {} rows: {}", info.spec.graph_advice.rows,
+                                       info.spec.graph_advice.note)}});
+  }
   r.rows.push_back({Cell{"(rows)"}, Cell{"BIGINT"}, Cell{std::to_string(info.live_rows)}});
   r.tag = "DESCRIBE";
   return r;

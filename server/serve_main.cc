@@ -22,7 +22,7 @@ constexpr char kServeUsage[] =
     "                   [--max-result-rows N] [--max-result-bytes N] [--idle-timeout S]\n"
     "                   [--max-connections-per-address N] [--max-backlog-bytes N] [--copy-dir DIR]\n"
     "                   [--index-checkpoint-rows N] [--index-checkpoint-seconds S]\n"
-    "                   [--auto-tune on|off] [--auto-tune-min-rows N]\n"
+    "                   [--auto-tune on|off] [--auto-tune-min-rows N] [--auto-graph on|off]\n"
     "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
     "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
     "                         (an address other than loopback requires --token-file)\n"
@@ -46,6 +46,9 @@ constexpr char kServeUsage[] =
     "  --auto-tune on|off     tune each collection's default plan in the background for its\n"
     "                         target_recall once its graph is built. Default: on\n"
     "  --auto-tune-min-rows N ... once it has at least N rows. Default: 1000\n"
+    "  --auto-graph on|off    also choose each collection's index_dim and graph_codes by\n"
+    "                         measurement, rebuilding the graph when another is clearly\n"
+    "                         faster for the target (with --auto-tune on). Default: off\n"
     "The server stops gracefully on SIGTERM or SIGINT. Protocol: docs/protocol.md.\n";
 
 template <typename T>
@@ -106,6 +109,10 @@ int ServeMain(int argc, char** argv) {
       db_options.auto_tune = v == "on";
     }
     else if (a == "--auto-tune-min-rows") ok = ParseNumber(v, &db_options.auto_tune_min_rows);
+    else if (a == "--auto-graph") {
+      ok = v == "on" || v == "off";
+      db_options.auto_graph = v == "on";
+    }
     else {
       fmt::print(stderr, "mrldb serve: unknown argument '{}'\n{}", a, kServeUsage);
       return 2;

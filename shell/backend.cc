@@ -28,8 +28,11 @@ class LocalBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress) {
-  auto db = Database::Open(path);
+Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
+                                           bool auto_tune) {
+  DatabaseOptions options;
+  options.auto_tune = auto_tune;
+  auto db = Database::Open(path, options);
   if (!db.ok()) return db.status();
   return std::unique_ptr<Backend>(new LocalBackend(std::move(*db), path, std::move(progress)));
 }

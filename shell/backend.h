@@ -29,7 +29,10 @@ class Backend {
 using ProgressFn = std::function<bool(const CopyProgress&)>;
 
 // Opens (creating when missing) the database at `path`.
-Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress);
+// `auto_tune`: DatabaseOptions::auto_tune (the shell turns it off for -c/-f/stdin runs: a
+// background tune would be cancelled at exit, and its log lines would reach a script's stderr).
+Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
+                                           bool auto_tune = true);
 // Connects to `mrldb serve` at "HOST:PORT" (shell/remote_backend.cc); `token` may be empty.
 Result<std::unique_ptr<Backend>> Connect(const std::string& address, const std::string& token,
                                          ProgressFn progress);

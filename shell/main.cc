@@ -439,7 +439,8 @@ int main(int argc, char** argv) {
     }
     token = std::move(read).value();
   }
-  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress)
+  // Only an interactive session tunes default plans in the background (docs/sql.md).
+  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive)
                                  : mrldb::shell::Connect(address, token, progress);
   if (!backend.ok()) {
     fmt::print(stderr, "mrldb: cannot {} '{}': {}\n", address.empty() ? "open" : "connect to",

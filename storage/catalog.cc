@@ -50,6 +50,9 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
   PutFixed32(&out, plan.wide_k);
   PutFixed32(&out, plan.straight_keep);
   PutFixed32(&out, plan.wide_keep);
+  // Added with the graph chooser: its last advice.
+  PutFixed64(&out, s.graph_advice.rows);
+  PutLengthPrefixed(&out, s.graph_advice.note);
   return out;
 }
 
@@ -121,6 +124,10 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
     plan.wide_k = in.Fixed32();
     plan.straight_keep = in.Fixed32();
     plan.wide_keep = in.Fixed32();
+  }
+  if (!in.failed() && !in.done()) {
+    s.graph_advice.rows = in.Fixed64();
+    s.graph_advice.note = std::string(in.LengthPrefixed());
   }
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",

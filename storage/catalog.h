@@ -22,8 +22,8 @@ struct CollectionDescriptor {
 // default-plan stages, fixed32 default_ef, fixed32 default_plan_k, then fields added later (a
 // descriptor may end before each group; docs/storage-format.md): u8 graph_codes; f64
 // target_recall, u8 plan source, fixed64 plan rows, f64 plan target, f64 plan recall, fixed32
-// wide_k, fixed32 straight_keep, fixed32 wide_keep. lp = varint length + bytes, f64 = fixed64
-// of the IEEE bits.
+// wide_k, fixed32 straight_keep, fixed32 wide_keep; fixed64 graph advice rows, lp graph advice
+// note. lp = varint length + bytes, f64 = fixed64 of the IEEE bits.
 std::string EncodeDescriptor(const CollectionDescriptor& d);
 // Errors: Corruption naming what did not decode.
 Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes);

@@ -37,6 +37,7 @@ void Fill(Database& db, const SyntheticGenerator& gen, size_t first, size_t n, s
 
 std::unique_ptr<Database> MakeDb(const TempDir& dir, Metric metric, size_t rows,
                                  DatabaseOptions o = {}) {
+  o.auto_tune = false;  // GPU and CPU results are compared under the same default plan
   auto db = testing::OpenOrDie(dir.path(), o);
   CollectionSpec s;
   s.name = "c";

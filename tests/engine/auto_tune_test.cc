@@ -166,6 +166,8 @@ TEST(AutoTune, PlanHoldsOnUnseenQueries) {
     ASSERT_EQ(plan.source, PlanSource::kAutoTuned);
     EXPECT_EQ(plan.target, c.target);
     const double unseen = MeanRecall(*db, gen, SearchOptions{}, 1000);
+    std::printf("decay %.1f, target %.2f: %s, held back %.3f, unseen %.3f\n", c.decay, c.target,
+                SearchPlan::Funnel(plan.stages, plan.ef).ToString().c_str(), plan.recall, unseen);
     EXPECT_GE(unseen, c.target - 0.005)
         << SearchPlan::Funnel(plan.stages, plan.ef).ToString() << " held back " << plan.recall;
   }

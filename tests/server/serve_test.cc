@@ -148,6 +148,9 @@ TEST(Serve, ResultAndStatementLimitFlags) {
   EXPECT_EQ(bad_tune.Stop(0), 2);
   EXPECT_NE(ReadFile(dir.path() + "/log4").find("bad value 'yes' for --auto-tune"),
             std::string::npos);
+  ServeProcess bad_graph({"--db", dir.path() + "/db6", "--auto-graph", "1"}, dir.path() + "/log6");
+  EXPECT_EQ(bad_graph.Stop(0), 2);
+  EXPECT_NE(ReadFile(dir.path() + "/log6").find("bad value '1' for --auto-graph"), std::string::npos);
   ServeProcess bad_rows({"--db", dir.path() + "/db5", "--auto-tune-min-rows", "x"}, dir.path() + "/log5");
   EXPECT_EQ(bad_rows.Stop(0), 2);
   EXPECT_NE(ReadFile(dir.path() + "/log5").find("bad value 'x' for --auto-tune-min-rows"),

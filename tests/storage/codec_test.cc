@@ -96,6 +96,7 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   d.spec.default_plan.rows = 12345;
   d.spec.default_plan.target = 0.9;
   d.spec.default_plan.recall = 0.913;
+  d.spec.graph_advice = {50000, "kept index_dim 32 float32"};
   ASSERT_TRUE(d.spec.Validate().ok());
   std::string bytes = EncodeDescriptor(d);
   auto back = DecodeDescriptor(bytes);
@@ -121,10 +122,24 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(plan.rows, 12345u);
   EXPECT_EQ(plan.target, 0.9);
   EXPECT_EQ(plan.recall, 0.913);
+  EXPECT_EQ(back->spec.graph_advice.rows, 50000u);
+  EXPECT_EQ(back->spec.graph_advice.note, "kept index_dim 32 float32");
 
   // The plan-source group: f64 target, u8 source, fixed64 rows, f64 target, f64 recall,
   // fixed32 wide_k, fixed32 straight_keep, fixed32 wide_keep.
   constexpr size_t kSourceGroup = 8 + 1 + 8 + 8 + 8 + 4 + 4 + 4;
+  // Then the graph advice: fixed64 rows, lp note (1 + 25 bytes).
+  constexpr size_t kAdviceGroup = 8 + 1 + 25;
+  auto no_advice = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - kAdviceGroup));
+  ASSERT_TRUE(no_advice.ok()) << no_advice.status().ToString();
+  EXPECT_EQ(no_advice->spec.graph_advice.rows, 0u);
+  EXPECT_TRUE(no_advice->spec.graph_advice.note.empty());
+  EXPECT_EQ(no_advice->spec.default_plan.wide_keep, 180u);
+  for (size_t cut : {bytes.size() - 2, bytes.size() - kAdviceGroup + 3}) {
+    EXPECT_EQ(DecodeDescriptor(std::string_view(bytes).substr(0, cut)).status().code(),
+              Status::Code::kCorruption) << cut;
+  }
+  bytes.resize(bytes.size() - kAdviceGroup);  // the older layouts below
   for (size_t cut : {size_t{0}, size_t{5}, bytes.size() - 2, bytes.size() - kSourceGroup + 1}) {
     auto bad = DecodeDescriptor(std::string_view(bytes).substr(0, cut));
     EXPECT_EQ(bad.status().code(), Status::Code::kCorruption) << cut;

@@ -63,6 +63,14 @@ struct DatabaseOptions {
   bool auto_tune = true;
   // Default: 1000.
   uint64_t auto_tune_min_rows = 1000;
+  // Background choice of the graph (docs/architecture.md, "Choosing the graph"), with
+  // auto_tune: once a collection of at least 5,000 rows has an auto-tuned plan, the tuner
+  // thread measures graphs on every ladder prefix from 16 to 128 dims, float32 and int8, on a
+  // sample of the rows, and when one reaches target_recall at least 1.25x faster than the
+  // current graph it rebuilds the graph with it (as ALTER ... SET (index_dim, graph_codes)
+  // does); again when the rows doubled. Off by default: it changes index_dim and graph_codes
+  // that a user may have chosen, and the comparison is made on a sample. Default: false.
+  bool auto_graph = false;
 
   // GPU searches may run (Device::kGpu / kAuto). false: no CUDA call is ever made. Default: true.
   bool gpu = true;

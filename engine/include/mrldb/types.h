@@ -111,6 +111,13 @@ struct DefaultPlan {
   double recall = -1;
 };
 
+// The background graph chooser's last word on the collection's index_dim and graph codes
+// (DatabaseOptions::auto_graph; docs/architecture.md, "Choosing the graph").
+struct GraphAdvice {
+  uint64_t rows = 0;  // live rows when it was made (0: never)
+  std::string note;   // what was measured, chosen and why; or that ALTER set them
+};
+
 // What CreateCollection takes. Validate() fills defaults and checks every field.
 struct CollectionSpec {
   // Collection name: [A-Za-z_][A-Za-z0-9_]*, at most 64 characters.
@@ -137,6 +144,8 @@ struct CollectionSpec {
   double target_recall = 0.95;
   // The stored default funnel (set by tuning or SetDefaultPlan); CreateCollection ignores it.
   DefaultPlan default_plan;
+  // Set by the background graph chooser and by ALTER; CreateCollection ignores it.
+  GraphAdvice graph_advice;
 
   // Fills defaults, then checks the spec. Returns InvalidArgument naming the field at fault.
   Status Validate();
