@@ -91,6 +91,20 @@ TEST(Shell, ErrorsShowTheLineWithACaret) {
   EXPECT_NE(r.err.find("unknown format 'xml'"), std::string::npos);
 }
 
+// A second process on a database in use is told who holds it and how to share it, not
+// RocksDB's "IO error: While lock file: .../LOCK: Resource temporarily unavailable".
+TEST(Shell, ErrorsSayAnotherProcessHoldsTheDatabase) {
+  testing::TempDir db;
+  auto holder = testing::OpenOrDie(db.path());  // this test's process holds it
+  auto r = Shell("--db " + db.path() + " -c \"SHOW COLLECTIONS\"");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "mrldb: cannot open '" + db.path() + "': IO error: database '" + db.path() +
+                       "' is in use by another process (an mrldb shell or `mrldb serve`); one "
+                       "process at a time opens a database: to share it, run `mrldb serve --db " +
+                       db.path() + "` and connect to it with `mrldb connect HOST:PORT` or a "
+                       "client\n");
+}
+
 // "N rows indexed, M pending" of DESCRIBE c in a fresh process.
 std::pair<uint64_t, uint64_t> IndexCounts(const std::string& db, const std::string& c) {
   auto r = Shell("--db " + db + " --no-wait -c \"DESCRIBE " + c + "\"");
