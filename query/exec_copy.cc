@@ -88,7 +88,7 @@ Result<std::string> Session::Impl::CopyPath(const std::string& path, bool for_wr
 }
 
 Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   MRLDB_ASSIGN_OR_RETURN(CopyOptions c, ParseCopyOptions(s.options, s.from));
   MRLDB_ASSIGN_OR_RETURN(std::string path, CopyPath(s.path, !s.from, pos));
   std::string ids_path;

@@ -96,7 +96,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
     if (query::SameName(n, s.name)) {
       if (s.if_not_exists) return ResultSet{{}, {}, "CREATE COLLECTION", 0};
       return Status::AlreadyExists(fmt::format("collection \"{}\" already exists", n))
-          .WithPosition(pos.line, pos.column);
+          .WithPosition(s.name_pos.line, s.name_pos.column);
     }
   }
   Status st = db_->CreateCollection(std::move(spec));
@@ -105,7 +105,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
 }
 
 Result<ResultSet> Session::Impl::Drop(const query::DropCollection& s, const query::Position& pos) {
-  auto spec = Spec(s.name, pos);
+  auto spec = Spec(s.name, s.name_pos);
   if (!spec.ok()) {
     if (s.if_exists && spec.status().IsNotFound()) return ResultSet{{}, {}, "DROP COLLECTION", 0};
     return spec.status();
@@ -130,7 +130,7 @@ Result<ResultSet> Session::Impl::ShowCollections() {
 }
 
 Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, s.name_pos));
   MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db_->DescribeCollection(spec.name));
   ResultSet r;
   r.columns = {{"column", CellType::kText}, {"type", CellType::kText}, {"details", CellType::kText}};
@@ -155,7 +155,7 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
 }
 
 Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, s.name_pos));
   AlterOptions a;
   std::optional<SearchPlan> plan;
   for (const query::Option& o : s.options) {
@@ -191,7 +191,7 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
 }
 
 Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   TuneOptions o;
   o.target_recall = s.recall;
   if (s.k) o.k = *s.k;
@@ -213,7 +213,7 @@ Result<ResultSet> Session::Impl::WaitForIndex(const query::WaitForIndex& s,
                                               const query::Position& pos) {
   IndexWaitOptions o;
   if (s.collection) {
-    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(*s.collection, pos));
+    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(*s.collection, s.collection_pos));
     o.collection = spec.name;
   }
   o.cancel = &cancel_;

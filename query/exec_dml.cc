@@ -46,7 +46,7 @@ Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionS
 
 Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Position& pos,
                                         Params params) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> targets, ColumnTargets(s, spec, pos));
   InsertBatch batch;
   for (size_t r = 0; r < s.rows.size(); ++r) {
@@ -89,7 +89,7 @@ Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Pos
 
 Result<ResultSet> Session::Impl::Delete(const query::Delete& s, const query::Position& pos,
                                         Params params) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   FindOptions find;
   if (s.where) {
     MRLDB_ASSIGN_OR_RETURN(find.filter, query::BindFilter(*s.where, params, spec));
@@ -107,7 +107,7 @@ Result<ResultSet> Session::Impl::Delete(const query::Delete& s, const query::Pos
 
 Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Position& pos,
                                         Params params) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   // Bind the assignments first: every error is found before anything is written.
   std::vector<std::pair<int, Value>> sets;  // attribute index -> value
   std::optional<std::vector<float>> new_vector;

@@ -131,7 +131,7 @@ std::vector<Cell> MakeRow(const Projection& p, const Key& id, const std::vector<
 
 Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Position& pos,
                                         Params params, SearchStats* stats) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   const query::Distance* order = nullptr;
   if (s.order_by) {
     order = std::get_if<query::Distance>(&s.order_by->node);
@@ -230,7 +230,7 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   if (order && query::IsMatrix(*order->vector, params)) {
     return ErrorAt(order->vector->pos, "EXPLAIN takes a single query vector, not a matrix");
   }
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(sel->collection, s.statement->pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(sel->collection, sel->collection_pos));
   ResultSet out;
   out.columns = {{"QUERY PLAN", CellType::kText}};
   auto line = [&](std::string text) { out.rows.push_back({Cell{std::move(text)}}); };

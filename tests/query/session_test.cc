@@ -262,7 +262,7 @@ TEST_F(SessionTest, ErrorsPointAtTheOffendingToken) {
   auto r = Run(sql);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(FormatError(sql, r.status()),
-            "ERROR:  collection \"nope\" does not exist\nLINE 1: SELECT id\n        ^");
+            "ERROR:  collection \"nope\" does not exist\nLINE 2: FROM nope\n             ^");
   const std::string bad = "SELECT id FROM v WHERE tag = = 3";
   auto e = Run(bad);
   ASSERT_FALSE(e.ok());

@@ -85,7 +85,7 @@ TEST(Shell, ErrorsShowTheLineWithACaret) {
   testing::TempDir db;
   auto r = Shell("--db " + db.path(), "SELECT id\nFROM nope;\n");
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: SELECT id\n        ^\n");
+  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 2: FROM nope\n             ^\n");
   r = Shell("--db " + db.path() + " --format xml");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("unknown format 'xml'"), std::string::npos);
@@ -145,7 +145,7 @@ TEST(Shell, ScriptRunWaitsForTheIndexBuildOfWhatItWrote) {
 
   r = Shell("--db " + db2 + " -c \"WAIT FOR INDEX nope\"");
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: WAIT FOR INDEX nope\n        ^\n");
+  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: WAIT FOR INDEX nope\n                       ^\n");
 }
 
 // Through `mrldb serve`: the statement runs on the server.
