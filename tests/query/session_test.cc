@@ -257,6 +257,23 @@ TEST_F(SessionTest, ExplainAnalyzeReportsWhatTheStagesDid) {
             std::string::npos) << text;
 }
 
+// A script runs statement by statement: the statements before a wrong one have run, and the
+// error's position is in the script.
+TEST_F(SessionTest, ScriptRunsEachStatementBeforeParsingTheNext) {
+  auto r = session_->ExecuteScript("INSERT INTO v VALUES (1, [1, 2, 3, 4, 5, 6, 7, 8], 'a');\n"
+                                   "SELECT id FROM v; SELECT COUNT(*) FROM v;");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "syntax error at or near \"(\": expected AS, ',' or FROM");
+  EXPECT_EQ(r.status().line(), 2u);
+  EXPECT_EQ(r.status().column(), 31u);
+  auto rows = Run("SELECT id FROM v");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->rows.size(), 1u);  // the INSERT ran
+  auto two = session_->ExecuteScript("SHOW COLLECTIONS; SELECT id FROM v");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->size(), 2u);
+}
+
 TEST_F(SessionTest, ErrorsPointAtTheOffendingToken) {
   const std::string sql = "SELECT id\nFROM nope\nLIMIT 3";
   auto r = Run(sql);

@@ -65,6 +65,31 @@ TEST(Shell, RunsStatementsFromArgumentsFileAndStdin) {
   EXPECT_NE(r.out.find("(2 rows)"), std::string::npos) << r.out;
 }
 
+// Statements run one by one, as in psql: the first runs and prints, then the second's error is
+// shown against that statement (LINE 1 of it, the caret in it), whether they come from -c, -f
+// or standard input.
+TEST(Shell, RunsEachStatementBeforeParsingTheNext) {
+  testing::TempDir db;
+  const std::string base = "--db " + db.path();
+  auto r = Shell(base + " -c \"CREATE COLLECTION t (id BIGINT PRIMARY KEY, embedding VECTOR(2))\"");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string two = "SELECT id FROM t; SELECT COUNT(*) FROM t;";
+  const std::string error = "ERROR:  syntax error at or near \"(\": expected AS, ',' or FROM\n"
+                            "LINE 1: SELECT COUNT(*) FROM t\n"
+                            "                    ^\n";
+  testing::TempDir files;
+  std::filesystem::create_directories(files.path());
+  std::ofstream(files.path() + "/two.sql") << two << "\n";
+  for (const auto& [args, input] : {std::pair<std::string, std::string>{" -c \"" + two + "\"", ""},
+                                    {" -f " + files.path() + "/two.sql", ""},
+                                    {"", two}}) {
+    r = Shell(base + args, input);
+    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.out, " id\n----\n(0 rows)\n") << args;
+    EXPECT_EQ(r.err, error) << args;
+  }
+}
+
 TEST(Shell, DemoShowsAFunnelSearchWithRecall) {
   testing::TempDir db;
   auto r = Shell("--db " + db.path() + " demo --rows 2000");
