@@ -42,11 +42,13 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
   spec.name = s.name;
   bool have_id = false, have_vector = false;
   for (const query::ColumnSpec& c : s.columns) {
+    const auto position = static_cast<uint32_t>(&c - s.columns.data());
     if (c.type == "VECTOR") {
       if (have_vector) return ErrorAt(c.pos, "a collection has exactly one VECTOR column");
       if (c.primary_key) return ErrorAt(c.pos, "the VECTOR column cannot be the PRIMARY KEY");
       have_vector = true;
       spec.vector_column = c.name;
+      spec.vector_position = position;
       spec.dim = c.vector_dim;
       spec.granularities = c.matryoshka;
       if (c.metric) {
@@ -63,6 +65,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
       }
       have_id = true;
       spec.id_column = c.name;
+      spec.id_position = position;
       spec.id_type = c.type == "TEXT" ? IdType::kText : IdType::kBigint;
       continue;
     }
@@ -134,12 +137,17 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
   MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db_->DescribeCollection(spec.name));
   ResultSet r;
   r.columns = {{"column", CellType::kText}, {"type", CellType::kText}, {"details", CellType::kText}};
-  r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))}, Cell{"PRIMARY KEY"}});
-  r.rows.push_back({Cell{spec.vector_column}, Cell{fmt::format("VECTOR({})", spec.dim)},
-                    Cell{fmt::format("MATRYOSHKA ({}) METRIC {}", fmt::join(spec.granularities, ", "),
-                                     MetricName(spec.metric))}});
-  for (const ColumnDef& c : spec.attributes) {
-    r.rows.push_back({Cell{c.name}, Cell{std::string(AttrTypeName(c.type))}, Cell{std::string()}});
+  for (int c : spec.ColumnOrder()) {  // as CREATE declared them
+    if (c == CollectionSpec::kIdColumn) {
+      r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))}, Cell{"PRIMARY KEY"}});
+    } else if (c == CollectionSpec::kVectorColumn) {
+      r.rows.push_back({Cell{spec.vector_column}, Cell{fmt::format("VECTOR({})", spec.dim)},
+                        Cell{fmt::format("MATRYOSHKA ({}) METRIC {}", fmt::join(spec.granularities, ", "),
+                                         MetricName(spec.metric))}});
+    } else {
+      const ColumnDef& a = spec.attributes[c];
+      r.rows.push_back({Cell{a.name}, Cell{std::string(AttrTypeName(a.type))}, Cell{std::string()}});
+    }
   }
   r.rows.push_back({Cell{"(index)"}, Cell{"HNSW"},
                     Cell{fmt::format("index_dim {}, m {}, ef_construction {}, ef_search {}, "

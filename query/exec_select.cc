@@ -63,10 +63,14 @@ Result<Projection> Project(const query::Select& s, const CollectionSpec& spec, b
     const std::string alias = item.alias.value_or("");
     switch (item.kind) {
       case query::SelectItem::Kind::kStar:
-        add(spec.id_column, id_type, {Output::kId});
-        add(spec.vector_column, CellType::kVector, {Output::kVector, -1, spec.dim});
-        for (size_t i = 0; i < spec.attributes.size(); ++i) {
-          add(spec.attributes[i].name, TypeOf(spec.attributes[i].type), {Output::kAttr, int(i)});
+        for (int c : spec.ColumnOrder()) {  // as CREATE declared them
+          if (c == CollectionSpec::kIdColumn) {
+            add(spec.id_column, id_type, {Output::kId});
+          } else if (c == CollectionSpec::kVectorColumn) {
+            add(spec.vector_column, CellType::kVector, {Output::kVector, -1, spec.dim});
+          } else {
+            add(spec.attributes[c].name, TypeOf(spec.attributes[c].type), {Output::kAttr, c});
+          }
         }
         if (search) add("distance", CellType::kFloat, {Output::kDistance});
         break;

@@ -40,6 +40,9 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
   PutFixed32(&out, s.default_plan_k);
   // Added after version 1 was in use: a descriptor without it has a float32 graph.
   out.push_back(static_cast<char>(s.hnsw.codes));
+  // Added later still: a descriptor without them declared id, vector, then the attributes.
+  PutVarint64(&out, s.id_position);
+  PutVarint64(&out, s.vector_position);
   return out;
 }
 
@@ -91,6 +94,14 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
       return Status::Corruption(fmt::format("collection descriptor: unknown graph codes {}", codes));
     }
     s.hnsw.codes = static_cast<GraphCodes>(codes);
+  }
+  if (!in.failed() && !in.done()) {
+    const uint64_t id_position = in.Varint64(), vector_position = in.Varint64();
+    if (id_position > 4096 || vector_position > 4096) {
+      return Status::Corruption("collection descriptor: column positions out of range");
+    }
+    s.id_position = static_cast<uint32_t>(id_position);
+    s.vector_position = static_cast<uint32_t>(vector_position);
   }
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",

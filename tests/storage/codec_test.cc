@@ -82,6 +82,8 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   d.spec.id_type = IdType::kBigint;
   d.spec.attributes = {{"title", AttrType::kText}, {"year", AttrType::kInt}};
   d.spec.hnsw.codes = GraphCodes::kInt8;
+  d.spec.id_position = 3;  // declared (embedding, title, year, id)
+  d.spec.vector_position = 0;
   ASSERT_TRUE(d.spec.Validate().ok());
   std::string bytes = EncodeDescriptor(d);
   auto back = DecodeDescriptor(bytes);
@@ -95,18 +97,32 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(back->spec.attributes[1].type, AttrType::kInt);
 
   EXPECT_EQ(back->spec.hnsw.codes, GraphCodes::kInt8);
+  EXPECT_EQ(back->spec.id_position, 3u);
+  EXPECT_EQ(back->spec.vector_position, 0u);
+  EXPECT_EQ(back->spec.ColumnOrder(),
+            (std::vector<int>{CollectionSpec::kVectorColumn, 0, 1, CollectionSpec::kIdColumn}));
 
-  for (size_t cut : {size_t{0}, size_t{5}, bytes.size() - 2}) {
+  const size_t codes_at = bytes.size() - 3;  // then one varint byte per column position
+  for (size_t cut : {size_t{0}, size_t{5}, codes_at - 1, bytes.size() - 1}) {
     auto bad = DecodeDescriptor(std::string_view(bytes).substr(0, cut));
     EXPECT_EQ(bad.status().code(), Status::Code::kCorruption) << cut;
   }
-  // A descriptor written before graph codes existed ends before their byte: a float32 graph.
-  auto old = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - 1));
+  // A descriptor written before graph codes existed ends before their byte: a float32 graph;
+  // one written before the column positions were kept declared id, vector, attributes.
+  auto old = DecodeDescriptor(std::string_view(bytes).substr(0, codes_at));
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->spec.hnsw.codes, GraphCodes::kFloat32);
+  auto no_positions = DecodeDescriptor(std::string_view(bytes).substr(0, codes_at + 1));
+  ASSERT_TRUE(no_positions.ok()) << no_positions.status().ToString();
+  EXPECT_EQ(no_positions->spec.hnsw.codes, GraphCodes::kInt8);
+  EXPECT_EQ(no_positions->spec.ColumnOrder(),
+            (std::vector<int>{CollectionSpec::kIdColumn, CollectionSpec::kVectorColumn, 0, 1}));
   std::string unknown_codes = bytes;
-  unknown_codes.back() = 7;
+  unknown_codes[codes_at] = 7;
   EXPECT_EQ(DecodeDescriptor(unknown_codes).status().code(), Status::Code::kCorruption);
+  std::string bad_position = bytes;
+  bad_position.back() = 4;  // the vector at 4 of 4 columns
+  EXPECT_EQ(DecodeDescriptor(bad_position).status().code(), Status::Code::kCorruption);
   std::string wrong_version = bytes;
   wrong_version[0] = 9;
   EXPECT_EQ(DecodeDescriptor(wrong_version).status().code(), Status::Code::kCorruption);
