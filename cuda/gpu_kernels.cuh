@@ -199,7 +199,7 @@ __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask
     if (sg.from_dot) {
       if (sg.metric == Metric::kL2) d = sqrtf(fmaxf(0.0f, x_sq - 2 * d + q_sq));
       else if (sg.metric == Metric::kInnerProduct) d = -d;
-      else d = x_sq > 0 ? fminf(2.0f, fmaxf(0.0f, 1.0f - d * rsqrtf(q_sq * x_sq))) : 1.0f;  // as FinalDistance
+      else d = x_sq > 0 ? fminf(2.0f, fmaxf(0.0f, 1.0f - d * rsqrtf(q_sq * x_sq))) : 1.0f;  // clamped
     }
     if (!isfinite(d) || !allowed) return kNoKey;
     return OrderedKey(d);

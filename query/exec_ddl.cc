@@ -139,11 +139,12 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
   r.columns = {{"column", CellType::kText}, {"type", CellType::kText}, {"details", CellType::kText}};
   for (int c : spec.ColumnOrder()) {  // as CREATE declared them
     if (c == CollectionSpec::kIdColumn) {
-      r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))}, Cell{"PRIMARY KEY"}});
+      r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))},
+                        Cell{"PRIMARY KEY"}});
     } else if (c == CollectionSpec::kVectorColumn) {
       r.rows.push_back({Cell{spec.vector_column}, Cell{fmt::format("VECTOR({})", spec.dim)},
-                        Cell{fmt::format("MATRYOSHKA ({}) METRIC {}", fmt::join(spec.granularities, ", "),
-                                         MetricName(spec.metric))}});
+                        Cell{fmt::format("MATRYOSHKA ({}) METRIC {}",
+                                         fmt::join(spec.granularities, ", "), MetricName(spec.metric))}});
     } else {
       const ColumnDef& a = spec.attributes[c];
       r.rows.push_back({Cell{a.name}, Cell{std::string(AttrTypeName(a.type))}, Cell{std::string()}});

@@ -194,7 +194,9 @@ TEST(ExactSearch, CosineAndL2DistancesAreNeverNegative) {
     ASSERT_OK(db->CreateCollection(s));
     auto data = testing::RandomVectors(kRows, kDim, 5);
     InsertBatch b;
-    for (size_t r = 0; r < kRows; ++r) b.Add(Key{int64_t(r)}, std::span<const float>(data.data() + r * kDim, kDim));
+    for (size_t r = 0; r < kRows; ++r) {
+      b.Add(Key{int64_t(r)}, std::span<const float>(data.data() + r * kDim, kDim));
+    }
     ASSERT_OK(db->Insert("c", b));
     ASSERT_OK(db->WaitForIndexing());
     size_t negative = 0;
