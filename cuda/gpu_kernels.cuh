@@ -67,7 +67,7 @@ __device__ __forceinline__ float FinalDistance(Metric metric, double acc, double
   // As the CPU's FinalDistance (engine/reranker.cc), in double.
   if (metric == Metric::kL2) return static_cast<float>(sqrt(fmax(0.0, acc)));
   if (metric == Metric::kInnerProduct) return static_cast<float>(-acc);
-  return x_sq > 0 ? static_cast<float>(1.0 - acc / sqrt(q_sq * x_sq)) : 1.0f;
+  return x_sq > 0 ? static_cast<float>(fmin(2.0, fmax(0.0, 1.0 - acc / sqrt(q_sq * x_sq)))) : 1.0f;
 }
 
 // Loads in flight per lane: a warp reads up to 32 * kUnroll * 16 bytes of a row at once
@@ -199,7 +199,7 @@ __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask
     if (sg.from_dot) {
       if (sg.metric == Metric::kL2) d = sqrtf(fmaxf(0.0f, x_sq - 2 * d + q_sq));
       else if (sg.metric == Metric::kInnerProduct) d = -d;
-      else d = x_sq > 0 ? 1.0f - d * rsqrtf(q_sq * x_sq) : 1.0f;
+      else d = x_sq > 0 ? fminf(2.0f, fmaxf(0.0f, 1.0f - d * rsqrtf(q_sq * x_sq))) : 1.0f;  // clamped
     }
     if (!isfinite(d) || !allowed) return kNoKey;
     return OrderedKey(d);

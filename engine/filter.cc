@@ -165,6 +165,10 @@ Result<BoundFilter::Node> BoundFilter::BindNode(const Filter& f, const Collectio
   return n;
 }
 
+Status Filter::Check(const CollectionSpec& spec) const {
+  return BoundFilter::Bind(*this, spec).status();
+}
+
 Result<BoundFilter> BoundFilter::Bind(const Filter& filter, const CollectionSpec& spec) {
   BoundFilter b;
   MRLDB_ASSIGN_OR_RETURN(b.root_, BindNode(filter, spec, 0));

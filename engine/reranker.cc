@@ -12,7 +12,12 @@ float FinalDistance(Metric metric, double acc, double q_sq, double x_sq) {
   switch (metric) {
     case Metric::kL2: return static_cast<float>(std::sqrt(std::max(0.0, acc)));
     case Metric::kInnerProduct: return static_cast<float>(-acc);
-    default: return x_sq > 0 ? static_cast<float>(1.0 - acc / std::sqrt(q_sq * x_sq)) : 1.0f;
+    default: {
+      if (x_sq <= 0) return 1.0f;
+      // Rounding can take a vector's cosine with itself past 1 (its distance to itself printed
+      // as -3.6e-08): the distance is clamped to its true range [0, 2].
+      return static_cast<float>(std::clamp(1.0 - acc / std::sqrt(q_sq * x_sq), 0.0, 2.0));
+    }
   }
 }
 

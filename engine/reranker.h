@@ -82,8 +82,8 @@ class CpuReranker final : public Reranker {
   const Metric metric_;
 };
 
-// The final distance of an additive score: cosine 1 - acc / sqrt(q_sq * x_sq), inner product
-// -acc, L2 sqrt(acc).
+// The final distance of an additive score: cosine 1 - acc / sqrt(q_sq * x_sq) clamped to [0, 2],
+// inner product -acc, L2 sqrt(max(acc, 0)) (rounding never makes a distance negative).
 float FinalDistance(Metric metric, double acc, double q_sq, double x_sq);
 
 }  // namespace mrldb

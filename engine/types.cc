@@ -222,6 +222,11 @@ Status CollectionSpec::Validate() {
     return bad(fmt::format("column '{}' is defined twice", vector_column));
   }
   if (attributes.size() > 1024) return bad("more than 1024 attribute columns");
+  if (id_position == vector_position || id_position > attributes.size() + 1 ||
+      vector_position > attributes.size() + 1) {
+    return bad(fmt::format("id and vector column positions {} and {} do not fit {} columns",
+                           id_position, vector_position, attributes.size() + 2));
+  }
   for (const ColumnDef& c : attributes) {
     if (!ValidName(c.name)) return bad(fmt::format("invalid column name '{}'", c.name));
     if (c.type != AttrType::kText && c.type != AttrType::kInt && c.type != AttrType::kFloat &&
@@ -233,6 +238,15 @@ Status CollectionSpec::Validate() {
     }
   }
   return Status::Ok();
+}
+
+std::vector<int> CollectionSpec::ColumnOrder() const {
+  std::vector<int> order;
+  int next = 0;
+  for (uint32_t at = 0; at < attributes.size() + 2; ++at) {
+    order.push_back(at == id_position ? kIdColumn : at == vector_position ? kVectorColumn : next++);
+  }
+  return order;
 }
 
 int CollectionSpec::AttributeIndex(std::string_view column) const {

@@ -118,26 +118,31 @@ struct Option {
 
 struct CreateCollection {
   std::string name;
+  Position name_pos;
   bool if_not_exists = false;
   std::vector<ColumnSpec> columns;
   std::vector<Option> options;  // WITH (index_dim = 64, m = 16, ef_construction = 200, ef_search = 64)
 };
 struct DropCollection {
   std::string name;
+  Position name_pos;
   bool if_exists = false;
 };
 struct ShowCollections {};
 struct Describe {
   std::string name;
+  Position name_pos;
 };
 struct Insert {
   std::string collection;
+  Position collection_pos;  // of the name: errors about the collection point there
   std::vector<std::string> columns;              // optional explicit column list
   std::vector<std::vector<ExprPtr>> rows;        // VALUES (...), (...)
   bool upsert = false;  // UPSERT INTO ... or INSERT ... ON CONFLICT REPLACE / DO UPDATE
 };
 struct Delete {
   std::string collection;
+  Position collection_pos;
   ExprPtr where;  // may be null: delete all rows
 };
 struct Assignment {
@@ -147,6 +152,7 @@ struct Assignment {
 };
 struct Update {
   std::string collection;
+  Position collection_pos;
   std::vector<Assignment> set;
   ExprPtr where;  // may be null
 };
@@ -160,6 +166,7 @@ struct SelectItem {
 struct Select {
   std::vector<SelectItem> items;
   std::string collection;
+  Position collection_pos;
   ExprPtr where;              // may be null
   ExprPtr order_by;           // a Distance, or null (rows in id order)
   std::optional<uint64_t> limit;
@@ -172,12 +179,14 @@ struct Explain {
 };
 struct Copy {
   std::string collection;
+  Position collection_pos;
   bool from = true;  // COPY c FROM 'file' | COPY c TO 'file'
   std::string path;
   std::vector<Option> options;  // format, ids, id_column, batch_size, header, delimiter ...
 };
 struct AlterCollection {
   std::string name;
+  Position name_pos;
   std::vector<Option> options;  // SET (index_dim = 128, m = 32, ef_construction = 200, plan = FUNNEL (...))
 };
 struct SetVariable {
@@ -190,6 +199,7 @@ struct ShowVariable {
 };
 struct Tune {
   std::string collection;
+  Position collection_pos;
   double recall = 0.95;
   std::optional<uint32_t> k;  // TUNE c FOR RECALL 0.95 [AT 10]
   std::optional<std::string> queries_path;  // [USING QUERIES FROM 'q.npy']
@@ -198,6 +208,7 @@ struct Tune {
 
 struct WaitForIndex {
   std::optional<std::string> collection;  // WAIT FOR INDEX [c]; absent: every collection
+  Position collection_pos;
 };
 
 struct Statement {

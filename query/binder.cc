@@ -195,6 +195,17 @@ Filter::Op Direct(CompareOp op) {
   return Filter::Op::kEq;
 }
 
+// The value `e` compared with column `column`: bound, and checked against the column's type
+// here (the engine checks it too, but without a position) so that a mismatch points at `e`.
+Result<Value> BindCompared(const Expr& e, std::span<const Param> params, const std::string& column,
+                           const CollectionSpec& spec) {
+  MRLDB_ASSIGN_OR_RETURN(Value v, BindValue(e, params));
+  if (Status st = Filter::Eq(column, v).Check(spec); !st.ok()) {
+    return st.WithPosition(e.pos.line, e.pos.column);
+  }
+  return v;
+}
+
 }  // namespace
 
 Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const CollectionSpec& spec) {
@@ -203,14 +214,14 @@ Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const Co
     const Expr& col = left_col ? *c->left : *c->right;
     const Expr& val = left_col ? *c->right : *c->left;
     MRLDB_ASSIGN_OR_RETURN(std::string name, ColumnName(col, spec));
-    MRLDB_ASSIGN_OR_RETURN(Value v, BindValue(val, params));
+    MRLDB_ASSIGN_OR_RETURN(Value v, BindCompared(val, params, name, spec));
     return Make(left_col ? Direct(c->op) : Flip(c->op), std::move(name), std::move(v));
   }
   if (const auto* in = std::get_if<InList>(&e.node)) {
     MRLDB_ASSIGN_OR_RETURN(std::string name, ColumnName(*in->operand, spec));
     std::vector<Value> values;
     for (const auto& item : in->items) {
-      MRLDB_ASSIGN_OR_RETURN(Value v, BindValue(*item, params));
+      MRLDB_ASSIGN_OR_RETURN(Value v, BindCompared(*item, params, name, spec));
       values.push_back(std::move(v));
     }
     Filter f = Filter::In(std::move(name), std::move(values));
@@ -222,8 +233,8 @@ Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const Co
   }
   if (const auto* b = std::get_if<Between>(&e.node)) {
     MRLDB_ASSIGN_OR_RETURN(std::string name, ColumnName(*b->operand, spec));
-    MRLDB_ASSIGN_OR_RETURN(Value lo, BindValue(*b->low, params));
-    MRLDB_ASSIGN_OR_RETURN(Value hi, BindValue(*b->high, params));
+    MRLDB_ASSIGN_OR_RETURN(Value lo, BindCompared(*b->low, params, name, spec));
+    MRLDB_ASSIGN_OR_RETURN(Value hi, BindCompared(*b->high, params, name, spec));
     Filter f = Filter::And({Filter::Ge(name, std::move(lo)), Filter::Le(name, std::move(hi))});
     return b->negated ? Filter::Not(std::move(f)) : f;
   }

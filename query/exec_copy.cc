@@ -112,7 +112,7 @@ Result<std::vector<float>> Session::Impl::ReadQueries(const std::string& file,
 }
 
 Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   MRLDB_ASSIGN_OR_RETURN(CopyOptions c, ParseCopyOptions(s.options, s.from));
   const std::string_view what = s.from ? "COPY FROM" : "COPY TO";
   MRLDB_ASSIGN_OR_RETURN(std::string path, CopyPath(s.path, what, !s.from, pos));

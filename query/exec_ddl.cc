@@ -70,11 +70,13 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
   spec.name = s.name;
   bool have_id = false, have_vector = false;
   for (const query::ColumnSpec& c : s.columns) {
+    const auto position = static_cast<uint32_t>(&c - s.columns.data());
     if (c.type == "VECTOR") {
       if (have_vector) return ErrorAt(c.pos, "a collection has exactly one VECTOR column");
       if (c.primary_key) return ErrorAt(c.pos, "the VECTOR column cannot be the PRIMARY KEY");
       have_vector = true;
       spec.vector_column = c.name;
+      spec.vector_position = position;
       spec.dim = c.vector_dim;
       spec.granularities = c.matryoshka;
       if (c.metric) {
@@ -91,6 +93,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
       }
       have_id = true;
       spec.id_column = c.name;
+      spec.id_position = position;
       spec.id_type = c.type == "TEXT" ? IdType::kText : IdType::kBigint;
       continue;
     }
@@ -127,7 +130,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
     if (query::SameName(n, s.name)) {
       if (s.if_not_exists) return ResultSet{{}, {}, "CREATE COLLECTION", 0};
       return Status::AlreadyExists(fmt::format("collection \"{}\" already exists", n))
-          .WithPosition(pos.line, pos.column);
+          .WithPosition(s.name_pos.line, s.name_pos.column);
     }
   }
   Status st = db_->CreateCollection(std::move(spec));
@@ -136,7 +139,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
 }
 
 Result<ResultSet> Session::Impl::Drop(const query::DropCollection& s, const query::Position& pos) {
-  auto spec = Spec(s.name, pos);
+  auto spec = Spec(s.name, s.name_pos);
   if (!spec.ok()) {
     if (s.if_exists && spec.status().IsNotFound()) return ResultSet{{}, {}, "DROP COLLECTION", 0};
     return spec.status();
@@ -161,16 +164,22 @@ Result<ResultSet> Session::Impl::ShowCollections() {
 }
 
 Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, s.name_pos));
   MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db_->DescribeCollection(spec.name));
   ResultSet r;
   r.columns = {{"column", CellType::kText}, {"type", CellType::kText}, {"details", CellType::kText}};
-  r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))}, Cell{"PRIMARY KEY"}});
-  r.rows.push_back({Cell{spec.vector_column}, Cell{fmt::format("VECTOR({})", spec.dim)},
-                    Cell{fmt::format("MATRYOSHKA ({}) METRIC {}", fmt::join(spec.granularities, ", "),
-                                     MetricName(spec.metric))}});
-  for (const ColumnDef& c : spec.attributes) {
-    r.rows.push_back({Cell{c.name}, Cell{std::string(AttrTypeName(c.type))}, Cell{std::string()}});
+  for (int c : spec.ColumnOrder()) {  // as CREATE declared them
+    if (c == CollectionSpec::kIdColumn) {
+      r.rows.push_back({Cell{spec.id_column}, Cell{std::string(IdTypeName(spec.id_type))},
+                        Cell{"PRIMARY KEY"}});
+    } else if (c == CollectionSpec::kVectorColumn) {
+      r.rows.push_back({Cell{spec.vector_column}, Cell{fmt::format("VECTOR({})", spec.dim)},
+                        Cell{fmt::format("MATRYOSHKA ({}) METRIC {}",
+                                         fmt::join(spec.granularities, ", "), MetricName(spec.metric))}});
+    } else {
+      const ColumnDef& a = spec.attributes[c];
+      r.rows.push_back({Cell{a.name}, Cell{std::string(AttrTypeName(a.type))}, Cell{std::string()}});
+    }
   }
   r.rows.push_back({Cell{"(index)"}, Cell{"HNSW"},
                     Cell{fmt::format("index_dim {}, m {}, ef_construction {}, ef_search {}, "
@@ -194,7 +203,7 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
 }
 
 Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, s.name_pos));
   AlterOptions a;
   std::optional<SearchPlan> plan;
   for (const query::Option& o : s.options) {
@@ -233,7 +242,7 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
 }
 
 Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Position& pos) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   TuneOptions o;
   o.target_recall = s.recall;
   if (s.k) o.k = *s.k;
@@ -258,7 +267,7 @@ Result<ResultSet> Session::Impl::WaitForIndex(const query::WaitForIndex& s,
                                               const query::Position& pos) {
   IndexWaitOptions o;
   if (s.collection) {
-    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(*s.collection, pos));
+    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(*s.collection, s.collection_pos));
     o.collection = spec.name;
   }
   o.cancel = &cancel_;

@@ -9,19 +9,17 @@ using query::ErrorAt;
 
 namespace {
 
-// Where each VALUES position goes: -2 id, -1 vector, >= 0 attribute index.
+constexpr int kId = CollectionSpec::kIdColumn, kVector = CollectionSpec::kVectorColumn;
+
+// Where each VALUES position goes: kId, kVector or an attribute index.
 Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionSpec& spec,
                                        const query::Position& pos) {
+  if (s.columns.empty()) return spec.ColumnOrder();  // as CREATE declared them
   std::vector<int> targets;
-  if (s.columns.empty()) {  // canonical order: id, vector, attributes as declared
-    targets = {-2, -1};
-    for (size_t i = 0; i < spec.attributes.size(); ++i) targets.push_back(int(i));
-    return targets;
-  }
   for (const std::string& c : s.columns) {
     int t;
-    if (query::SameName(c, spec.id_column)) t = -2;
-    else if (query::SameName(c, spec.vector_column)) t = -1;
+    if (query::SameName(c, spec.id_column)) t = kId;
+    else if (query::SameName(c, spec.vector_column)) t = kVector;
     else if ((t = spec.AttributeIndex(c)) < 0) {
       return ErrorAt(pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, c));
     }
@@ -32,8 +30,8 @@ Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionS
   }
   bool id = false, vec = false;
   for (int t : targets) {
-    id |= t == -2;
-    vec |= t == -1;
+    id |= t == kId;
+    vec |= t == kVector;
   }
   if (!id) return ErrorAt(pos, fmt::format("INSERT must give the id column \"{}\"", spec.id_column));
   if (!vec) {
@@ -46,7 +44,7 @@ Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionS
 
 Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Position& pos,
                                         Params params) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> targets, ColumnTargets(s, spec, pos));
   InsertBatch batch;
   for (size_t r = 0; r < s.rows.size(); ++r) {
@@ -61,7 +59,7 @@ Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Pos
     std::vector<Value> attrs(spec.attributes.size());
     for (size_t i = 0; i < row.size(); ++i) {
       const query::Expr& e = *row[i];
-      if (targets[i] == -1) {
+      if (targets[i] == kVector) {
         auto v = query::BindVector(e, params, spec.dim);
         if (!v.ok()) {
           return ErrorAt(e.pos, fmt::format("row {}, column \"{}\": {}", r + 1, spec.vector_column,
@@ -71,7 +69,7 @@ Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Pos
         continue;
       }
       MRLDB_ASSIGN_OR_RETURN(Value v, query::BindValue(e, params));
-      if (targets[i] == -2) {
+      if (targets[i] == kId) {
         auto k = query::ValueToKey(v, spec, e.pos);
         if (!k.ok()) return ErrorAt(e.pos, fmt::format("row {}: {}", r + 1, k.status().message()));
         key = std::move(k).value();
@@ -89,7 +87,7 @@ Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Pos
 
 Result<ResultSet> Session::Impl::Delete(const query::Delete& s, const query::Position& pos,
                                         Params params) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   FindOptions find;
   if (s.where) {
     MRLDB_ASSIGN_OR_RETURN(find.filter, query::BindFilter(*s.where, params, spec));
@@ -107,7 +105,7 @@ Result<ResultSet> Session::Impl::Delete(const query::Delete& s, const query::Pos
 
 Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Position& pos,
                                         Params params) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   // Bind the assignments first: every error is found before anything is written.
   std::vector<std::pair<int, Value>> sets;  // attribute index -> value
   std::optional<std::vector<float>> new_vector;

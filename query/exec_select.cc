@@ -63,10 +63,14 @@ Result<Projection> Project(const query::Select& s, const CollectionSpec& spec, b
     const std::string alias = item.alias.value_or("");
     switch (item.kind) {
       case query::SelectItem::Kind::kStar:
-        add(spec.id_column, id_type, {Output::kId});
-        add(spec.vector_column, CellType::kVector, {Output::kVector, -1, spec.dim});
-        for (size_t i = 0; i < spec.attributes.size(); ++i) {
-          add(spec.attributes[i].name, TypeOf(spec.attributes[i].type), {Output::kAttr, int(i)});
+        for (int c : spec.ColumnOrder()) {  // as CREATE declared them
+          if (c == CollectionSpec::kIdColumn) {
+            add(spec.id_column, id_type, {Output::kId});
+          } else if (c == CollectionSpec::kVectorColumn) {
+            add(spec.vector_column, CellType::kVector, {Output::kVector, -1, spec.dim});
+          } else {
+            add(spec.attributes[c].name, TypeOf(spec.attributes[c].type), {Output::kAttr, c});
+          }
         }
         if (search) add("distance", CellType::kFloat, {Output::kDistance});
         break;
@@ -131,7 +135,7 @@ std::vector<Cell> MakeRow(const Projection& p, const Key& id, const std::vector<
 
 Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Position& pos,
                                         Params params, SearchStats* stats) {
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   const query::Distance* order = nullptr;
   if (s.order_by) {
     order = std::get_if<query::Distance>(&s.order_by->node);
@@ -230,7 +234,7 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   if (order && query::IsMatrix(*order->vector, params)) {
     return ErrorAt(order->vector->pos, "EXPLAIN takes a single query vector, not a matrix");
   }
-  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(sel->collection, s.statement->pos));
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(sel->collection, sel->collection_pos));
   ResultSet out;
   out.columns = {{"QUERY PLAN", CellType::kText}};
   auto line = [&](std::string text) { out.rows.push_back({Cell{std::move(text)}}); };

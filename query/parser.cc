@@ -21,6 +21,33 @@ Result<std::vector<Statement>> ParseScript(std::string_view sql) {
 
 Result<Statement> ParseStatement(std::string_view sql) { return internal::Parser(sql).ParseOne(); }
 
+std::vector<ScriptStatement> SplitScript(std::string_view sql) {
+  std::vector<ScriptStatement> out;
+  Tokenizer tokenizer(sql);
+  std::optional<Position> first;  // of the statement being read
+  size_t end = 0;                 // just after its last token
+  Position after_semicolon;       // where the next statement's text may start
+  for (;;) {
+    Result<Token> token = tokenizer.Next();
+    if (!token.ok()) {
+      const Position from = first.value_or(after_semicolon);
+      out.push_back({sql.substr(from.offset), from});
+      return out;
+    }
+    if (token->kind == TokenKind::kSemicolon || token->kind == TokenKind::kEnd) {
+      if (first) out.push_back({sql.substr(first->offset, end - first->offset), *first});
+      if (token->kind == TokenKind::kEnd) return out;
+      first.reset();
+      after_semicolon = token->pos;
+      after_semicolon.offset += 1;
+      after_semicolon.column += 1;
+      continue;
+    }
+    if (!first) first = token->pos;
+    end = token->pos.offset + token->text.size();
+  }
+}
+
 namespace internal {
 namespace {
 

@@ -30,6 +30,20 @@ namespace mrldb::query {
 // the ';' not). An empty script gives an empty vector.
 Result<std::vector<Statement>> ParseScript(std::string_view sql);
 
+// A statement's source text in a script (a view into it) and the position of its first token.
+struct ScriptStatement {
+  std::string_view text;
+  Position pos;
+};
+
+// Cuts a script into its statements' texts without parsing them, so that a front-end can parse
+// and run each before it looks at the next (as psql does: the first statement runs even when
+// the second is wrong). Cuts at each ';' outside strings, quoted identifiers and comments; each
+// text runs from a statement's first token to its last (the ';' not included); empty statements
+// are skipped. Where the tokenizer fails (an unterminated string, a stray character), the rest
+// of the script from the start of that statement is the last text: parsing it reports the error.
+std::vector<ScriptStatement> SplitScript(std::string_view sql);
+
 // Exactly one statement, optionally followed by ';'. Errors also when the text holds no
 // statement or more than one.
 Result<Statement> ParseStatement(std::string_view sql);

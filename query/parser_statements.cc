@@ -102,6 +102,7 @@ Result<CreateCollection> Parser::ParseCreate() {
     MRLDB_RETURN_IF_ERROR(ExpectKeyword("EXISTS"));
     create.if_not_exists = true;
   }
+  create.name_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(create.name, ParseName("a collection name"));
   MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kLParen, "'(' and the column definitions"));
   do {
@@ -176,6 +177,7 @@ Result<DropCollection> Parser::ParseDrop() {
     MRLDB_RETURN_IF_ERROR(ExpectKeyword("EXISTS"));
     drop.if_exists = true;
   }
+  drop.name_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(drop.name, ParseName("a collection name"));
   MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
   return drop;
@@ -185,6 +187,7 @@ Result<AlterCollection> Parser::ParseAlter() {
   Advance();  // ALTER
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("COLLECTION"));
   AlterCollection alter;
+  alter.name_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(alter.name, ParseName("a collection name"));
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("SET"));
   MRLDB_ASSIGN_OR_RETURN(alter.options, ParseOptions(/*copy_style=*/false));
@@ -208,6 +211,7 @@ Status Parser::ParseShow(Statement& out) {
 Result<Describe> Parser::ParseDescribe() {
   Advance();  // DESCRIBE
   Describe describe;
+  describe.name_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(describe.name, ParseName("a collection name"));
   MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
   return describe;
@@ -220,6 +224,7 @@ Result<Insert> Parser::ParseInsert() {
   insert.upsert = IsKeyword(Advance(), "UPSERT");  // INSERT or UPSERT
   const bool is_upsert = insert.upsert;
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("INTO"));
+  insert.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(insert.collection, ParseName("a collection name"));
   const bool column_list = Accept(TokenKind::kLParen);
   if (column_list) {
@@ -264,6 +269,7 @@ Result<Insert> Parser::ParseInsert() {
 Result<Update> Parser::ParseUpdate() {
   Advance();  // UPDATE
   Update update;
+  update.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(update.collection, ParseName("a collection name"));
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("SET"));
   do {
@@ -287,6 +293,7 @@ Result<Delete> Parser::ParseDelete() {
   Advance();  // DELETE
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("FROM"));
   Delete del;
+  del.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(del.collection, ParseName("a collection name"));
   if (AcceptKeyword("WHERE")) {
     MRLDB_ASSIGN_OR_RETURN(del.where, ParsePredicate());
@@ -310,6 +317,7 @@ Result<Select> Parser::ParseSelect() {
     if (AcceptKeyword("FROM")) break;
     return SyntaxError(Peek(), may_alias ? "AS, ',' or FROM" : "',' or FROM");
   }
+  select.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(select.collection, ParseName("a collection name"));
   std::string_view more = "WHERE, ORDER BY, LIMIT, USING";  // the clauses that may still follow
   if (AcceptKeyword("WHERE")) {
@@ -428,6 +436,7 @@ Result<Explain> Parser::ParseExplain() {
 Result<Copy> Parser::ParseCopy() {
   Advance();  // COPY
   Copy copy;
+  copy.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(copy.collection, ParseName("a collection name"));
   if (AcceptKeyword("TO")) {
     copy.from = false;
@@ -479,6 +488,7 @@ Result<SetVariable> Parser::ParseReset() {
 Result<Tune> Parser::ParseTune() {
   Advance();  // TUNE
   Tune tune;
+  tune.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(tune.collection, ParseName("a collection name"));
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("FOR"));
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("RECALL"));
@@ -506,6 +516,7 @@ Result<WaitForIndex> Parser::ParseWait() {
   MRLDB_RETURN_IF_ERROR(ExpectKeyword("INDEX"));
   WaitForIndex wait;
   if (Is(TokenKind::kSemicolon) || Is(TokenKind::kEnd)) return wait;
+  wait.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(wait.collection, ParseName("a collection name, ';' or end of input"));
   MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
   return wait;

@@ -19,11 +19,17 @@ Result<ResultSet> Session::Execute(std::string_view sql, std::span<const Param> 
 }
 
 Result<std::vector<ResultSet>> Session::ExecuteScript(std::string_view sql) {
-  MRLDB_ASSIGN_OR_RETURN(std::vector<query::Statement> statements, query::ParseScript(sql));
   std::vector<ResultSet> out;
-  for (const query::Statement& st : statements) {
-    MRLDB_ASSIGN_OR_RETURN(ResultSet r, impl_->Run(st, {}));
-    out.push_back(std::move(r));
+  for (const query::ScriptStatement& piece : query::SplitScript(sql)) {
+    auto r = Execute(piece.text);
+    if (!r.ok()) {
+      // From the statement's position to the script's.
+      const Status& st = r.status();
+      if (st.line() == 0) return st;
+      const uint32_t column = st.line() == 1 ? piece.pos.column + st.column() - 1 : st.column();
+      return st.WithPosition(piece.pos.line + st.line() - 1, column);
+    }
+    out.push_back(std::move(r).value());
   }
   return out;
 }

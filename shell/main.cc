@@ -168,25 +168,27 @@ struct Shell {
     if (const auto* a = std::get_if<q::AlterCollection>(&st.node)) written.insert(a->name);
   }
 
-  // Runs every statement of `sql`; returns false after the first failure.
+  // Runs the statements of `sql` one by one, as psql does: each is parsed when the one before
+  // it has run, so a mistake in the second leaves the first's result standing. Errors are
+  // shown against their statement. Returns false after the first failure.
   bool RunScript(std::string_view sql) {
-    auto statements = mrldb::query::ParseScript(sql);
-    if (!statements.ok()) {
-      fmt::print(stderr, "{}\n", mrldb::FormatError(sql, statements.status()));
-      failed = true;
-      return false;
-    }
-    for (const auto& st : *statements) {
+    for (const mrldb::query::ScriptStatement& piece : mrldb::query::SplitScript(sql)) {
       const auto t0 = std::chrono::steady_clock::now();
-      NoteWrite(st);  // before it runs: a failed COPY may have committed batches
-      if (std::holds_alternative<mrldb::query::WaitForIndex>(st.node)) bar_label = "indexing";
-      auto r = Execute(st.text);
-      bar.reset();
-      bar_label = "COPY";
+      const auto st = mrldb::query::ParseStatement(piece.text);
+      auto run = [&]() -> mrldb::Result<mrldb::ResultSet> {
+        if (!st.ok()) return st.status();
+        NoteWrite(*st);  // before it runs: a failed COPY may have committed batches
+        if (std::holds_alternative<mrldb::query::WaitForIndex>(st->node)) bar_label = "indexing";
+        auto r = Execute(piece.text);
+        bar.reset();
+        bar_label = "COPY";
+        return r;
+      };
+      const auto r = run();
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!r.ok()) {
-        fmt::print(stderr, "{}\n", mrldb::FormatError(st.text, r.status()));
+        fmt::print(stderr, "{}\n", mrldb::FormatError(piece.text, r.status()));
         failed = true;
         if (!keep_going) return false;
         continue;
@@ -196,9 +198,9 @@ struct Shell {
       std::fflush(out);
       if (interactive && progress) {
         constexpr std::string_view kAfter = "indexing continues in the background";
-        if (const auto* c = std::get_if<mrldb::query::Copy>(&st.node); c && c->from) {
+        if (const auto* c = std::get_if<mrldb::query::Copy>(&st->node); c && c->from) {
           WaitForIndex(c->collection, kAfter);
-        } else if (const auto* a = std::get_if<mrldb::query::AlterCollection>(&st.node)) {
+        } else if (const auto* a = std::get_if<mrldb::query::AlterCollection>(&st->node)) {
           WaitForIndex(a->name, kAfter);
         }
       }

@@ -53,6 +53,9 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
   // Added with the graph chooser: its last advice.
   PutFixed64(&out, s.graph_advice.rows);
   PutLengthPrefixed(&out, s.graph_advice.note);
+  // Added with declaration order: a descriptor without them declared id, vector, then the attributes.
+  PutVarint64(&out, s.id_position);
+  PutVarint64(&out, s.vector_position);
   return out;
 }
 
@@ -128,6 +131,14 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
   if (!in.failed() && !in.done()) {
     s.graph_advice.rows = in.Fixed64();
     s.graph_advice.note = std::string(in.LengthPrefixed());
+  }
+  if (!in.failed() && !in.done()) {
+    const uint64_t id_position = in.Varint64(), vector_position = in.Varint64();
+    if (id_position > 4096 || vector_position > 4096) {
+      return Status::Corruption("collection descriptor: column positions out of range");
+    }
+    s.id_position = static_cast<uint32_t>(id_position);
+    s.vector_position = static_cast<uint32_t>(vector_position);
   }
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",

@@ -48,6 +48,25 @@ rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cac
   return o;
 }
 
+// RocksDB's LOCK file is held: by another process (fcntl fails: "While lock file: .../LOCK:
+// Resource temporarily unavailable") or by this one (RocksDB's own table of locked files: "lock
+// hold by current process"). RocksDB has no subcode for either; its messages are all there is.
+// Returns the error a user can act on, or OK when `s` is another failure.
+Status LockHeldError(const rocksdb::Status& s, const std::string& path) {
+  if (!s.IsIOError()) return Status::Ok();
+  const std::string text = s.ToString();
+  if (text.find("lock hold by current process") != std::string::npos) {
+    return Status::IOError(fmt::format("database '{}' is already open in this process (one "
+                                       "Database per directory: share the one that holds it)",
+                                       path));
+  }
+  if (text.find("While lock file") == std::string::npos) return Status::Ok();
+  return Status::IOError(fmt::format(
+      "database '{}' is in use by another process (an mrldb shell or `mrldb serve`); one process "
+      "at a time opens a database: to share it, run `mrldb serve --db {}` and connect to it with "
+      "`mrldb connect HOST:PORT` or a client", path, path));
+}
+
 }  // namespace
 
 void InstanceGate::Acquire() {
@@ -293,6 +312,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
       s = ro;
     }
   }
+  if (Status held = LockHeldError(s, path); !held.ok()) return held;
   MRLDB_RETURN_IF_ERROR(FromRocks(s, fmt::format("opening database '{}'", path)));
 
   std::string version;

@@ -151,11 +151,20 @@ Status InputFile::Seek(uint64_t offset) {
 
 // ---- OutputFile -------------------------------------------------------------------------------
 
+namespace {
+
+// The writers serve COPY TO only, so the error names the COPY option that replaces the file.
+Status ExistsError(const std::string& path) {
+  return Status::AlreadyExists(
+      fmt::format("'{}' exists; add WITH (overwrite true) to the COPY to replace it", path));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, bool overwrite) {
   struct stat st {};
   if (!overwrite && ::stat(path.c_str(), &st) == 0) {
-    return Status::AlreadyExists(
-        fmt::format("'{}' exists (allow overwriting it to replace it)", path));
+    return ExistsError(path);
   }
   std::string partial = path + ".partial";
   MRLDB_ASSIGN_OR_RETURN(const int fd, OpenRegular(partial, O_WRONLY | O_CREAT | O_TRUNC, "write", &st));
@@ -218,7 +227,7 @@ Status OutputFile::Commit() {
   } else {
     // link() fails if `path` exists, so a file created since Create() is never replaced.
     if (::link(partial_.c_str(), path_.c_str()) != 0) {
-      if (errno == EEXIST) return Status::AlreadyExists(fmt::format("'{}' exists", path_));
+      if (errno == EEXIST) return ExistsError(path_);
       return Errno("cannot create", path_);
     }
     ::unlink(partial_.c_str());

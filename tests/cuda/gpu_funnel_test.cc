@@ -157,6 +157,32 @@ TEST(GpuFunnel, WritesAfterTheDeviceCopyAreSearched) {
   }
 }
 
+// A stored row's distance to itself is 0, never a rounding error below it, in the GPU re-rank
+// and the GPU exact search: their final distances are clamped as the CPU's (engine/reranker.cc).
+TEST(GpuFunnel, CosineAndL2DistancesAreNeverNegative) {
+  SKIP_WITHOUT_GPU();
+  for (Metric metric : {Metric::kCosine, Metric::kL2}) {
+    TempDir dir;
+    auto db = MakeDb(dir, metric, 5000);
+    SyntheticGenerator gen({.dim = kDim});
+    constexpr size_t kQueries = 256;
+    auto qs = gen.Rows(0, kQueries);  // stored rows: each is its own nearest neighbour
+    for (const SearchPlan& plan : {SearchPlan::Default(), SearchPlan::Exact()}) {
+      SearchOptions o;
+      o.k = 5;
+      o.plan = plan;
+      o.device = Device::kGpu;
+      auto r = db->SearchBatch("c", qs, kQueries, o);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      size_t negative = 0;
+      for (const auto& hits : *r) {
+        for (const Hit& h : hits) negative += h.distance < 0;
+      }
+      EXPECT_EQ(negative, 0u) << MetricName(metric) << ", " << plan.ToString();
+    }
+  }
+}
+
 TEST(GpuFunnel, PartialResidencyIsShownAndCorrect) {
   SKIP_WITHOUT_GPU();
   TempDir dir;

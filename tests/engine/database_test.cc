@@ -243,6 +243,11 @@ TEST(Database, OpenOptions) {
   auto second = Database::Open(dir.path());
   EXPECT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Status::Code::kIOError) << second.status().ToString();
+  // It says what holds the database, not RocksDB's "While lock file" (another process: the
+  // shell test ErrorsSayAnotherProcessHoldsTheDatabase).
+  EXPECT_EQ(second.status().message(),
+            "database '" + dir.path() + "' is already open in this process (one Database per "
+            "directory: share the one that holds it)");
 }
 
 TEST(Database, ConcurrentReadersSeeWholeBatches) {

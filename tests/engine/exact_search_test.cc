@@ -178,5 +178,47 @@ TEST(ExactSearch, ReturnsRequestedAttributesAndQueryMayBePrefixLength) {
   EXPECT_NEAR((*hits)[0].distance, std::sqrt(16 * 0.01), 1e-5);
 }
 
+// A stored vector's distance to itself is 0, never a rounding error below it (cosine printed
+// -3.6e-08): exact search and the funnel's re-rank clamp cosine and L2 distances at 0.
+TEST(ExactSearch, CosineAndL2DistancesAreNeverNegative) {
+  constexpr uint32_t kDim = 8;
+  constexpr size_t kRows = 200;
+  for (Metric metric : {Metric::kCosine, Metric::kL2}) {
+    TempDir dir;
+    auto db = testing::OpenOrDie(dir.path());
+    CollectionSpec s;
+    s.name = "c";
+    s.dim = kDim;
+    s.metric = metric;
+    s.id_type = IdType::kBigint;
+    ASSERT_OK(db->CreateCollection(s));
+    auto data = testing::RandomVectors(kRows, kDim, 5);
+    InsertBatch b;
+    for (size_t r = 0; r < kRows; ++r) {
+      b.Add(Key{int64_t(r)}, std::span<const float>(data.data() + r * kDim, kDim));
+    }
+    ASSERT_OK(db->Insert("c", b));
+    ASSERT_OK(db->WaitForIndexing());
+    size_t negative = 0;
+    for (size_t r = 0; r < kRows; ++r) {
+      std::span<const float> q(data.data() + r * kDim, kDim);
+      ExactSearchOptions eo;
+      eo.k = 1;
+      auto exact = db->ExactSearch("c", q, eo);
+      ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+      SearchOptions so;
+      so.k = 1;
+      auto funnel = db->Search("c", q, so);
+      ASSERT_TRUE(funnel.ok()) << funnel.status().ToString();
+      for (const auto* hits : {&*exact, &*funnel}) {
+        ASSERT_EQ(hits->size(), 1u);
+        EXPECT_EQ((*hits)[0].id, Key{int64_t(r)});
+        negative += (*hits)[0].distance < 0;
+      }
+    }
+    EXPECT_EQ(negative, 0u) << MetricName(metric);
+  }
+}
+
 }  // namespace
 }  // namespace mrldb

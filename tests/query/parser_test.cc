@@ -298,6 +298,39 @@ TEST(Parser, ScriptOfSeveralStatements) {
   EXPECT_EQ(statements[3].pos.offset, 230u);
 }
 
+// SplitScript cuts without parsing: a statement that does not parse stays one piece, and the
+// ';' inside strings, quoted names and comments do not cut.
+TEST(Parser, SplitScriptCutsAtSemicolonsOutsideStringsAndComments) {
+  const std::string_view sql =
+      "SELECT id FROM docs; SELECT COUNT(*) FROM docs;\n"
+      "  INSERT INTO \"a;b\" VALUES ('x;y', [1]) -- c;d\n"
+      "  ; /* e; */ ;;\n"
+      "SHOW COLLECTIONS";
+  const auto pieces = SplitScript(sql);
+  ASSERT_EQ(pieces.size(), 4u);
+  EXPECT_EQ(pieces[0].text, "SELECT id FROM docs");
+  EXPECT_EQ(pieces[1].text, "SELECT COUNT(*) FROM docs");
+  EXPECT_EQ(pieces[1].pos.column, 22u);
+  EXPECT_EQ(pieces[2].text, "INSERT INTO \"a;b\" VALUES ('x;y', [1])");
+  EXPECT_EQ(pieces[2].pos.line, 2u);
+  EXPECT_EQ(pieces[2].pos.column, 3u);
+  EXPECT_EQ(pieces[3].text, "SHOW COLLECTIONS");
+  EXPECT_EQ(pieces[3].pos.line, 4u);
+  for (std::string_view empty : {"", " ; ;; ", "-- nothing\n/* at all */"}) {
+    EXPECT_TRUE(SplitScript(empty).empty()) << empty;
+  }
+  // Where the tokenizer fails, the rest of the script from that statement is the last piece.
+  const auto bad = SplitScript("SHOW ALL; SELECT 'abc; SHOW ALL;");
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[1].text, "SELECT 'abc; SHOW ALL;");
+  EXPECT_EQ(ParseStatement(bad[1].text).status().message(),
+            "unterminated string literal: missing closing '");
+  const auto stray = SplitScript("SHOW ALL;\n @ SHOW ALL");
+  ASSERT_EQ(stray.size(), 2u);
+  EXPECT_EQ(stray[1].text, "\n @ SHOW ALL");
+  EXPECT_EQ(stray[1].pos.column, 10u);
+}
+
 TEST(Parser, EmptyScripts) {
   for (std::string_view sql : {"", "   ", ";", " ; ;; ", "-- nothing\n/* at all */"}) {
     auto script = ParseScript(sql);

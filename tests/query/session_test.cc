@@ -308,12 +308,53 @@ TEST_F(SessionTest, ExplainAnalyzeReportsWhatTheStagesDid) {
             std::string::npos) << text;
 }
 
+// A script runs statement by statement: the statements before a wrong one have run, and the
+// error's position is in the script.
+TEST_F(SessionTest, ScriptRunsEachStatementBeforeParsingTheNext) {
+  auto r = session_->ExecuteScript("INSERT INTO v VALUES (1, [1, 2, 3, 4, 5, 6, 7, 8], 'a');\n"
+                                   "SELECT id FROM v; SELECT COUNT(*) FROM v;");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "syntax error at or near \"(\": expected AS, ',' or FROM");
+  EXPECT_EQ(r.status().line(), 2u);
+  EXPECT_EQ(r.status().column(), 31u);
+  auto rows = Run("SELECT id FROM v");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->rows.size(), 1u);  // the INSERT ran
+  auto two = session_->ExecuteScript("SHOW COLLECTIONS; SELECT id FROM v");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->size(), 2u);
+}
+
+// DESCRIBE lists the columns in the order CREATE declared them, the order INSERT without a
+// column list takes (tests/sql/insert.test), also after the database is reopened.
+TEST_F(SessionTest, DescribeListsColumnsInDeclarationOrder) {
+  ASSERT_TRUE(Run("CREATE COLLECTION o (title TEXT, embedding VECTOR(2), n INT, id BIGINT PRIMARY KEY)").ok());
+  auto columns = [&] {
+    std::vector<std::string> names;
+    auto r = Run("DESCRIBE o");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    for (size_t i = 0; r.ok() && i < 4; ++i) names.push_back(std::get<std::string>(r->rows[i][0]));
+    return names;
+  };
+  const std::vector<std::string> declared = {"title", "embedding", "n", "id"};
+  EXPECT_EQ(columns(), declared);
+  session_.reset();
+  ASSERT_OK(db_->Close());
+  db_ = testing::OpenOrDie(dir_.path());
+  session_ = std::make_unique<Session>(db_.get());
+  EXPECT_EQ(columns(), declared);
+  ASSERT_TRUE(Run("INSERT INTO o VALUES ('a', [1, 2], 3, 7)").ok());
+  auto row = Run("SELECT id, title FROM o");
+  ASSERT_TRUE(row.ok()) << row.status().ToString();
+  EXPECT_EQ(row->rows, (std::vector<std::vector<Cell>>{{Cell{int64_t{7}}, Cell{std::string("a")}}}));
+}
+
 TEST_F(SessionTest, ErrorsPointAtTheOffendingToken) {
   const std::string sql = "SELECT id\nFROM nope\nLIMIT 3";
   auto r = Run(sql);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(FormatError(sql, r.status()),
-            "ERROR:  collection \"nope\" does not exist\nLINE 1: SELECT id\n        ^");
+            "ERROR:  collection \"nope\" does not exist\nLINE 2: FROM nope\n             ^");
   const std::string bad = "SELECT id FROM v WHERE tag = = 3";
   auto e = Run(bad);
   ASSERT_FALSE(e.ok());

@@ -9,6 +9,8 @@
 //   INSERT ... ;
 //   ----
 //   text the error message must contain
+//   LINE 1: INSERT ...               (optional: the rest of the error as the shell prints it,
+//                ^                    the statement's line and the caret under the column)
 //
 //   query ITR [rowsort]             (one letter per column: I integer, T text, R real, B bool,
 //   SELECT ... ;                     V vector; rowsort sorts the rows before comparing)
@@ -55,7 +57,8 @@ struct Record {
   std::string types;   // query column letters
   bool rowsort = false;
   std::string sql;
-  std::vector<std::string> expected;  // result lines, or the error text (one line)
+  // Result lines, or the error text and optionally the caret lines of FormatError.
+  std::vector<std::string> expected;
 };
 
 std::vector<Record> ParseFile(const std::string& path) {
@@ -130,6 +133,12 @@ TEST_P(SqlLogic, Run) {
       if (!r.expected.empty()) {
         EXPECT_NE(result.status().message().find(r.expected[0]), std::string::npos)
             << "error was: " << result.status().message() << "\nexpected to contain: " << r.expected[0];
+      }
+      if (r.expected.size() > 1) {  // where the caret points
+        const std::string shown = FormatError(r.sql, result.status());
+        std::string want;
+        for (size_t i = 1; i < r.expected.size(); ++i) want += "\n" + r.expected[i];
+        EXPECT_EQ(shown.substr(std::min(shown.size(), shown.find('\n'))), want) << shown;
       }
     } else {
       ASSERT_TRUE(result.ok()) << FormatError(r.sql, result.status()) << "\n" << r.sql;

@@ -103,6 +103,10 @@ TEST(ShellPty, InteractiveSessionWithHistory) {
   pty.Send("SELECT nope FROM c;\r");
   ASSERT_TRUE(pty.WaitFor("has no column \"nope\"")) << pty.output();
   ASSERT_TRUE(pty.WaitFor("^")) << pty.output();
+  // Two statements on one line: the first runs and prints before the second's error.
+  pty.Send("SELECT id FROM c WHERE id = 2; SELECT COUNT(*) FROM c;\r");
+  ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("LINE 1: SELECT COUNT(*) FROM c\r\n                    ^")) << pty.output();
   pty.Send("\\d\r");
   ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
   pty.Send("\\q\r");

@@ -65,6 +65,31 @@ TEST(Shell, RunsStatementsFromArgumentsFileAndStdin) {
   EXPECT_NE(r.out.find("(2 rows)"), std::string::npos) << r.out;
 }
 
+// Statements run one by one, as in psql: the first runs and prints, then the second's error is
+// shown against that statement (LINE 1 of it, the caret in it), whether they come from -c, -f
+// or standard input.
+TEST(Shell, RunsEachStatementBeforeParsingTheNext) {
+  testing::TempDir db;
+  const std::string base = "--db " + db.path();
+  auto r = Shell(base + " -c \"CREATE COLLECTION t (id BIGINT PRIMARY KEY, embedding VECTOR(2))\"");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string two = "SELECT id FROM t; SELECT COUNT(*) FROM t;";
+  const std::string error = "ERROR:  syntax error at or near \"(\": expected AS, ',' or FROM\n"
+                            "LINE 1: SELECT COUNT(*) FROM t\n"
+                            "                    ^\n";
+  testing::TempDir files;
+  std::filesystem::create_directories(files.path());
+  std::ofstream(files.path() + "/two.sql") << two << "\n";
+  for (const auto& [args, input] : {std::pair<std::string, std::string>{" -c \"" + two + "\"", ""},
+                                    {" -f " + files.path() + "/two.sql", ""},
+                                    {"", two}}) {
+    r = Shell(base + args, input);
+    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.out, " id\n----\n(0 rows)\n") << args;
+    EXPECT_EQ(r.err, error) << args;
+  }
+}
+
 TEST(Shell, DemoShowsAFunnelSearchWithRecall) {
   testing::TempDir db;
   auto r = Shell("--db " + db.path() + " demo --rows 2000");
@@ -85,10 +110,24 @@ TEST(Shell, ErrorsShowTheLineWithACaret) {
   testing::TempDir db;
   auto r = Shell("--db " + db.path(), "SELECT id\nFROM nope;\n");
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: SELECT id\n        ^\n");
+  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 2: FROM nope\n             ^\n");
   r = Shell("--db " + db.path() + " --format xml");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("unknown format 'xml'"), std::string::npos);
+}
+
+// A second process on a database in use is told who holds it and how to share it, not
+// RocksDB's "IO error: While lock file: .../LOCK: Resource temporarily unavailable".
+TEST(Shell, ErrorsSayAnotherProcessHoldsTheDatabase) {
+  testing::TempDir db;
+  auto holder = testing::OpenOrDie(db.path());  // this test's process holds it
+  auto r = Shell("--db " + db.path() + " -c \"SHOW COLLECTIONS\"");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "mrldb: cannot open '" + db.path() + "': IO error: database '" + db.path() +
+                       "' is in use by another process (an mrldb shell or `mrldb serve`); one "
+                       "process at a time opens a database: to share it, run `mrldb serve --db " +
+                       db.path() + "` and connect to it with `mrldb connect HOST:PORT` or a "
+                       "client\n");
 }
 
 // "N rows indexed, M pending" of DESCRIBE c in a fresh process.
@@ -131,7 +170,7 @@ TEST(Shell, ScriptRunWaitsForTheIndexBuildOfWhatItWrote) {
 
   r = Shell("--db " + db2 + " -c \"WAIT FOR INDEX nope\"");
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: WAIT FOR INDEX nope\n        ^\n");
+  EXPECT_EQ(r.err, "ERROR:  collection \"nope\" does not exist\nLINE 1: WAIT FOR INDEX nope\n                       ^\n");
 }
 
 // Through `mrldb serve`: the statement runs on the server.

@@ -97,6 +97,8 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   d.spec.default_plan.target = 0.9;
   d.spec.default_plan.recall = 0.913;
   d.spec.graph_advice = {50000, "kept index_dim 32 float32"};
+  d.spec.id_position = 3;  // declared (embedding, title, year, id)
+  d.spec.vector_position = 0;
   ASSERT_TRUE(d.spec.Validate().ok());
   std::string bytes = EncodeDescriptor(d);
   auto back = DecodeDescriptor(bytes);
@@ -110,6 +112,11 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(back->spec.attributes[1].type, AttrType::kInt);
 
   EXPECT_EQ(back->spec.hnsw.codes, GraphCodes::kInt8);
+  EXPECT_EQ(back->spec.id_position, 3u);
+  EXPECT_EQ(back->spec.vector_position, 0u);
+  EXPECT_EQ(back->spec.ColumnOrder(),
+            (std::vector<int>{CollectionSpec::kVectorColumn, 0, 1, CollectionSpec::kIdColumn}));
+
   EXPECT_EQ(back->spec.target_recall, 0.9);
   const DefaultPlan& plan = back->spec.default_plan;
   EXPECT_EQ(plan.stages, d.spec.default_plan.stages);
@@ -124,6 +131,18 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(plan.recall, 0.913);
   EXPECT_EQ(back->spec.graph_advice.rows, 50000u);
   EXPECT_EQ(back->spec.graph_advice.note, "kept index_dim 32 float32");
+
+  // The column positions come last: one varint byte each here.
+  constexpr size_t kPositions = 2;
+  std::string bad_position = bytes;
+  bad_position.back() = 4;  // the vector at 4 of 4 columns
+  EXPECT_EQ(DecodeDescriptor(bad_position).status().code(), Status::Code::kCorruption);
+  auto no_positions = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - kPositions));
+  ASSERT_TRUE(no_positions.ok()) << no_positions.status().ToString();
+  EXPECT_EQ(no_positions->spec.id_position, 0u);  // written before: id, vector, attributes
+  EXPECT_EQ(no_positions->spec.vector_position, 1u);
+  EXPECT_EQ(no_positions->spec.graph_advice.rows, 50000u);
+  bytes.resize(bytes.size() - kPositions);
 
   // The plan-source group: f64 target, u8 source, fixed64 rows, f64 target, f64 recall,
   // fixed32 wide_k, fixed32 straight_keep, fixed32 wide_keep.
@@ -157,6 +176,8 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   auto old = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - kSourceGroup - 1));
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->spec.hnsw.codes, GraphCodes::kFloat32);
+  EXPECT_EQ(older->spec.ColumnOrder(),
+            (std::vector<int>{CollectionSpec::kIdColumn, CollectionSpec::kVectorColumn, 0, 1}));
   std::string unknown_codes = bytes;
   unknown_codes[bytes.size() - kSourceGroup - 1] = 7;
   EXPECT_EQ(DecodeDescriptor(unknown_codes).status().code(), Status::Code::kCorruption);

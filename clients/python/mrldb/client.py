@@ -241,7 +241,8 @@ class Connection:
         self._send_lock = threading.Lock()
         self._closed = False
         self._running = False
-        # collection -> (id column, vector column), from DESCRIBE on first use by search/insert.
+        # collection -> (id column, vector column), from DESCRIBE on first use by search/insert;
+        # see _with_columns for how it is kept fresh.
         self._columns = {}
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
@@ -377,6 +378,8 @@ class Connection:
                 elif ftype == COMPLETE:
                     tag, affected = r.string(), r.u64()
                     r.done()
+                    if tag.startswith(("CREATE COLLECTION", "DROP COLLECTION", "ALTER COLLECTION")):
+                        self._columns.clear()  # a collection's columns may have changed
                     return Result(columns, types, rows, tag, affected)
                 else:
                     self._shut()
@@ -400,28 +403,35 @@ class Connection:
     def search(self, collection, vector, k=10, columns=("id", "distance"), where=None,
                params=(), plan=None):
         """The k nearest rows to `vector` (a list or 1-d numpy array) as dicts of `columns`.
-        `where` is a SQL predicate whose $n parameters are `params` ($1 is the vector itself:
-        write them as $2, $3 ...); `plan` a USING clause body, e.g. "FUNNEL (64 KEEP 200, 768)"."""
-        sql = "SELECT %s FROM %s" % (", ".join(columns), _quote_name(collection))
-        if where:
-            sql += " WHERE " + where
-        sql += " ORDER BY %s <=> $1 LIMIT %d" % (self._columns_of(collection)[1], int(k))
-        if plan:
-            sql += " USING " + plan
-        return self.execute(sql, [vector] + list(params)).dicts()
+        `where` is a SQL predicate whose parameters $1, $2 ... are `params` (the query vector is
+        sent after them); `plan` a USING clause body, e.g. "FUNNEL (64 KEEP 200, 768)"."""
+        params = list(params)
+
+        def run(cols):
+            sql = "SELECT %s FROM %s" % (", ".join(columns), _quote_name(collection))
+            if where:
+                sql += " WHERE " + where
+            sql += " ORDER BY %s <=> $%d LIMIT %d" % (_quote_name(cols[1]), len(params) + 1, int(k))
+            if plan:
+                sql += " USING " + plan
+            return self.execute(sql, params + [vector]).dicts()
+        return self._with_columns(collection, run)
 
     def search_batch(self, collection, vectors, k=10, columns=("query_index", "id", "distance"),
                      plan=None):
         """Many queries at once (a list of vectors or a 2-d numpy array): a list with, for each
         query, its hits as dicts."""
         cols = list(columns) if "query_index" in columns else ["query_index"] + list(columns)
-        sql = "SELECT %s FROM %s ORDER BY %s <=> $1 LIMIT %d" % (
-            ", ".join(cols), _quote_name(collection), self._columns_of(collection)[1], int(k))
-        if plan:
-            sql += " USING " + plan
+
+        def run(id_and_vector):
+            sql = "SELECT %s FROM %s ORDER BY %s <=> $1 LIMIT %d" % (
+                ", ".join(cols), _quote_name(collection), _quote_name(id_and_vector[1]), int(k))
+            if plan:
+                sql += " USING " + plan
+            return self.execute(sql, [vectors]).dicts()
         n = vectors.shape[0] if _is_numpy(vectors, 2) else len(vectors)
         out = [[] for _ in range(n)]
-        for row in self.execute(sql, [vectors]).dicts():
+        for row in self._with_columns(collection, run):
             qi = row["query_index"] if "query_index" in columns else row.pop("query_index")
             out[qi].append(row)
         return out
@@ -442,17 +452,16 @@ class Connection:
         if n == 0:
             return 0
         names = list(attributes)
-        cols = list(self._columns_of(collection)) + names
-        width = len(cols)
+        width = 2 + len(names)
         dim = vectors.shape[1] if _is_numpy(vectors, 2) else len(vectors[0])
         if batch_rows is None:  # stay well inside the frame limit
             batch_rows = max(1, min(10000, (self.server_max_frame_bytes // 4) // (4 * dim + 64)))
         verb = "UPSERT" if upsert else "INSERT"
-        head = "%s INTO %s (%s) VALUES " % (verb, _quote_name(collection),
-                                           ", ".join(_quote_name(c) for c in cols))
-        written = 0
-        for start in range(0, n, batch_rows):
+
+        def run(id_and_vector, start):
             end = min(n, start + batch_rows)
+            head = "%s INTO %s (%s) VALUES " % (verb, _quote_name(collection), ", ".join(
+                _quote_name(c) for c in list(id_and_vector) + names))
             rows_sql = ", ".join(
                 "(" + ", ".join("$%d" % ((i - start) * width + j + 1) for j in range(width)) + ")"
                 for i in range(start, end))
@@ -461,7 +470,11 @@ class Connection:
                 params.append(ids[i])
                 params.append(vectors[i])
                 params.extend(attributes[name][i] for name in names)
-            written += self.execute(head + rows_sql, params).rows_affected
+            return self.execute(head + rows_sql, params).rows_affected
+        # Only the first statement may be retried with fresh columns: nothing of it was written.
+        written = self._with_columns(collection, lambda cols: run(cols, 0))
+        for start in range(batch_rows, n, batch_rows):
+            written += run(self._columns_of(collection), start)
         return written
 
     def close(self):
@@ -486,11 +499,34 @@ class Connection:
     # -- helpers --
 
     def _columns_of(self, collection):
-        """(id column, vector column) of `collection`, asked once per connection."""
+        """(id column, vector column) of `collection`, from DESCRIBE (rows: column, type,
+        details) unless cached."""
         if collection not in self._columns:
             rows = self.execute("DESCRIBE %s" % _quote_name(collection)).rows
-            self._columns[collection] = (rows[0][0], rows[1][0])
+            id_column = next(r[0] for r in rows if r[2] == "PRIMARY KEY")
+            vector_column = next(r[0] for r in rows if r[1].startswith("VECTOR("))
+            self._columns[collection] = (id_column, vector_column)
         return self._columns[collection]
+
+    def _with_columns(self, collection, run):
+        """run((id column, vector column)). The columns are cached per connection: a CREATE,
+        DROP or ALTER COLLECTION through this connection clears the cache, and when `run` fails
+        with cached columns that another connection's DROP + CREATE made stale, they are asked
+        again and `run` is retried once with the new ones (the failed statement wrote nothing)."""
+        cached = self._columns.get(collection)
+        try:
+            return run(self._columns_of(collection))
+        except Error as e:
+            if cached is None or e.fatal or e.code is None:
+                raise
+            self._columns.pop(collection, None)
+            try:
+                fresh = self._columns_of(collection)
+            except Error:
+                raise e from None
+            if fresh == cached:
+                raise
+            return run(fresh)
 
 
 def _quote_name(name):

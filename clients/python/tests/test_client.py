@@ -138,11 +138,45 @@ class ClientTest(unittest.TestCase):
         # The default plan on 500 rows finds the same neighbours.
         self.assertEqual([h["id"] for h in self.db.search(self.name, q, k=10)],
                          [ids[i] for i in truth])
-        # A filter with its own parameters ($1 is the query vector).
+        # A filter with its own parameters, numbered from $1 (the query vector is sent after them).
         hits = self.db.search(self.name, q, k=5, columns=("id", "year"),
-                              where="year >= $2 AND title != $3", params=[2015, "t999"])
+                              where="year >= $1 AND title != $2", params=[2015, "t999"])
         self.assertEqual(len(hits), 5)
         self.assertTrue(all(h["year"] >= 2015 for h in hits))
+        hits = self.db.search(self.name, q, k=3, columns=("id", "title"), where="title = $1",
+                              params=["t7"])
+        self.assertEqual(hits, [{"id": 1007, "title": "t7"}])
+
+    def test_columns_follow_drop_and_create_with_other_columns(self):
+        # Declared vector first, id last: the client finds them by DESCRIBE's details.
+        self.db.execute("CREATE COLLECTION %s (embedding VECTOR(2) METRIC L2, id BIGINT PRIMARY KEY)"
+                        % self.name)
+        self.assertEqual(self.db.insert(self.name, [1], [[0, 0]]), 1)
+        self.assertEqual(self.db.search(self.name, [0, 0], k=1), [{"id": 1, "distance": 0.0}])
+        # DROP + CREATE through this connection: its cached columns are gone.
+        self.db.execute("DROP COLLECTION %s" % self.name)
+        self.db.execute("CREATE COLLECTION %s (k TEXT PRIMARY KEY, v VECTOR(2) METRIC L2)"
+                        % self.name)
+        self.assertEqual(self.db.insert(self.name, ["a"], [[1, 0]]), 1)
+        self.assertEqual(self.db.search(self.name, [1, 0], k=1, columns=("k",)), [{"k": "a"}])
+        # DROP + CREATE through another connection: the failed statement is retried once with
+        # the columns asked again.
+        with self.server.connect() as other:
+            other.execute("DROP COLLECTION %s" % self.name)
+            other.execute("CREATE COLLECTION %s (name TEXT PRIMARY KEY, vec VECTOR(2) METRIC L2)"
+                          % self.name)
+            other.execute("INSERT INTO %s VALUES ('b', [0, 1])" % self.name)
+        self.assertEqual(self.db.search(self.name, [0, 1], k=1, columns=("name",)), [{"name": "b"}])
+        with self.server.connect() as other:
+            other.execute("DROP COLLECTION %s" % self.name)
+            other.execute("CREATE COLLECTION %s (key BIGINT PRIMARY KEY, e VECTOR(2) METRIC L2)"
+                          % self.name)
+        self.assertEqual(self.db.insert(self.name, [5, 6], [[0, 1], [1, 1]], batch_rows=1), 2)
+        self.assertEqual(self.db.execute("SELECT key FROM %s" % self.name).rows, [(5,), (6,)])
+        # An error that stale columns did not cause is raised as it is.
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.insert(self.name, [5], [[0, 1]])
+        self.assertEqual(e.exception.code_name, "ALREADY_EXISTS")
 
     def test_results_are_typed_and_null_is_none(self):
         self.db.execute("CREATE COLLECTION %s (id TEXT PRIMARY KEY, embedding VECTOR(3) METRIC L2, "

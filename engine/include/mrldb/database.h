@@ -39,7 +39,8 @@ class Database {
  public:
   // Opens (or creates, see options) the database in directory `path`. An existing database on
   // a disk without space for a new MANIFEST and WAL opens read-only (writes get ReadOnly until
-  // space is freed). Errors: IOError (cannot create or lock), VersionMismatch (written by an
+  // space is freed). Errors: IOError (cannot create, or the database is open in another process
+  // or already in this one: the message says which), VersionMismatch (written by an
   // incompatible format), Corruption (catalog does not decode), InvalidArgument (bad options).
   static Result<std::unique_ptr<Database>> Open(const std::string& path,
                                                 const DatabaseOptions& options = {});

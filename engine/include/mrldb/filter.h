@@ -38,6 +38,11 @@ class Filter {
   // SQL-like text: (year >= 2020 AND title IN ('a', 'b')).
   std::string ToString() const;
 
+  // OK when the filter binds against `spec`: its columns exist and its values can be compared
+  // with their types (the check every search and scan makes before it runs); else
+  // InvalidArgument saying what does not fit.
+  Status Check(const CollectionSpec& spec) const;
+
  private:
   static Filter Compare(Op op, std::string column, Value v);
   Op op_ = Op::kAnd;

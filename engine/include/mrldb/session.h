@@ -78,7 +78,8 @@ class Session {
   // Parses and runs exactly one statement. Errors carry the line and column of the offending
   // token when there is one (Status::line/column), relative to `sql`.
   Result<ResultSet> Execute(std::string_view sql, std::span<const Param> params = {});
-  // Runs every statement of a script in order and stops at the first error.
+  // Runs the statements of a script one by one and stops at the first error; a statement is
+  // parsed only once the one before it has run. Error positions are relative to `sql`.
   Result<std::vector<ResultSet>> ExecuteScript(std::string_view sql);
 
   // Session settings (SET/SHOW): "ef" (0 = plan default), "limit" (default LIMIT, 10),

@@ -140,6 +140,12 @@ struct CollectionSpec {
   HnswParams hnsw;
   // Typed attribute columns; names unique and distinct from the id and vector columns.
   std::vector<ColumnDef> attributes;
+  // Where CREATE declared the id and the vector column among all the columns (0-based, distinct,
+  // at most attributes.size() + 1); the attributes fill the other places in their order. INSERT
+  // without a column list, SELECT * and DESCRIBE follow this order. Default: 0 and 1 (id,
+  // vector, then the attributes).
+  uint32_t id_position = 0;
+  uint32_t vector_position = 1;
   // Recall@10 the background tuner aims at for the default plan, in (0, 1]. Default: 0.95.
   double target_recall = 0.95;
   // The stored default funnel (set by tuning or SetDefaultPlan); CreateCollection ignores it.
@@ -151,6 +157,9 @@ struct CollectionSpec {
   Status Validate();
   // Index of attribute `name`, or -1.
   int AttributeIndex(std::string_view name) const;
+  // Every column in declaration order: kIdColumn, kVectorColumn or an attribute's index.
+  static constexpr int kIdColumn = -2, kVectorColumn = -1;
+  std::vector<int> ColumnOrder() const;
 };
 
 // The default ladder for dimension `dim` (see CollectionSpec::granularities).
