@@ -84,7 +84,7 @@ class PrefixIndex {
   size_t size() const;          // rows in the graph, deleted ones included
   size_t deleted() const;       // rows marked deleted
   size_t capacity() const;      // rows it can hold before Reserve must grow it
-  size_t MemoryBytes() const;   // vectors + links + label map
+  size_t MemoryBytes() const;   // vectors + links + label map (+ the aligned codes, int8)
   uint32_t dims() const { return dims_; }
 
  private:
