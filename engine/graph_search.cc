@@ -135,7 +135,7 @@ class Walker {
         PrefetchVector(ids[j]);
       }
       for (size_t j = 0; j < n; ++j) {
-        if (j + ahead_ < n) {
+        if (ahead_ && j + ahead_ < n) {
           Prefetch(&s.tags[ids[j + ahead_]]);
           PrefetchVector(ids[j + ahead_]);
         }
