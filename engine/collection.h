@@ -90,6 +90,7 @@ class Collection {
   struct TuneSample {
     std::vector<float> queries;  // row-major, n x dim
     std::vector<Key> self;       // sampled rows: each query's own id; real queries: empty
+    std::vector<uint64_t> self_rows;  // and its row, hidden from the graph walk
     std::vector<std::vector<Hit>> truth;  // exact top max(k, wide k), self left out
     size_t n = 0;
   };
@@ -178,7 +179,6 @@ class Collection {
   Status CheckSearchOptions(const SearchOptions& options) const;
 
   // Moves each sampled tuning query off its own row (engine/tune.cc). Takes mu_ itself.
-  Status PerturbSamples(std::initializer_list<TuneSample*> sets, const std::atomic<bool>* cancel) const;
 
   // All below REQUIRE mu_ held (shared at least).
   Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;

@@ -48,6 +48,10 @@ struct Scratch {
   }
 };
 
+// ScopedHiddenNode's label, when set.
+thread_local bool hidden_set = false;
+thread_local uint64_t hidden_label = 0;
+
 Scratch& ThreadScratch() {
   thread_local Scratch s;
   return s;
@@ -66,8 +70,8 @@ struct Less {
 
 class Walker {
  public:
-  Walker(const Graph& g, const void* query, const GraphVectors* v, GraphPrefetch prefetch)
-      : g_(g), q_(query), ahead_(prefetch.ahead), dist_(g.fstdistfunc_), param_(g.dist_func_param_),
+  Walker(const Graph& g, const void* query, const GraphVectors* v, GraphPrefetch prefetch, Id hidden)
+      : g_(g), hidden_(hidden), q_(query), ahead_(prefetch.ahead), dist_(g.fstdistfunc_), param_(g.dist_func_param_),
         base_(v ? reinterpret_cast<const char*>(v->base) : g.data_level0_memory_ + g.offsetData_),
         stride_(v ? v->stride : g.size_data_per_element_) {}
 
@@ -90,6 +94,7 @@ class Walker {
         for (size_t i = 0; i < n && i < ahead_; ++i) PrefetchVector(ids[i]);
         for (size_t i = 0; i < n; ++i) {
           if (i + ahead_ < n) PrefetchVector(ids[i + ahead_]);
+          if (ids[i] == hidden_) continue;
           const float d = Distance(ids[i]);
           if (d < cur_d) cur_d = d, cur = ids[i], changed = true;
         }
@@ -166,6 +171,7 @@ class Walker {
 
  private:
   const Graph& g_;
+  const Id hidden_;  // never entered (ScopedHiddenNode); ~0 when none
   const void* q_;
   const size_t ahead_;
   hnswlib::DISTFUNC<float> dist_;
@@ -185,7 +191,13 @@ void SearchGraph(const Graph& graph, const void* query, size_t count, size_t ef,
   ef = std::max(ef, count);
   Scratch& s = ThreadScratch();
   s.Begin(graph.max_elements_);
-  const Walker walk(graph, query, vectors, prefetch);
+  Id hidden = ~Id{0};
+  if (hidden_set) {
+    std::lock_guard<std::mutex> l(graph.label_lookup_lock);
+    auto it = graph.label_lookup_.find(hidden_label);
+    if (it != graph.label_lookup_.end()) hidden = it->second, s.Visit(hidden);  // level 0 skips it
+  }
+  const Walker walk(graph, query, vectors, prefetch, hidden);
   const auto entry = walk.Descend();
   if (graph.num_deleted_ == 0 && allowed == nullptr) {
     walk.Level0<true>(entry, ef, allowed, s);
@@ -198,6 +210,17 @@ void SearchGraph(const Graph& graph, const void* query, size_t count, size_t ef,
   for (size_t i = 0; i < n; ++i) {
     out->emplace_back(s.top[i].first, static_cast<uint64_t>(graph.getExternalLabel(s.top[i].second)));
   }
+}
+
+ScopedHiddenNode::ScopedHiddenNode(uint64_t label)
+    : previous_(hidden_label), had_previous_(hidden_set) {
+  hidden_set = true;
+  hidden_label = label;
+}
+
+ScopedHiddenNode::~ScopedHiddenNode() {
+  hidden_set = had_previous_;
+  hidden_label = previous_;
 }
 
 }  // namespace mrldb

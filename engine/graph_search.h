@@ -48,4 +48,20 @@ void SearchGraph(const hnswlib::HierarchicalNSW<float>& graph, const void* query
                  std::vector<std::pair<float, uint64_t>>* out,
                  const GraphVectors* vectors = nullptr, GraphPrefetch prefetch = {});
 
+// While alive, searches of this thread's graph walks treat the node labelled `label` as absent:
+// the walk never enters it, as if its row had never been inserted (its neighbours are reached
+// through others). TUNE uses it to turn a stored row into an unseen query: a search for a node
+// otherwise walks straight to it and reads its neighbours off its own link list.
+class ScopedHiddenNode {
+ public:
+  explicit ScopedHiddenNode(uint64_t label);
+  ~ScopedHiddenNode();
+  ScopedHiddenNode(const ScopedHiddenNode&) = delete;
+  ScopedHiddenNode& operator=(const ScopedHiddenNode&) = delete;
+
+ private:
+  uint64_t previous_;
+  bool had_previous_;
+};
+
 }  // namespace mrldb

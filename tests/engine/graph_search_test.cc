@@ -125,6 +125,46 @@ TEST(GraphSearch, FindsWhatExactSearchFinds) {
   EXPECT_GE(found / wanted, 0.95);
 }
 
+// A hidden node is neither returned nor entered, only for the guard's life and thread; the rest
+// of the graph is still found (TUNE's sampled rows become unseen queries this way).
+TEST(GraphSearch, AHiddenNodeIsNeverEnteredWhileTheGuardLives) {
+  Fixture f(4000, 16, 16);
+  std::vector<std::pair<float, uint64_t>> got;
+  double found = 0, wanted = 0;
+  for (size_t r = 0; r < 4000; r += 80) {
+    const float* x = &f.data[r * f.dims];
+    const uint64_t self = 3 * r + 1;
+    SearchGraph(f.graph, x, 1, 10, nullptr, &got);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].second, self) << "a stored row finds itself";
+    std::vector<std::pair<float, uint64_t>> all;
+    for (size_t o = 0; o < 4000; ++o) {
+      float d = 0;
+      for (uint32_t j = 0; j < f.dims; ++j) d += (x[j] - f.data[o * f.dims + j]) * (x[j] - f.data[o * f.dims + j]);
+      if (o != r) all.push_back({d, 3 * o + 1});
+    }
+    std::partial_sort(all.begin(), all.begin() + 10, all.end());
+    {
+      ScopedHiddenNode hide(self);
+      SearchGraph(f.graph, x, 10, 100, nullptr, &got);
+      std::vector<uint8_t> allowed(3 * 4000 + 1, 1);
+      std::vector<std::pair<float, uint64_t>> filtered;
+      SearchGraph(f.graph, x, 10, 100, &allowed, &filtered);  // the filtered walk hides it too
+      for (const auto& p : filtered) EXPECT_NE(p.second, self);
+    }
+    std::set<uint64_t> ids;
+    for (const auto& p : got) {
+      EXPECT_NE(p.second, self) << "row " << r;
+      ids.insert(p.second);
+    }
+    for (size_t j = 0; j < 10; ++j) found += ids.count(all[j].second);
+    wanted += 10;
+    SearchGraph(f.graph, x, 1, 10, nullptr, &got);
+    EXPECT_EQ(got[0].second, self) << "the guard is gone";
+  }
+  EXPECT_GE(found / wanted, 0.95);
+}
+
 TEST(GraphSearch, TinyAndEmptyGraphs) {
   hnswlib::L2Space space(4);
   hnswlib::HierarchicalNSW<float> g(&space, 10, 4, 10);
