@@ -374,6 +374,11 @@ bool Collection::CheckpointDue(uint64_t rows, double seconds) const {
   return seconds > 0 && std::chrono::duration<double>(since).count() >= seconds;
 }
 
+Status Collection::CopyIndexFiles(const std::string& to, uint64_t* bytes) {
+  std::lock_guard save_lock(save_mu_);
+  return PrefixIndex::CopyFiles(index_path_, to, bytes);
+}
+
 void Collection::RemoveIndexFiles(bool forever) {
   std::lock_guard save_lock(save_mu_);
   if (forever) saves_disabled_ = true;

@@ -135,6 +135,9 @@ class Collection {
   // Removes the saved graph files; `forever` (the collection is being dropped) also stops later
   // saves from writing new ones.
   void RemoveIndexFiles(bool forever);
+  // Copies the saved graph files to `to` (the path of the copy's graph), no save running
+  // meanwhile; adds the bytes to *bytes (BACKUP).
+  Status CopyIndexFiles(const std::string& to, uint64_t* bytes);
   // Testing only: called by a group commit's leader right before its RocksDB write, holding no
   // lock a reader takes (mu_, graph_mu_) nor write_mu_. Set before any write runs.
   void SetCommitHookForTesting(std::function<void()> hook) { commit_hook_ = std::move(hook); }

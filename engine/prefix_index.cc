@@ -419,6 +419,23 @@ Status PrefixIndex::Save(const std::string& path, uint64_t covered_rows) {
   return Status::Ok();
 }
 
+Status PrefixIndex::CopyFiles(const std::string& path, const std::string& to, uint64_t* bytes) {
+  namespace fs = std::filesystem;
+  Meta meta;
+  if (Status st = ReadMeta(path, &meta); !st.ok()) return st.IsNotFound() ? Status::Ok() : st;
+  const std::string file = meta.v1 ? path : GenerationFile(path, meta.generation);
+  const std::string to_file = meta.v1 ? to : GenerationFile(to, meta.generation);
+  std::error_code ec;
+  fs::create_directories(fs::path(to).parent_path(), ec);
+  for (const auto& [from, into] : {std::pair{file, to_file}, std::pair{path + ".meta", to + ".meta"}}) {
+    fs::copy_file(from, into, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Status::IOError(fmt::format("cannot copy '{}' to '{}': {}", from, into, ec.message()));
+    MRLDB_RETURN_IF_ERROR(SyncFile(into));
+    *bytes += fs::file_size(into, ec);
+  }
+  return SyncFile(fs::path(to).parent_path().string());
+}
+
 Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -75,6 +75,10 @@ class PrefixIndex {
   Status Load(const std::string& path, uint64_t* covered_rows);
   // Removes every file of the checkpoint at `path` (all generations, temporaries).
   static void RemoveFiles(const std::string& path);
+  // Copies the saved checkpoint at `path` (its header and the generation file it names) to
+  // `to`, synced, adding the bytes copied to *bytes. No saved checkpoint: nothing to copy, OK.
+  // The caller keeps saves out meanwhile. Errors: IOError, Corruption (a broken header).
+  static Status CopyFiles(const std::string& path, const std::string& to, uint64_t* bytes);
 
   // Tests only: called after each step of Save (1: graph file written, 2: graph synced, 3: header
   // written and synced, 4: header renamed, 5: directory synced); returning false stops Save

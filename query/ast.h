@@ -211,6 +211,11 @@ struct WaitForIndex {
   Position collection_pos;
 };
 
+struct Backup {
+  std::string path;  // BACKUP TO 'dir'
+  Position path_pos;
+};
+
 struct Statement {
   Position pos;
   std::string text;  // the statement's source text (without the trailing ';')
@@ -219,7 +224,7 @@ struct Statement {
   std::vector<uint32_t> parameters;
   std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
                Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune,
-               WaitForIndex>
+               WaitForIndex, Backup>
       node;
 };
 

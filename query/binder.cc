@@ -1,5 +1,7 @@
 #include "query/binder.h"
 
+#include "query/suggest.h"
+
 #include <cctype>
 #include <cmath>
 #include <limits>
@@ -155,7 +157,7 @@ Result<std::string> ColumnName(const Expr& e, const CollectionSpec& spec) {
                                       "ORDER BY {} <=> [...]", c->name, c->name));
   }
   if (!SameName(c->name, spec.id_column) && spec.AttributeIndex(c->name) < 0) {
-    return ErrorAt(e.pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, c->name));
+    return NoSuchColumn(e.pos, spec, c->name);
   }
   return c->name;
 }
@@ -308,6 +310,13 @@ Result<Key> ValueToKey(const Value& v, const CollectionSpec& spec, const Positio
   }
   return ErrorAt(pos, fmt::format("column \"{}\" is {}, got {}", spec.id_column,
                                   IdTypeName(spec.id_type), ValueToString(v)));
+}
+
+Status NoSuchColumn(const Position& pos, const CollectionSpec& spec, std::string_view column) {
+  std::vector<std::string> names{spec.id_column, spec.vector_column};
+  for (const ColumnDef& a : spec.attributes) names.push_back(a.name);
+  return ErrorAt(pos, fmt::format("collection \"{}\" has no column \"{}\"{}", spec.name, column,
+                                  DidYouMean(column, names)));
 }
 
 }  // namespace mrldb::query

@@ -27,6 +27,8 @@ Result<QueryMatrix> BindMatrix(const Expr& e, std::span<const Param> params, uin
 // A WHERE predicate over attribute columns and the id column.
 Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const CollectionSpec& spec);
 Result<SearchPlan> BindPlan(const PlanSpec& p);
+// `collection "c" has no column "x"` at `pos`, with a "did you mean" when a column is near.
+Status NoSuchColumn(const Position& pos, const CollectionSpec& spec, std::string_view column);
 // Case-insensitive name equality.
 bool SameName(std::string_view a, std::string_view b);
 // A key of the collection's id type from a value. Errors name the column and the value.

@@ -292,4 +292,20 @@ Result<ResultSet> Session::Impl::WaitForIndex(const query::WaitForIndex& s,
   return ResultSet{{}, {}, fmt::format("WAIT FOR INDEX {}", indexed), indexed};
 }
 
+Result<ResultSet> Session::Impl::Backup(const query::Backup& s, const query::Position& pos) {
+  MRLDB_ASSIGN_OR_RETURN(std::string path, CopyPath(s.path, "BACKUP TO", /*for_write=*/true, s.path_pos));
+  // Progress on the COPY channel: bytes of graph files copied (the checkpoint is links).
+  auto progress = [this](uint64_t bytes) {
+    if (options_.progress && !options_.progress({bytes, std::nullopt})) cancel_ = true;
+    return !cancel_.load();
+  };
+  Status st = db_->Backup(path, progress);
+  if (!st.ok()) {
+    const bool at_path = st.code() == Status::Code::kInvalidArgument;
+    const query::Position& where = at_path ? s.path_pos : pos;
+    return st.WithPosition(where.line, where.column);
+  }
+  return ResultSet{{}, {}, "BACKUP", 0};
+}
+
 }  // namespace mrldb

@@ -21,7 +21,7 @@ Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionS
     if (query::SameName(c, spec.id_column)) t = kId;
     else if (query::SameName(c, spec.vector_column)) t = kVector;
     else if ((t = spec.AttributeIndex(c)) < 0) {
-      return ErrorAt(pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, c));
+      return query::NoSuchColumn(pos, spec, c);
     }
     for (int seen : targets) {
       if (seen == t) return ErrorAt(pos, fmt::format("column \"{}\" is listed twice", c));
@@ -119,7 +119,7 @@ Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Pos
       continue;
     }
     const int c = spec.AttributeIndex(a.column);
-    if (c < 0) return ErrorAt(a.pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, a.column));
+    if (c < 0) return query::NoSuchColumn(a.pos, spec, a.column);
     MRLDB_ASSIGN_OR_RETURN(Value v, query::BindValue(*a.value, params));
     sets.emplace_back(c, std::move(v));
   }

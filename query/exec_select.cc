@@ -105,8 +105,7 @@ Result<Projection> Project(const query::Select& s, const CollectionSpec& spec, b
         } else if (int c = spec.AttributeIndex(item.column); c >= 0) {
           add(name, TypeOf(spec.attributes[c].type), {Output::kAttr, c});
         } else {
-          return ErrorAt(item.pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name,
-                                               item.column));
+          return query::NoSuchColumn(item.pos, spec, item.column);
         }
         break;
       }

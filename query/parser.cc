@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "query/parser_internal.h"
+#include "query/suggest.h"
 
 namespace mrldb::query {
 
@@ -150,7 +151,19 @@ Status Parser::SyntaxError(const Token& at, std::string_view expected) const {
   const std::string where = at.kind == TokenKind::kEnd
                                 ? std::string("at end of input")
                                 : fmt::format("at or near {}", Quote(at.text));
-  return ErrorAt(at, fmt::format("syntax error {}: expected {}", where, expected));
+  // A bare word near one of the expected keywords ("SELCT", "FORM") is likely that keyword.
+  std::string hint;
+  if (at.kind == TokenKind::kIdentifier) {
+    std::vector<std::string> keywords;
+    for (size_t i = 0; i < expected.size();) {
+      size_t j = i;
+      while (j < expected.size() && ((expected[j] >= 'A' && expected[j] <= 'Z') || expected[j] == '_')) ++j;
+      if (j - i >= 2) keywords.emplace_back(expected.substr(i, j - i));
+      i = j == i ? i + 1 : j;
+    }
+    hint = DidYouMean(at.text, keywords, /*quote=*/false);
+  }
+  return ErrorAt(at, fmt::format("syntax error {}: expected {}{}", where, expected, hint));
 }
 
 Status Parser::ExpectStatementEnd(std::string_view clauses) {

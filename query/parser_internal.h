@@ -110,6 +110,7 @@ class Parser {
   Result<SetVariable> ParseReset();
   Result<Tune> ParseTune();
   Result<WaitForIndex> ParseWait();
+  Result<Backup> ParseBackup();
 
   // Parentheses and NOTs nested deeper than this are an error, not a stack overflow.
   static constexpr int kMaxDepth = 256;

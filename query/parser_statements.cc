@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kStatementExpected =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE, WAIT or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP or EXPLAIN)";
 
 // Column types of CREATE COLLECTION (ColumnSpec::type), upper-case.
 constexpr std::string_view kColumnTypes[] = {"TEXT",   "BIGINT", "INT",  "INTEGER", "FLOAT",
@@ -75,6 +75,8 @@ Result<Statement> Parser::ParseStatementHere() {
     status = Store(ParseWait(), statement);
   } else if (AtKeyword("EXPLAIN")) {
     status = Store(ParseExplain(), statement);
+  } else if (AtKeyword("BACKUP")) {
+    status = Store(ParseBackup(), statement);
   } else {
     return SyntaxError(Peek(), kStatementExpected);
   }
@@ -520,6 +522,17 @@ Result<WaitForIndex> Parser::ParseWait() {
   MRLDB_ASSIGN_OR_RETURN(wait.collection, ParseName("a collection name, ';' or end of input"));
   MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
   return wait;
+}
+
+Result<Backup> Parser::ParseBackup() {
+  Advance();  // BACKUP
+  MRLDB_RETURN_IF_ERROR(ExpectKeyword("TO"));
+  if (!Is(TokenKind::kString)) return SyntaxError(Peek(), "a directory ('...')");
+  Backup backup;
+  backup.path_pos = Peek().pos;
+  backup.path = Advance().value;
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return backup;
 }
 
 }  // namespace mrldb::query::internal

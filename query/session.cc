@@ -6,6 +6,7 @@
 #include "cuda/gpu_info.h"
 #include "query/parser.h"
 #include "query/session_impl.h"
+#include "query/suggest.h"
 
 namespace mrldb {
 
@@ -70,6 +71,7 @@ Result<ResultSet> Session::Impl::Run(const query::Statement& st, std::span<const
         else if constexpr (std::is_same_v<T, query::SetVariable>) return Set(node, pos);
         else if constexpr (std::is_same_v<T, query::ShowVariable>) return Show(node, pos);
         else if constexpr (std::is_same_v<T, query::WaitForIndex>) return WaitForIndex(node, pos);
+        else if constexpr (std::is_same_v<T, query::Backup>) return Backup(node, pos);
         else return Tune(node, pos);
       },
       st.node);
@@ -83,7 +85,8 @@ Result<CollectionSpec> Session::Impl::Spec(const std::string& name, const query:
       return info.spec;
     }
   }
-  return Status::NotFound(fmt::format("collection \"{}\" does not exist", name))
+  return Status::NotFound(fmt::format("collection \"{}\" does not exist{}", name,
+                                      query::DidYouMean(name, db_->ListCollections())))
       .WithPosition(pos.line, pos.column);
 }
 

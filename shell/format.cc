@@ -1,6 +1,7 @@
 #include "shell/format.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -78,9 +79,46 @@ std::string JsonRow(const ResultSet& r, const std::vector<Cell>& row) {
   return s + "}";
 }
 
+// \x: one block per row; vectors abbreviated as in the aligned table.
+void PrintExpanded(const ResultSet& r, FILE* out) {
+  size_t name_w = 0, value_w = 0;
+  std::vector<std::vector<std::string>> text;
+  for (const auto& c : r.columns) name_w = std::max(name_w, c.name.size());
+  for (const auto& row : r.rows) {
+    text.emplace_back();
+    for (const Cell& c : row) {
+      std::string t = CellText(c, 8);
+      std::replace(t.begin(), t.end(), '\n', ' ');
+      value_w = std::max(value_w, t.size());
+      text.back().push_back(std::move(t));
+    }
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    const std::string head = fmt::format("-[ RECORD {} ]", i + 1);
+    const size_t line = std::max(head.size() + 1, name_w + 3 + value_w);
+    fmt::print(out, "{}{}\n", head, std::string(line - head.size(), '-'));
+    for (size_t j = 0; j < text[i].size(); ++j) {
+      fmt::print(out, "{:<{}} | {}\n", r.columns[j].name, name_w, text[i][j]);
+    }
+  }
+  if (r.rows.empty()) fmt::print(out, "(0 rows)\n");
+}
+
 }  // namespace
 
-void PrintResult(const ResultSet& r, OutputFormat format, FILE* out) {
+std::string FormatResult(const ResultSet& r, OutputFormat format, bool expanded) {
+  char* buf = nullptr;
+  size_t size = 0;
+  FILE* f = open_memstream(&buf, &size);
+  if (f == nullptr) return "";
+  PrintResult(r, format, f, expanded);
+  std::fclose(f);
+  std::string text(buf, size);
+  std::free(buf);
+  return text;
+}
+
+void PrintResult(const ResultSet& r, OutputFormat format, FILE* out, bool expanded) {
   if (r.columns.empty()) {
     if (format == OutputFormat::kTable) fmt::print(out, "{}\n", r.tag);
     return;
@@ -108,6 +146,7 @@ void PrintResult(const ResultSet& r, OutputFormat format, FILE* out) {
       return;
     case OutputFormat::kTable: break;
   }
+  if (expanded) return PrintExpanded(r, out);
   // Aligned table; numbers right-aligned, vectors abbreviated to 8 values.
   std::vector<std::vector<std::string>> text;
   std::vector<size_t> width;

@@ -31,14 +31,15 @@ size_t TerminalWidth() {
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) != 0; }
 
-ProgressBar::ProgressBar(std::string label, bool enabled)
-    : label_(std::move(label)), enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+ProgressBar::ProgressBar(std::string label, bool enabled, std::string unit)
+    : label_(std::move(label)), enabled_(enabled), unit_(std::move(unit)),
+      start_(std::chrono::steady_clock::now()) {}
 
 std::string ProgressBar::Render(const std::string& label, uint64_t done,
                                 std::optional<uint64_t> total, double rows_per_second,
-                                size_t width) {
-  std::string counts = total ? fmt::format("{} / {} rows", Grouped(done), Grouped(*total))
-                             : fmt::format("{} rows", Grouped(done));
+                                size_t width, const std::string& unit) {
+  std::string counts = total ? fmt::format("{} / {} {}", Grouped(done), Grouped(*total), unit)
+                             : fmt::format("{} {}", Grouped(done), unit);
   if (rows_per_second > 0) counts += fmt::format(", {}/s", Grouped(uint64_t(rows_per_second)));
   if (!total || *total == 0) return fmt::format("{} {}", label, counts);
   const double frac = std::min(1.0, double(done) / double(*total));
@@ -58,7 +59,7 @@ void ProgressBar::Update(uint64_t done, std::optional<uint64_t> total) {
   last_draw_ = now;
   const double secs = std::chrono::duration<double>(now - start_).count();
   const size_t width = TerminalWidth();
-  std::string line = Render(label_, done, total, secs > 0.2 ? double(done) / secs : 0, width);
+  std::string line = Render(label_, done, total, secs > 0.2 ? double(done) / secs : 0, width, unit_);
   if (line.size() >= width) line.resize(width - 1);
   // Pad over a longer previous frame instead of relying on terminal escape codes (TERM=dumb).
   const size_t shown = line.size();

@@ -12,8 +12,9 @@ namespace mrldb::shell {
 
 class ProgressBar {
  public:
-  // `label` leads the line ("COPY", "indexing"); `enabled` false draws nothing.
-  ProgressBar(std::string label, bool enabled);
+  // `label` leads the line ("COPY", "indexing"); `enabled` false draws nothing; `unit` names
+  // what is counted ("rows", "bytes").
+  ProgressBar(std::string label, bool enabled, std::string unit = "rows");
   ~ProgressBar() { Finish(); }
 
   // Shows `done` of `total` (total unknown: a count and a rate only).
@@ -23,11 +24,12 @@ class ProgressBar {
 
   // The text of one frame (no carriage return); exposed for tests.
   static std::string Render(const std::string& label, uint64_t done, std::optional<uint64_t> total,
-                            double rows_per_second, size_t width);
+                            double rows_per_second, size_t width, const std::string& unit = "rows");
 
  private:
   std::string label_;
   bool enabled_;
+  std::string unit_;
   bool drawn_ = false;
   size_t last_width_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;

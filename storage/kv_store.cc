@@ -1,6 +1,7 @@
 #include "storage/kv_store.h"
 
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 
 #include "storage/coding.h"
 #include "storage/key_format.h"
@@ -501,6 +503,18 @@ Status KvStore::Flush() {
   if (s.ok()) return Status::Ok();
   if (faults_->faulted()) return faults_->WriteError();  // the listener saw a hard error
   return FromRocks(s, "flushing memtables");
+}
+
+Status KvStore::Checkpoint(const std::string& dir) {
+  Hold hold(&gate_);
+  if (!inst_) return Status::InvalidArgument("the database is closed");
+  rocksdb::Checkpoint* raw = nullptr;
+  MRLDB_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(inst_->db.get(), &raw), "starting a checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // Flushing first keeps the copy's WAL short; a read-only store cannot flush, and need not.
+  const uint64_t log_size_for_flush = inst_->read_only ? std::numeric_limits<uint64_t>::max() : 0;
+  return FromRocks(checkpoint->CreateCheckpoint(dir, log_size_for_flush),
+                   fmt::format("writing a checkpoint to '{}'", dir));
 }
 
 Status KvStore::CompactAll() {

@@ -115,6 +115,10 @@ class KvStore {
   Status Flush();
   // Compacts every column family fully (tests use it to reach a steady on-disk state).
   Status CompactAll();
+  // A consistent copy of the whole store in the new directory `dir` (RocksDB's checkpoint:
+  // hard links where `dir` is on the same file system, copies elsewhere), taken while writes
+  // go on. Errors: IOError (`dir` exists, cannot be written, the disk is full).
+  Status Checkpoint(const std::string& dir);
 
   StorageReadStats ReadStats() const;
   // The column family to name in a WriteBatch. Valid for the store's lifetime, also across the

@@ -179,6 +179,8 @@ inline std::string Dump(const Statement& statement) {
           return "show " + n.name;
         } else if constexpr (std::is_same_v<T, WaitForIndex>) {
           return "wait for index" + (n.collection ? " " + *n.collection : std::string());
+        } else if constexpr (std::is_same_v<T, Backup>) {
+          return "backup to '" + n.path + "'";
         } else {
           static_assert(std::is_same_v<T, Tune>);
           return fmt::format("tune {} recall {}{}{}", n.collection, n.recall,

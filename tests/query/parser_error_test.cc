@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view kStatements =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE, WAIT or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP or EXPLAIN)";
 
 struct ErrorCase {
   std::string_view sql;
@@ -179,7 +179,8 @@ TEST(ParserErrors, RaggedMatrixAndEmptyVector) {
 
 TEST(ParserErrors, UnknownStatement) {
   ExpectError({"SELEKT * FROM docs",
-               "syntax error at or near \"SELEKT\": expected " + std::string(kStatements), 1, 1});
+               "syntax error at or near \"SELEKT\": expected " + std::string(kStatements) +
+                   "; did you mean SELECT?", 1, 1});
   auto script = ParseScript("SHOW COLLECTIONS;\n  GRANT ALL");
   ASSERT_FALSE(script.ok());
   ExpectError(
@@ -232,7 +233,8 @@ TEST(ParserErrors, TrailingGarbage) {
 TEST(ParserErrors, FirstErrorWins) {
   // A syntax error before a tokenizer error is reported, and the other way round.
   ExpectError({"SELEKT 'unterminated",
-               "syntax error at or near \"SELEKT\": expected " + std::string(kStatements), 1, 1});
+               "syntax error at or near \"SELEKT\": expected " + std::string(kStatements) +
+                   "; did you mean SELECT?", 1, 1});
   ExpectError({"SELECT * FROM ; 'unterminated",
                "syntax error at or near \";\": expected a collection name", 1, 15});
   ExpectError({"SELECT * FROM docs 'unterminated", "unterminated string literal: missing closing '",

@@ -196,6 +196,7 @@ TEST(Parser, WaitForIndex) {
   EXPECT_EQ(P("WAIT FOR INDEX"), "wait for index");
   EXPECT_EQ(P("wait for index docs;"), "wait for index docs");
   EXPECT_EQ(P("WAIT FOR INDEX \"My Docs\""), "wait for index My Docs");
+  EXPECT_EQ(P("BACKUP TO '/srv/backups/monday'"), "backup to '/srv/backups/monday'");
 }
 
 TEST(Parser, Precedence) {

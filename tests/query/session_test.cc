@@ -199,6 +199,31 @@ TEST_F(SessionTest, CopyCannotEscapeItsDirectory) {
   EXPECT_EQ(db_->DescribeCollection("v")->live_rows, 0u);
 }
 
+// BACKUP TO follows COPY's directory rules; bad targets are errors at the path.
+TEST_F(SessionTest, BackupToADirectoryInsideTheCopyDirectory) {
+  ASSERT_TRUE(Run("INSERT INTO v VALUES (1, [1, 2, 3, 4, 5, 6, 7, 8], 'a')").ok());
+  auto r = Run("BACKUP TO 'b1'");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tag, "BACKUP");
+  EXPECT_TRUE(fs::exists(files_.path() + "/b1/CURRENT"));
+  r = Run("BACKUP TO '../outside'");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("BACKUP TO '../outside' is refused"), std::string::npos)
+      << r.status().ToString();
+  r = Run("BACKUP TO 'b1'");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("exists"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(r.status().column(), 11u) << r.status().ToString();  // at the path
+  r = Run("BACKUP 'b2'");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("expected TO"), std::string::npos) << r.status().ToString();
+  // The backup opens as a database with the row.
+  auto copy = testing::OpenOrDie(files_.path() + "/b1");
+  auto row = copy->Get("v", Key{int64_t{1}});
+  ASSERT_TRUE(row.ok()) << row.status().ToString();
+  EXPECT_EQ(row->vector, std::vector<float>({1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
 // DESCRIBE's plan rows: the plan a search for 10 runs, its source with what it measured, and
 // the target; after TUNE on a query file, a hand-set plan, and ALTER of the target.
 TEST_F(SessionTest, DescribeShowsThePlanInForceItsSourceAndTheTarget) {

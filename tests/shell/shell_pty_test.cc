@@ -113,6 +113,8 @@ TEST(ShellPty, InteractiveSessionWithHistory) {
   EXPECT_EQ(pty.Wait(), 0) << pty.output();
   const std::string h = testing::ReadFile(history);
   EXPECT_NE(h.find("INSERT\\040INTO\\040c"), std::string::npos) << h;
+  // The statement typed over two lines is one history entry.
+  EXPECT_NE(h.find("PRIMARY\\040KEY,\\040embedding\\040VECTOR(2)"), std::string::npos) << h;
   // A new session starts with that history (the database kept the rows too).
   Pty again(dir.path() + "/db", history);
   ASSERT_TRUE(again.WaitFor("mrldb> ")) << again.output();
@@ -120,6 +122,49 @@ TEST(ShellPty, InteractiveSessionWithHistory) {
   ASSERT_TRUE(again.WaitFor("(2 rows)")) << again.output();
   again.Send("\\q\r");
   EXPECT_EQ(again.Wait(), 0);
+}
+
+// Tab completes keywords, collections and the named collection's columns; long results go
+// through the pager ($PAGER) unless \pset pager off; \x; an unknown command is an error.
+TEST(ShellPty, CompletionPagerAndExpandedDisplay) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  setenv("PAGER", "sed s/^/PAGED:/", 1);
+  Pty pty(dir.path() + "/db", dir.path() + "/history");
+  unsetenv("PAGER");
+  ASSERT_TRUE(pty.ok());
+  ASSERT_TRUE(pty.WaitFor("mrldb> ")) << pty.output();
+  pty.Send("CREATE COLLECTION things (id BIGINT PRIMARY KEY, embedding VECTOR(2) METRIC L2, title TEXT);\r");
+  ASSERT_TRUE(pty.WaitFor("CREATE COLLECTION\r\n")) << pty.output();
+  std::string values;
+  for (int i = 0; i < 40; ++i) values += (i ? ", (" : "(") + std::to_string(i) + ", [1, 2], 't')";
+  pty.Send("INSERT INTO things VALUES " + values + ";\r");
+  ASSERT_TRUE(pty.WaitFor("INSERT 40")) << pty.output();
+  pty.Send("sel\t");
+  ASSERT_TRUE(pty.WaitFor("select ")) << pty.output();
+  pty.Send("id FROM thi\t");
+  ASSERT_TRUE(pty.WaitFor("things ")) << pty.output();
+  pty.Send("WHERE tit\t");
+  ASSERT_TRUE(pty.WaitFor("title ")) << pty.output();
+  pty.Send("= 't' LIMIT 1;\r");
+  ASSERT_TRUE(pty.WaitFor("(1 row)")) << pty.output();
+  pty.Send("SELECT id FROM things;\r");
+  ASSERT_TRUE(pty.WaitFor("PAGED:(40 rows)")) << pty.output();
+  pty.Send("\\pset pager off\r");
+  ASSERT_TRUE(pty.WaitFor("Pager usage is off.")) << pty.output();
+  pty.Send("SELECT id FROM things;\r");
+  ASSERT_TRUE(pty.WaitFor("\r\n(40 rows)")) << pty.output();
+  pty.Send("\\x\r");
+  ASSERT_TRUE(pty.WaitFor("Expanded display is on.")) << pty.output();
+  pty.Send("SELECT id, title FROM things WHERE id = 3;\r");
+  ASSERT_TRUE(pty.WaitFor("-[ RECORD 1 ]-")) << pty.output();
+  ASSERT_TRUE(pty.WaitFor("title | t")) << pty.output();
+  pty.Send("\\tming\r");
+  ASSERT_TRUE(pty.WaitFor("invalid command \\tming; did you mean \\timing?")) << pty.output();
+  pty.Send("\\h wait\r");
+  ASSERT_TRUE(pty.WaitFor("wait          = \"WAIT\" \"FOR\" \"INDEX\"")) << pty.output();
+  pty.Send("\\q\r");
+  EXPECT_EQ(pty.Wait(), 0) << pty.output();
 }
 
 TEST(ShellPty, CtrlCCancelsACopyAndKeepsTheShell) {

@@ -104,6 +104,36 @@ TEST(Shell, DemoShowsAFunnelSearchWithRecall) {
   EXPECT_EQ(r.out.find("creating collection"), std::string::npos);
   r = Shell("--db " + db.path() + " -c \"SELECT id FROM demo WHERE topic = 1 AND id < 40\"");
   EXPECT_NE(r.out.find("(3 rows)"), std::string::npos) << r.out;
+  // The demo says where its data went and prints a search that runs as printed.
+  r = Shell("--db " + db.path() + " demo");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("is stored in the database at " + std::filesystem::absolute(db.path()).string()),
+            std::string::npos) << r.out;
+  const size_t at = r.out.find("  mrldb --db ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string again = r.out.substr(at + 8, r.out.find('\n', at) - at - 8);
+  r = Shell(again);
+  ASSERT_EQ(r.status, 0) << again << "\n" << r.err;
+  EXPECT_NE(r.out.find("(5 rows)"), std::string::npos) << r.out;
+}
+
+TEST(Shell, BackslashCommandsRunFromDashC) {
+  testing::TempDir db;
+  const std::string base = "--db " + db.path();
+  auto r = Shell(base + " -c \"CREATE COLLECTION t (id BIGINT PRIMARY KEY, embedding VECTOR(2))\" -c '\\d' -c '\\d t'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(" t    |   2 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PRIMARY KEY"), std::string::npos) << r.out;
+  r = Shell(base + " -c '\\h drop'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("drop          = \"DROP\" \"COLLECTION\""), std::string::npos) << r.out;
+  r = Shell(base + " -c '\\dd' -c '\\d'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("invalid command \\dd; did you mean \\d?"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "") << "the first error stops the run";
+  r = Shell(base + " -c '\\h frobnicate'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("no statement starts with 'frobnicate'"), std::string::npos) << r.err;
 }
 
 TEST(Shell, ErrorsShowTheLineWithACaret) {

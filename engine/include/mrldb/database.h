@@ -145,6 +145,15 @@ class Database {
   // (the collection does not exist, or was dropped during the wait), Cancelled (the progress
   // callback returned false), InvalidArgument (closed).
   virtual Status WaitForIndexing(const IndexWaitOptions& options = {}) = 0;
+  // Writes a copy of the whole database to the new directory `dir` while writes go on: every
+  // collection's saved HNSW graph, then a RocksDB checkpoint (hard links on the same file
+  // system). The copy is a database: open `dir` to restore it. It holds every row committed
+  // before Backup began (rows committed during it may be in it too); its graphs may lag its rows,
+  // which the open replays, as after a crash. `progress(bytes_done)` is called after each graph
+  // file; returning false cancels. On any error nothing is left at `dir`. Errors:
+  // InvalidArgument (`dir` exists, or its parent does not), IOError, Cancelled.
+  virtual Status Backup(const std::string& dir,
+                        const std::function<bool(uint64_t bytes_done)>& progress = {}) = 0;
   // Blocks until the indexer is done (WaitForIndexing) and no background tune is due or running
   // (DatabaseOptions::auto_tune; returns at once without it), so that the default plan in force
   // is the one tuned for the rows now stored. Benchmarks and tests need this; searches do not.
