@@ -29,6 +29,8 @@ int RunRecoveryBench(int argc, char** argv, int first, bool writer);
 int RunLoadBench(int argc, char** argv, int first);
 // bench/graph_bench.cc: stage 0 alone, hnswlib's search against mrldb's on the same graph.
 int RunGraphBench(int argc, char** argv, int first);
+// bench/predict_bench.cc: PREDICT's cascade against exact k-NN classification.
+int RunPredictBench(int argc, char** argv, int first);
 }  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
@@ -244,7 +246,9 @@ int main(int argc, char** argv) {
         "[--checkpoint-rows C] [--dir DIR] [--keep]\n"
         "       mrldb-bench load (--serve MRLDB_BINARY [--dir DIR] | --connect 127.0.0.1:PORT) "
         "[--rows N] [--dim D] [--seconds T] [--batch B] [--k K] [--searchers S] [--inserters I] "
-        "[--upserters U] [--deleters E] [--json FILE]\n");
+        "[--upserters U] [--deleters E] [--json FILE]\n"
+        "       mrldb-bench predict [--rows N] [--dim D] [--nq Q] [--k K] "
+        "[--variant matryoshka|flat|both] [--sample S] [--dir DIR]\n");
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
@@ -256,6 +260,7 @@ int main(int argc, char** argv) {
     return mrldb::bench::RunRecoveryBench(argc, argv, 2, true);
   }
   if (!std::strcmp(argv[1], "load")) return mrldb::bench::RunLoadBench(argc, argv, 2);
+  if (!std::strcmp(argv[1], "predict")) return mrldb::bench::RunPredictBench(argc, argv, 2);
   fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
   return 2;
 }

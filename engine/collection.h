@@ -33,12 +33,14 @@
 #include "engine/thread_pool.h"
 #include "engine/top_k.h"
 #include "mrldb/database.h"
+#include "mrldb/predict.h"
 #include "storage/catalog.h"
 #include "storage/kv_store.h"
 #include "storage/ladder.h"
 
 namespace mrldb {
 
+class MatryoshkaAnalysis;
 class PrefixIndex;
 class StageRecorder;
 
@@ -116,6 +118,16 @@ class Collection {
   // A new index_dim or graph codes record `advice` (the graph chooser's), or by default that
   // ALTER set them.
   Status Alter(const AlterOptions& options, const GraphAdvice* advice = nullptr);
+  // Matryoshka analysis (mrldb/predict.h): engine/predict.cc, engine/predict_tune.cc,
+  // engine/analyze.cc. Each search holds mu_ shared on its own, as Tune's do.
+  Result<Prediction> Predict(std::span<const float> query, const PredictOptions& options,
+                             PredictStats* stats) const;
+  Result<std::vector<Prediction>> PredictBatch(std::span<const float> queries, size_t n,
+                                               const PredictOptions& options,
+                                               PredictStats* stats) const;
+  Result<PredictCalibration> TunePredict(const TunePredictOptions& options);
+  Result<PrefixAnalysis> Analyze(const AnalyzeOptions& options);
+  Result<std::vector<Disagreement>> Disagreements(const DisagreementOptions& options) const;
   Result<std::vector<Record>> Find(const FindOptions& options) const;
   Result<SearchPlan> Explain(const SearchOptions& options) const;
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
@@ -145,6 +157,7 @@ class Collection {
   size_t QueuedWritesForTesting();
 
  private:
+  friend class MatryoshkaAnalysis;  // engine/predict_internal.h
   struct ResolvedPlan {
     std::vector<FunnelStage> stages;  // validated; the last keeps k
     uint32_t ef = 0;

@@ -230,6 +230,8 @@ class DatabaseImpl final : public Database {
   Status CreateCollection(CollectionSpec spec) override {
     MRLDB_RETURN_IF_ERROR(spec.Validate());
     spec.default_plan = DefaultPlan{};  // a new collection's plan is derived until tuned
+    spec.analysis = PrefixAnalysis{};     // and it is analysed and calibrated by its own rows
+    spec.calibrations.clear();
     std::unique_lock lock(mu_);
     MRLDB_RETURN_IF_ERROR(CheckOpen());
     if (collections_.count(spec.name)) {
@@ -340,6 +342,37 @@ class DatabaseImpl final : public Database {
   Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options) override {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->Tune(options);
+  }
+
+  Result<Prediction> Predict(std::string_view collection, std::span<const float> query,
+                             const PredictOptions& options, PredictStats* stats) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->Predict(query, options, stats);
+  }
+
+  Result<std::vector<Prediction>> PredictBatch(std::string_view collection,
+                                               std::span<const float> queries, size_t n,
+                                               const PredictOptions& options,
+                                               PredictStats* stats) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->PredictBatch(queries, n, options, stats);
+  }
+
+  Result<PredictCalibration> TunePredict(std::string_view collection,
+                                         const TunePredictOptions& options) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->TunePredict(options);
+  }
+
+  Result<PrefixAnalysis> Analyze(std::string_view collection, const AnalyzeOptions& options) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->Analyze(options);
+  }
+
+  Result<std::vector<Disagreement>> Disagreements(std::string_view collection,
+                                                  const DisagreementOptions& options) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->Disagreements(options);
   }
 
   Result<SearchPlan> ExplainPlan(std::string_view collection,

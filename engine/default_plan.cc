@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/collection.h"
+#include "engine/predict_internal.h"
 
 namespace mrldb {
 
@@ -27,14 +28,16 @@ bool GrownByHalf(uint64_t rows, uint64_t since) { return rows >= since + since /
 
 std::vector<FunnelStage> Collection::DerivedPlan(uint32_t k) const {
   // Shortlist generously at the index prefix, then halve the candidates at each granularity
-  // above it; the full dimension keeps k.
+  // above it; the full dimension keeps k. An ANALYZE measured how long an exact shortlist at
+  // each prefix must be: no stage keeps fewer (weak prefixes widen the funnel).
   const CollectionSpec& s = spec();
+  auto analyzed = [&](uint32_t g) { return MatryoshkaAnalysis::AnalyzedKeep(s.analysis, g, k); };
   std::vector<FunnelStage> stages;
-  uint32_t keep = std::max<uint32_t>(10 * k, 100);
+  uint32_t keep = std::max({10 * k, 100u, analyzed(s.index_dim)});
   stages.push_back({s.index_dim, keep});
   for (uint32_t g : s.granularities) {
     if (g <= s.index_dim || g == s.dim) continue;
-    keep = std::max(keep / 2, 2 * k);
+    keep = std::min(keep, std::max({keep / 2, 2 * k, analyzed(g)}));
     stages.push_back({g, keep});
   }
   if (s.index_dim != s.dim) stages.push_back({s.dim, k});

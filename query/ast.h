@@ -216,6 +216,42 @@ struct Backup {
   Position path_pos;
 };
 
+// The clauses PREDICT and TUNE PREDICT share (docs/sql.md, "PREDICT").
+struct PredictClauses {
+  std::string label;
+  Position label_pos;
+  std::string collection;
+  Position collection_pos;
+  std::optional<uint32_t> k;
+  std::vector<uint32_t> cascade;  // empty: not given
+  std::optional<double> confidence;
+  std::optional<std::string> vote;  // upper-cased: UNIFORM or DISTANCE
+  std::optional<uint32_t> shortlist;
+  Position confidence_pos, vote_pos;
+};
+struct Predict {  // PREDICT label FROM c FOR <vector | matrix> [clauses] [WITH NEIGHBOURS] [WHERE p]
+  PredictClauses clauses;
+  ExprPtr query;
+  bool neighbours = false;
+  ExprPtr where;  // may be null
+};
+struct TunePredict {  // TUNE PREDICT label FROM c [clauses] FOR ACCURACY WITHIN m [SAMPLE n]
+  PredictClauses clauses;
+  double margin = 0.005;
+  Position margin_pos;
+  std::optional<uint32_t> sample;
+};
+struct Analyze {  // ANALYZE c [LABEL col] [SAMPLE n] [DISAGREEMENT [K n] [LIMIT n]]
+  std::string collection;
+  Position collection_pos;
+  std::optional<std::string> label;
+  Position label_pos;
+  std::optional<uint32_t> sample;
+  bool disagreement = false;
+  std::optional<uint32_t> k;
+  std::optional<uint32_t> limit;
+};
+
 struct Statement {
   Position pos;
   std::string text;  // the statement's source text (without the trailing ';')
@@ -224,7 +260,7 @@ struct Statement {
   std::vector<uint32_t> parameters;
   std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
                Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune,
-               WaitForIndex, Backup>
+               WaitForIndex, Backup, Predict, TunePredict, Analyze>
       node;
 };
 

@@ -197,6 +197,20 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
                       Cell{fmt::format("at {} rows: {}", info.spec.graph_advice.rows,
                                        info.spec.graph_advice.note)}});
   }
+  if (info.spec.analysis.rows > 0) {
+    r.rows.push_back({Cell{"(analysis)"}, Cell{"TEXT"},
+                      Cell{fmt::format("ANALYZE at {} rows ({} queries): {}", info.spec.analysis.rows,
+                                       info.spec.analysis.sample, info.spec.analysis.verdict)}});
+  }
+  for (const PredictCalibration& c : info.spec.calibrations) {
+    r.rows.push_back({Cell{"(predict)"}, Cell{c.label},
+                      Cell{fmt::format("TUNE PREDICT at {} rows: CASCADE ({}) K {} VOTE {} SHORTLIST "
+                                       "{} CONFIDENCE {}; held-back accuracy {:.4f} (full-dimension "
+                                       "k-NN {:.4f}), mean dims {:.1f}{}",
+                                       c.rows, fmt::join(c.cascade, ", "), c.k, VoteRuleName(c.vote),
+                                       c.shortlist, c.confidence, c.accuracy, c.full_accuracy,
+                                       c.mean_dims, c.reached ? "" : ", short of the margin")}});
+  }
   r.rows.push_back({Cell{"(rows)"}, Cell{"BIGINT"}, Cell{std::to_string(info.live_rows)}});
   r.tag = "DESCRIBE";
   return r;

@@ -4,38 +4,17 @@
 
 #include <fmt/format.h>
 
+#include "query/cells.h"
 #include "query/session_impl.h"
 
 namespace mrldb {
 
 using query::ErrorAt;
+using query::KeyCell;
+using query::ToCell;
+using query::TypeOf;
 
 namespace {
-
-CellType TypeOf(AttrType t) {
-  switch (t) {
-    case AttrType::kInt: return CellType::kBigint;
-    case AttrType::kFloat: return CellType::kFloat;
-    case AttrType::kBool: return CellType::kBool;
-    case AttrType::kText: return CellType::kText;
-  }
-  return CellType::kText;
-}
-
-Cell ToCell(const Value& v) {
-  switch (v.index()) {
-    case 1: return Cell{std::get<int64_t>(v)};
-    case 2: return Cell{std::get<double>(v)};
-    case 3: return Cell{std::get<bool>(v)};
-    case 4: return Cell{std::get<std::string>(v)};
-    default: return Cell{};
-  }
-}
-
-Cell KeyCell(const Key& k) {
-  if (const auto* i = std::get_if<int64_t>(&k)) return Cell{*i};
-  return Cell{std::get<std::string>(k)};
-}
 
 // One output column: what it shows.
 struct Output {
@@ -224,6 +203,9 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
 
 Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::Position& pos,
                                          Params params) {
+  if (const auto* p = std::get_if<query::Predict>(&s.statement->node)) {
+    return ExplainPredict(*p, s.analyze, s.statement->pos, params);
+  }
   const auto* sel = std::get_if<query::Select>(&s.statement->node);
   if (!sel || !sel->order_by) {
     return ErrorAt(s.statement->pos, "EXPLAIN takes a vector search: SELECT ... ORDER BY "

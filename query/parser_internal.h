@@ -111,6 +111,14 @@ class Parser {
   Result<Tune> ParseTune();
   Result<WaitForIndex> ParseWait();
   Result<Backup> ParseBackup();
+  // PREDICT, TUNE PREDICT and ANALYZE (parser_predict.cc).
+  Result<Predict> ParsePredict();
+  Result<TunePredict> ParseTunePredict();
+  Result<Analyze> ParseAnalyze();
+  // "label FROM c".
+  Status ParsePredictTarget(PredictClauses* out);
+  // The optional clauses K, CASCADE, CONFIDENCE, VOTE, SHORTLIST, in any order, each once.
+  Status ParsePredictClauses(PredictClauses* out);
 
   // Parentheses and NOTs nested deeper than this are an error, not a stack overflow.
   static constexpr int kMaxDepth = 256;

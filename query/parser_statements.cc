@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kStatementExpected =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP, PREDICT, ANALYZE or EXPLAIN)";
 
 // Column types of CREATE COLLECTION (ColumnSpec::type), upper-case.
 constexpr std::string_view kColumnTypes[] = {"TEXT",   "BIGINT", "INT",  "INTEGER", "FLOAT",
@@ -69,8 +69,14 @@ Result<Statement> Parser::ParseStatementHere() {
     status = Store(ParseSet(), statement);
   } else if (AtKeyword("RESET")) {
     status = Store(ParseReset(), statement);
+  } else if (AtKeyword("TUNE") && AtKeyword("PREDICT", 1)) {
+    status = Store(ParseTunePredict(), statement);
   } else if (AtKeyword("TUNE")) {
     status = Store(ParseTune(), statement);
+  } else if (AtKeyword("PREDICT")) {
+    status = Store(ParsePredict(), statement);
+  } else if (AtKeyword("ANALYZE")) {
+    status = Store(ParseAnalyze(), statement);
   } else if (AtKeyword("WAIT")) {
     status = Store(ParseWait(), statement);
   } else if (AtKeyword("EXPLAIN")) {

@@ -40,6 +40,13 @@ class Session::Impl {
   Result<ResultSet> Copy(const query::Copy& s, const query::Position& pos);
   Result<ResultSet> Set(const query::SetVariable& s, const query::Position& pos);
   Result<ResultSet> Show(const query::ShowVariable& s, const query::Position& pos);
+  // exec_predict.cc
+  Result<ResultSet> Predict(const query::Predict& s, const query::Position& pos, Params params,
+                            PredictStats* stats);
+  Result<ResultSet> ExplainPredict(const query::Predict& s, bool analyze,
+                                   const query::Position& pos, Params params);
+  Result<ResultSet> TunePredict(const query::TunePredict& s, const query::Position& pos);
+  Result<ResultSet> Analyze(const query::Analyze& s, const query::Position& pos);
 
   // The collection's spec, or NotFound positioned at `pos`.
   Result<CollectionSpec> Spec(const std::string& name, const query::Position& pos) const;

@@ -56,6 +56,41 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
   // Added with declaration order: a descriptor without them declared id, vector, then the attributes.
   PutVarint64(&out, s.id_position);
   PutVarint64(&out, s.vector_position);
+  // Added with ANALYZE and TUNE PREDICT: the prefix analysis and the classification calibrations.
+  const PrefixAnalysis& a = s.analysis;
+  PutFixed64(&out, a.rows);
+  PutFixed32(&out, a.sample);
+  PutLengthPrefixed(&out, a.label);
+  PutDouble(&out, a.target);
+  PutDouble(&out, a.suffix_recall);
+  out.push_back(static_cast<char>(a.matryoshka));
+  PutFixed32(&out, a.graph_prefix);
+  PutLengthPrefixed(&out, a.verdict);
+  PutVarint64(&out, a.levels.size());
+  for (const PrefixQuality& q : a.levels) {
+    PutFixed32(&out, q.dims);
+    PutDouble(&out, q.recall);
+    PutDouble(&out, q.rank_corr);
+    PutFixed32(&out, q.shortlist);
+    PutDouble(&out, q.accuracy);
+  }
+  PutVarint64(&out, s.calibrations.size());
+  for (const PredictCalibration& c : s.calibrations) {
+    PutLengthPrefixed(&out, c.label);
+    PutFixed32(&out, c.k);
+    PutVarint64(&out, c.cascade.size());
+    for (uint32_t g : c.cascade) PutFixed32(&out, g);
+    out.push_back(static_cast<char>(c.vote));
+    PutFixed32(&out, c.shortlist);
+    PutDouble(&out, c.confidence);
+    PutDouble(&out, c.margin);
+    PutDouble(&out, c.accuracy);
+    PutDouble(&out, c.full_accuracy);
+    PutDouble(&out, c.mean_dims);
+    out.push_back(static_cast<char>(c.reached));
+    PutFixed32(&out, c.sample);
+    PutFixed64(&out, c.rows);
+  }
   return out;
 }
 
@@ -139,6 +174,53 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
     }
     s.id_position = static_cast<uint32_t>(id_position);
     s.vector_position = static_cast<uint32_t>(vector_position);
+  }
+  if (!in.failed() && !in.done()) {
+    PrefixAnalysis& a = s.analysis;
+    a.rows = in.Fixed64();
+    a.sample = in.Fixed32();
+    a.label = std::string(in.LengthPrefixed());
+    a.target = in.Double();
+    a.suffix_recall = in.Double();
+    a.matryoshka = in.U8() != 0;
+    a.graph_prefix = in.Fixed32();
+    a.verdict = std::string(in.LengthPrefixed());
+    const uint64_t analysed = in.Varint64();
+    if (analysed > 65536) return Status::Corruption("collection descriptor: analysis too long");
+    for (uint64_t i = 0; i < analysed && !in.failed(); ++i) {
+      PrefixQuality q;
+      q.dims = in.Fixed32();
+      q.recall = in.Double();
+      q.rank_corr = in.Double();
+      q.shortlist = in.Fixed32();
+      q.accuracy = in.Double();
+      a.levels.push_back(q);
+    }
+    const uint64_t calibrations = in.Varint64();
+    if (calibrations > 4096) return Status::Corruption("collection descriptor: too many calibrations");
+    for (uint64_t i = 0; i < calibrations && !in.failed(); ++i) {
+      PredictCalibration c;
+      c.label = std::string(in.LengthPrefixed());
+      c.k = in.Fixed32();
+      const uint64_t steps = in.Varint64();
+      if (steps > 65536) return Status::Corruption("collection descriptor: cascade too long");
+      for (uint64_t j = 0; j < steps && !in.failed(); ++j) c.cascade.push_back(in.Fixed32());
+      const uint8_t vote = in.U8();
+      if (vote > uint8_t(VoteRule::kDistance)) {
+        return Status::Corruption(fmt::format("collection descriptor: unknown vote rule {}", vote));
+      }
+      c.vote = static_cast<VoteRule>(vote);
+      c.shortlist = in.Fixed32();
+      c.confidence = in.Double();
+      c.margin = in.Double();
+      c.accuracy = in.Double();
+      c.full_accuracy = in.Double();
+      c.mean_dims = in.Double();
+      c.reached = in.U8() != 0;
+      c.sample = in.Fixed32();
+      c.rows = in.Fixed64();
+      s.calibrations.push_back(std::move(c));
+    }
   }
   if (in.failed() || !in.done()) {
     return Status::Corruption(fmt::format("collection descriptor of {} bytes does not decode",

@@ -23,7 +23,12 @@ struct CollectionDescriptor {
 // descriptor may end before each group; docs/storage-format.md): u8 graph_codes; f64
 // target_recall, u8 plan source, fixed64 plan rows, f64 plan target, f64 plan recall, fixed32
 // wide_k, fixed32 straight_keep, fixed32 wide_keep; fixed64 graph advice rows, lp graph advice
-// note. lp = varint length + bytes, f64 = fixed64 of the IEEE bits.
+// note; varint id_position, varint vector_position; the prefix analysis (fixed64 rows, fixed32
+// sample, lp label, f64 target, f64 suffix_recall, u8 matryoshka, fixed32 graph_prefix, lp
+// verdict, varint count + (fixed32 dims, f64 recall, f64 rank_corr, fixed32 shortlist, f64
+// accuracy)) and varint count + PREDICT calibrations (lp label, fixed32 k, varint count +
+// fixed32 cascade, u8 vote, fixed32 shortlist, f64 confidence, margin, accuracy, full_accuracy,
+// mean_dims, u8 reached, fixed32 sample, fixed64 rows). lp = varint length + bytes, f64 = fixed64 of the IEEE bits.
 std::string EncodeDescriptor(const CollectionDescriptor& d);
 // Errors: Corruption naming what did not decode.
 Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes);

@@ -28,6 +28,15 @@ inline std::string Numbers(const std::vector<double>& values) {
 }
 
 inline std::string Dump(const Expr& expr);
+inline std::string DumpClauses(const PredictClauses& c) {
+  std::string out = c.label + " from " + c.collection;
+  if (c.k) out += fmt::format(" k {}", *c.k);
+  if (!c.cascade.empty()) out += fmt::format(" cascade ({})", fmt::join(c.cascade, ", "));
+  if (c.confidence) out += fmt::format(" confidence {}", *c.confidence);
+  if (c.vote) out += " vote " + *c.vote;
+  if (c.shortlist) out += fmt::format(" shortlist {}", *c.shortlist);
+  return out;
+}
 
 inline std::string Dump(const ExprPtr& expr) { return expr ? Dump(*expr) : "null"; }
 
@@ -181,6 +190,17 @@ inline std::string Dump(const Statement& statement) {
           return "wait for index" + (n.collection ? " " + *n.collection : std::string());
         } else if constexpr (std::is_same_v<T, Backup>) {
           return "backup to '" + n.path + "'";
+        } else if constexpr (std::is_same_v<T, Predict>) {
+          return "predict " + DumpClauses(n.clauses) + " for " + Dump(n.query) +
+                 (n.neighbours ? " with-neighbours" : "") + (n.where ? " where " + Dump(n.where) : "");
+        } else if constexpr (std::is_same_v<T, TunePredict>) {
+          return fmt::format("tune-predict {} within {}{}", DumpClauses(n.clauses), n.margin,
+                             n.sample ? fmt::format(" sample {}", *n.sample) : "");
+        } else if constexpr (std::is_same_v<T, Analyze>) {
+          return "analyze " + n.collection + (n.label ? " label " + *n.label : "") +
+                 (n.sample ? fmt::format(" sample {}", *n.sample) : "") +
+                 (n.disagreement ? " disagreement" : "") + (n.k ? fmt::format(" k {}", *n.k) : "") +
+                 (n.limit ? fmt::format(" limit {}", *n.limit) : "");
         } else {
           static_assert(std::is_same_v<T, Tune>);
           return fmt::format("tune {} recall {}{}{}", n.collection, n.recall,

@@ -75,6 +75,49 @@ TEST(RowCodec, RoundTripsEveryType) {
   }
 }
 
+// ANALYZE's result and TUNE PREDICT's calibrations survive a round trip.
+TEST(Catalog, AnalysisAndCalibrationsRoundTrip) {
+  CollectionDescriptor d;
+  d.cid = 3;
+  d.spec.name = "p";
+  d.spec.dim = 32;
+  d.spec.attributes = {{"label", AttrType::kText}};
+  ASSERT_TRUE(d.spec.Validate().ok());
+  d.spec.analysis = {1000, 200, "label", 0.95, 0.4, true, 16, "Matryoshka-like", {{16, 0.7, 0.9, 40, 0.8}, {32, 1, 1, 10, -1}}};
+  PredictCalibration c;
+  c.label = "label";
+  c.cascade = {16, 32};
+  c.vote = VoteRule::kDistance;
+  c.shortlist = 200;
+  c.confidence = 0.95;
+  c.accuracy = 0.99;
+  c.full_accuracy = 0.995;
+  c.mean_dims = 20.5;
+  c.reached = true;
+  c.sample = 400;
+  c.rows = 1000;
+  d.spec.calibrations = {c};
+  auto back = DecodeDescriptor(EncodeDescriptor(d));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  const PrefixAnalysis& a = back->spec.analysis;
+  EXPECT_EQ(a.rows, 1000u);
+  EXPECT_EQ(a.verdict, "Matryoshka-like");
+  EXPECT_TRUE(a.matryoshka);
+  ASSERT_EQ(a.levels.size(), 2u);
+  EXPECT_EQ(a.levels[0].shortlist, 40u);
+  EXPECT_EQ(a.levels[1].accuracy, -1);
+  ASSERT_EQ(back->spec.calibrations.size(), 1u);
+  const PredictCalibration& b = back->spec.calibrations[0];
+  EXPECT_EQ(b.cascade, c.cascade);
+  EXPECT_EQ(b.vote, VoteRule::kDistance);
+  EXPECT_EQ(b.confidence, 0.95);
+  EXPECT_EQ(b.mean_dims, 20.5);
+  EXPECT_TRUE(b.reached);
+  std::string bad = EncodeDescriptor(d);
+  bad[bad.size() - 8 - 4 - 1 - 5 * 8 - 4 - 1] = 7;  // the vote rule, before 57 bytes of fields
+  EXPECT_EQ(DecodeDescriptor(bad).status().code(), Status::Code::kCorruption);
+}
+
 TEST(Catalog, DescriptorRoundTripAndCorruption) {
   CollectionDescriptor d;
   d.cid = 12;
@@ -132,7 +175,15 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(back->spec.graph_advice.rows, 50000u);
   EXPECT_EQ(back->spec.graph_advice.note, "kept index_dim 32 float32");
 
-  // The column positions come last: one varint byte each here.
+  // Then the analysis and the calibrations (ANALYZE, TUNE PREDICT): 37 bytes when there are
+  // none; a descriptor written before them decodes without.
+  constexpr size_t kAnalysis = 37;
+  auto no_analysis = DecodeDescriptor(std::string_view(bytes).substr(0, bytes.size() - kAnalysis));
+  ASSERT_TRUE(no_analysis.ok()) << no_analysis.status().ToString();
+  EXPECT_EQ(no_analysis->spec.analysis.rows, 0u);
+  EXPECT_TRUE(no_analysis->spec.calibrations.empty());
+  bytes.resize(bytes.size() - kAnalysis);
+  // The column positions came before them: one varint byte each here.
   constexpr size_t kPositions = 2;
   std::string bad_position = bytes;
   bad_position.back() = 4;  // the vector at 4 of 4 columns

@@ -436,6 +436,38 @@ class Connection:
             out[qi].append(row)
         return out
 
+    def predict(self, collection, label, vectors, k=None, cascade=None, confidence=None,
+                vote=None, shortlist=None, neighbours=False, where=None, params=()):
+        """Adaptive k-NN classification (PREDICT): the label of `vectors` (one vector, or a list
+        / 2-d numpy array of them) from the label column `label`, as a dict {label, confidence,
+        dims[, neighbours]} or, for many vectors, a list of them in query order. Options left
+        None take the stored TUNE PREDICT calibration, else the defaults (docs/sql.md);
+        `where` is a SQL predicate whose parameters are `params` (the vectors go after them)."""
+        params = list(params)
+        many = _is_numpy(vectors, 2) or (len(vectors) > 0 and not isinstance(vectors[0], numbers.Real)
+                                         and not _is_numpy(vectors, 1))
+        sql = "PREDICT %s FROM %s FOR $%d" % (_quote_name(label), _quote_name(collection),
+                                             len(params) + 1)
+        if k is not None:
+            sql += " K %d" % int(k)
+        if cascade is not None:
+            sql += " CASCADE (%s)" % ", ".join(str(int(g)) for g in cascade)
+        if confidence is not None:
+            sql += " CONFIDENCE %r" % float(confidence)
+        if vote is not None:
+            sql += " VOTE " + {"uniform": "UNIFORM", "distance": "DISTANCE"}[vote]
+        if shortlist is not None:
+            sql += " SHORTLIST %d" % int(shortlist)
+        if neighbours:
+            sql += " WITH NEIGHBOURS"
+        if where:
+            sql += " WHERE " + where
+        rows = self.execute(sql, params + [vectors]).dicts()
+        for row in rows:
+            row.pop("query_index", None)
+            row["label"] = row.pop(next(c for c in row if c not in ("confidence", "dims", "neighbours")))
+        return rows if many else rows[0]
+
     def insert(self, collection, ids, vectors, attributes=None, upsert=False, batch_rows=None):
         """Inserts rows: `ids` (ints or strs), `vectors` (list of lists or a 2-d numpy array),
         `attributes` an optional dict of column name -> list of values. Sent as INSERT

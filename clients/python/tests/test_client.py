@@ -238,6 +238,22 @@ class ClientTest(unittest.TestCase):
         out = self.db.search_batch(self.name, [[3.1] * 8, [40.2] * 8, [-5.0] * 8], k=2, plan="EXACT")
         self.assertEqual([[h["id"] for h in hits] for hits in out], [[3, 4], [40, 41], [0, 1]])
 
+    def test_predict_one_and_many(self):
+        self.create(extra=", label TEXT")
+        vectors = [[float(i)] * 8 for i in range(40)]
+        self.db.insert(self.name, list(range(40)), vectors,
+                       {"label": ["low" if i < 20 else "high" for i in range(40)]})
+        one = self.db.predict(self.name, "label", [3.0] * 8, k=5, neighbours=True)
+        self.assertEqual(one["label"], "low")
+        self.assertEqual(one["confidence"], 1.0)
+        self.assertIn(one["dims"], (2, 4, 8))
+        many = self.db.predict(self.name, "label", [[2.0] * 8, [35.0] * 8], k=5, confidence=1)
+        self.assertEqual([p["label"] for p in many], ["low", "high"])
+        self.assertEqual([p["dims"] for p in many], [8, 8])
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.predict(self.name, "nope", [1.0] * 8)
+        self.assertIn("no column", str(e.exception))
+
     @unittest.skipIf(np is None, "numpy is not installed")
     def test_numpy_arrays_in_and_out(self):
         self.create()

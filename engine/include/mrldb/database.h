@@ -16,6 +16,7 @@
 
 #include "mrldb/insert_batch.h"
 #include "mrldb/options.h"
+#include "mrldb/predict.h"
 #include "mrldb/search.h"
 #include "mrldb/status.h"
 #include "mrldb/types.h"
@@ -158,6 +159,37 @@ class Database {
   // (DatabaseOptions::auto_tune; returns at once without it), so that the default plan in force
   // is the one tuned for the rows now stored. Benchmarks and tests need this; searches do not.
   virtual Status WaitForTuning() = 0;
+
+  // ---- Matryoshka analysis (mrldb/predict.h; docs/architecture.md, "Adaptive classification") ----
+  // Adaptive k-NN classification of `query` (D values) by the label column options.label.
+  // Errors: NotFound, InvalidArgument (no such column, a FLOAT column, bad k, cascade,
+  // confidence or shortlist, query as Search, filter as Search).
+  virtual Result<Prediction> Predict(std::string_view collection, std::span<const float> query,
+                                     const PredictOptions& options,
+                                     PredictStats* stats = nullptr) const = 0;
+  // n queries (row-major n x D), spread over the worker threads; result i answers query i.
+  // `stats` counts them all. Errors as Predict; Cancelled (options.cancel).
+  virtual Result<std::vector<Prediction>> PredictBatch(std::string_view collection,
+                                                       std::span<const float> queries, size_t n,
+                                                       const PredictOptions& options,
+                                                       PredictStats* stats = nullptr) const = 0;
+  // Picks the confidence threshold of a cascade on a sample of labelled rows (each left out of
+  // its own vote) so that its accuracy is within options.margin of exact full-dimension k-NN
+  // at the lowest mean granularity, and stores it for options.label (PREDICT's default).
+  // Errors: NotFound, InvalidArgument (as Predict; margin, sample; fewer than 20 labelled rows),
+  // Cancelled.
+  virtual Result<PredictCalibration> TunePredict(std::string_view collection,
+                                                 const TunePredictOptions& options) = 0;
+  // Measures every granularity of the ladder against full-dimension search on sampled rows
+  // (moved off their rows and left out, as Tune's queries) and stores the result (DESCRIBE
+  // shows it; the derived default plan widens its shortlists by it). Errors: NotFound,
+  // InvalidArgument (label column as Predict; sample; fewer than 11 live rows), Cancelled.
+  virtual Result<PrefixAnalysis> Analyze(std::string_view collection,
+                                         const AnalyzeOptions& options) = 0;
+  // The sampled rows whose predicted label (with a label column) or neighbours change most
+  // between the granularities of the ladder. Errors as Analyze.
+  virtual Result<std::vector<Disagreement>> Disagreements(
+      std::string_view collection, const DisagreementOptions& options) const = 0;
 
   // Streams the first `dims` values of every live row straight from storage (not the in-memory
   // cache) in row order: `sink(n, ids_of_rows, values)` with values row-major n x dims. Reads

@@ -52,4 +52,49 @@ class SyntheticGenerator {
   std::vector<float> centers_;  // clusters x dim
 };
 
+// Labelled rows for classification benchmarks and tests, whose difficulty varies per row and
+// whose classes separate as the granularity grows. Class c has `modes` mixture components; a
+// component's center has the per-dimension scale s_d above (kMatryoshka: decaying, kFlat: 1).
+// Classes 0 .. hard_classes - 1 come in pairs (2i, 2i + 1) whose components share their centers
+// over [0, shared_dims): below that granularity the two cannot be told apart, above it they can.
+// The other classes differ from dimension 0 on. Row i draws its class and component from
+// (seed, i), and its noise noise * u_i * s_d with u_i uniform in [0.5, 1.5): some rows sit deep
+// inside their component, others near its neighbours. Labels are the class numbers.
+struct LabelledSyntheticOptions {
+  // Default: 512.
+  uint32_t dim = 512;
+  // Default: 32.
+  uint32_t classes = 32;
+  // Components per class. Default: 4.
+  uint32_t modes = 4;
+  // Classes in prefix-sharing pairs (rounded down to even). Default: 16.
+  uint32_t hard_classes = 16;
+  // Default: 64.
+  uint32_t shared_dims = 64;
+  // Default: 0.5.
+  double decay = 0.5;
+  // Default: 1.0.
+  double noise = 1.0;
+  // Default: kMatryoshka.
+  SyntheticOptions::Mode mode = SyntheticOptions::Mode::kMatryoshka;
+  // Default: 7.
+  uint64_t seed = 7;
+};
+
+class LabelledSyntheticGenerator {
+ public:
+  explicit LabelledSyntheticGenerator(const LabelledSyntheticOptions& options);
+  // Rows [first, first + n) into out (row-major n x dim) and their labels into labels (n).
+  void Fill(uint64_t first, size_t n, float* out, int64_t* labels) const;
+  // Query vectors with their labels, from an independent stream (never equal to a row).
+  void Queries(uint64_t first, size_t n, float* out, int64_t* labels) const;
+  const LabelledSyntheticOptions& options() const { return options_; }
+
+ private:
+  void FillStream(uint64_t stream, uint64_t first, size_t n, float* out, int64_t* labels) const;
+  LabelledSyntheticOptions options_;
+  std::vector<float> scale_;
+  std::vector<float> centers_;  // classes * modes x dim
+};
+
 }  // namespace mrldb

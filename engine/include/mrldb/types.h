@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "mrldb/analysis_types.h"
 #include "mrldb/status.h"
 
 namespace mrldb {
@@ -152,6 +153,10 @@ struct CollectionSpec {
   DefaultPlan default_plan;
   // Set by the background graph chooser and by ALTER; CreateCollection ignores it.
   GraphAdvice graph_advice;
+  // Set by ANALYZE and TUNE PREDICT (one calibration per label column); CreateCollection ignores
+  // them.
+  PrefixAnalysis analysis;
+  std::vector<PredictCalibration> calibrations;
 
   // Fills defaults, then checks the spec. Returns InvalidArgument naming the field at fault.
   Status Validate();

@@ -1,0 +1,269 @@
+// ANALYZE: how well each prefix of the ladder stands in for the full vector, measured on sampled
+// rows left out of their own results. Every search here is exact (no graph walk that a stored
+// row could shortcut, as Tune's must be kept from doing), so a sampled row is an unseen query to
+// the other rows as it is: recall@10 of exact prefix search, rank correlation, the shortlist a prefix
+// needs to hold the target share of the full top 10, k-NN accuracy with a label column, and a
+// verdict whether the prefixes behave like a Matryoshka embedding's.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "engine/distance.h"
+#include "engine/predict_internal.h"
+#include "engine/top_k.h"
+
+namespace mrldb {
+namespace {
+
+constexpr uint32_t kMinSample = 10, kMaxSample = 10000;
+constexpr size_t kTop = 10;
+// Rows per query whose prefix and full distances are rank-correlated.
+constexpr size_t kCorrRows = 100;
+// The verdict: in a Matryoshka embedding a prefix as wide as the ladder's last block finds
+// clearly more of the full top 10 than that block alone; in an ordinary embedding any dims
+// are as good as any others (measured on the synthetic sets: docs/benchmarks.md).
+constexpr double kPrefixAdvantage = 0.15;
+
+// Spearman's rho of two equally long lists (no ties expected among float distances).
+double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
+  const size_t n = a.size();
+  if (n < 2) return 1;
+  auto ranks = [n](const std::vector<double>& v) {
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t i, size_t j) { return v[i] < v[j]; });
+    std::vector<double> r(n);
+    for (size_t i = 0; i < n; ++i) r[order[i]] = double(i);
+    return r;
+  };
+  const std::vector<double> ra = ranks(a), rb = ranks(b);
+  double d2 = 0;
+  for (size_t i = 0; i < n; ++i) d2 += (ra[i] - rb[i]) * (ra[i] - rb[i]);
+  return 1 - 6 * d2 / (double(n) * (double(n) * n - 1));
+}
+
+}  // namespace
+
+void MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t keep,
+                                    uint64_t exclude, LevelScan* out) {
+  const storage::Ladder& ladder = c.ladder_;
+  const Metric metric = c.spec().metric;
+  const DistanceKernels& kern = Kernels();
+  const size_t L = ladder.blocks();
+  const bool suffix = L >= 2;
+  std::vector<double> q_sq(L, 0);
+  for (size_t b = 0; b < L; ++b) {
+    for (uint32_t d = ladder.begin(b); d < ladder.end(b); ++d) q_sq[b] += double{q[d]} * q[d];
+  }
+  const double q_suffix = q_sq[L - 1];
+  for (size_t b = 1; b < L; ++b) q_sq[b] += q_sq[b - 1];
+  const size_t chunks = (c.next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
+  std::vector<std::vector<std::vector<Candidate>>> partial(chunks);
+  std::vector<std::vector<Candidate>> partial_suffix(chunks);
+  c.pool_->ParallelFor(chunks, [&](size_t ch) {
+    const uint64_t first = ch * ColumnCache::kChunkRows;
+    const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, c.next_row_ - first);
+    std::vector<float> score(n, 0.0f), block(n);
+    partial[ch].resize(L);
+    for (size_t b = 0; b < L; ++b) {
+      const uint32_t begin = ladder.begin(b), width = ladder.width(b);
+      const float* x = c.cache_.Chunk(b, ch);
+      std::fill(block.begin(), block.end(), 0.0f);
+      if (metric == Metric::kL2) {
+        kern.l2_rows(q + begin, x, n, width, width, block.data());
+      } else {
+        kern.dot_rows(q + begin, x, n, width, width, block.data());
+      }
+      TopK top(keep);
+      for (size_t r = 0; r < n; ++r) {
+        score[r] += block[r];
+        const uint64_t row = first + r;
+        if (!c.live_[row] || row == exclude) continue;
+        top.Push(FinalDistance(metric, score[r], q_sq[b], c.cache_.SqNorm(b, row)), row);
+      }
+      partial[ch][b] = top.TakeSorted();
+    }
+    if (!suffix) return;
+    TopK top(kTop);
+    for (size_t r = 0; r < n; ++r) {
+      const uint64_t row = first + r;
+      if (!c.live_[row] || row == exclude) continue;
+      const double x_sq = double{c.cache_.SqNorm(L - 1, row)} - c.cache_.SqNorm(L - 2, row);
+      top.Push(FinalDistance(metric, block[r], q_suffix, x_sq), row);
+    }
+    partial_suffix[ch] = top.TakeSorted();
+  });
+  out->levels.assign(L, {});
+  for (size_t b = 0; b < L; ++b) {
+    TopK top(keep);
+    for (const auto& p : partial) {
+      for (const Candidate& x : p[b]) top.Push(x.distance, x.row);
+    }
+    out->levels[b] = top.TakeSorted();
+  }
+  TopK top(kTop);
+  for (const auto& p : partial_suffix) {
+    for (const Candidate& x : p) top.Push(x.distance, x.row);
+  }
+  out->suffix = top.TakeSorted();
+}
+
+Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
+  if (options.sample < kMinSample || options.sample > kMaxSample) {
+    return Status::InvalidArgument(fmt::format("sample of {} rows is outside {}..{}", options.sample,
+                                               kMinSample, kMaxSample));
+  }
+  const CollectionSpec& s = spec();
+  const size_t L = ladder_.blocks();
+  int label = -1;
+  TuneSample set;
+  std::vector<uint64_t> corr_rows;
+  PrefixAnalysis a;
+  {
+    std::shared_lock lock(mu_);
+    std::vector<uint64_t> candidates;
+    if (!options.label.empty()) {
+      MRLDB_ASSIGN_OR_RETURN(label, MatryoshkaAnalysis::LabelColumn(*this, options.label));
+      MRLDB_ASSIGN_OR_RETURN(auto labelled, MatryoshkaAnalysis::Voters(*this, label, std::nullopt));
+      candidates = MatryoshkaAnalysis::VoterRows(*this, labelled.get());
+      a.label = s.attributes[label].name;
+    } else {
+      for (uint64_t row = 0; row < next_row_; ++row) {
+        if (live_[row]) candidates.push_back(row);
+      }
+    }
+    if (live_rows_ <= kTop || candidates.size() < 1) {
+      return Status::InvalidArgument(fmt::format(
+          "ANALYZE needs more than {} live rows{}; collection '{}' has {}", kTop,
+          label >= 0 ? " and a labelled one" : "", s.name, live_rows_));
+    }
+    for (uint64_t row : MatryoshkaAnalysis::SampleRows(candidates, options.sample)) {
+      const std::vector<float> v = RowPrefix(row, s.dim);
+      set.queries.insert(set.queries.end(), v.begin(), v.end());
+      set.self.push_back(keys_[row]);
+    }
+    set.n = set.self.size();
+    std::vector<uint64_t> live;
+    for (uint64_t row = 0; row < next_row_; ++row) {
+      if (live_[row]) live.push_back(row);
+    }
+    corr_rows = MatryoshkaAnalysis::SampleRows(live, kCorrRows + 1);
+    a.rows = live_rows_;
+    a.target = s.target_recall;
+  }
+
+  std::vector<double> recall(L, 0), corr(L, 0), correct(L, 0);
+  std::vector<std::vector<uint32_t>> ranks(L);  // of each full-D neighbour, kMax + 1: not found
+  double suffix = 0;
+  size_t queries = 0, labelled = 0;
+  const DistanceKernels& kern = Kernels();
+  for (size_t i = 0; i < set.n; ++i) {
+    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+      return Status::Cancelled("ANALYZE cancelled; nothing was stored");
+    }
+    std::shared_lock lock(mu_);
+    auto self = ids_.find(set.self[i]);
+    if (self == ids_.end() || !live_[self->second]) continue;  // deleted meanwhile
+    const uint64_t row = self->second;
+    const float* q = set.queries.data() + i * s.dim;
+    MatryoshkaAnalysis::LevelScan scan;
+    MatryoshkaAnalysis::ScanLevels(*this, q, kMaxAnalyzedShortlist, row, &scan);
+    std::vector<uint64_t> truth;
+    for (size_t j = 0; j < std::min(kTop, scan.levels[L - 1].size()); ++j) {
+      truth.push_back(scan.levels[L - 1][j].row);
+    }
+    if (truth.empty()) continue;
+    ++queries;
+    auto found = [&](const std::vector<Candidate>& list, size_t limit) {
+      size_t hit = 0;
+      for (size_t j = 0; j < std::min(limit, list.size()); ++j) {
+        hit += std::count(truth.begin(), truth.end(), list[j].row);
+      }
+      return double(hit) / truth.size();
+    };
+    suffix += found(scan.suffix, kTop);
+    // Prefix and full distances of the correlation rows, block by block.
+    std::vector<std::vector<double>> dist(L);
+    double q_sq = 0;
+    std::vector<double> accs(corr_rows.size(), 0);
+    for (size_t b = 0; b < L; ++b) {
+      const uint32_t begin = ladder_.begin(b), width = ladder_.width(b);
+      for (uint32_t d = begin; d < begin + width; ++d) q_sq += double{q[d]} * q[d];
+      for (size_t j = 0; j < corr_rows.size(); ++j) {
+        if (corr_rows[j] == row) continue;
+        const float* x = cache_.Row(b, corr_rows[j]);
+        accs[j] += s.metric == Metric::kL2 ? kern.l2sqr(q + begin, x, width) : kern.dot(q + begin, x, width);
+        dist[b].push_back(FinalDistance(accs[j], q_sq, cache_.SqNorm(b, corr_rows[j])));
+      }
+    }
+    std::unordered_map<uint64_t, uint32_t> pos;
+    for (size_t b = 0; b < L; ++b) {
+      const std::vector<Candidate>& list = scan.levels[b];
+      recall[b] += found(list, kTop);
+      corr[b] += Spearman(dist[b], dist[L - 1]);
+      pos.clear();
+      for (size_t j = 0; j < list.size(); ++j) pos.emplace(list[j].row, uint32_t(j + 1));
+      for (uint64_t t : truth) {
+        auto it = pos.find(t);
+        ranks[b].push_back(it == pos.end() ? kMaxAnalyzedShortlist + 1 : it->second);
+      }
+      if (label < 0) continue;
+      std::vector<Candidate> voters;
+      for (const Candidate& x : list) {
+        if (!std::holds_alternative<std::monostate>(attrs_[label][x.row])) voters.push_back(x);
+        if (voters.size() == kTop) break;
+      }
+      const LevelVote v = MatryoshkaAnalysis::Vote(*this, label, VoteRule::kUniform, voters.data(),
+                                                   voters.size());
+      correct[b] += v.label == attrs_[label][row];
+    }
+    if (label >= 0) ++labelled;
+  }
+  if (queries == 0) return Status::InvalidArgument("ANALYZE: every sampled row was deleted meanwhile");
+  a.sample = uint32_t(queries);
+  a.suffix_recall = suffix / queries;
+  a.graph_prefix = s.dim;
+  for (size_t b = 0; b < L; ++b) {
+    PrefixQuality p;
+    p.dims = ladder_.end(b);
+    p.recall = recall[b] / queries;
+    p.rank_corr = corr[b] / queries;
+    std::sort(ranks[b].begin(), ranks[b].end());
+    const size_t need = size_t(std::ceil(a.target * ranks[b].size() - 1e-9));
+    const uint32_t at = ranks[b][std::clamp<size_t>(need, 1, ranks[b].size()) - 1];
+    p.shortlist = at > kMaxAnalyzedShortlist ? 0 : std::max<uint32_t>(at, kTop);
+    p.accuracy = label >= 0 && labelled ? correct[b] / labelled : -1;
+    if (p.shortlist && p.shortlist <= kGoodShortlist && a.graph_prefix == s.dim) a.graph_prefix = p.dims;
+    a.levels.push_back(p);
+  }
+  // The prefix as wide as the last block (or the widest prefix below that width).
+  const uint32_t width = L >= 2 ? ladder_.width(L - 1) : s.dim;
+  size_t same = 0;
+  while (same + 1 < L && ladder_.end(same + 1) <= width) ++same;
+  const PrefixQuality& half = a.levels[same];
+  a.matryoshka = L >= 2 && half.recall >= a.suffix_recall + kPrefixAdvantage;
+  uint32_t index_keep = 0;
+  for (const PrefixQuality& p : a.levels) {
+    if (p.dims == s.index_dim) index_keep = p.shortlist;
+  }
+  a.verdict = fmt::format(
+      "{}: the first {} dims find {:.2f} of the full top 10, the last {} alone {:.2f}; an exact "
+      "shortlist at the index prefix {} must hold {} rows for recall {}{}",
+      a.matryoshka ? "Matryoshka-like prefixes" : "weak prefixes (not a Matryoshka embedding)",
+      half.dims, half.recall, width, a.suffix_recall, s.index_dim,
+      index_keep ? fmt::format("{}", index_keep) : "over " + std::to_string(kMaxAnalyzedShortlist),
+      a.target,
+      a.graph_prefix != s.index_dim
+          ? fmt::format("; a graph on {} dims would need at most {}", a.graph_prefix, kGoodShortlist)
+          : "");
+  if (options.store) {
+    MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::StoreSpec(*this, [&](CollectionSpec& sp) { sp.analysis = a; }));
+  }
+  if (log_) log_(fmt::format("collection '{}' analysed over {} rows: {}", s.name, a.rows, a.verdict));
+  return a;
+}
+
+}  // namespace mrldb
