@@ -132,7 +132,33 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(back->spec.graph_advice.rows, 50000u);
   EXPECT_EQ(back->spec.graph_advice.note, "kept index_dim 32 float32");
 
-  // The column positions come last: one varint byte each here.
+  // The attribute slots come last: row width, count, one slot per attribute (a byte each here).
+  // A descriptor without them stores attribute i at slot i; slots out of range are corrupt.
+  constexpr size_t kSlots = 2 + 2;
+  EXPECT_EQ(back->RowWidth(), 2u);
+  EXPECT_EQ(back->Slot(1), 1u);
+  {
+    CollectionDescriptor altered = d;  // title dropped at slot 0, n added at slot 2
+    altered.spec.attributes = {{"year", AttrType::kInt}, {"n", AttrType::kFloat}};
+    altered.attribute_slots = {1, 2};
+    altered.row_width = 3;
+    auto round = DecodeDescriptor(EncodeDescriptor(altered));
+    ASSERT_TRUE(round.ok()) << round.status().ToString();
+    EXPECT_EQ(round->attribute_slots, (std::vector<uint32_t>{1, 2}));
+    EXPECT_EQ(round->RowWidth(), 3u);
+    std::string bad_slot = EncodeDescriptor(altered);
+    bad_slot.back() = 3;  // slot 3 of a width of 3
+    EXPECT_EQ(DecodeDescriptor(bad_slot).status().code(), Status::Code::kCorruption);
+    bad_slot.back() = 1;  // slot 1 twice
+    EXPECT_EQ(DecodeDescriptor(bad_slot).status().code(), Status::Code::kCorruption);
+  }
+  bytes.resize(bytes.size() - kSlots);
+  auto no_slots = DecodeDescriptor(bytes);
+  ASSERT_TRUE(no_slots.ok()) << no_slots.status().ToString();
+  EXPECT_TRUE(no_slots->attribute_slots.empty());
+  EXPECT_EQ(no_slots->RowWidth(), 2u);
+
+  // Then the column positions: one varint byte each here.
   constexpr size_t kPositions = 2;
   std::string bad_position = bytes;
   bad_position.back() = 4;  // the vector at 4 of 4 columns
