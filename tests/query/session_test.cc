@@ -107,6 +107,18 @@ TEST_F(SessionTest, AddedAndDroppedColumnsSurviveReopen) {
   EXPECT_EQ(std::get<std::string>(described->rows[3][0]), "tag");
 }
 
+// COPY ... WITH (on_conflict 'skip') says in its tag how many rows it left out.
+TEST_F(SessionTest, CopySkipCountsTheRowsItLeftOut) {
+  ASSERT_TRUE(Run("INSERT INTO v VALUES (1, [1, 2, 3, 4, 5, 6, 7, 8], 'a'), "
+                  "(2, [1, 2, 3, 4, 5, 6, 7, 9], 'b')").ok());
+  ASSERT_TRUE(Run("COPY v TO 'v.jsonl'").ok());
+  ASSERT_TRUE(Run("DELETE FROM v WHERE id = 2").ok());
+  auto r = Run("COPY v FROM 'v.jsonl' WITH (on_conflict 'skip')");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tag, "COPY 1 (1 rows skipped: their ids were stored)");
+  EXPECT_EQ(r->rows_affected, 1u);
+}
+
 // SHOW STATS: live and deleted rows, and an on-disk size that grows with the rows written.
 TEST_F(SessionTest, ShowStatsCountsRowsAndBytesOnDisk) {
   auto empty = Run("SHOW STATS v");
