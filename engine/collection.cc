@@ -1,5 +1,6 @@
 #include "engine/collection.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -65,11 +66,15 @@ Status Collection::Load() {
     }
     Key key;
     MRLDB_RETURN_IF_ERROR(storage::DecodeRow(std::string_view(v.data(), v.size()), &key, &values));
-    if (values.size() != attrs_.size()) {
+    // A record written before an ADD COLUMN is shorter: the added columns read NULL.
+    if (values.size() > desc_.RowWidth()) {
       return Status::Corruption(fmt::format("collection '{}': row {} has {} attributes, not {}",
-                                            spec().name, row, values.size(), attrs_.size()));
+                                            spec().name, row, values.size(), desc_.RowWidth()));
     }
-    for (size_t c = 0; c < values.size(); ++c) attrs_[c][row] = std::move(values[c]);
+    for (size_t c = 0; c < attrs_.size(); ++c) {
+      const uint32_t slot = desc_.Slot(c);
+      if (slot < values.size()) attrs_[c][row] = std::move(values[slot]);
+    }
     ids_[key] = row;
     keys_[row] = std::move(key);
     live_[row] = 1;
@@ -396,6 +401,15 @@ Status Collection::WriteDescriptor() {
 }
 
 Status Collection::Alter(const AlterOptions& options, const GraphAdvice* advice) {
+  if (options.add_column || options.drop_column) {
+    const bool alone = !options.index_dim && !options.m && !options.ef_construction &&
+                       !options.ef_search && !options.codes && !options.target_recall &&
+                       !(options.add_column && options.drop_column);
+    if (!alone) {
+      return Status::InvalidArgument("ADD COLUMN and DROP COLUMN are an ALTER of their own");
+    }
+    return AlterColumns(options);
+  }
   std::unique_lock lock(mu_);
   CollectionSpec s = desc_.spec;
   if (options.index_dim) s.index_dim = *options.index_dim;
@@ -435,41 +449,6 @@ Status Collection::Alter(const AlterOptions& options, const GraphAdvice* advice)
                                   GraphCodesName(s.hnsw.codes)));
 }
 
-Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
-  if (options.vector_dims > spec().dim) {
-    return Status::InvalidArgument(fmt::format("vector_dims {} exceeds the dimension {}",
-                                               options.vector_dims, spec().dim));
-  }
-  std::shared_lock lock(mu_);
-  std::optional<BoundFilter> bound;
-  if (options.filter) {
-    MRLDB_ASSIGN_OR_RETURN(BoundFilter b, BoundFilter::Bind(*options.filter, spec()));
-    bound = std::move(b);
-  }
-  std::vector<Record> out;
-  uint64_t skipped = 0;
-  for (uint64_t row = 0; row < next_row_; ++row) {
-    if (!live_[row] || (bound && !bound->Matches(attrs_, keys_, row))) continue;
-    if (skipped++ < options.offset) continue;
-    if (options.limit && out.size() >= options.limit) break;
-    Record r;
-    r.id = keys_[row];
-    for (const auto& col : attrs_) r.attributes.push_back(col[row]);
-    r.vector = RowPrefix(row, options.vector_dims);
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-std::vector<float> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
-  std::vector<float> v(dims);
-  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
-    const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
-    std::memcpy(v.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
-  }
-  return v;
-}
-
 CollectionInfo Collection::Info() const {
   std::shared_lock lock(mu_);
   CollectionInfo info;
@@ -487,6 +466,13 @@ CollectionInfo Collection::Info() const {
   info.index_pending_rows = live_rows_ - std::min(live_rows_, info.index_live_rows);
   info.index_memory_bytes = graph_->MemoryBytes();
   info.cache_memory_bytes = cache_.MemoryBytes();
+  for (char tag : {storage::kTagAllocator, storage::kTagIdIndex, storage::kTagRow,
+                   storage::kTagTombstone, storage::kTagSegment}) {
+    const std::string prefix = storage::CollectionPrefix(tag, desc_.cid);
+    info.disk_bytes += kv_->ApproximateBytes(
+        tag == storage::kTagSegment ? storage::Cf::kVectors : storage::Cf::kRows, prefix,
+        storage::PrefixSuccessor(prefix));
+  }
   return info;
 }
 
@@ -579,28 +565,6 @@ Status Collection::ValidateRow(const InsertBatch& batch, size_t i,
     (*attrs)[c] = val;
   }
   return Status::Ok();
-}
-
-Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
-  MRLDB_RETURN_IF_ERROR(CheckKeyType(id, "get"));
-  const CollectionSpec& s = spec();
-  if (dims == 0) dims = s.dim;
-  if (dims > s.dim) {
-    return Status::InvalidArgument(fmt::format("dims {} exceeds the dimension {} of '{}'", dims,
-                                               s.dim, s.name));
-  }
-  std::shared_lock lock(mu_);
-  auto it = ids_.find(id);
-  if (it == ids_.end()) {
-    return Status::NotFound(fmt::format("id {} not found in collection '{}'", KeyToString(id),
-                                        s.name));
-  }
-  const uint64_t row = it->second;
-  Record r;
-  r.id = id;
-  r.vector = RowPrefix(row, dims);
-  for (const auto& col : attrs_) r.attributes.push_back(col[row]);
-  return r;
 }
 
 }  // namespace mrldb

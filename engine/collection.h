@@ -128,6 +128,9 @@ class Collection {
   Result<PredictCalibration> TunePredict(const TunePredictOptions& options);
   Result<PrefixAnalysis> Analyze(const AnalyzeOptions& options);
   Result<std::vector<Disagreement>> Disagreements(const DisagreementOptions& options) const;
+  // ALTER ... ADD / DROP COLUMN (options.add_column or drop_column): waits for the writes in
+  // flight, then changes the descriptor and the in-memory columns at once.
+  Status AlterColumns(const AlterOptions& options);
   Result<std::vector<Record>> Find(const FindOptions& options) const;
   Result<SearchPlan> Explain(const SearchOptions& options) const;
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
@@ -189,6 +192,8 @@ class Collection {
   // Checks one row of a batch and returns its attributes converted to the column types.
   Status ValidateRow(const InsertBatch& batch, size_t i, std::vector<Value>* attrs) const;
   Status CheckKeyType(const Key& key, std::string_view what) const;
+  // A row's attribute values in stored-record order (desc_.Slot; NULL in dropped slots).
+  std::vector<Value> StoredValues(const std::vector<Value>& attrs) const;
   std::string Where(const InsertBatch& batch, size_t i) const;
   Status CheckQuery(std::span<const float> query, uint32_t dims) const;
   Result<std::vector<int>> AttributeColumns(const std::vector<std::string>& names) const;
@@ -291,6 +296,10 @@ class Collection {
   const std::string index_path_;
   const LogFn log_;
 
+  // Held shared by every Write and Delete for its whole run, exclusively by AlterColumns: the
+  // attribute columns a writer validated against do not change under it. Lock order:
+  // schema_mu_, write_mu_, mu_.
+  std::shared_mutex schema_mu_;
   // Writers: the in-flight ids and the commit queue. Lock order: write_mu_, then mu_.
   std::mutex write_mu_;
   std::condition_variable write_cv_;

@@ -47,6 +47,7 @@ void Collection::WaitForIds(std::unique_lock<std::mutex>& wl, const std::vector<
 }
 
 Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
+  std::shared_lock schema(schema_mu_);
   const CollectionSpec& s = spec();
   const size_t n = batch.size();
   if (n == 0) {
@@ -98,6 +99,7 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
 }
 
 Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
+  std::shared_lock schema(schema_mu_);
   PendingWrite w;
   w.sync = sync;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -205,7 +207,8 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
       storage::PutFixed64(&value, p->first + i);
       wb.Put(rows_cf, key, value);
       wb.Put(rows_cf, storage::RowKey(storage::kTagRow, cid, p->first + i),
-             storage::EncodeRow(batch.id(i), p->attrs[i]));
+             desc_.attribute_slots.empty() ? storage::EncodeRow(batch.id(i), p->attrs[i])
+                                           : storage::EncodeRow(batch.id(i), StoredValues(p->attrs[i])));
     }
     storage::PutVectorSegments(&wb, kv_->handle(storage::Cf::kVectors), cid, ladder_, p->first,
                                batch.size(), batch.values());
@@ -269,6 +272,71 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
     MarkGraphDeleted(dead);
   }
   if (on_write_) on_write_();
+  return Status::Ok();
+}
+
+}  // namespace mrldb
+
+namespace mrldb {
+
+std::vector<Value> Collection::StoredValues(const std::vector<Value>& attrs) const {
+  std::vector<Value> stored(desc_.RowWidth());
+  for (size_t c = 0; c < attrs.size(); ++c) stored[desc_.Slot(c)] = attrs[c];
+  return stored;
+}
+
+Status Collection::AlterColumns(const AlterOptions& options) {
+  std::unique_lock schema(schema_mu_);  // no write is in flight until this returns
+  std::unique_lock lock(mu_);
+  storage::CollectionDescriptor d = desc_;
+  CollectionSpec& s = d.spec;
+  if (d.attribute_slots.empty()) {  // make the identity explicit before changing it
+    d.row_width = d.RowWidth();
+    for (size_t c = 0; c < s.attributes.size(); ++c) d.attribute_slots.push_back(uint32_t(c));
+  }
+  int dropped = -1;
+  if (options.add_column) {
+    s.attributes.push_back(*options.add_column);
+    d.attribute_slots.push_back(d.row_width++);
+  } else {
+    dropped = s.AttributeIndex(*options.drop_column);
+    if (dropped < 0) {
+      const bool key = *options.drop_column == s.id_column || *options.drop_column == s.vector_column;
+      return Status::InvalidArgument(
+          key ? fmt::format("column '{}' of '{}' is its {} and cannot be dropped",
+                            *options.drop_column, s.name,
+                            *options.drop_column == s.id_column ? "PRIMARY KEY" : "vector column")
+              : fmt::format("collection '{}' has no column '{}'", s.name, *options.drop_column));
+    }
+    // The id and the vector keep their places among the remaining columns.
+    std::vector<int> order = s.ColumnOrder();
+    order.erase(std::find(order.begin(), order.end(), dropped));
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (order[i] == CollectionSpec::kIdColumn) s.id_position = uint32_t(i);
+      if (order[i] == CollectionSpec::kVectorColumn) s.vector_position = uint32_t(i);
+    }
+    s.attributes.erase(s.attributes.begin() + dropped);
+    d.attribute_slots.erase(d.attribute_slots.begin() + dropped);
+  }
+  MRLDB_RETURN_IF_ERROR(s.Validate());
+  // Only the changed fields are assigned: threads read spec().name without mu_.
+  auto swap_columns = [&](storage::CollectionDescriptor& from) {
+    std::swap(desc_.spec.attributes, from.spec.attributes);
+    std::swap(desc_.spec.id_position, from.spec.id_position);
+    std::swap(desc_.spec.vector_position, from.spec.vector_position);
+    std::swap(desc_.attribute_slots, from.attribute_slots);
+    std::swap(desc_.row_width, from.row_width);
+  };
+  swap_columns(d);  // d now holds the old columns
+  if (Status st = WriteDescriptor(); !st.ok()) {
+    swap_columns(d);
+    return st;
+  }
+  if (dropped >= 0) {
+    attrs_.erase(attrs_.begin() + dropped);
+  } else {
+    attrs_.emplace_back(next_row_, Value{});
+  }
   return Status::Ok();
 }
 

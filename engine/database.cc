@@ -245,7 +245,9 @@ class DatabaseImpl final : public Database {
     } else if (!st.IsNotFound()) {
       return st.ok() ? Status::Corruption("next collection id record is not 4 bytes") : st;
     }
-    storage::CollectionDescriptor d{cid, std::move(spec)};
+    storage::CollectionDescriptor d;
+    d.cid = cid;
+    d.spec = std::move(spec);
     rocksdb::WriteBatch wb;
     auto* cf = kv_->handle(storage::Cf::kDefault);
     wb.Put(cf, storage::CatalogKey(d.spec.name), storage::EncodeDescriptor(d));

@@ -21,6 +21,14 @@ Filter Filter::In(std::string column, std::vector<Value> values) {
   f.values_ = std::move(values);
   return f;
 }
+Filter Filter::Like(std::string column, std::string pattern) {
+  Filter f = Compare(Op::kLike, std::move(column), Value{std::move(pattern)});
+  return f;
+}
+Filter Filter::ILike(std::string column, std::string pattern) {
+  Filter f = Compare(Op::kILike, std::move(column), Value{std::move(pattern)});
+  return f;
+}
 Filter Filter::IsNull(std::string column) {
   Filter f;
   f.op_ = Op::kIsNull;
@@ -70,6 +78,10 @@ std::string Filter::ToString() const {
       return s + ")";
     }
     case Op::kNot: return "NOT " + children_[0].ToString();
+    case Op::kLike:
+    case Op::kILike:
+      return fmt::format("{} {} {}", column_, op_ == Op::kLike ? "LIKE" : "ILIKE",
+                         ValueToString(values_[0]));
     default:
       return fmt::format("{} {} {}", column_, kOps[static_cast<int>(op_)], ValueToString(values_[0]));
   }
@@ -105,6 +117,51 @@ Result<Value> Coerce(const Value& v, const ColumnDef& col) {
   }
   return Status::InvalidArgument(fmt::format("filter: column '{}' is {} and cannot be compared with {}",
                                              col.name, AttrTypeName(col.type), ValueToString(v)));
+}
+
+unsigned char FoldAscii(unsigned char c, bool fold) {
+  return fold && c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c - 'A' + 'a') : c;
+}
+
+// The length of the UTF-8 character at text[i] (1 for ASCII and for invalid bytes, which the
+// write path never stores).
+size_t CharLength(std::string_view text, size_t i) {
+  if (static_cast<unsigned char>(text[i]) < 0x80) return 1;
+  const size_t n = Utf8SequenceLength(text, i);
+  return n ? n : 1;
+}
+
+// SQL LIKE: '%' any run, '_' one character, '\' escapes the next. Greedy matching with one
+// backtrack point (the last '%'), so linear in practice and never exponential.
+bool LikeMatch(std::string_view text, std::string_view pattern, bool fold) {
+  size_t t = 0, p = 0;
+  size_t star_p = std::string_view::npos, star_t = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '%') {
+      star_p = ++p;
+      star_t = t;
+      continue;
+    }
+    if (p < pattern.size() && pattern[p] == '_') {
+      t += CharLength(text, t);
+      ++p;
+      continue;
+    }
+    if (p < pattern.size()) {
+      const size_t lit = pattern[p] == '\\' && p + 1 < pattern.size() ? p + 1 : p;
+      if (FoldAscii(pattern[lit], fold) == FoldAscii(text[t], fold)) {
+        t += 1;
+        p = lit + 1;
+        continue;
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    star_t += CharLength(text, star_t);  // let the last '%' take one more character
+    t = star_t;
+    p = star_p;
+  }
+  while (p < pattern.size() && pattern[p] == '%') ++p;
+  return p == pattern.size();
 }
 
 // -1, 0, 1; REQUIRES both non-NULL and of comparable types (Bind checked).
@@ -157,6 +214,14 @@ Result<BoundFilter::Node> BoundFilter::BindNode(const Filter& f, const Collectio
   n.type = col.type;
   if (f.op() != Filter::Op::kIsNull && f.op() != Filter::Op::kIsNotNull && f.values().empty()) {
     return Status::InvalidArgument(fmt::format("filter on '{}' has no value", col.name));
+  }
+  if ((f.op() == Filter::Op::kLike || f.op() == Filter::Op::kILike) &&
+      (col.type != AttrType::kText || std::holds_alternative<int64_t>(f.values()[0]) ||
+       f.values()[0].index() == 2 || f.values()[0].index() == 3)) {
+    return Status::InvalidArgument(fmt::format(
+        "filter: {} needs a TEXT column and a text pattern; column '{}' is {}, the pattern {}",
+        f.op() == Filter::Op::kLike ? "LIKE" : "ILIKE", col.name, AttrTypeName(col.type),
+        ValueToString(f.values()[0])));
   }
   for (const Value& v : f.values()) {
     MRLDB_ASSIGN_OR_RETURN(Value c, Coerce(v, col));
@@ -230,6 +295,11 @@ BoundFilter::Tri BoundFilter::Eval(const Node& n, const std::vector<std::vector<
   }
   const Value& lit = n.values[0];
   if (std::holds_alternative<std::monostate>(lit)) return Tri::kUnknown;
+  if (n.op == Op::kLike || n.op == Op::kILike) {
+    return LikeMatch(std::get<std::string>(v), std::get<std::string>(lit), n.op == Op::kILike)
+               ? Tri::kTrue
+               : Tri::kFalse;
+  }
   const int c = Compare(v, lit);
   bool r = false;
   switch (n.op) {

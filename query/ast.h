@@ -59,6 +59,11 @@ struct Between {  // expr [NOT] BETWEEN lo AND hi
   ExprPtr operand, low, high;
   bool negated = false;
 };
+struct Like {  // expr [NOT] LIKE pattern | expr [NOT] ILIKE pattern (ASCII case folded)
+  ExprPtr operand, pattern;
+  bool negated = false;
+  bool case_insensitive = false;
+};
 enum class LogicOp : uint8_t { kAnd, kOr };
 struct Logical {  // a flat chain a AND b AND c ...: two or more operands, never nested for one op
   LogicOp op;
@@ -70,16 +75,25 @@ struct Not {
 // column <=> vector (cosine/ip/l2 per collection metric; <-> and <#> accepted as synonyms that
 // must match the collection's metric: <-> l2, <#> ip, <=> cosine).
 enum class DistanceOp : uint8_t { kCosine, kL2, kInnerProduct };
+// (SELECT embedding FROM c WHERE id = value): the query is a stored row's vector.
+struct StoredVector {
+  std::string column, collection;
+  Position column_pos, collection_pos;
+  std::string id_column;
+  Position id_column_pos;
+  ExprPtr id;  // a Literal or Parameter
+};
 struct Distance {
   DistanceOp op;
   ExprPtr column;  // ColumnRef of the vector column
-  ExprPtr vector;  // VectorLiteral, MatrixLiteral or Parameter
+  ExprPtr vector;  // VectorLiteral, MatrixLiteral or Parameter; null when `stored` is set
+  std::optional<StoredVector> stored;
 };
 
 struct Expr {
   Position pos;
   std::variant<Literal, VectorLiteral, MatrixLiteral, Parameter, ColumnRef, Comparison, InList,
-               IsNull, Between, Logical, Not, Distance>
+               IsNull, Between, Logical, Not, Distance, Like>
       node;
 };
 
@@ -129,9 +143,22 @@ struct DropCollection {
   bool if_exists = false;
 };
 struct ShowCollections {};
+struct ShowStats {  // SHOW STATS [name]
+  std::optional<std::string> collection;
+  Position collection_pos;
+};
 struct Describe {
   std::string name;
   Position name_pos;
+};
+enum class Aggregate : uint8_t { kCountStar, kCount, kMin, kMax, kSum, kAvg };
+struct SelectItem {
+  Position pos;
+  enum class Kind : uint8_t { kStar, kColumn, kDistance, kVectorPrefix, kQueryIndex, kAggregate } kind;
+  std::string column;            // kColumn, kVectorPrefix, kAggregate (but COUNT(*)): the column
+  Aggregate aggregate = Aggregate::kCountStar;  // kAggregate
+  uint32_t prefix_dims = 0;      // kVectorPrefix: embedding[:64] (or PREFIX(embedding, 64))
+  std::optional<std::string> alias;
 };
 struct Insert {
   std::string collection;
@@ -139,11 +166,13 @@ struct Insert {
   std::vector<std::string> columns;              // optional explicit column list
   std::vector<std::vector<ExprPtr>> rows;        // VALUES (...), (...)
   bool upsert = false;  // UPSERT INTO ... or INSERT ... ON CONFLICT REPLACE / DO UPDATE
+  std::vector<SelectItem> returning;  // RETURNING ...: empty when absent
 };
 struct Delete {
   std::string collection;
   Position collection_pos;
   ExprPtr where;  // may be null: delete all rows
+  std::vector<SelectItem> returning;
 };
 struct Assignment {
   Position pos;
@@ -155,21 +184,29 @@ struct Update {
   Position collection_pos;
   std::vector<Assignment> set;
   ExprPtr where;  // may be null
+  std::vector<SelectItem> returning;
 };
-struct SelectItem {
+struct NamePos {
   Position pos;
-  enum class Kind : uint8_t { kStar, kColumn, kDistance, kVectorPrefix, kQueryIndex } kind;
-  std::string column;            // kColumn and kVectorPrefix: the column name
-  uint32_t prefix_dims = 0;      // kVectorPrefix: embedding[:64] (or PREFIX(embedding, 64))
-  std::optional<std::string> alias;
+  std::string name;
+};
+struct SortKey {  // ORDER BY column [ASC | DESC] [NULLS FIRST | LAST]
+  Position pos;
+  std::string column;
+  bool descending = false;
+  std::optional<bool> nulls_first;  // unset: NULLs last ascending, first descending (as SQL)
 };
 struct Select {
   std::vector<SelectItem> items;
   std::string collection;
   Position collection_pos;
   ExprPtr where;              // may be null
-  ExprPtr order_by;           // a Distance, or null (rows in id order)
+  std::vector<NamePos> group_by;
+  ExprPtr order_by;           // a Distance, or null (rows in insertion order, or by sort_keys)
+  std::vector<SortKey> sort_keys;  // ORDER BY columns (never with a Distance)
   std::optional<uint64_t> limit;
+  std::optional<uint64_t> offset;
+  Position limit_pos, offset_pos;  // of the numbers
   std::optional<PlanSpec> plan;  // USING ...
 };
 struct Explain {
@@ -188,6 +225,8 @@ struct AlterCollection {
   std::string name;
   Position name_pos;
   std::vector<Option> options;  // SET (index_dim = 128, m = 32, ef_construction = 200, plan = FUNNEL (...))
+  std::optional<ColumnSpec> add_column;  // ADD [COLUMN] name type
+  std::optional<NamePos> drop_column;    // DROP [COLUMN] name
 };
 struct SetVariable {
   std::string name;  // lower-cased
@@ -260,7 +299,7 @@ struct Statement {
   std::vector<uint32_t> parameters;
   std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
                Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune,
-               WaitForIndex, Backup, Predict, TunePredict, Analyze>
+               WaitForIndex, Backup, Predict, TunePredict, Analyze, ShowStats>
       node;
 };
 

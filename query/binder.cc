@@ -240,6 +240,31 @@ Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const Co
     Filter f = Filter::And({Filter::Ge(name, std::move(lo)), Filter::Le(name, std::move(hi))});
     return b->negated ? Filter::Not(std::move(f)) : f;
   }
+  if (const auto* like = std::get_if<Like>(&e.node)) {
+    MRLDB_ASSIGN_OR_RETURN(std::string name, ColumnName(*like->operand, spec));
+    const int attr = spec.AttributeIndex(name);
+    const bool text = attr >= 0 ? spec.attributes[attr].type == AttrType::kText
+                                : spec.id_type == IdType::kText;
+    const char* op = like->case_insensitive ? "ILIKE" : "LIKE";
+    if (!text) {
+      return ErrorAt(like->operand->pos, fmt::format("{} needs a TEXT column; \"{}\" is {}", op,
+                                                     name, attr >= 0
+                                                         ? AttrTypeName(spec.attributes[attr].type)
+                                                         : IdTypeName(spec.id_type)));
+    }
+    MRLDB_ASSIGN_OR_RETURN(Value pattern, BindValue(*like->pattern, params));
+    if (std::holds_alternative<std::monostate>(pattern)) {
+      return ErrorAt(like->pattern->pos, fmt::format("the {} pattern is NULL", op));
+    }
+    const auto* text_pattern = std::get_if<std::string>(&pattern);
+    if (!text_pattern) {
+      return ErrorAt(like->pattern->pos, fmt::format("{} takes a text pattern such as 'a%', not {}",
+                                                     op, ValueToString(pattern)));
+    }
+    Filter f = like->case_insensitive ? Filter::ILike(std::move(name), *text_pattern)
+                                      : Filter::Like(std::move(name), *text_pattern);
+    return like->negated ? Filter::Not(std::move(f)) : f;
+  }
   if (const auto* l = std::get_if<Logical>(&e.node)) {
     std::vector<Filter> children;
     children.reserve(l->operands.size());
@@ -300,6 +325,42 @@ Result<SearchPlan> BindPlan(const PlanSpec& p) {
     stages.push_back({s.dims, s.keep.value_or(0)});
   }
   return SearchPlan::Funnel(std::move(stages), p.ef.value_or(0));
+}
+
+std::optional<std::vector<Key>> PointKeys(const Expr& e, std::span<const Param> params,
+                                          const CollectionSpec& spec) {
+  auto is_id = [&](const Expr& x) {
+    const auto* c = std::get_if<ColumnRef>(&x.node);
+    return c && SameName(c->name, spec.id_column);
+  };
+  // False when the value is no key of the id's type (1.0 for a BIGINT id): the scan decides.
+  auto add = [&](const Expr& x, std::vector<Key>* keys) {
+    auto v = BindValue(x, params);
+    if (!v.ok()) return false;
+    if (std::holds_alternative<std::monostate>(*v)) return true;
+    auto k = ValueToKey(*v, spec, x.pos);
+    if (!k.ok()) return false;
+    keys->push_back(std::move(k).value());
+    return true;
+  };
+  std::vector<Key> keys;
+  if (const auto* c = std::get_if<Comparison>(&e.node); c && c->op == CompareOp::kEq) {
+    const bool ok = is_id(*c->left) ? add(*c->right, &keys) : is_id(*c->right) && add(*c->left, &keys);
+    if (!ok) return std::nullopt;
+    return keys;
+  }
+  if (const auto* in = std::get_if<InList>(&e.node); in && !in->negated && is_id(*in->operand)) {
+    for (const ExprPtr& item : in->items) {
+      if (!add(*item, &keys)) return std::nullopt;
+    }
+    return keys;
+  }
+  if (const auto* l = std::get_if<Logical>(&e.node); l && l->op == LogicOp::kAnd) {
+    for (const ExprPtr& operand : l->operands) {
+      if (auto k = PointKeys(*operand, params, spec)) return k;
+    }
+  }
+  return std::nullopt;
 }
 
 Result<Key> ValueToKey(const Value& v, const CollectionSpec& spec, const Position& pos) {

@@ -2,6 +2,7 @@
 // that carry the position of the offending expression.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ Result<Filter> BindFilter(const Expr& e, std::span<const Param> params, const Co
 Result<SearchPlan> BindPlan(const PlanSpec& p);
 // `collection "c" has no column "x"` at `pos`, with a "did you mean" when a column is near.
 Status NoSuchColumn(const Position& pos, const CollectionSpec& spec, std::string_view column);
+// The ids a WHERE clause pins down, so that rows are read by id and not scanned: `id = v`,
+// `id IN (v, ...)`, or an AND of conditions with one of those (the first). NULLs match no row
+// and are left out. Unset when the clause does not pin the id. REQUIRES: BindFilter accepted `e`.
+std::optional<std::vector<Key>> PointKeys(const Expr& e, std::span<const Param> params,
+                                          const CollectionSpec& spec);
 // Case-insensitive name equality.
 bool SameName(std::string_view a, std::string_view b);
 // A key of the collection's id type from a value. Errors name the column and the value.

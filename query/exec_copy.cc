@@ -1,7 +1,9 @@
 // COPY collection FROM/TO 'file': streaming import in atomic batches, export of all rows.
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "query/formats/formats.h"
 #include "query/session_impl.h"
@@ -20,6 +22,9 @@ struct CopyOptions {
   size_t batch_rows = 0;
   bool overwrite = false;
   bool ignore_unknown = false;
+  // on_conflict: what a row whose id is stored does: 'error' (the default: the batch fails),
+  // 'skip' (the row is left out) or 'replace' (the stored row is replaced).
+  enum class OnConflict { kError, kSkip, kReplace } on_conflict = OnConflict::kError;
 };
 
 Result<CopyOptions> ParseCopyOptions(const std::vector<query::Option>& options, bool from) {
@@ -46,11 +51,19 @@ Result<CopyOptions> ParseCopyOptions(const std::vector<query::Option>& options, 
       c.overwrite = *flag;
     } else if (o.key == "ignore_unknown_fields" && flag && from) {
       c.ignore_unknown = *flag;
+    } else if (o.key == "on_conflict" && text && from) {
+      if (*text == "error") c.on_conflict = CopyOptions::OnConflict::kError;
+      else if (*text == "skip") c.on_conflict = CopyOptions::OnConflict::kSkip;
+      else if (*text == "replace") c.on_conflict = CopyOptions::OnConflict::kReplace;
+      else {
+        return ErrorAt(o.pos, fmt::format("on_conflict must be 'error', 'skip' or 'replace', not "
+                                          "'{}'", *text));
+      }
     } else {
       return ErrorAt(o.pos, fmt::format(
           "unknown or mistyped COPY option \"{}\" (COPY FROM: format 'npy|fvecs|csv|jsonl', ids "
           "'file', header true|false, delimiter ',', batch_size n, ignore_unknown_fields "
-          "true|false; COPY TO: format, ids, header, delimiter, overwrite true|false)", o.key));
+          "true|false, on_conflict 'error|skip|replace'; COPY TO: format, ids, header, delimiter, overwrite true|false)", o.key));
     }
   }
   return c;
@@ -160,31 +173,51 @@ Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Positio
     const size_t batch_rows = c.batch_rows ? c.batch_rows : options_.copy_batch_rows;
     formats::Batch batch;
     InsertBatch insert;
-    uint64_t committed = 0;
+    uint64_t committed = 0, read = 0, skipped = 0;
     for (;;) {
       if (cancel_) return Status::Cancelled(fmt::format("COPY cancelled after {} rows", committed));
       auto more = (*reader)->Next(&batch, batch_rows);
       if (!more.ok()) return fail(more.status(), committed);
       if (!*more) break;
+      // on_conflict 'skip': the batch's ids already stored (point reads) are left out, so that
+      // an interrupted COPY can be run again.
+      std::set<Key> stored;
+      if (c.on_conflict == CopyOptions::OnConflict::kSkip) {
+        FindOptions find;
+        find.ids = batch.ids;
+        MRLDB_ASSIGN_OR_RETURN(std::vector<Record> found, db_->Find(spec.name, find));
+        for (Record& r : found) stored.insert(std::move(r.id));
+        skipped += stored.size();
+      }
       insert.Clear();
       insert.Reserve(batch.rows(), batch.dim);
       for (size_t i = 0; i < batch.rows(); ++i) {
+        if (stored.count(batch.ids[i])) continue;
         insert.Add(batch.ids[i], batch.vector(i),
                    batch.attributes.empty() ? std::vector<Value>{} : std::move(batch.attributes[i]));
       }
-      Status st = db_->Insert(spec.name, insert);
+      Status st = insert.size() == 0 ? Status::Ok()
+                  : c.on_conflict == CopyOptions::OnConflict::kReplace
+                      ? db_->Upsert(spec.name, insert)
+                      : db_->Insert(spec.name, insert);
       if (!st.ok()) {
-        return fail(Status::InvalidArgument(fmt::format("rows {}..{} of '{}': {}", committed + 1,
-                                                        committed + batch.rows(), s.path, st.message())),
+        return fail(Status::InvalidArgument(fmt::format("rows {}..{} of '{}': {}", read + 1,
+                                                        read + batch.rows(), s.path, st.message())),
                     committed);
       }
-      committed += batch.rows();
-      if (options_.progress && !options_.progress({committed, (*reader)->total_rows()})) {
+      committed += insert.size();
+      read += batch.rows();
+      if (options_.progress && !options_.progress({read, (*reader)->total_rows()})) {
         return Status::Cancelled(fmt::format("COPY stopped after {} rows", committed))
             .WithPosition(pos.line, pos.column);
       }
     }
-    return ResultSet{{}, {}, fmt::format("COPY {}", committed), committed};
+    std::string tag = fmt::format("COPY {}", committed);
+    std::vector<std::string> notes;
+    if (skipped) notes.push_back(fmt::format("{} rows skipped: their ids were stored", skipped));
+    if (!(*reader)->note().empty()) notes.push_back((*reader)->note());
+    if (!notes.empty()) tag += fmt::format(" ({})", fmt::join(notes, "; "));
+    return ResultSet{{}, {}, std::move(tag), committed};
   }
 
   // COPY TO.

@@ -44,6 +44,14 @@ Result<double> RecallOption(const query::Option& o) {
   return r;
 }
 
+// An attribute's type from its (upper-case, parsed) SQL name.
+AttrType AttrTypeOf(const std::string& type) {
+  if (type == "TEXT") return AttrType::kText;
+  if (type == "BIGINT" || type == "INT" || type == "INTEGER") return AttrType::kInt;
+  if (type == "FLOAT" || type == "DOUBLE" || type == "REAL") return AttrType::kFloat;
+  return AttrType::kBool;
+}
+
 // Where the default plan in force comes from and what it measured.
 std::string PlanSourceText(const DefaultPlan& p) {
   switch (p.source) {
@@ -97,13 +105,7 @@ Result<ResultSet> Session::Impl::Create(const query::CreateCollection& s, const 
       spec.id_type = c.type == "TEXT" ? IdType::kText : IdType::kBigint;
       continue;
     }
-    ColumnDef col;
-    col.name = c.name;
-    if (c.type == "TEXT") col.type = AttrType::kText;
-    else if (c.type == "BIGINT" || c.type == "INT" || c.type == "INTEGER") col.type = AttrType::kInt;
-    else if (c.type == "FLOAT" || c.type == "DOUBLE" || c.type == "REAL") col.type = AttrType::kFloat;
-    else col.type = AttrType::kBool;
-    spec.attributes.push_back(std::move(col));
+    spec.attributes.push_back(ColumnDef{c.name, AttrTypeOf(c.type)});
   }
   if (!have_id) return ErrorAt(pos, "a collection needs a PRIMARY KEY column (TEXT or BIGINT)");
   if (!have_vector) return ErrorAt(pos, "a collection needs a VECTOR(D) column");
@@ -158,6 +160,30 @@ Result<ResultSet> Session::Impl::ShowCollections() {
     if (!info.ok()) continue;
     r.rows.push_back({Cell{n}, Cell{int64_t(info->spec.dim)}, Cell{std::string(MetricName(info->spec.metric))},
                       Cell{int64_t(info->spec.index_dim)}, Cell{int64_t(info->live_rows)}});
+  }
+  r.tag = fmt::format("SHOW {}", r.rows.size());
+  return r;
+}
+
+Result<ResultSet> Session::Impl::ShowStats(const query::ShowStats& s) {
+  std::vector<std::string> names;
+  if (s.collection) {
+    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(*s.collection, s.collection_pos));
+    names.push_back(spec.name);
+  } else {
+    names = db_->ListCollections();
+  }
+  ResultSet r;
+  r.columns = {{"collection", CellType::kText},        {"rows", CellType::kBigint},
+               {"deleted_rows", CellType::kBigint},     {"disk_bytes", CellType::kBigint},
+               {"index_memory_bytes", CellType::kBigint}, {"cache_memory_bytes", CellType::kBigint}};
+  for (const std::string& n : names) {
+    auto info = db_->DescribeCollection(n);
+    if (!info.ok()) continue;  // dropped meanwhile
+    r.rows.push_back({Cell{n}, Cell{int64_t(info->live_rows)},
+                      Cell{int64_t(info->allocated_rows - info->live_rows)},
+                      Cell{int64_t(info->disk_bytes)}, Cell{int64_t(info->index_memory_bytes)},
+                      Cell{int64_t(info->cache_memory_bytes)}});
   }
   r.tag = fmt::format("SHOW {}", r.rows.size());
   return r;
@@ -218,6 +244,7 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
 
 Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const query::Position& pos) {
   MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.name, s.name_pos));
+  if (s.add_column || s.drop_column) return AlterColumns(s, spec);
   AlterOptions a;
   std::optional<SearchPlan> plan;
   for (const query::Option& o : s.options) {
@@ -252,6 +279,45 @@ Result<ResultSet> Session::Impl::Alter(const query::AlterCollection& s, const qu
     Status st = db_->SetDefaultPlan(spec.name, *plan);
     if (!st.ok()) return st.WithPosition(pos.line, pos.column);
   }
+  return ResultSet{{}, {}, "ALTER COLLECTION", 0};
+}
+
+Result<ResultSet> Session::Impl::AlterColumns(const query::AlterCollection& s,
+                                              const CollectionSpec& spec) {
+  AlterOptions a;
+  if (s.drop_column) {
+    const query::NamePos& c = *s.drop_column;
+    if (query::SameName(c.name, spec.id_column) || query::SameName(c.name, spec.vector_column)) {
+      return ErrorAt(c.pos, fmt::format("column \"{}\" is the {} and cannot be dropped", c.name,
+                                        query::SameName(c.name, spec.id_column) ? "PRIMARY KEY"
+                                                                                : "vector column"));
+    }
+    const int attr = spec.AttributeIndex(c.name);
+    if (attr < 0) {
+      return ErrorAt(c.pos, fmt::format("collection \"{}\" has no column \"{}\"", spec.name, c.name));
+    }
+    a.drop_column = spec.attributes[attr].name;
+  } else {
+    const query::ColumnSpec& c = *s.add_column;
+    if (c.type == "VECTOR" || c.primary_key) {
+      return ErrorAt(c.pos, fmt::format("ADD COLUMN adds an attribute (TEXT, BIGINT, FLOAT or "
+                                        "BOOL); a collection has one {}",
+                                        c.primary_key ? "PRIMARY KEY" : "VECTOR column"));
+    }
+    for (const std::string& taken : {spec.id_column, spec.vector_column}) {
+      if (query::SameName(c.name, taken)) {
+        return ErrorAt(c.pos, fmt::format("collection \"{}\" already has a column \"{}\"",
+                                          spec.name, taken));
+      }
+    }
+    if (int attr = spec.AttributeIndex(c.name); attr >= 0) {
+      return ErrorAt(c.pos, fmt::format("collection \"{}\" already has a column \"{}\"",
+                                        spec.name, spec.attributes[attr].name));
+    }
+    a.add_column = ColumnDef{c.name, AttrTypeOf(c.type)};
+  }
+  Status st = db_->AlterCollection(spec.name, a);
+  if (!st.ok()) return st.line() ? st : st.WithPosition(s.name_pos.line, s.name_pos.column);
   return ResultSet{{}, {}, "ALTER COLLECTION", 0};
 }
 

@@ -1,6 +1,8 @@
 // INSERT / UPSERT / DELETE / UPDATE.
 #include <fmt/format.h>
 
+#include "query/listing.h"
+#include "query/projection.h"
 #include "query/session_impl.h"
 
 namespace mrldb {
@@ -40,12 +42,35 @@ Result<std::vector<int>> ColumnTargets(const query::Insert& s, const CollectionS
   return targets;
 }
 
+// RETURNING: the projection of `items`, or none when there is no RETURNING clause.
+Result<std::optional<query::Projection>> Returning(const std::vector<query::SelectItem>& items,
+                                                  const CollectionSpec& spec) {
+  if (items.empty()) return std::optional<query::Projection>();
+  MRLDB_ASSIGN_OR_RETURN(query::Projection p, query::Project(items, spec, false, false));
+  return std::optional<query::Projection>(std::move(p));
+}
+
+// The result of a write: its tag, and with RETURNING the rows of `batch` projected.
+ResultSet WriteResult(std::string tag, uint64_t n, const std::optional<query::Projection>& p,
+                      const InsertBatch& batch) {
+  ResultSet r{{}, {}, std::move(tag), n};
+  if (!p) return r;
+  r.columns = p->columns;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto v = batch.vector(i);
+    r.rows.push_back(query::MakeRow(*p, batch.id(i), batch.attributes(i),
+                                    std::vector<float>(v.begin(), v.end()), 0, 0));
+  }
+  return r;
+}
+
 }  // namespace
 
 Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Position& pos,
                                         Params params) {
   MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> targets, ColumnTargets(s, spec, pos));
+  MRLDB_ASSIGN_OR_RETURN(auto returning, Returning(s.returning, spec));
   InsertBatch batch;
   for (size_t r = 0; r < s.rows.size(); ++r) {
     const auto& row = s.rows[r];
@@ -81,26 +106,32 @@ Result<ResultSet> Session::Impl::Insert(const query::Insert& s, const query::Pos
   }
   Status st = s.upsert ? db_->Upsert(spec.name, batch) : db_->Insert(spec.name, batch);
   if (!st.ok()) return st.WithPosition(pos.line, pos.column);
-  return ResultSet{{}, {}, fmt::format("{} {}", s.upsert ? "UPSERT" : "INSERT", batch.size()),
-                   batch.size()};
+  return WriteResult(fmt::format("{} {}", s.upsert ? "UPSERT" : "INSERT", batch.size()),
+                     batch.size(), returning, batch);
 }
 
 Result<ResultSet> Session::Impl::Delete(const query::Delete& s, const query::Position& pos,
                                         Params params) {
   MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
-  FindOptions find;
-  if (s.where) {
-    MRLDB_ASSIGN_OR_RETURN(find.filter, query::BindFilter(*s.where, params, spec));
-  }
+  MRLDB_ASSIGN_OR_RETURN(auto returning, Returning(s.returning, spec));
+  MRLDB_ASSIGN_OR_RETURN(FindOptions find, query::RowSource(s.where, params, spec));
+  if (returning) find.vector_dims = returning->vector_dims;
   auto rows = db_->Find(spec.name, find);
   if (!rows.ok()) return rows.status().WithPosition(pos.line, pos.column);
   std::vector<Key> ids;
-  for (Record& r : *rows) ids.push_back(std::move(r.id));
+  for (const Record& r : *rows) ids.push_back(r.id);
   uint64_t n = 0;
   if (!ids.empty()) {
     MRLDB_ASSIGN_OR_RETURN(n, db_->Delete(spec.name, ids));
   }
-  return ResultSet{{}, {}, fmt::format("DELETE {}", n), n};
+  ResultSet result{{}, {}, fmt::format("DELETE {}", n), n};
+  if (returning) {
+    result.columns = returning->columns;
+    for (const Record& r : *rows) {
+      result.rows.push_back(query::MakeRow(*returning, r.id, r.attributes, r.vector, 0, 0));
+    }
+  }
+  return result;
 }
 
 Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Position& pos,
@@ -123,14 +154,12 @@ Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Pos
     MRLDB_ASSIGN_OR_RETURN(Value v, query::BindValue(*a.value, params));
     sets.emplace_back(c, std::move(v));
   }
-  FindOptions find;
+  MRLDB_ASSIGN_OR_RETURN(auto returning, Returning(s.returning, spec));
+  MRLDB_ASSIGN_OR_RETURN(FindOptions find, query::RowSource(s.where, params, spec));
   find.vector_dims = spec.dim;
-  if (s.where) {
-    MRLDB_ASSIGN_OR_RETURN(find.filter, query::BindFilter(*s.where, params, spec));
-  }
   auto rows = db_->Find(spec.name, find);
   if (!rows.ok()) return rows.status().WithPosition(pos.line, pos.column);
-  if (rows->empty()) return ResultSet{{}, {}, "UPDATE 0", 0};
+  if (rows->empty()) return WriteResult("UPDATE 0", 0, returning, InsertBatch());
   // One atomic upsert of the changed rows.
   InsertBatch batch;
   for (Record& r : *rows) {
@@ -139,7 +168,7 @@ Result<ResultSet> Session::Impl::Update(const query::Update& s, const query::Pos
   }
   Status st = db_->Upsert(spec.name, batch);
   if (!st.ok()) return st.WithPosition(pos.line, pos.column);
-  return ResultSet{{}, {}, fmt::format("UPDATE {}", batch.size()), batch.size()};
+  return WriteResult(fmt::format("UPDATE {}", batch.size()), batch.size(), returning, batch);
 }
 
 }  // namespace mrldb

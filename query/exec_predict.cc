@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "query/cells.h"
+#include "query/projection.h"
 #include "query/session_impl.h"
 
 namespace mrldb {

@@ -4,123 +4,60 @@
 
 #include <fmt/format.h>
 
-#include "query/cells.h"
+#include "query/listing.h"
+#include "query/tokenizer.h"
+#include "query/projection.h"
 #include "query/session_impl.h"
 
 namespace mrldb {
 
 using query::ErrorAt;
-using query::KeyCell;
-using query::ToCell;
-using query::TypeOf;
+using query::MakeRow;
 
-namespace {
-
-// One output column: what it shows.
-struct Output {
-  enum Kind { kId, kAttr, kVector, kDistance, kQueryIndex } kind;
-  int attr = -1;
-  uint32_t dims = 0;  // kVector
-};
-
-struct Projection {
-  std::vector<ResultColumn> columns;
-  std::vector<Output> outputs;
-  uint32_t vector_dims = 0;  // the longest vector prefix asked for
-};
-
-Result<Projection> Project(const query::Select& s, const CollectionSpec& spec, bool search,
-                           bool matrix) {
-  Projection p;
-  auto add = [&](std::string name, CellType t, Output o) {
-    p.columns.push_back({std::move(name), t});
-    if (o.kind == Output::kVector) p.vector_dims = std::max(p.vector_dims, o.dims);
-    p.outputs.push_back(o);
-  };
-  const CellType id_type = spec.id_type == IdType::kBigint ? CellType::kBigint : CellType::kText;
-  for (const query::SelectItem& item : s.items) {
-    const std::string alias = item.alias.value_or("");
-    switch (item.kind) {
-      case query::SelectItem::Kind::kStar:
-        for (int c : spec.ColumnOrder()) {  // as CREATE declared them
-          if (c == CollectionSpec::kIdColumn) {
-            add(spec.id_column, id_type, {Output::kId});
-          } else if (c == CollectionSpec::kVectorColumn) {
-            add(spec.vector_column, CellType::kVector, {Output::kVector, -1, spec.dim});
-          } else {
-            add(spec.attributes[c].name, TypeOf(spec.attributes[c].type), {Output::kAttr, c});
-          }
-        }
-        if (search) add("distance", CellType::kFloat, {Output::kDistance});
-        break;
-      case query::SelectItem::Kind::kDistance:
-        if (!search) {
-          return ErrorAt(item.pos, fmt::format("distance needs ORDER BY {} <=> [...]",
-                                               spec.vector_column));
-        }
-        add(alias.empty() ? "distance" : alias, CellType::kFloat, {Output::kDistance});
-        break;
-      case query::SelectItem::Kind::kQueryIndex:
-        if (!matrix) return ErrorAt(item.pos, "query_index needs a matrix of query vectors");
-        add(alias.empty() ? "query_index" : alias, CellType::kBigint, {Output::kQueryIndex});
-        break;
-      case query::SelectItem::Kind::kVectorPrefix:
-      case query::SelectItem::Kind::kColumn: {
-        const std::string name = alias.empty() ? item.column : alias;
-        if (query::SameName(item.column, spec.vector_column)) {
-          uint32_t dims = spec.dim;
-          if (item.kind == query::SelectItem::Kind::kVectorPrefix) {
-            if (item.prefix_dims < 1 || item.prefix_dims > spec.dim) {
-              return ErrorAt(item.pos, fmt::format("prefix of {} dims is outside 1..{}",
-                                                   item.prefix_dims, spec.dim));
-            }
-            dims = item.prefix_dims;
-          }
-          add(name, CellType::kVector, {Output::kVector, -1, dims});
-        } else if (item.kind == query::SelectItem::Kind::kVectorPrefix) {
-          return ErrorAt(item.pos, fmt::format("\"{}\" is not the vector column", item.column));
-        } else if (query::SameName(item.column, spec.id_column)) {
-          add(name, id_type, {Output::kId});
-        } else if (int c = spec.AttributeIndex(item.column); c >= 0) {
-          add(name, TypeOf(spec.attributes[c].type), {Output::kAttr, c});
-        } else {
-          return query::NoSuchColumn(item.pos, spec, item.column);
-        }
-        break;
-      }
-    }
+Result<std::vector<float>> Session::Impl::SearchQuery(const query::Distance& order, Params params,
+                                                     const CollectionSpec& spec) const {
+  if (!order.stored) return query::BindVector(*order.vector, params, 0);
+  // (SELECT embedding FROM c WHERE id = 'x'): that row's vector. SQL semantics: the row itself
+  // is a hit of its own search (distance 0) unless the WHERE clause leaves it out.
+  const query::StoredVector& sv = *order.stored;
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec from, Spec(sv.collection, sv.collection_pos));
+  if (!query::SameName(sv.column, from.vector_column)) {
+    return ErrorAt(sv.column_pos, fmt::format("the query subselect must select the vector column "
+                                              "\"{}\" of \"{}\"", from.vector_column, from.name));
   }
-  return p;
-}
-
-std::vector<Cell> MakeRow(const Projection& p, const Key& id, const std::vector<Value>& attrs,
-                          const std::vector<float>& vec, float distance, int64_t query_index) {
-  std::vector<Cell> row;
-  row.reserve(p.outputs.size());
-  for (const Output& o : p.outputs) {
-    switch (o.kind) {
-      case Output::kId: row.push_back(KeyCell(id)); break;
-      case Output::kAttr: row.push_back(ToCell(attrs[o.attr])); break;
-      case Output::kVector: row.push_back(Cell{std::vector<float>(vec.begin(), vec.begin() + o.dims)}); break;
-      case Output::kDistance: row.push_back(Cell{double{distance}}); break;
-      case Output::kQueryIndex: row.push_back(Cell{query_index}); break;
-    }
+  if (!query::SameName(sv.id_column, from.id_column)) {
+    return ErrorAt(sv.id_column_pos, fmt::format("the query subselect picks its row by the id "
+                                                 "column: WHERE {} = ...", from.id_column));
   }
-  return row;
+  if (from.dim != spec.dim) {
+    return ErrorAt(sv.column_pos, fmt::format("\"{}\".\"{}\" has {} dimensions, \"{}\" {}",
+                                              from.name, from.vector_column, from.dim, spec.name,
+                                              spec.dim));
+  }
+  MRLDB_ASSIGN_OR_RETURN(Value v, query::BindValue(*sv.id, params));
+  MRLDB_ASSIGN_OR_RETURN(Key id, query::ValueToKey(v, from, sv.id->pos));
+  auto row = db_->Get(from.name, id);
+  if (!row.ok()) {
+    if (row.status().IsNotFound()) {
+      return Status::NotFound(fmt::format("the query row: collection \"{}\" has no row with id {}",
+                                          from.name, KeyToString(id)))
+          .WithPosition(sv.id->pos.line, sv.id->pos.column);
+    }
+    return row.status().WithPosition(sv.id->pos.line, sv.id->pos.column);
+  }
+  return std::move(row->vector);
 }
-
-}  // namespace
 
 Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Position& pos,
                                         Params params, SearchStats* stats) {
   MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
   const query::Distance* order = nullptr;
   if (s.order_by) {
-    order = std::get_if<query::Distance>(&s.order_by->node);
-    if (!order) return ErrorAt(s.order_by->pos, "ORDER BY takes <vector column> <=> <vector>");
+    order = &std::get<query::Distance>(s.order_by->node);
     const auto* col = std::get_if<query::ColumnRef>(&order->column->node);
     if (!col || !query::SameName(col->name, spec.vector_column)) {
-      return ErrorAt(order->column->pos, fmt::format("ORDER BY must name the vector column \"{}\"",
+      return ErrorAt(order->column->pos, fmt::format("ORDER BY with a distance operator must name "
+                                                     "the vector column \"{}\"",
                                                      spec.vector_column));
     }
     const bool mismatch = (order->op == query::DistanceOp::kL2 && spec.metric != Metric::kL2) ||
@@ -131,48 +68,51 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
                                                   "{} <=> [...]", spec.name, MetricName(spec.metric),
                                                   spec.vector_column));
     }
+    if (!s.group_by.empty()) {
+      return ErrorAt(s.group_by[0].pos, "GROUP BY cannot group a vector search's hits");
+    }
   } else if (s.plan) {
     return ErrorAt(s.plan->pos, "USING needs ORDER BY <vector column> <=> <vector>");
   }
-  const bool matrix = order && query::IsMatrix(*order->vector, params);
-  MRLDB_ASSIGN_OR_RETURN(Projection proj, Project(s, spec, order != nullptr, matrix));
+  if (!order) {  // a listing: by id, or a scan in insertion order (query/listing.h)
+    auto bound = query::BindListing(s, params, spec);
+    if (!bound.ok()) return bound.status();
+    if (s.limit == 0u) return ResultSet{bound->columns, {}, "SELECT 0", 0};
+    auto r = query::RunListing(db_, *bound, spec);
+    if (!r.ok()) return r.status().line() ? r.status() : r.status().WithPosition(pos.line, pos.column);
+    return r;
+  }
+  const bool matrix = order->vector && query::IsMatrix(*order->vector, params);
+  MRLDB_ASSIGN_OR_RETURN(query::Projection proj, query::Project(s.items, spec, true, matrix));
   std::optional<Filter> filter;
   if (s.where) {
     MRLDB_ASSIGN_OR_RETURN(filter, query::BindFilter(*s.where, params, spec));
   }
   ResultSet r;
   r.columns = proj.columns;
-
-  if (s.limit == 0u) {  // LIMIT 0: no rows, as in SQL (the statement is still checked)
-    if (s.plan) MRLDB_RETURN_IF_ERROR(query::BindPlan(*s.plan).status());
+  SearchOptions o;
+  o.device = SearchDevice();
+  const uint64_t limit = s.limit.value_or(static_cast<uint64_t>(limit_));
+  const uint64_t offset = s.offset.value_or(0);
+  if (limit > 100000 || offset > 100000 - limit) {
+    return ErrorAt(s.offset ? s.offset_pos : s.limit_pos,
+                   offset ? fmt::format("LIMIT {} + OFFSET {} is outside 0..100000 for a vector "
+                                        "search (it searches for LIMIT + OFFSET hits)",
+                                        limit, offset)
+                          : fmt::format("LIMIT {} is outside 0..100000 for a vector search", limit));
+  }
+  o.k = static_cast<uint32_t>(limit + offset);
+  if (s.plan) {
+    MRLDB_ASSIGN_OR_RETURN(o.plan, query::BindPlan(*s.plan));
+  }
+  if (limit == 0) {  // LIMIT 0: no rows, as in SQL (the statement is still checked)
     if (matrix) {
       MRLDB_RETURN_IF_ERROR(query::BindMatrix(*order->vector, params, spec.dim).status());
-    } else if (order) {
-      MRLDB_RETURN_IF_ERROR(query::BindVector(*order->vector, params, 0).status());
+    } else {
+      MRLDB_RETURN_IF_ERROR(SearchQuery(*order, params, spec).status());
     }
     r.tag = "SELECT 0";
     return r;
-  }
-  if (!order) {  // plain listing in insertion order
-    FindOptions find;
-    find.filter = std::move(filter);
-    find.limit = s.limit.value_or(0);
-    find.vector_dims = proj.vector_dims;
-    auto rows = db_->Find(spec.name, find);
-    if (!rows.ok()) return rows.status().WithPosition(pos.line, pos.column);
-    for (const Record& rec : *rows) r.rows.push_back(MakeRow(proj, rec.id, rec.attributes, rec.vector, 0, 0));
-    r.tag = fmt::format("SELECT {}", r.rows.size());
-    return r;
-  }
-
-  SearchOptions o;
-  o.device = SearchDevice();
-  o.k = static_cast<uint32_t>(s.limit.value_or(static_cast<uint64_t>(limit_)));
-  if (s.limit && *s.limit > 100000) {
-    return ErrorAt(pos, fmt::format("LIMIT {} is outside 0..100000 for a vector search", *s.limit));
-  }
-  if (s.plan) {
-    MRLDB_ASSIGN_OR_RETURN(o.plan, query::BindPlan(*s.plan));
   }
   if (ef_ > 0 && o.plan.ef == 0) o.plan.ef = static_cast<uint32_t>(ef_);
   o.filter = std::move(filter);
@@ -181,21 +121,24 @@ Result<ResultSet> Session::Impl::Select(const query::Select& s, const query::Pos
   auto positioned = [&](const Status& st) {
     return st.line() ? st : st.WithPosition(s.order_by->pos.line, s.order_by->pos.column);
   };
+  // OFFSET skips the nearest hits of each query.
+  auto add_hits = [&](const std::vector<Hit>& hits, int64_t q) {
+    for (size_t i = offset; i < hits.size(); ++i) {
+      const Hit& h = hits[i];
+      r.rows.push_back(MakeRow(proj, h.id, h.attributes, h.vector, h.distance, q));
+    }
+  };
   if (matrix) {
     MRLDB_ASSIGN_OR_RETURN(QueryMatrix m, query::BindMatrix(*order->vector, params, spec.dim));
     o.cancel = &cancel_;  // a batch search stops between queries on Session::Cancel
     auto hits = db_->SearchBatch(spec.name, m.values, m.rows, o);
     if (!hits.ok()) return positioned(hits.status());
-    for (size_t q = 0; q < hits->size(); ++q) {
-      for (const Hit& h : (*hits)[q]) {
-        r.rows.push_back(MakeRow(proj, h.id, h.attributes, h.vector, h.distance, int64_t(q)));
-      }
-    }
+    for (size_t q = 0; q < hits->size(); ++q) add_hits((*hits)[q], int64_t(q));
   } else {
-    MRLDB_ASSIGN_OR_RETURN(std::vector<float> q, query::BindVector(*order->vector, params, 0));
+    MRLDB_ASSIGN_OR_RETURN(std::vector<float> q, SearchQuery(*order, params, spec));
     auto hits = db_->Search(spec.name, q, o, stats);
     if (!hits.ok()) return positioned(hits.status());
-    for (const Hit& h : *hits) r.rows.push_back(MakeRow(proj, h.id, h.attributes, h.vector, h.distance, 0));
+    add_hits(*hits, 0);
   }
   r.tag = fmt::format("SELECT {}", r.rows.size());
   return r;
@@ -207,18 +150,18 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
     return ExplainPredict(*p, s.analyze, s.statement->pos, params);
   }
   const auto* sel = std::get_if<query::Select>(&s.statement->node);
-  if (!sel || !sel->order_by) {
-    return ErrorAt(s.statement->pos, "EXPLAIN takes a vector search: SELECT ... ORDER BY "
-                                     "<vector column> <=> <vector> ...");
-  }
+  if (!sel || !sel->order_by) return ExplainOther(s, params);
   const auto* order = std::get_if<query::Distance>(&sel->order_by->node);
-  if (order && query::IsMatrix(*order->vector, params)) {
+  if (order->vector && query::IsMatrix(*order->vector, params)) {
     return ErrorAt(order->vector->pos, "EXPLAIN takes a single query vector, not a matrix");
   }
   MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(sel->collection, sel->collection_pos));
   ResultSet out;
   out.columns = {{"QUERY PLAN", CellType::kText}};
   auto line = [&](std::string text) { out.rows.push_back({Cell{std::move(text)}}); };
+  if (sel->limit.value_or(0) + sel->offset.value_or(0) > 100000) {  // SELECT says what is wrong
+    return Select(*sel, s.statement->pos, params, nullptr).status();
+  }
   if (sel->limit == 0u) {  // as SELECT: nothing is searched
     MRLDB_RETURN_IF_ERROR(Select(*sel, s.statement->pos, params, nullptr).status());
     line(fmt::format("no search on {}: LIMIT 0 returns no rows", spec.name));
@@ -227,7 +170,8 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   }
   SearchOptions o;
   o.device = SearchDevice();
-  o.k = static_cast<uint32_t>(sel->limit.value_or(static_cast<uint64_t>(limit_)));
+  o.k = static_cast<uint32_t>(sel->limit.value_or(static_cast<uint64_t>(limit_)) +
+                              sel->offset.value_or(0));
   if (sel->plan) {
     MRLDB_ASSIGN_OR_RETURN(o.plan, query::BindPlan(*sel->plan));
   }
@@ -262,7 +206,7 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   if (s.recall) {
     SearchOptions exact = o;
     exact.plan = SearchPlan::Exact();
-    MRLDB_ASSIGN_OR_RETURN(std::vector<float> q, query::BindVector(*order->vector, params, 0));
+    MRLDB_ASSIGN_OR_RETURN(std::vector<float> q, SearchQuery(*order, params, spec));
     auto approx = db_->Search(spec.name, q, o);
     auto truth = db_->Search(spec.name, q, exact);
     if (!approx.ok()) return approx.status();
@@ -274,6 +218,68 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
     line(fmt::format("recall@{}: {:.3f} ({} of {} exact full-dimension neighbours)", o.k,
                      truth->empty() ? 1.0 : double(hit) / truth->size(), hit, truth->size()));
   }
+  out.tag = "EXPLAIN";
+  return out;
+}
+
+}  // namespace mrldb
+
+namespace mrldb {
+
+Result<ResultSet> Session::Impl::ExplainOther(const query::Explain& s, Params params) {
+  const query::Statement& st = *s.statement;
+  std::vector<std::string> lines;
+  auto info_of = [&](const std::string& name,
+                     const query::Position& at) -> Result<std::pair<CollectionSpec, uint64_t>> {
+    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(name, at));
+    MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db_->DescribeCollection(spec.name));
+    return std::make_pair(std::move(spec), info.live_rows);
+  };
+  if (const auto* sel = std::get_if<query::Select>(&st.node)) {
+    MRLDB_ASSIGN_OR_RETURN(auto c, info_of(sel->collection, sel->collection_pos));
+    MRLDB_ASSIGN_OR_RETURN(query::BoundListing b, query::BindListing(*sel, params, c.first));
+    lines = sel->limit == 0u
+                ? std::vector<std::string>{fmt::format("no read of {}: LIMIT 0 returns no rows",
+                                                       c.first.name)}
+                : query::DescribeListing(b, c.first, c.second);
+  } else if (const auto* del = std::get_if<query::Delete>(&st.node)) {
+    MRLDB_ASSIGN_OR_RETURN(auto c, info_of(del->collection, del->collection_pos));
+    MRLDB_ASSIGN_OR_RETURN(FindOptions find, query::RowSource(del->where, params, c.first));
+    lines = {query::AccessPath(find, c.first, c.second), "  delete the rows found (one atomic write)"};
+  } else if (const auto* up = std::get_if<query::Update>(&st.node)) {
+    MRLDB_ASSIGN_OR_RETURN(auto c, info_of(up->collection, up->collection_pos));
+    MRLDB_ASSIGN_OR_RETURN(FindOptions find, query::RowSource(up->where, params, c.first));
+    lines = {query::AccessPath(find, c.first, c.second),
+             "  rewrite the rows found (one atomic upsert)"};
+  } else if (const auto* ins = std::get_if<query::Insert>(&st.node)) {
+    MRLDB_ASSIGN_OR_RETURN(auto c, info_of(ins->collection, ins->collection_pos));
+    lines = {fmt::format("insert of {} row{} into {} (one atomic write; {})", ins->rows.size(),
+                         ins->rows.size() == 1 ? "" : "s", c.first.name,
+                         ins->upsert ? "a stored id is replaced" : "a stored id is an error")};
+  } else if (const auto* copy = std::get_if<query::Copy>(&st.node)) {
+    MRLDB_ASSIGN_OR_RETURN(auto c, info_of(copy->collection, copy->collection_pos));
+    lines = {copy->from ? fmt::format("read of '{}' in batches, one atomic insert into {} each",
+                                      copy->path, c.first.name)
+                        : fmt::format("scan of {} ({} rows) written to '{}'", c.first.name,
+                                      c.second, copy->path)};
+  } else {
+    const std::string_view text = st.text;
+    const std::string kind = query::ToUpper(text.substr(0, text.find_first_of(" \t\r\n")));
+    lines = {fmt::format("{}: no rows are read or written", kind)};
+    if (kind == "TUNE" || kind == "WAIT") lines[0] = fmt::format("{}: runs searches and waits; "
+                                                                  "no rows are written", kind);
+  }
+  if (s.analyze) {
+    const auto t0 = std::chrono::steady_clock::now();
+    MRLDB_ASSIGN_OR_RETURN(ResultSet r, Run(st, params));
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const uint64_t n = r.columns.empty() ? r.rows_affected : r.rows.size();
+    lines.push_back(fmt::format("total: {} rows in {:.3f} ms", n, ms));
+  }
+  ResultSet out;
+  out.columns = {{"QUERY PLAN", CellType::kText}};
+  for (std::string& l : lines) out.rows.push_back({Cell{std::move(l)}});
   out.tag = "EXPLAIN";
   return out;
 }

@@ -363,7 +363,12 @@ Result<ExprPtr> Parser::ParseComparison() {
     MRLDB_ASSIGN_OR_RETURN(ExprPtr high, ParseOperand());
     return MakeExpr(pos, Between{std::move(left), std::move(low), std::move(high), negated});
   }
-  if (negated) return SyntaxError(Peek(), "IN or BETWEEN after NOT");
+  if (AtKeyword("LIKE") || AtKeyword("ILIKE")) {
+    const bool case_insensitive = IsKeyword(Advance(), "ILIKE");
+    MRLDB_ASSIGN_OR_RETURN(ExprPtr pattern, ParseValue("a pattern ('...') or a parameter"));
+    return MakeExpr(pos, Like{std::move(left), std::move(pattern), negated, case_insensitive});
+  }
+  if (negated) return SyntaxError(Peek(), "IN, BETWEEN, LIKE or ILIKE after NOT");
   return left;
 }
 

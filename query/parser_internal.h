@@ -93,7 +93,8 @@ class Parser {
   // A whole statement from its first token up to, not including, its ';'; sets pos and text.
   Result<Statement> ParseStatementHere();
   Result<CreateCollection> ParseCreate();
-  Result<ColumnSpec> ParseColumnDef();
+  // `in_list`: inside CREATE's parentheses (',' or ')' follows), else ALTER ... ADD (the end).
+  Result<ColumnSpec> ParseColumnDef(bool in_list = true);
   Result<DropCollection> ParseDrop();
   Result<AlterCollection> ParseAlter();
   Status ParseShow(Statement& out);  // SHOW COLLECTIONS | SHOW ALL | SHOW name
@@ -101,9 +102,16 @@ class Parser {
   Result<Insert> ParseInsert();
   Result<Update> ParseUpdate();
   Result<Delete> ParseDelete();
+  // ---- Queries (parser_select.cc) ----
   Result<Select> ParseSelect();
   Result<SelectItem> ParseSelectItem();
-  Result<ExprPtr> ParseOrderBy();
+  // ORDER BY: a Distance into select->order_by, or sort keys into select->sort_keys.
+  Status ParseOrderBy(Select* select);
+  // "(" SELECT column FROM name WHERE column "=" value ")", at '('.
+  Result<StoredVector> ParseStoredVector();
+  // [ RETURNING select_item { "," select_item } ], then the statement's end; `more` are the
+  // clauses that could still have come before RETURNING.
+  Status ParseReturning(std::vector<SelectItem>* out, std::string_view more);
   Result<Explain> ParseExplain();
   Result<Copy> ParseCopy();
   Result<SetVariable> ParseSet();

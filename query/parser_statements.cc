@@ -29,15 +29,6 @@ Status Store(Result<T> result, Statement& out) {
   return Status::Ok();
 }
 
-// The clauses that may follow a plan, for the statement-end message.
-std::string_view AfterPlan(const PlanSpec& plan) {
-  if (plan.kind == PlanSpec::Kind::kExact && !plan.dims) return "AT";
-  if ((plan.kind == PlanSpec::Kind::kFunnel || plan.kind == PlanSpec::Kind::kPrefix) && !plan.ef) {
-    return "EF";
-  }
-  return "";
-}
-
 }  // namespace
 
 Result<Statement> Parser::ParseStatementHere() {
@@ -127,7 +118,7 @@ Result<CreateCollection> Parser::ParseCreate() {
   return create;
 }
 
-Result<ColumnSpec> Parser::ParseColumnDef() {
+Result<ColumnSpec> Parser::ParseColumnDef(bool in_list) {
   ColumnSpec column;
   column.pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(column.name, ParseName("a column name"));
@@ -169,8 +160,11 @@ Result<ColumnSpec> Parser::ParseColumnDef() {
   } else {
     more += "PRIMARY KEY, ";
   }
-  if (!Is(TokenKind::kComma) && !Is(TokenKind::kRParen)) {
+  if (in_list && !Is(TokenKind::kComma) && !Is(TokenKind::kRParen)) {
     return SyntaxError(Peek(), more + "',' or ')'");
+  }
+  if (!in_list && !Is(TokenKind::kSemicolon) && !Is(TokenKind::kEnd)) {
+    return SyntaxError(Peek(), more + "';' or end of input");
   }
   return column;
 }
@@ -197,8 +191,19 @@ Result<AlterCollection> Parser::ParseAlter() {
   AlterCollection alter;
   alter.name_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(alter.name, ParseName("a collection name"));
-  MRLDB_RETURN_IF_ERROR(ExpectKeyword("SET"));
-  MRLDB_ASSIGN_OR_RETURN(alter.options, ParseOptions(/*copy_style=*/false));
+  if (AcceptKeyword("ADD")) {
+    AcceptKeyword("COLUMN");
+    MRLDB_ASSIGN_OR_RETURN(alter.add_column, ParseColumnDef(/*in_list=*/false));
+  } else if (AcceptKeyword("DROP")) {
+    AcceptKeyword("COLUMN");
+    NamePos column{Peek().pos, {}};
+    MRLDB_ASSIGN_OR_RETURN(column.name, ParseName("a column name"));
+    alter.drop_column = std::move(column);
+  } else if (AcceptKeyword("SET")) {
+    MRLDB_ASSIGN_OR_RETURN(alter.options, ParseOptions(/*copy_style=*/false));
+  } else {
+    return SyntaxError(Peek(), "SET, ADD COLUMN or DROP COLUMN");
+  }
   MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
   return alter;
 }
@@ -207,10 +212,17 @@ Status Parser::ParseShow(Statement& out) {
   Advance();  // SHOW
   if (AcceptKeyword("COLLECTIONS")) {
     out.node = ShowCollections{};
+  } else if (AcceptKeyword("STATS")) {
+    ShowStats stats;
+    if (!Is(TokenKind::kSemicolon) && !Is(TokenKind::kEnd)) {
+      stats.collection_pos = Peek().pos;
+      MRLDB_ASSIGN_OR_RETURN(stats.collection, ParseName("a collection name, ';' or end of input"));
+    }
+    out.node = std::move(stats);
   } else if (AcceptKeyword("ALL")) {
     out.node = ShowVariable{"all"};
   } else {
-    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, ALL or a setting"));
+    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, STATS, ALL or a setting"));
     out.node = ShowVariable{std::move(name)};
   }
   return ExpectStatementEnd("");
@@ -255,11 +267,8 @@ Result<Insert> Parser::ParseInsert() {
     MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "',' or ')'"));
     insert.rows.push_back(std::move(row));
   } while (Accept(TokenKind::kComma));
-  if (is_upsert) {
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("','"));
-    return insert;
-  }
-  if (AcceptKeyword("ON")) {
+  std::string_view more = is_upsert ? "',', RETURNING" : "',', ON CONFLICT, RETURNING";
+  if (!is_upsert && AcceptKeyword("ON")) {
     MRLDB_RETURN_IF_ERROR(ExpectKeyword("CONFLICT"));
     if (AcceptKeyword("DO")) {
       MRLDB_RETURN_IF_ERROR(ExpectKeyword("UPDATE"));
@@ -267,10 +276,9 @@ Result<Insert> Parser::ParseInsert() {
       return SyntaxError(Peek(), "REPLACE or DO UPDATE");
     }
     insert.upsert = true;
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
-    return insert;
+    more = "RETURNING";
   }
-  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("',', ON CONFLICT"));
+  MRLDB_RETURN_IF_ERROR(ParseReturning(&insert.returning, more));
   return insert;
 }
 
@@ -288,12 +296,12 @@ Result<Update> Parser::ParseUpdate() {
     MRLDB_ASSIGN_OR_RETURN(assignment.value, ParseValue("a value"));
     update.set.push_back(std::move(assignment));
   } while (Accept(TokenKind::kComma));
+  std::string_view more = "',', WHERE, RETURNING";
   if (AcceptKeyword("WHERE")) {
     MRLDB_ASSIGN_OR_RETURN(update.where, ParsePredicate());
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AND, OR"));
-  } else {
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("',', WHERE"));
+    more = "AND, OR, RETURNING";
   }
+  MRLDB_RETURN_IF_ERROR(ParseReturning(&update.returning, more));
   return update;
 }
 
@@ -303,114 +311,13 @@ Result<Delete> Parser::ParseDelete() {
   Delete del;
   del.collection_pos = Peek().pos;
   MRLDB_ASSIGN_OR_RETURN(del.collection, ParseName("a collection name"));
+  std::string_view more = "WHERE, RETURNING";
   if (AcceptKeyword("WHERE")) {
     MRLDB_ASSIGN_OR_RETURN(del.where, ParsePredicate());
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("AND, OR"));
-  } else {
-    MRLDB_RETURN_IF_ERROR(ExpectStatementEnd("WHERE"));
+    more = "AND, OR, RETURNING";
   }
+  MRLDB_RETURN_IF_ERROR(ParseReturning(&del.returning, more));
   return del;
-}
-
-// ---- Queries ----
-
-Result<Select> Parser::ParseSelect() {
-  Advance();  // SELECT
-  Select select;
-  while (true) {
-    MRLDB_ASSIGN_OR_RETURN(SelectItem item, ParseSelectItem());
-    const bool may_alias = item.kind != SelectItem::Kind::kStar && !item.alias;
-    select.items.push_back(std::move(item));
-    if (Accept(TokenKind::kComma)) continue;
-    if (AcceptKeyword("FROM")) break;
-    return SyntaxError(Peek(), may_alias ? "AS, ',' or FROM" : "',' or FROM");
-  }
-  select.collection_pos = Peek().pos;
-  MRLDB_ASSIGN_OR_RETURN(select.collection, ParseName("a collection name"));
-  std::string_view more = "WHERE, ORDER BY, LIMIT, USING";  // the clauses that may still follow
-  if (AcceptKeyword("WHERE")) {
-    MRLDB_ASSIGN_OR_RETURN(select.where, ParsePredicate());
-    more = "AND, OR, ORDER BY, LIMIT, USING";
-  }
-  if (AtKeyword("ORDER")) {
-    MRLDB_ASSIGN_OR_RETURN(select.order_by, ParseOrderBy());
-    more = "LIMIT, USING";
-  }
-  if (AcceptKeyword("LIMIT")) {
-    MRLDB_ASSIGN_OR_RETURN(select.limit,
-                           ParseUnsigned("a row count", std::numeric_limits<int64_t>::max()));
-    more = "USING";
-  }
-  if (AcceptKeyword("USING")) {
-    MRLDB_ASSIGN_OR_RETURN(select.plan, ParsePlan());
-    more = AfterPlan(*select.plan);
-  }
-  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(more));
-  return select;
-}
-
-Result<SelectItem> Parser::ParseSelectItem() {
-  SelectItem item;
-  item.pos = Peek().pos;
-  if (Accept(TokenKind::kStar)) {
-    item.kind = SelectItem::Kind::kStar;
-    return item;
-  }
-  if (AcceptKeyword("DISTANCE")) {
-    item.kind = SelectItem::Kind::kDistance;
-  } else if (AcceptKeyword("QUERY_INDEX")) {
-    item.kind = SelectItem::Kind::kQueryIndex;
-  } else if (AtKeyword("PREFIX") && Is(TokenKind::kLParen, 1)) {
-    Advance();
-    Advance();
-    item.kind = SelectItem::Kind::kVectorPrefix;
-    MRLDB_ASSIGN_OR_RETURN(item.column, ParseName("the vector column"));
-    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kComma, "','"));
-    MRLDB_ASSIGN_OR_RETURN(item.prefix_dims, ParseUint32("a prefix dimension"));
-    MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRParen, "')'"));
-  } else {
-    MRLDB_ASSIGN_OR_RETURN(item.column,
-                           ParseName("a select item (*, a column, distance, query_index, "
-                                     "column[:n] or PREFIX(column, n))"));
-    item.kind = SelectItem::Kind::kColumn;
-    if (Accept(TokenKind::kLBracket)) {
-      item.kind = SelectItem::Kind::kVectorPrefix;
-      MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kColon, "':' (column[:n] is a prefix)"));
-      MRLDB_ASSIGN_OR_RETURN(item.prefix_dims, ParseUint32("a prefix dimension"));
-      MRLDB_RETURN_IF_ERROR(Expect(TokenKind::kRBracket, "']'"));
-    }
-  }
-  if (AcceptKeyword("AS")) {
-    MRLDB_ASSIGN_OR_RETURN(item.alias, ParseName("an alias"));
-  }
-  return item;
-}
-
-Result<ExprPtr> Parser::ParseOrderBy() {
-  Advance();  // ORDER
-  MRLDB_RETURN_IF_ERROR(ExpectKeyword("BY"));
-  const Position pos = Peek().pos;
-  MRLDB_ASSIGN_OR_RETURN(std::string column, ParseName("the vector column"));
-  auto column_ref = std::make_unique<Expr>();
-  column_ref->pos = pos;
-  column_ref->node = ColumnRef{std::move(column)};
-  Distance distance;
-  distance.column = std::move(column_ref);
-  switch (Peek().kind) {
-    case TokenKind::kCosineDistance: distance.op = DistanceOp::kCosine; break;
-    case TokenKind::kL2Distance: distance.op = DistanceOp::kL2; break;
-    case TokenKind::kInnerProduct: distance.op = DistanceOp::kInnerProduct; break;
-    default: return SyntaxError(Peek(), "a distance operator (<=>, <-> or <#>)");
-  }
-  Advance();
-  if (!Is(TokenKind::kLBracket) && !Is(TokenKind::kParameter)) {
-    return SyntaxError(Peek(), "a query vector ([...]), a matrix ([[...], ...]) or a parameter");
-  }
-  MRLDB_ASSIGN_OR_RETURN(distance.vector, ParseValue("a query vector"));
-  auto expr = std::make_unique<Expr>();
-  expr->pos = pos;
-  expr->node = std::move(distance);
-  return expr;
 }
 
 Result<Explain> Parser::ParseExplain() {

@@ -60,6 +60,7 @@ Result<ResultSet> Session::Impl::Run(const query::Statement& st, std::span<const
         if constexpr (std::is_same_v<T, query::CreateCollection>) return Create(node, pos);
         else if constexpr (std::is_same_v<T, query::DropCollection>) return Drop(node, pos);
         else if constexpr (std::is_same_v<T, query::ShowCollections>) return ShowCollections();
+        else if constexpr (std::is_same_v<T, query::ShowStats>) return ShowStats(node);
         else if constexpr (std::is_same_v<T, query::Describe>) return Describe(node, pos);
         else if constexpr (std::is_same_v<T, query::Insert>) return Insert(node, pos, params);
         else if constexpr (std::is_same_v<T, query::Delete>) return Delete(node, pos, params);

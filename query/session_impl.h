@@ -26,8 +26,10 @@ class Session::Impl {
   Result<ResultSet> Create(const query::CreateCollection& s, const query::Position& pos);
   Result<ResultSet> Drop(const query::DropCollection& s, const query::Position& pos);
   Result<ResultSet> ShowCollections();
+  Result<ResultSet> ShowStats(const query::ShowStats& s);
   Result<ResultSet> Describe(const query::Describe& s, const query::Position& pos);
   Result<ResultSet> Alter(const query::AlterCollection& s, const query::Position& pos);
+  Result<ResultSet> AlterColumns(const query::AlterCollection& s, const CollectionSpec& spec);
   Result<ResultSet> Tune(const query::Tune& s, const query::Position& pos);
   Result<ResultSet> WaitForIndex(const query::WaitForIndex& s, const query::Position& pos);
   Result<ResultSet> Backup(const query::Backup& s, const query::Position& pos);
@@ -48,6 +50,11 @@ class Session::Impl {
   Result<ResultSet> TunePredict(const query::TunePredict& s, const query::Position& pos);
   Result<ResultSet> Analyze(const query::Analyze& s, const query::Position& pos);
 
+  // The query vector of a search: a literal, a parameter, or a stored row's vector.
+  Result<std::vector<float>> SearchQuery(const query::Distance& order, Params params,
+                                         const CollectionSpec& spec) const;
+  // EXPLAIN of a statement that is not a vector search: its access path and steps.
+  Result<ResultSet> ExplainOther(const query::Explain& s, Params params);
   // The collection's spec, or NotFound positioned at `pos`.
   Result<CollectionSpec> Spec(const std::string& name, const query::Position& pos) const;
   // The real path of a file the server reads or writes (`what`: "COPY FROM", ...), checked

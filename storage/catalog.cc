@@ -91,6 +91,10 @@ std::string EncodeDescriptor(const CollectionDescriptor& d) {
     PutFixed32(&out, c.sample);
     PutFixed64(&out, c.rows);
   }
+  // Added with ALTER ... ADD / DROP COLUMN: a descriptor without them stores attribute i at slot i.
+  PutVarint64(&out, d.RowWidth());
+  PutVarint64(&out, s.attributes.size());
+  for (size_t i = 0; i < s.attributes.size(); ++i) PutVarint64(&out, d.Slot(i));
   return out;
 }
 
@@ -220,6 +224,22 @@ Result<CollectionDescriptor> DecodeDescriptor(std::string_view bytes) {
       c.sample = in.Fixed32();
       c.rows = in.Fixed64();
       s.calibrations.push_back(std::move(c));
+    }
+  }
+  if (!in.failed() && !in.done()) {
+    const uint64_t width = in.Varint64(), count = in.Varint64();
+    if (width > 65536 || count != s.attributes.size()) {
+      return Status::Corruption("collection descriptor: attribute slots do not match the columns");
+    }
+    d.row_width = static_cast<uint32_t>(width);
+    std::vector<bool> used(width, false);
+    for (uint64_t i = 0; i < count && !in.failed(); ++i) {
+      const uint64_t slot = in.Varint64();
+      if (slot >= width || used[slot]) {
+        return Status::Corruption("collection descriptor: attribute slots out of range or repeated");
+      }
+      used[slot] = true;
+      d.attribute_slots.push_back(static_cast<uint32_t>(slot));
     }
   }
   if (in.failed() || !in.done()) {

@@ -479,6 +479,20 @@ Status KvStore::Get(Cf cf, std::string_view key, std::string* value) const {
                    "reading key");
 }
 
+uint64_t KvStore::ApproximateBytes(Cf cf, const std::string& lower,
+                                   const std::string& upper) const {
+  Hold hold(&gate_);
+  if (!inst_) return 0;
+  const rocksdb::Range range(lower, upper);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  options.include_files = true;
+  uint64_t size = 0;
+  rocksdb::Status st = inst_->db->GetApproximateSizes(
+      options, inst_->handles[static_cast<int>(cf)], &range, 1, &size);
+  return st.ok() ? size : 0;
+}
+
 std::unique_ptr<BoundedIterator> KvStore::NewIterator(Cf cf, std::string lower,
                                                       std::string upper,
                                                       bool fill_cache) const {

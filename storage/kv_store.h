@@ -111,6 +111,9 @@ class KvStore {
   // Iterator over [lower, upper). fill_cache=false keeps bulk scans out of the block cache.
   std::unique_ptr<BoundedIterator> NewIterator(Cf cf, std::string lower, std::string upper,
                                                bool fill_cache = true) const;
+  // RocksDB's estimate of the bytes the keys in [lower, upper) of `cf` take on disk (SST files)
+  // and in memtables (GetApproximateSizes). 0 while storage is unavailable.
+  uint64_t ApproximateBytes(Cf cf, const std::string& lower, const std::string& upper) const;
   // Flushes all memtables to SST files and waits. ReadOnly while the store is.
   Status Flush();
   // Compacts every column family fully (tests use it to reach a steady on-disk state).

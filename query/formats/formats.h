@@ -1,7 +1,8 @@
 // mrldb::formats: the files COPY reads and writes, as streaming readers and writers.
 //
-//   npy    NumPy .npy, 2-D C-order float32 ('<f4', '>f4', '=f4') or float16 ('<f2', '>f2', '=f2',
-//          widened to float32), format versions 1.0, 2.0 and 3.0. Vectors only; ids optionally
+//   npy    NumPy .npy, 2-D C-order float32 ('<f4', '>f4', '=f4'), float16 ('<f2', '>f2', '=f2',
+//          widened to float32) or float64 ('<f8', '>f8', '=f8', narrowed to float32: a value
+//          beyond float32's range is an error), format versions 1.0, 2.0 and 3.0. Vectors only; ids optionally
 //          from a separate ids file (one per line).
 //   fvecs  The ANN-benchmark format: per record an int32 little-endian dimension d, then d float32
 //          values. Vectors only; ids as for npy.
@@ -164,6 +165,9 @@ class VectorReader {
   uint64_t rows_read() const { return rows_read_; }
   // The number of rows in the file when known without reading it (npy, fvecs); csv/jsonl: unset.
   std::optional<uint64_t> total_rows() const { return total_rows_; }
+  // How the values were converted to float32, for the user ("float64 values narrowed to
+  // float32"); empty when nothing was lost (float32, or float16 widened).
+  const std::string& note() const { return note_; }
 
  protected:
   VectorReader(std::string path, Format format);
@@ -176,6 +180,7 @@ class VectorReader {
   bool has_ids_ = false;
   std::vector<std::string> attribute_names_;
   std::optional<uint64_t> total_rows_;
+  std::string note_;
 
  private:
   std::string path_;

@@ -6,6 +6,7 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <optional>
 
@@ -42,8 +43,8 @@ class HeaderParser {
       if (!Consume(':')) return fmt::format("expected ':' after '{}'", key);
       if (key == "descr") {
         if (!String(&out->descr)) {  // a structured dtype is a list
-          return std::string("unsupported dtype: a structured dtype; need float32 ('<f4') or "
-                             "float16 ('<f2')");
+          return std::string("unsupported dtype: a structured dtype; need float32 ('<f4'), "
+                             "float16 ('<f2') or float64 ('<f8')");
         }
         descr = true;
       } else if (key == "fortran_order") {
@@ -128,9 +129,10 @@ class NpyReader final : public VectorReader {
         element_size_(element_size),
         big_endian_(big_endian) {}
 
-  Status Init(uint64_t rows, uint32_t dim) {
+  Status Init(uint64_t rows, uint32_t dim, std::string note) {
     rows_ = rows;
     dim_ = dim;
+    note_ = std::move(note);
     total_rows_ = rows;
     return Status::Ok();
   }
@@ -147,6 +149,26 @@ class NpyReader final : public VectorReader {
       if (big_endian_) {
         auto* u = reinterpret_cast<uint32_t*>(dst);
         for (size_t i = 0; i < count; ++i) u[i] = __builtin_bswap32(u[i]);
+      }
+    } else if (element_size_ == 8) {
+      wide_.resize(std::min<size_t>(count, 1 << 16));  // narrowed a slice at a time
+      for (size_t done = 0; done < count;) {
+        const size_t c = std::min(wide_.size(), count - done);
+        MRLDB_RETURN_IF_ERROR(ReadExactly(wide_.data(), c * 8));
+        for (size_t i = 0; i < c; ++i) {
+          uint64_t bits;
+          std::memcpy(&bits, &wide_[i], 8);
+          if (big_endian_) bits = __builtin_bswap64(bits);
+          double v;
+          std::memcpy(&v, &bits, 8);
+          if (std::isfinite(v) && std::fabs(v) > std::numeric_limits<float>::max()) {
+            const size_t at = done + i;
+            return DataError(path(), fmt::format("row {} (0-based), element {}: {} is out of "
+                                                 "float32 range", row_ + at / dim_, at % dim_, v));
+          }
+          dst[done + i] = static_cast<float>(v);
+        }
+        done += c;
       }
     } else {
       half_.resize(std::min<size_t>(count, 1 << 16));  // widened a slice at a time
@@ -181,6 +203,7 @@ class NpyReader final : public VectorReader {
   bool big_endian_;
   uint64_t rows_ = 0, row_ = 0;
   std::vector<uint16_t> half_;
+  std::vector<double> wide_;
 };
 
 }  // namespace
@@ -219,9 +242,10 @@ Result<std::unique_ptr<VectorReader>> OpenNpyReader(std::unique_ptr<InputFile> f
   }
   const std::string& d = header.descr;
   const bool f4 = d == "<f4" || d == "=f4" || d == ">f4", f2 = d == "<f2" || d == "=f2" || d == ">f2";
-  if (!f4 && !f2) {
-    return DataError(path, fmt::format("unsupported dtype '{}': need float32 ('<f4', '>f4') or "
-                                       "float16 ('<f2', '>f2')", d));
+  const bool f8 = d == "<f8" || d == "=f8" || d == ">f8";
+  if (!f4 && !f2 && !f8) {
+    return DataError(path, fmt::format("unsupported dtype '{}': need float32 ('<f4', '>f4'), "
+                                       "float16 ('<f2') or float64 ('<f8')", d));
   }
   if (header.fortran_order) {
     return DataError(path, "fortran_order is True: save a C-order array "
@@ -238,7 +262,7 @@ Result<std::unique_ptr<VectorReader>> OpenNpyReader(std::unique_ptr<InputFile> f
   if (options.dim != 0 && shape[1] != options.dim) {
     return DataError(path, fmt::format("vectors have dim {}, expected {}", shape[1], options.dim));
   }
-  const size_t esize = f4 ? 4 : 2;
+  const size_t esize = f4 ? 4 : f8 ? 8 : 2;
   const uint64_t have = file->size() - offset;
   if (shape[0] > have / esize / shape[1] || have != shape[0] * shape[1] * esize) {
     const bool truncated = shape[0] > have / esize / shape[1];
@@ -247,7 +271,9 @@ Result<std::unique_ptr<VectorReader>> OpenNpyReader(std::unique_ptr<InputFile> f
                                        ShapeText(shape), shape[0] * shape[1] * esize, have));
   }
   auto reader = std::make_unique<NpyReader>(std::move(file), esize, d[0] == '>');
-  MRLDB_RETURN_IF_ERROR(reader->Init(shape[0], static_cast<uint32_t>(shape[1])));
+  MRLDB_RETURN_IF_ERROR(reader->Init(shape[0], static_cast<uint32_t>(shape[1]),
+                                     // widening float16 loses nothing: no note
+                                     f8 ? "float64 values narrowed to float32" : ""));
   return std::unique_ptr<VectorReader>(std::move(reader));
 }
 

@@ -44,7 +44,10 @@ class ConcurrencyTest : public ::testing::Test {
   }
 
   std::unique_ptr<Collection> Open() {
-    return std::make_unique<Collection>(storage::CollectionDescriptor{1, spec_}, kv_.get(), &pool_,
+    storage::CollectionDescriptor d;
+    d.cid = 1;
+    d.spec = spec_;
+    return std::make_unique<Collection>(std::move(d), kv_.get(), &pool_,
                                         &index_pool_, dir_.path() + "/c.hnsw", nullptr);
   }
 

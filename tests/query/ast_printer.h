@@ -73,9 +73,18 @@ inline std::string Dump(const Expr& expr) {
                                  n.operands, [](const ExprPtr& e) { return Dump(e); }, " "));
         } else if constexpr (std::is_same_v<T, Not>) {
           return fmt::format("(not {})", Dump(n.operand));
+        } else if constexpr (std::is_same_v<T, Like>) {
+          return fmt::format("({}{} {} {})", n.negated ? "not-" : "",
+                             n.case_insensitive ? "ilike" : "like", Dump(n.operand),
+                             Dump(n.pattern));
         } else {
           static_assert(std::is_same_v<T, Distance>);
           static constexpr const char* kOps[] = {"<=>", "<->", "<#>"};
+          if (n.stored) {
+            return fmt::format("({} {} (select {} from {} where {} = {}))",
+                               kOps[static_cast<int>(n.op)], Dump(n.column), n.stored->column,
+                               n.stored->collection, n.stored->id_column, Dump(n.stored->id));
+          }
           return fmt::format("({} {} {})", kOps[static_cast<int>(n.op)], Dump(n.column),
                              Dump(n.vector));
         }
@@ -133,8 +142,18 @@ inline std::string DumpSelectItem(const SelectItem& i) {
       out = fmt::format("{}[:{}]", i.column, i.prefix_dims);
       break;
     case SelectItem::Kind::kQueryIndex: out = "<query_index>"; break;
+    case SelectItem::Kind::kAggregate: {
+      static constexpr const char* kNames[] = {"count", "count", "min", "max", "sum", "avg"};
+      out = fmt::format("{}({})", kNames[static_cast<int>(i.aggregate)],
+                        i.aggregate == Aggregate::kCountStar ? "*" : i.column);
+      break;
+    }
   }
   return i.alias ? out + " as " + *i.alias : out;
+}
+
+inline std::string Returning(const std::vector<SelectItem>& items) {
+  return items.empty() ? "" : " returning " + Join(items, DumpSelectItem);
 }
 
 inline std::string Dump(const Statement& statement) {
@@ -150,6 +169,8 @@ inline std::string Dump(const Statement& statement) {
           return "drop " + n.name + (n.if_exists ? " if-exists" : "");
         } else if constexpr (std::is_same_v<T, ShowCollections>) {
           return "show-collections";
+        } else if constexpr (std::is_same_v<T, ShowStats>) {
+          return "show-stats" + (n.collection ? " " + *n.collection : std::string());
         } else if constexpr (std::is_same_v<T, Describe>) {
           return "describe " + n.name;
         } else if constexpr (std::is_same_v<T, Insert>) {
@@ -159,19 +180,31 @@ inline std::string Dump(const Statement& statement) {
           for (const auto& row : n.rows) {
             out += " (" + Join(row, [](const ExprPtr& e) { return Dump(e); }) + ")";
           }
-          return out;
+          return out + Returning(n.returning);
         } else if constexpr (std::is_same_v<T, Delete>) {
-          return "delete " + n.collection + (n.where ? " where " + Dump(n.where) : "");
+          return "delete " + n.collection + (n.where ? " where " + Dump(n.where) : "") +
+                 Returning(n.returning);
         } else if constexpr (std::is_same_v<T, Update>) {
           return "update " + n.collection + " set " +
                  Join(n.set, [](const Assignment& a) { return a.column + "=" + Dump(a.value); }) +
-                 (n.where ? " where " + Dump(n.where) : "");
+                 (n.where ? " where " + Dump(n.where) : "") + Returning(n.returning);
         } else if constexpr (std::is_same_v<T, Select>) {
           std::string out = "select " + Join(n.items, DumpSelectItem);
           out += " from " + n.collection;
           if (n.where) out += " where " + Dump(n.where);
+          if (!n.group_by.empty()) {
+            out += " group-by " + Join(n.group_by, [](const NamePos& g) { return g.name; });
+          }
           if (n.order_by) out += " order-by " + Dump(n.order_by);
+          if (!n.sort_keys.empty()) {
+            out += " order-by " + Join(n.sort_keys, [](const SortKey& k) {
+                     return k.column + (k.descending ? " desc" : "") +
+                            (k.nulls_first ? (*k.nulls_first ? " nulls-first" : " nulls-last")
+                                           : "");
+                   });
+          }
           if (n.limit) out += fmt::format(" limit {}", *n.limit);
+          if (n.offset) out += fmt::format(" offset {}", *n.offset);
           if (n.plan) out += " using " + Dump(*n.plan);
           return out;
         } else if constexpr (std::is_same_v<T, Explain>) {
@@ -181,6 +214,8 @@ inline std::string Dump(const Statement& statement) {
           return "copy " + n.collection + (n.from ? " from '" : " to '") + n.path + "'" +
                  (n.options.empty() ? "" : " with " + Dump(n.options));
         } else if constexpr (std::is_same_v<T, AlterCollection>) {
+          if (n.add_column) return "alter " + n.name + " add " + DumpColumn(*n.add_column);
+          if (n.drop_column) return "alter " + n.name + " drop " + n.drop_column->name;
           return "alter " + n.name + " set " + Dump(n.options);
         } else if constexpr (std::is_same_v<T, SetVariable>) {
           return n.reset ? "reset " + n.name : "set " + n.name + " = " + ValueToString(n.value);

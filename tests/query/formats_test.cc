@@ -2,6 +2,7 @@
 // in formats_text_test.cc.
 #include "query/formats/formats.h"
 
+#include <cstring>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -72,6 +73,39 @@ TEST_F(FormatsTest, NpyFloat32RoundTripWithIds) {
   EXPECT_EQ(Bits(plain.vectors), Bits(b.vectors));
 }
 
+TEST_F(FormatsTest, NpyFloat64IsNarrowedWithANote) {
+  const std::vector<double> wide = {1.0, -2.5, 1.0 / 3.0, 1e-50, 3e38, -0.0};
+  std::vector<float> want;
+  for (double d : wide) want.push_back(static_cast<float>(d));
+  Write("d.npy", Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", Bytes(wide)));
+  auto reader = VectorReader::Open(P("d.npy"), {});
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->note(), "float64 values narrowed to float32");
+  Batch b = ReadOk(P("d.npy"));
+  EXPECT_EQ(b.dim, 3u);
+  EXPECT_EQ(Bits(b.vectors), Bits(want));
+  std::vector<uint64_t> be;
+  for (double d : wide) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    be.push_back(__builtin_bswap64(bits));
+  }
+  Write("db.npy", Npy("{'descr': '>f8', 'fortran_order': False, 'shape': (3, 2), }", Bytes(be)));
+  EXPECT_EQ(Bits(ReadOk(P("db.npy")).vectors), Bits(want));
+  // Beyond float32's range, or not finite: an error naming the row and element.
+  Write("big.npy", Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }",
+                       Bytes(std::vector<double>{0, 1e39})));
+  EXPECT_NE(ErrorOf(P("big.npy")).find("row 0 (0-based), element 1: 1e+39 is out of float32 range"),
+            std::string::npos) << ErrorOf(P("big.npy"));
+  Write("nan.npy", Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }",
+                       Bytes(std::vector<double>{std::nan("")})));
+  EXPECT_NE(ErrorOf(P("nan.npy")).find("is not allowed"), std::string::npos);
+  Write("i8.npy", Npy("{'descr': '<i8', 'fortran_order': False, 'shape': (1, 1), }",
+                      Bytes(std::vector<int64_t>{1})));
+  EXPECT_NE(ErrorOf(P("i8.npy")).find("need float32 ('<f4', '>f4'), float16 ('<f2') or float64"),
+            std::string::npos) << ErrorOf(P("i8.npy"));
+}
+
 TEST_F(FormatsTest, NpyFloat16IsWidened) {
   // 1, -2, 1/3 (rounded), the smallest subnormal, the largest half, -0.
   const std::vector<uint16_t> half = {0x3C00, 0xC000, 0x3555, 0x0001, 0x7BFF, 0x8000};
@@ -132,7 +166,7 @@ TEST_F(FormatsTest, NpyErrors) {
   EXPECT_CONTAINS(err(Npy(kF4Dict, data, 4)), "bad.npy: unsupported .npy version 4.0");
   EXPECT_CONTAINS(err(Npy(kF4Dict, data, 1, 1)), "unsupported .npy version 1.1");
   EXPECT_CONTAINS(err(Npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", data)),
-                  "unsupported dtype '<f8'");
+                  "truncated: shape (2, 3) needs 48 bytes of data, the file has 24");
   EXPECT_CONTAINS(err(Npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", data)),
                   "unsupported dtype '<i4'");
   EXPECT_CONTAINS(err(Npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",

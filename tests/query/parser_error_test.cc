@@ -79,15 +79,16 @@ TEST(ParserErrors, UnexpectedToken) {
                "syntax error at or near \"title\": expected AS, ',' or FROM", 1, 11});
   ExpectError({"SELECT FROM docs",
                "syntax error at or near \"FROM\": expected a select item (*, a column, distance, "
-               "query_index, column[:n] or PREFIX(column, n)) (FROM is a reserved word: "
+               "query_index, column[:n], PREFIX(column, n) or an aggregate) (FROM is a reserved word: "
                "double-quote it to use it as a name)",
                1, 8});
   ExpectError({"SELECT * FROM docs ORDER BY embedding = [1]",
-               "syntax error at or near \"=\": expected a distance operator (<=>, <-> or <#>)", 1,
+               "syntax error at or near \"=\": expected a distance operator (<=>, <-> or <#>), ASC, "
+               "DESC, NULLS, ',', LIMIT, OFFSET, ';' or end of input", 1,
                39});
   ExpectError({"SELECT * FROM docs ORDER BY embedding <=> 'x'",
                "syntax error at or near \"'x'\": expected a query vector ([...]), a matrix "
-               "([[...], ...]) or a parameter",
+               "([[...], ...]), a parameter or (SELECT column FROM collection WHERE id = ...)",
                1, 43});
   ExpectError({"SELECT * FROM docs USING FAST",
                "syntax error at or near \"FAST\": expected a plan (FUNNEL, EXACT, PREFIX or "
@@ -109,8 +110,9 @@ TEST(ParserErrors, UnexpectedToken) {
                "syntax error at or near \"hamming\": expected a metric (COSINE, IP or L2)", 1, 41});
   ExpectError(
       {"CREATE TABLE c (id TEXT)", "syntax error at or near \"TABLE\": expected COLLECTION", 1, 8});
-  ExpectError({"SELECT * FROM t WHERE a NOT LIKE 'x'",
-               "syntax error at or near \"LIKE\": expected IN or BETWEEN after NOT", 1, 29});
+  ExpectError({"SELECT * FROM t WHERE a NOT GLOB 'x'",
+               "syntax error at or near \"GLOB\": expected IN, BETWEEN, LIKE or ILIKE after NOT", 1,
+               29});
   ExpectError({"SELECT * FROM t WHERE a IS 5",
                "syntax error at or near \"5\": expected NULL or NOT NULL", 1, 28});
   ExpectError({"SELECT * FROM t WHERE a BETWEEN 1 OR 2",
@@ -194,21 +196,21 @@ TEST(ParserErrors, UnknownStatement) {
 
 TEST(ParserErrors, TrailingGarbage) {
   ExpectError({"SELECT * FROM docs LIMIT 10 garbage",
-               "syntax error at or near \"garbage\": expected USING, ';' or end of input", 1, 29});
+               "syntax error at or near \"garbage\": expected OFFSET, USING, ';' or end of input", 1, 29});
   ExpectError({"SELECT * FROM docs WHERE a = 1 b",
-               "syntax error at or near \"b\": expected AND, OR, ORDER BY, LIMIT, USING, ';' or "
-               "end of input",
+               "syntax error at or near \"b\": expected AND, OR, GROUP BY, ORDER BY, LIMIT, OFFSET, "
+               "USING, ';' or end of input",
                1, 32});
   ExpectError({"SELECT * FROM docs x",
-               "syntax error at or near \"x\": expected WHERE, ORDER BY, LIMIT, USING, ';' or end "
-               "of input",
+               "syntax error at or near \"x\": expected WHERE, GROUP BY, ORDER BY, LIMIT, OFFSET, "
+               "USING, ';' or end of input",
                1, 20});
   ExpectError({"SELECT * FROM d USING FUNNEL (64, 768) x",
                "syntax error at or near \"x\": expected EF, ';' or end of input", 1, 40});
   ExpectError({"DROP COLLECTION docs extra",
                "syntax error at or near \"extra\": expected ';' or end of input", 1, 22});
   ExpectError({"INSERT INTO d VALUES (1) (2)",
-               "syntax error at or near \"(\": expected ',', ON CONFLICT, ';' or end of input", 1,
+               "syntax error at or near \"(\": expected ',', ON CONFLICT, RETURNING, ';' or end of input", 1,
                26});
   ExpectError({"TUNE d FOR RECALL 0.9 10",
                "syntax error at or near \"10\": expected AT, USING, ';' or end of input", 1, 23});

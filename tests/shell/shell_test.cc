@@ -73,9 +73,9 @@ TEST(Shell, RunsEachStatementBeforeParsingTheNext) {
   const std::string base = "--db " + db.path();
   auto r = Shell(base + " -c \"CREATE COLLECTION t (id BIGINT PRIMARY KEY, embedding VECTOR(2))\"");
   ASSERT_EQ(r.status, 0) << r.err;
-  const std::string two = "SELECT id FROM t; SELECT COUNT(*) FROM t;";
+  const std::string two = "SELECT id FROM t; SELECT UPPER(id) FROM t;";
   const std::string error = "ERROR:  syntax error at or near \"(\": expected AS, ',' or FROM\n"
-                            "LINE 1: SELECT COUNT(*) FROM t\n"
+                            "LINE 1: SELECT UPPER(id) FROM t\n"
                             "                    ^\n";
   testing::TempDir files;
   std::filesystem::create_directories(files.path());

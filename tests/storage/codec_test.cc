@@ -114,7 +114,8 @@ TEST(Catalog, AnalysisAndCalibrationsRoundTrip) {
   EXPECT_EQ(b.mean_dims, 20.5);
   EXPECT_TRUE(b.reached);
   std::string bad = EncodeDescriptor(d);
-  bad[bad.size() - 8 - 4 - 1 - 5 * 8 - 4 - 1] = 7;  // the vote rule, before 57 bytes of fields
+  constexpr size_t kSlots = 3;  // the attribute slots come last: width, count, one slot
+  bad[bad.size() - kSlots - 8 - 4 - 1 - 5 * 8 - 4 - 1] = 7;  // the vote rule, 57 bytes before them
   EXPECT_EQ(DecodeDescriptor(bad).status().code(), Status::Code::kCorruption);
 }
 
@@ -174,6 +175,32 @@ TEST(Catalog, DescriptorRoundTripAndCorruption) {
   EXPECT_EQ(plan.recall, 0.913);
   EXPECT_EQ(back->spec.graph_advice.rows, 50000u);
   EXPECT_EQ(back->spec.graph_advice.note, "kept index_dim 32 float32");
+
+  // The attribute slots come last: row width, count, one slot per attribute (a byte each here).
+  // A descriptor without them stores attribute i at slot i; slots out of range are corrupt.
+  constexpr size_t kSlots = 2 + 2;
+  EXPECT_EQ(back->RowWidth(), 2u);
+  EXPECT_EQ(back->Slot(1), 1u);
+  {
+    CollectionDescriptor altered = d;  // title dropped at slot 0, n added at slot 2
+    altered.spec.attributes = {{"year", AttrType::kInt}, {"n", AttrType::kFloat}};
+    altered.attribute_slots = {1, 2};
+    altered.row_width = 3;
+    auto round = DecodeDescriptor(EncodeDescriptor(altered));
+    ASSERT_TRUE(round.ok()) << round.status().ToString();
+    EXPECT_EQ(round->attribute_slots, (std::vector<uint32_t>{1, 2}));
+    EXPECT_EQ(round->RowWidth(), 3u);
+    std::string bad_slot = EncodeDescriptor(altered);
+    bad_slot.back() = 3;  // slot 3 of a width of 3
+    EXPECT_EQ(DecodeDescriptor(bad_slot).status().code(), Status::Code::kCorruption);
+    bad_slot.back() = 1;  // slot 1 twice
+    EXPECT_EQ(DecodeDescriptor(bad_slot).status().code(), Status::Code::kCorruption);
+  }
+  bytes.resize(bytes.size() - kSlots);
+  auto no_slots = DecodeDescriptor(bytes);
+  ASSERT_TRUE(no_slots.ok()) << no_slots.status().ToString();
+  EXPECT_TRUE(no_slots->attribute_slots.empty());
+  EXPECT_EQ(no_slots->RowWidth(), 2u);
 
   // Then the analysis and the calibrations (ANALYZE, TUNE PREDICT): 37 bytes when there are
   // none; a descriptor written before them decodes without.

@@ -15,7 +15,9 @@ namespace mrldb {
 
 class Filter {
  public:
-  enum class Op : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kIn, kIsNull, kIsNotNull, kAnd, kOr, kNot };
+  enum class Op : uint8_t {
+    kEq, kNe, kLt, kLe, kGt, kGe, kIn, kIsNull, kIsNotNull, kAnd, kOr, kNot, kLike, kILike
+  };
 
   static Filter Eq(std::string column, Value v) { return Compare(Op::kEq, std::move(column), std::move(v)); }
   static Filter Ne(std::string column, Value v) { return Compare(Op::kNe, std::move(column), std::move(v)); }
@@ -24,6 +26,10 @@ class Filter {
   static Filter Gt(std::string column, Value v) { return Compare(Op::kGt, std::move(column), std::move(v)); }
   static Filter Ge(std::string column, Value v) { return Compare(Op::kGe, std::move(column), std::move(v)); }
   static Filter In(std::string column, std::vector<Value> values);
+  // SQL LIKE on a TEXT column: '%' matches any run of characters, '_' one character (a UTF-8
+  // code point), a backslash makes the next character literal. ILike folds ASCII letters only.
+  static Filter Like(std::string column, std::string pattern);
+  static Filter ILike(std::string column, std::string pattern);
   static Filter IsNull(std::string column);
   static Filter IsNotNull(std::string column);
   static Filter And(std::vector<Filter> children);

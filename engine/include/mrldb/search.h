@@ -87,6 +87,10 @@ struct FindOptions {
   uint64_t limit = 0;
   // Vector values to return per row (Record::vector). Default: 0 (none).
   uint32_t vector_dims = 0;
+  // Only the rows with these ids, found by a lookup each (a point read, not a scan); ids not
+  // stored are skipped, a repeated id counts once, and rows still come in insertion order. An
+  // id of the wrong type is an InvalidArgument. Unset: every row.
+  std::optional<std::vector<Key>> ids;
 };
 
 struct AlterOptions {
@@ -98,6 +102,12 @@ struct AlterOptions {
   // The background tuner's recall target, in (0, 1]; an auto-tuned or derived plan is re-tuned
   // for it once the graph is built.
   std::optional<double> target_recall;
+  // Adds an attribute column after the others; every stored row reads NULL there (no row is
+  // rewritten). Its name must be new. Not with the options above.
+  std::optional<ColumnDef> add_column;
+  // Drops an attribute column (not the id or the vector). Its values stay in the stored row
+  // records, never read again, until a row is rewritten. Not with the options above.
+  std::optional<std::string> drop_column;
 };
 
 // What one stage did (EXPLAIN ANALYZE reads these).

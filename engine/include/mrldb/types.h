@@ -182,6 +182,9 @@ struct CollectionInfo {
   uint64_t index_pending_rows = 0;
   uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
   uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
+  // RocksDB's estimate of the collection's bytes on disk and in memtables (rows, id index,
+  // vector segments; the saved HNSW graph files are not counted).
+  uint64_t disk_bytes = 0;
   // The default plan a search for 10 results runs now (spec.default_plan re-derived, or the
   // derived plan), as text: "FUNNEL (64 KEEP 40, 256) EF 40".
   std::string plan_in_force;

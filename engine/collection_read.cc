@@ -1,0 +1,81 @@
+// Collection's row reads by id and by filter: Get, Find, and the vector prefix of a row.
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "engine/collection.h"
+#include "engine/filter_eval.h"
+
+namespace mrldb {
+
+Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
+  if (options.vector_dims > spec().dim) {
+    return Status::InvalidArgument(fmt::format("vector_dims {} exceeds the dimension {}",
+                                               options.vector_dims, spec().dim));
+  }
+  std::shared_lock lock(mu_);
+  std::optional<BoundFilter> bound;
+  if (options.filter) {
+    MRLDB_ASSIGN_OR_RETURN(BoundFilter b, BoundFilter::Bind(*options.filter, spec()));
+    bound = std::move(b);
+  }
+  // A point read: the ids' rows, ascending (insertion order, as a scan delivers them).
+  std::vector<uint64_t> rows;
+  if (options.ids) {
+    for (const Key& id : *options.ids) MRLDB_RETURN_IF_ERROR(CheckKeyType(id, "find"));
+    for (const Key& id : *options.ids) {
+      if (auto it = ids_.find(id); it != ids_.end()) rows.push_back(it->second);
+    }
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  }
+  const uint64_t candidates = options.ids ? rows.size() : next_row_;
+  std::vector<Record> out;
+  uint64_t skipped = 0;
+  for (uint64_t i = 0; i < candidates; ++i) {
+    const uint64_t row = options.ids ? rows[i] : i;
+    if (!live_[row] || (bound && !bound->Matches(attrs_, keys_, row))) continue;
+    if (skipped++ < options.offset) continue;
+    if (options.limit && out.size() >= options.limit) break;
+    Record r;
+    r.id = keys_[row];
+    for (const auto& col : attrs_) r.attributes.push_back(col[row]);
+    r.vector = RowPrefix(row, options.vector_dims);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<float> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
+  std::vector<float> v(dims);
+  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
+    const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
+    std::memcpy(v.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
+  }
+  return v;
+}
+
+Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
+  MRLDB_RETURN_IF_ERROR(CheckKeyType(id, "get"));
+  const CollectionSpec& s = spec();
+  if (dims == 0) dims = s.dim;
+  if (dims > s.dim) {
+    return Status::InvalidArgument(fmt::format("dims {} exceeds the dimension {} of '{}'", dims,
+                                               s.dim, s.name));
+  }
+  std::shared_lock lock(mu_);
+  auto it = ids_.find(id);
+  if (it == ids_.end()) {
+    return Status::NotFound(fmt::format("id {} not found in collection '{}'", KeyToString(id),
+                                        s.name));
+  }
+  const uint64_t row = it->second;
+  Record r;
+  r.id = id;
+  r.vector = RowPrefix(row, dims);
+  for (const auto& col : attrs_) r.attributes.push_back(col[row]);
+  return r;
+}
+
+}  // namespace mrldb
