@@ -10,6 +10,7 @@
 
 #include "engine/filter_eval.h"
 #include "engine/prefix_index.h"
+#include "engine/row_blocks.h"
 #include "storage/key_format.h"
 #include "storage/row_codec.h"
 #include "storage/vector_segments.h"
@@ -27,7 +28,7 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
       index_pool_(index_pool),
       index_path_(std::move(index_path)), log_(std::move(log)),
-      attrs_(desc_.spec.attributes.size()), cache_(ladder_),
+      attrs_(desc_.spec.attributes.size()), cache_(ladder_), wanted_blocks_(0),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
       plan_(desc_.spec.default_plan), gpu_settings_(std::move(gpu)) {
   last_save_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -77,32 +78,9 @@ Status Collection::Load() {
   }
   MRLDB_RETURN_IF_ERROR(storage::FromRocks(it->get().status(), "loading rows"));
 
-  // Vectors: the segments must tile [0, next_row_) exactly.
-  uint64_t covered = 0;
-  Status bad;
-  Status scan = storage::ScanSegments(
-      *kv_, cid, ladder_, ladder_.blocks(),
-      [&](const storage::SegmentView& view) {
-        if (view.first_row != covered || view.first_row + view.n > next_row_) {
-          bad = Status::Corruption(fmt::format(
-              "collection '{}': vector segment at row {} ({} rows) where row {} was expected",
-              spec().name, view.first_row, view.n, covered));
-          return false;
-        }
-        for (size_t b = 0; b < view.blocks.size(); ++b) {
-          cache_.SetBlockRows(b, view.first_row, view.n, view.blocks[b]);
-        }
-        cache_.UpdateNorms(view.first_row, view.n);
-        covered += view.n;
-        return true;
-      },
-      nullptr);
-  MRLDB_RETURN_IF_ERROR(scan);
-  MRLDB_RETURN_IF_ERROR(bad);
-  if (covered != next_row_) {
-    return Status::Corruption(fmt::format("collection '{}': vectors cover {} of {} rows",
-                                          spec().name, covered, next_row_));
-  }
+  // Vectors: only the partial last row groups, which the next write rewrites. The resident
+  // blocks load in the background (LoadBlocks); searches read storage until then.
+  MRLDB_RETURN_IF_ERROR(storage::LoadGroupTails(*kv_, cid, ladder_, next_row_, &tails_));
 
   // The HNSW graph: load and reconcile, or rebuild.
   uint64_t graph_rows = 0;
@@ -187,6 +165,8 @@ bool Collection::IndexStep(size_t max_rows) {
     std::shared_lock lock(mu_);
     const uint64_t from = indexed_upto_;
     to = std::min<uint64_t>(next_row_, from + max_rows);
+    // The graph is built from the index blocks, which load in the background after an open.
+    if (cache_.resident() < IndexBlocks()) return false;
     if (from >= to || !graph_ok_) {
       // Deletion marks queued during a save.
       std::unique_lock l(deferred_mu_);
@@ -450,17 +430,24 @@ Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
     Record r;
     r.id = keys_[row];
     for (const auto& col : attrs_) r.attributes.push_back(col[row]);
-    r.vector = RowPrefix(row, options.vector_dims);
+    MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, options.vector_dims));
     out.push_back(std::move(r));
   }
   return out;
 }
 
-std::vector<float> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
+Result<std::vector<float>> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
   std::vector<float> v(dims);
-  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
+  if (dims == 0) return v;
+  const size_t nblocks = ladder_.BlocksCovering(dims);
+  thread_local RowBlocks blocks;
+  thread_local uint64_t one;
+  one = row;
+  MRLDB_RETURN_IF_ERROR(blocks.Fetch(cache_, Storage(), std::span<const uint64_t>(&one, 1), 0,
+                                     nblocks, nullptr));
+  for (size_t b = 0; b < nblocks; ++b) {
     const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
-    std::memcpy(v.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
+    std::memcpy(v.data() + ladder_.begin(b), blocks.Row(0, b), len * sizeof(float));
   }
   return v;
 }
@@ -481,7 +468,7 @@ CollectionInfo Collection::Info() const {
   // in the graph, so counting from it showed those rows as both indexed and pending.
   info.index_pending_rows = live_rows_ - std::min(live_rows_, info.index_live_rows);
   info.index_memory_bytes = graph_->MemoryBytes();
-  info.cache_memory_bytes = cache_.MemoryBytes();
+  info.memory = MemoryLocked();
   return info;
 }
 
@@ -593,7 +580,7 @@ Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
   const uint64_t row = it->second;
   Record r;
   r.id = id;
-  r.vector = RowPrefix(row, dims);
+  MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, dims));
   for (const auto& col : attrs_) r.attributes.push_back(col[row]);
   return r;
 }

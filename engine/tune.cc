@@ -98,7 +98,7 @@ Status Collection::PerturbSamples(std::initializer_list<TuneSample*> sets,
         for (const Hit& h : hits) {
           auto it = ids_.find(h.id);
           if (h.id != set->self[i] && it != ids_.end() && live_[it->second]) {
-            y = RowPrefix(it->second, s.dim);
+            MRLDB_ASSIGN_OR_RETURN(y, RowPrefix(it->second, s.dim));
             break;
           }
         }
@@ -159,10 +159,8 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
     for (uint64_t row = 0; !given && row < next_row_ && taken < options.sample_queries; ++row) {
       if (!live_[row] || seen++ % stride != 0) continue;
       TuneSample& into = taken++ % 2 == 0 ? tune_set : held_back;
-      for (size_t b = 0; b < ladder_.blocks(); ++b) {
-        const float* x = cache_.Row(b, row);
-        into.queries.insert(into.queries.end(), x, x + ladder_.width(b));
-      }
+      MRLDB_ASSIGN_OR_RETURN(std::vector<float> x, RowPrefix(row, s.dim));
+      into.queries.insert(into.queries.end(), x.begin(), x.end());
       into.self.push_back(keys_[row]);
       ++into.n;
     }

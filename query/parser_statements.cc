@@ -201,8 +201,10 @@ Status Parser::ParseShow(Statement& out) {
     out.node = ShowCollections{};
   } else if (AcceptKeyword("ALL")) {
     out.node = ShowVariable{"all"};
+  } else if (AcceptKeyword("MEMORY")) {
+    out.node = ShowVariable{"memory"};
   } else {
-    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, ALL or a setting"));
+    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, MEMORY, ALL or a setting"));
     out.node = ShowVariable{std::move(name)};
   }
   return ExpectStatementEnd("");

@@ -39,6 +39,7 @@ class Session::Impl {
   Result<ResultSet> Copy(const query::Copy& s, const query::Position& pos);
   Result<ResultSet> Set(const query::SetVariable& s, const query::Position& pos);
   Result<ResultSet> Show(const query::ShowVariable& s, const query::Position& pos);
+  Result<ResultSet> ShowMemory();
 
   // The collection's spec, or NotFound positioned at `pos`.
   Result<CollectionSpec> Spec(const std::string& name, const query::Position& pos) const;
