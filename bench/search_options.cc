@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "mrldb/options.h"
+
 namespace mrldb::bench {
 
 const char kSearchUsage[] = R"(usage: mrldb-bench search [options]
@@ -37,6 +39,8 @@ search:
   --graph-codes C   int8 | float32: what mrldb's graph stores (default int8)
   --gt mrldb|own    ground truth (default: mrldb's exact search when its database is built)
   --target LIST     recall targets of the summary (default 0.95; e.g. 0.95,0.99)
+  --memory-budget S mrldb's DatabaseOptions::memory_budget_bytes (K, M, G, T) for the whole run;
+                    reports the open-to-first-query time and storage reads per query
   --breakdown       where one query's time goes at the first sweep point (mrldb, one thread):
                     the whole Search call, then stage 0, the re-rank stages and the rest from
                     SearchStats
@@ -96,7 +100,8 @@ Status ParseSearchArgs(int argc, char** argv, int first, SearchArgs* a) {
       {"--sweep", &a->sweep},     {"--systems", &a->systems}, {"--gt", &a->gt},
       {"--csv", &a->csv},         {"--json", &a->json},       {"--plot", &a->plot},
       {"--dir", &a->dir},         {"--plot-script", &a->plot_script},
-      {"--graph-codes", &a->graph_codes}, {"--target", &a->targets}, {"--decay", &decay}};
+      {"--graph-codes", &a->graph_codes}, {"--target", &a->targets}, {"--decay", &decay},
+      {"--memory-budget", &a->memory_budget}};
   const std::pair<const char*, bool*> flags[] = {{"--help", &a->help}, {"-h", &a->help},
                                                  {"--breakdown", &a->breakdown}};
   bool flat = false;
@@ -193,6 +198,11 @@ Status ParseSearchArgs(int argc, char** argv, int first, SearchArgs* a) {
   }
   if (a->breakdown && !a->mrldb) {
     return Status::InvalidArgument("--breakdown measures mrldb's funnel: --systems needs mrldb");
+  }
+  if (given("--memory-budget")) {
+    auto budget = ParseMemoryBudget(a->memory_budget);
+    if (!budget.ok()) return Status::InvalidArgument(fmt::format("--memory-budget: {}", budget.status().message()));
+    a->memory_budget_bytes = *budget;
   }
   if (!a->gt.empty() && a->gt != "mrldb" && a->gt != "own") {
     return Status::InvalidArgument("--gt: need 'mrldb' or 'own'");

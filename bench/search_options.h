@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct SearchArgs {
   // The synthetic generator (--decay, --clusters, --flat); seed 42, dim from --dim.
   SyntheticOptions synthetic_options;
   bool breakdown = false;  // --breakdown
+  std::string memory_budget;  // --memory-budget SIZE (mrldb only)
+  std::optional<uint64_t> memory_budget_bytes;
   // Derived from the strings above.
   Metric metric_value = Metric::kCosine;
   std::vector<uint32_t> sweep_values;  // ascending, each >= k

@@ -13,7 +13,9 @@
 
 #include "engine/distance.h"
 #include "engine/predict_internal.h"
+#include "engine/row_blocks.h"
 #include "engine/top_k.h"
+#include "storage/vector_segments.h"
 
 namespace mrldb {
 namespace {
@@ -47,8 +49,8 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
 
 }  // namespace
 
-void MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t keep,
-                                    uint64_t exclude, LevelScan* out) {
+Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t keep,
+                                      uint64_t exclude, LevelScan* out) {
   const storage::Ladder& ladder = c.ladder_;
   const Metric metric = c.spec().metric;
   const DistanceKernels& kern = Kernels();
@@ -63,14 +65,16 @@ void MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t 
   const size_t chunks = (c.next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
   std::vector<std::vector<std::vector<Candidate>>> partial(chunks);
   std::vector<std::vector<Candidate>> partial_suffix(chunks);
-  c.pool_->ParallelFor(chunks, [&](size_t ch) {
+  // One chunk of rows: its blocks' values and squared prefix norms (from the column cache, or a
+  // view of a storage scan over the same rows).
+  auto scan_chunk = [&](size_t ch, const float* const* x_blocks, const float* const* sq_levels) {
     const uint64_t first = ch * ColumnCache::kChunkRows;
     const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, c.next_row_ - first);
     std::vector<float> score(n, 0.0f), block(n);
     partial[ch].resize(L);
     for (size_t b = 0; b < L; ++b) {
       const uint32_t begin = ladder.begin(b), width = ladder.width(b);
-      const float* x = c.cache_.Chunk(b, ch);
+      const float* x = x_blocks[b];
       std::fill(block.begin(), block.end(), 0.0f);
       if (metric == Metric::kL2) {
         kern.l2_rows(q + begin, x, n, width, width, block.data());
@@ -82,7 +86,7 @@ void MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t 
         score[r] += block[r];
         const uint64_t row = first + r;
         if (!c.live_[row] || row == exclude) continue;
-        top.Push(FinalDistance(metric, score[r], q_sq[b], c.cache_.SqNorm(b, row)), row);
+        top.Push(FinalDistance(metric, score[r], q_sq[b], sq_levels[b][r]), row);
       }
       partial[ch][b] = top.TakeSorted();
     }
@@ -91,11 +95,29 @@ void MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t 
     for (size_t r = 0; r < n; ++r) {
       const uint64_t row = first + r;
       if (!c.live_[row] || row == exclude) continue;
-      const double x_sq = double{c.cache_.SqNorm(L - 1, row)} - c.cache_.SqNorm(L - 2, row);
+      const double x_sq = double{sq_levels[L - 1][r]} - sq_levels[L - 2][r];
       top.Push(FinalDistance(metric, block[r], q_suffix, x_sq), row);
     }
     partial_suffix[ch] = top.TakeSorted();
-  });
+  };
+  if (L <= c.cache_.resident()) {
+    c.pool_->ParallelFor(chunks, [&](size_t ch) {
+      std::vector<const float*> x(L), sq(L);
+      for (size_t b = 0; b < L; ++b) {
+        x[b] = c.cache_.Chunk(b, ch);
+        sq[b] = c.cache_.SqNorms(b) + ch * ColumnCache::kChunkRows;
+      }
+      scan_chunk(ch, x.data(), sq.data());
+    });
+  } else {
+    MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
+        *c.kv_, c.desc_.cid, ladder, 0, L, c.next_row_, ColumnCache::kChunkRows,
+        [&](const storage::RowsView& view) {
+          scan_chunk(view.first_row / ColumnCache::kChunkRows, view.blocks.data(), view.sqnorms.data());
+          return true;
+        },
+        nullptr));
+  }
   out->levels.assign(L, {});
   for (size_t b = 0; b < L; ++b) {
     TopK top(keep);
@@ -109,6 +131,7 @@ void MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t 
     for (const Candidate& x : p) top.Push(x.distance, x.row);
   }
   out->suffix = top.TakeSorted();
+  return Status::Ok();
 }
 
 Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
@@ -141,7 +164,7 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
           label >= 0 ? " and a labelled one" : "", s.name, live_rows_));
     }
     for (uint64_t row : MatryoshkaAnalysis::SampleRows(candidates, options.sample)) {
-      const std::vector<float> v = RowPrefix(row, s.dim);
+      MRLDB_ASSIGN_OR_RETURN(const std::vector<float> v, RowPrefix(row, s.dim));
       set.queries.insert(set.queries.end(), v.begin(), v.end());
       set.self.push_back(keys_[row]);
     }
@@ -170,7 +193,7 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
     const uint64_t row = self->second;
     const float* q = set.queries.data() + i * s.dim;
     MatryoshkaAnalysis::LevelScan scan;
-    MatryoshkaAnalysis::ScanLevels(*this, q, kMaxAnalyzedShortlist, row, &scan);
+    MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::ScanLevels(*this, q, kMaxAnalyzedShortlist, row, &scan));
     std::vector<uint64_t> truth;
     for (size_t j = 0; j < std::min(kTop, scan.levels[L - 1].size()); ++j) {
       truth.push_back(scan.levels[L - 1][j].row);
@@ -189,14 +212,16 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
     std::vector<std::vector<double>> dist(L);
     double q_sq = 0;
     std::vector<double> accs(corr_rows.size(), 0);
+    thread_local RowBlocks corr_blocks;
+    MRLDB_RETURN_IF_ERROR(corr_blocks.Fetch(cache_, Storage(), corr_rows, 0, L, nullptr));
     for (size_t b = 0; b < L; ++b) {
       const uint32_t begin = ladder_.begin(b), width = ladder_.width(b);
       for (uint32_t d = begin; d < begin + width; ++d) q_sq += double{q[d]} * q[d];
       for (size_t j = 0; j < corr_rows.size(); ++j) {
         if (corr_rows[j] == row) continue;
-        const float* x = cache_.Row(b, corr_rows[j]);
+        const float* x = corr_blocks.Row(j, b);
         accs[j] += s.metric == Metric::kL2 ? kern.l2sqr(q + begin, x, width) : kern.dot(q + begin, x, width);
-        dist[b].push_back(FinalDistance(accs[j], q_sq, cache_.SqNorm(b, corr_rows[j])));
+        dist[b].push_back(FinalDistance(accs[j], q_sq, corr_blocks.SqNorm(j, b)));
       }
     }
     std::unordered_map<uint64_t, uint32_t> pos;

@@ -11,6 +11,7 @@
 
 #include "engine/filter_eval.h"
 #include "engine/prefix_index.h"
+#include "engine/row_blocks.h"
 #include "storage/key_format.h"
 #include "storage/row_codec.h"
 #include "storage/vector_segments.h"
@@ -28,7 +29,7 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
       index_pool_(index_pool),
       index_path_(std::move(index_path)), log_(std::move(log)),
-      attrs_(desc_.spec.attributes.size()), cache_(ladder_),
+      attrs_(desc_.spec.attributes.size()), cache_(ladder_), wanted_blocks_(0),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
       plan_(desc_.spec.default_plan), gpu_settings_(std::move(gpu)) {
   last_save_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -82,32 +83,9 @@ Status Collection::Load() {
   }
   MRLDB_RETURN_IF_ERROR(storage::FromRocks(it->get().status(), "loading rows"));
 
-  // Vectors: the segments must tile [0, next_row_) exactly.
-  uint64_t covered = 0;
-  Status bad;
-  Status scan = storage::ScanSegments(
-      *kv_, cid, ladder_, ladder_.blocks(),
-      [&](const storage::SegmentView& view) {
-        if (view.first_row != covered || view.first_row + view.n > next_row_) {
-          bad = Status::Corruption(fmt::format(
-              "collection '{}': vector segment at row {} ({} rows) where row {} was expected",
-              spec().name, view.first_row, view.n, covered));
-          return false;
-        }
-        for (size_t b = 0; b < view.blocks.size(); ++b) {
-          cache_.SetBlockRows(b, view.first_row, view.n, view.blocks[b]);
-        }
-        cache_.UpdateNorms(view.first_row, view.n);
-        covered += view.n;
-        return true;
-      },
-      nullptr);
-  MRLDB_RETURN_IF_ERROR(scan);
-  MRLDB_RETURN_IF_ERROR(bad);
-  if (covered != next_row_) {
-    return Status::Corruption(fmt::format("collection '{}': vectors cover {} of {} rows",
-                                          spec().name, covered, next_row_));
-  }
+  // Vectors: only the partial last row groups, which the next write rewrites. The resident
+  // blocks load in the background (LoadBlocks); searches read storage until then.
+  MRLDB_RETURN_IF_ERROR(storage::LoadGroupTails(*kv_, cid, ladder_, next_row_, &tails_));
 
   // The HNSW graph: load and reconcile, or rebuild.
   uint64_t graph_rows = 0;
@@ -192,6 +170,8 @@ bool Collection::IndexStep(size_t max_rows) {
     std::shared_lock lock(mu_);
     const uint64_t from = indexed_upto_;
     to = std::min<uint64_t>(next_row_, from + max_rows);
+    // The graph is built from the index blocks, which load in the background after an open.
+    if (cache_.resident() < IndexBlocks()) return false;
     if (from >= to || !graph_ok_) {
       // Deletion marks queued during a save.
       std::unique_lock l(deferred_mu_);
@@ -465,7 +445,6 @@ CollectionInfo Collection::Info() const {
   // in the graph, so counting from it showed those rows as both indexed and pending.
   info.index_pending_rows = live_rows_ - std::min(live_rows_, info.index_live_rows);
   info.index_memory_bytes = graph_->MemoryBytes();
-  info.cache_memory_bytes = cache_.MemoryBytes();
   for (char tag : {storage::kTagAllocator, storage::kTagIdIndex, storage::kTagRow,
                    storage::kTagTombstone, storage::kTagSegment}) {
     const std::string prefix = storage::CollectionPrefix(tag, desc_.cid);
@@ -473,6 +452,7 @@ CollectionInfo Collection::Info() const {
         tag == storage::kTagSegment ? storage::Cf::kVectors : storage::Cf::kRows, prefix,
         storage::PrefixSuccessor(prefix));
   }
+  info.memory = MemoryLocked();
   return info;
 }
 

@@ -37,6 +37,7 @@
 #include "storage/catalog.h"
 #include "storage/kv_store.h"
 #include "storage/ladder.h"
+#include "storage/vector_segments.h"
 
 namespace mrldb {
 
@@ -66,10 +67,31 @@ class Collection {
              ThreadPool* index_pool, std::string index_path, LogFn log, GpuSettings gpu = {});
   ~Collection();
 
-  // Reads ids, attributes and every vector block from storage into memory, then loads the saved
-  // HNSW graph and reconciles it with storage (or rebuilds it, with a log line, when it is
-  // missing, stale beyond repair or damaged). Errors: Corruption when storage does not hold.
+  // Reads ids and attributes from storage into memory, then loads the saved HNSW graph and
+  // reconciles it with storage (or rebuilds it, with a log line, when it is missing, stale
+  // beyond repair or damaged). Reads no vector block: LoadBlocks loads the resident ones in the
+  // background, and searches read storage meanwhile. Errors: Corruption when storage does not
+  // hold.
   Status Load();
+
+  // Residency (engine/collection_tier.cc; docs/architecture.md, "Memory budget"). The blocks
+  // the graph is built from (those covering index_dim).
+  size_t IndexBlocks() const { return ladder_.BlocksCovering(spec().index_dim); }
+  // Makes blocks [0, blocks) the ones to keep in memory (at least IndexBlocks(), at most all):
+  // blocks above are freed at once, blocks below that are not resident are loaded by LoadBlocks.
+  // Call it after Load (or for a new collection); until then no block is wanted.
+  void SetWantedBlocks(size_t blocks);
+  // Loads the wanted blocks that are not resident yet from storage (the background loader's
+  // work), while writes and searches go on; returns once they are resident, SetWantedBlocks
+  // changed the target, or `stop` became true. Errors: Corruption or a read error (the blocks
+  // stay in storage; searches go on reading them there).
+  Status LoadBlocks(const std::atomic<bool>& stop);
+  // Whether the wanted blocks are all resident (or a load failed: they stay in storage).
+  bool Loaded() const;
+  // Memory this collection holds, as the database's budget counts it.
+  MemoryUse Memory() const;
+  // The same; REQUIRES mu_ and graph_mu_ held (shared at least).
+  MemoryUse MemoryLocked() const;
 
   const CollectionSpec& spec() const { return desc_.spec; }
   uint32_t cid() const { return desc_.cid; }
@@ -140,6 +162,9 @@ class Collection {
   bool IndexPending() const;
   // Called after every committed write (wakes the background indexer).
   void SetWriteListener(std::function<void()> fn) { on_write_ = std::move(fn); }
+  // Called after a committed write that made the column cache take more memory (the memory
+  // budget's planner runs again). Set before any write runs.
+  void SetGrowListener(std::function<void()> fn) { on_grow_ = std::move(fn); }
   // Saves the HNSW graph (with the rows it covers) if it changed since the last save. Holds the
   // graph lock shared for the save's duration: searches go on; the indexer's adds, resizes and
   // deletion marks wait or are deferred (writers never wait for a save). Saves are serialized.
@@ -218,10 +243,11 @@ class Collection {
     return plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
   }
   Result<std::shared_ptr<const FilterMatch>> MatchFilter(const std::optional<Filter>& filter) const;
-  std::vector<Candidate> RunPlan(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
-                                 bool parallel, SearchStats* stats) const;
+  Result<std::vector<Candidate>> RunPlan(const float* q, const ResolvedPlan& plan,
+                                         const FilterMatch* filter, bool parallel,
+                                         SearchStats* stats) const;
   // Stage 0 of one query: by the graph when GraphFirst (graph distances only) or by a scan.
-  void FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
+  Status FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
                   bool parallel, StageRecorder& record, std::vector<Candidate>* out) const;
   // Runs the stages from `from_stage` on with `reranker` over `lists` (one per query).
   Status RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
@@ -250,21 +276,23 @@ class Collection {
   void SyncDevice(uint64_t first, uint64_t n);
   // Copies rows [first, first + n) of every block, and their prefix norms, to `d`.
   Status CopyRowsToDevice(gpu::DeviceBlocks* d, uint64_t first, uint64_t n) const;
-  // The `keep` best rows at prefix `dims` by brute force over all live rows or over `subset`.
-  std::vector<Candidate> ScanTopK(const float* q, uint32_t dims, size_t keep,
-                                  const std::vector<uint64_t>* subset, bool parallel,
-                                  uint64_t* bytes_read) const;
-  // Additive score (dot, or squared L2) of `row` over [0, dims).
-  double PrefixScore(const float* q, uint32_t dims, uint64_t row) const;
+  // The `keep` best rows at prefix `dims` by brute force over all live rows or over `subset`;
+  // non-resident blocks are read from storage (`io` adds the reads).
+  Result<std::vector<Candidate>> ScanTopK(const float* q, uint32_t dims, size_t keep,
+                                          const std::vector<uint64_t>* subset, bool parallel,
+                                          uint64_t* bytes_read, storage::ReadCounters* io) const;
+  // Sets each candidate's additive score (dot, or squared L2) over [0, dims).
+  Status PrefixScores(const float* q, uint32_t dims, CandidateLists* lists) const;
+  BlockStorage Storage() const { return {kv_, desc_.cid}; }
   float FinalDistance(double acc, double q_sq, double x_sq) const {
     return mrldb::FinalDistance(spec().metric, acc, q_sq, x_sq);
   }
-  std::vector<float> RowPrefix(uint64_t row, uint32_t dims) const;
-  std::vector<Hit> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns,
+  Result<std::vector<float>> RowPrefix(uint64_t row, uint32_t dims) const;
+  Result<std::vector<Hit>> MakeHits(const std::vector<Candidate>& best, const std::vector<int>& columns,
                             uint32_t vector_dims) const;
 
   // The unit-normalized (cosine) or raw index prefixes of the live rows among first, first +
-  // stride, ... below end. REQUIRES mu_ held.
+  // stride, ... below end. REQUIRES mu_ held, the index blocks resident.
   void CopyPrefixes(uint64_t first, uint64_t end, std::vector<uint64_t>* rows,
                     std::vector<float>* prefixes, uint64_t stride = 1) const;
   // Rows sampled to train a graph's int8 codes.
@@ -320,6 +348,17 @@ class Collection {
   std::vector<std::vector<Value>> attrs_;                   // GUARDED_BY(mu_) [column][row]
   std::unordered_map<Key, uint64_t, KeyHash> ids_;          // GUARDED_BY(mu_) id -> row
   ColumnCache cache_;  // GUARDED_BY(mu_) below next_row_; the commit leader's above it
+  // Residency. fill_mu_ is held by a commit leader from its cache fill to its publish, and by
+  // whoever changes cache_.held(): so every group is filled into exactly the blocks held when it
+  // is published (the loader copies the rows published before it held a block from storage).
+  // Lock order: write_mu_, fill_mu_, mu_. load_mu_ serializes LoadBlocks and the release of
+  // blocks (taken before fill_mu_); wanted_ changes bump load_generation_, which stops a load.
+  mutable std::mutex fill_mu_;
+  std::mutex load_mu_;
+  std::atomic<size_t> wanted_blocks_;
+  std::atomic<uint64_t> load_generation_{0};
+  std::atomic<bool> load_failed_{false};  // a load met an error (logged); no more tries
+  storage::GroupTails tails_;  // the commit leader's (and Load's): partial last row groups
   // The graph has its own lock so that the background indexer adds rows without holding mu_
   // (writers are never blocked by it): searches take graph_mu_ shared; an indexer step's adds
   // (parallel among themselves), resizes and deletion marks take it exclusively, because hnswlib
@@ -345,6 +384,7 @@ class Collection {
   mutable std::mutex deferred_mu_;
   std::vector<uint64_t> deferred_marks_;      // GUARDED_BY(deferred_mu_)
   std::function<void()> on_write_;
+  std::function<void()> on_grow_;
   DefaultPlan plan_;                                        // GUARDED_BY(mu_)
   uint64_t plan_generation_ = 0;  // GUARDED_BY(mu_) bumped by every change of plan_
   // The auto-tuner's last attempt: not again for the same plan and target until the rows grew

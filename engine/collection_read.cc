@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "engine/collection.h"
+#include "engine/row_blocks.h"
 #include "engine/filter_eval.h"
 
 namespace mrldb {
@@ -41,17 +42,24 @@ Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
     Record r;
     r.id = keys_[row];
     for (const auto& col : attrs_) r.attributes.push_back(col[row]);
-    r.vector = RowPrefix(row, options.vector_dims);
+    MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, options.vector_dims));
     out.push_back(std::move(r));
   }
   return out;
 }
 
-std::vector<float> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
+Result<std::vector<float>> Collection::RowPrefix(uint64_t row, uint32_t dims) const {
   std::vector<float> v(dims);
-  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
+  if (dims == 0) return v;
+  const size_t nblocks = ladder_.BlocksCovering(dims);
+  thread_local RowBlocks blocks;
+  thread_local uint64_t one;
+  one = row;
+  MRLDB_RETURN_IF_ERROR(blocks.Fetch(cache_, Storage(), std::span<const uint64_t>(&one, 1), 0,
+                                     nblocks, nullptr));
+  for (size_t b = 0; b < nblocks; ++b) {
     const uint32_t len = std::min(dims, ladder_.end(b)) - ladder_.begin(b);
-    std::memcpy(v.data() + ladder_.begin(b), cache_.Row(b, row), len * sizeof(float));
+    std::memcpy(v.data() + ladder_.begin(b), blocks.Row(0, b), len * sizeof(float));
   }
   return v;
 }
@@ -73,7 +81,7 @@ Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
   const uint64_t row = it->second;
   Record r;
   r.id = id;
-  r.vector = RowPrefix(row, dims);
+  MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, dims));
   for (const auto& col : attrs_) r.attributes.push_back(col[row]);
   return r;
 }

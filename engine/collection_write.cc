@@ -171,22 +171,35 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
     reserve_bytes += p->batch->size() * (size_t{s.dim} * sizeof(float) + 128);
   }
 
-  // The column cache rows [first, end): the chunk tables grow (moving no chunk) under mu_; the
-  // rows themselves are written without it, since no reader reads rows at or past next_row_.
-  if (end > cache_.capacity()) {
+  // The column cache rows [first, end) of the held blocks: the chunk tables grow (moving no
+  // chunk) under mu_; the rows themselves are written without it, since no reader reads rows at
+  // or past next_row_. fill_mu_ until the publish: the held blocks cannot change meanwhile.
+  std::unique_lock fill_lock(fill_mu_);
+  const bool grew = end > cache_.capacity();
+  if (grew) {
     std::unique_lock lock(mu_);
     cache_.Reserve(end);
   }
-  for (const PendingWrite* p : group) {
+  // Every row's prefix norms, stored with its row groups and kept in the cache.
+  const size_t nb = ladder_.blocks();
+  std::vector<std::vector<float>> norms(group.size());
+  for (size_t g = 0; g < group.size(); ++g) {
+    const PendingWrite* p = group[g];
     if (!p->batch) continue;
     const float* rows = p->batch->values();  // validated: row-major size x dim
-    for (size_t i = 0; i < p->batch->size(); ++i) cache_.SetRow(p->first + i, rows + i * s.dim);
+    norms[g].resize(p->batch->size() * nb);
+    for (size_t i = 0; i < p->batch->size(); ++i) {
+      ColumnCache::PrefixSqNorms(ladder_, rows + i * s.dim, norms[g].data() + i * nb);
+      cache_.SetRow(p->first + i, rows + i * s.dim, norms[g].data() + i * nb);
+    }
   }
+  storage::GroupTails tails = tails_;  // kept only once the write is stored
 
   rocksdb::WriteBatch wb(reserve_bytes);
   auto* rows_cf = kv_->handle(storage::Cf::kRows);
   std::string key, value;
-  for (const PendingWrite* p : group) {
+  for (size_t g = 0; g < group.size(); ++g) {
+    const PendingWrite* p = group[g];
     for (uint64_t old : p->replaced) {
       wb.Put(rows_cf, storage::RowKey(storage::kTagTombstone, cid, old), "");
       wb.Delete(rows_cf, storage::RowKey(storage::kTagRow, cid, old));
@@ -210,8 +223,8 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
              desc_.attribute_slots.empty() ? storage::EncodeRow(batch.id(i), p->attrs[i])
                                            : storage::EncodeRow(batch.id(i), StoredValues(p->attrs[i])));
     }
-    storage::PutVectorSegments(&wb, kv_->handle(storage::Cf::kVectors), cid, ladder_, p->first,
-                               batch.size(), batch.values());
+    storage::PutVectorGroups(&wb, kv_->handle(storage::Cf::kVectors), cid, ladder_, p->first,
+                             batch.size(), batch.values(), norms[g].data(), &tails);
   }
   if (end > first) {
     value.clear();
@@ -220,6 +233,7 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
   }
   if (commit_hook_) commit_hook_();
   MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
+  tails_ = std::move(tails);
 
   // Committed. The graph's capacity first (under mu_ shared: a rebuild replaces graph_), so the
   // indexer never meets a published row beyond it; a failure is logged and makes stage 0 scan,
@@ -262,6 +276,7 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
     SyncDevice(first, end - first);
     graph_dirty_ = true;
   }
+  fill_lock.unlock();
   if (killed) {
     // After the publish: searches drop dead rows by live_ anyway, and marking them first would
     // let a search miss an upserted id whose new row is not yet visible. mu_ shared pins graph_.
@@ -272,6 +287,7 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
     MarkGraphDeleted(dead);
   }
   if (on_write_) on_write_();
+  if (grew && on_grow_) on_grow_();
   return Status::Ok();
 }
 

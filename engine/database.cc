@@ -13,6 +13,7 @@
 
 #include "engine/collection.h"
 #include "engine/database_internal.h"
+#include "engine/residency.h"
 #include "engine/thread_pool.h"
 #include "storage/catalog.h"
 #include "storage/key_format.h"
@@ -32,11 +33,21 @@ class DatabaseImpl final : public Database {
         index_pool_(options.threads) {
     log_ = options.info_log ? options.info_log
                             : LogFn([](std::string_view line) { fmt::print(stderr, "mrldb: {}\n", line); });
+    residency_ = std::make_unique<Residency>(options.memory_budget_bytes, kv_.get(), log_, [this] {
+      std::shared_lock lock(mu_);
+      std::vector<std::shared_ptr<Collection>> all;
+      for (auto& [name, c] : collections_) all.push_back(c);
+      return all;
+    });
   }
+
+  // The budget against what the loaded collections must keep in memory.
+  Status PlanMemory() { return residency_->Plan(/*at_open=*/true); }
 
   void StartIndexer() {
     indexer_ = std::thread([this] { IndexerLoop(); });
     if (options_.auto_tune) tuner_ = std::thread([this] { TunerLoop(); });
+    residency_->Start();
   }
 
   void StopIndexer() {
@@ -53,6 +64,7 @@ class DatabaseImpl final : public Database {
     tuner_cv_.notify_all();
     if (indexer_.joinable()) indexer_.join();
     if (tuner_.joinable()) tuner_.join();
+    residency_->Stop();
   }
 
   // Background self-tuning, on a thread of its own: a tune runs for seconds to minutes and must
@@ -210,6 +222,7 @@ class DatabaseImpl final : public Database {
                              storage::DecodeDescriptor(std::string_view(v.data(), v.size())));
       auto c = MakeCollection(std::move(d));
       MRLDB_RETURN_IF_ERROR(c->Load());
+      c->SetWantedBlocks(FirstWanted(*c));
       collections_[c->spec().name] = std::move(c);
     }
     return storage::FromRocks(it->get().status(), "loading catalog");
@@ -256,8 +269,10 @@ class DatabaseImpl final : public Database {
     wb.Put(cf, storage::kNextCidKey, next);
     MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, /*sync=*/true));
     auto c = MakeCollection(std::move(d));
+    c->SetWantedBlocks(FirstWanted(*c));
     c->RemoveIndexFiles(/*forever=*/false);  // a stale graph of an earlier database at this path
     collections_[c->spec().name] = std::move(c);
+    residency_->Wake();
     return Status::Ok();
   }
 
@@ -393,6 +408,7 @@ class DatabaseImpl final : public Database {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     MRLDB_RETURN_IF_ERROR(c->Alter(options));
     WakeIndexer();
+    residency_->Wake();  // the index blocks may have changed
     return Status::Ok();
   }
 
@@ -461,6 +477,22 @@ class DatabaseImpl final : public Database {
     return StorageStats{r.sst_bytes_read, r.iter_bytes_read};
   }
 
+  Result<DatabaseMemory> GetMemory() const override {
+    std::shared_lock lock(mu_);
+    MRLDB_RETURN_IF_ERROR(CheckOpen());
+    std::vector<std::pair<std::string, MemoryUse>> use;
+    for (const auto& [name, c] : collections_) use.push_back({name, c->Memory()});
+    return residency_->Memory(use);
+  }
+
+  Status WaitForLoading() override {
+    {
+      std::shared_lock lock(mu_);
+      MRLDB_RETURN_IF_ERROR(CheckOpen());
+    }
+    return residency_->WaitLoaded();
+  }
+
   Status Flush() override {
     std::shared_lock lock(mu_);
     MRLDB_RETURN_IF_ERROR(CheckOpen());
@@ -491,7 +523,12 @@ class DatabaseImpl final : public Database {
     auto c = std::make_shared<Collection>(std::move(d), kv_.get(), &pool_, &index_pool_, file, log_,
                                           gpu);
     c->SetWriteListener([this] { WakeIndexer(); });
+    c->SetGrowListener([this] { residency_->Wake(); });
     return c;
+  }
+  // The blocks a collection keeps until the budget's planner chooses: all without a budget.
+  size_t FirstWanted(const Collection& c) const {
+    return options_.memory_budget_bytes ? c.IndexBlocks() : c.spec().granularities.size();
   }
   // REQUIRES: mu_ held.
   Status SaveIndexesLocked() {
@@ -512,6 +549,7 @@ class DatabaseImpl final : public Database {
   ThreadPool pool_;        // searches and scans
   ThreadPool index_pool_;  // the background indexer's parallel adds (see Collection)
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
+  std::unique_ptr<Residency> residency_;  // the memory budget and the block loader
   std::thread indexer_;
   std::thread tuner_;  // DatabaseOptions::auto_tune; stops with the indexer
   std::mutex indexer_mu_;
@@ -533,9 +571,13 @@ Result<std::unique_ptr<Database>> OpenDatabase(const std::string& path,
                                                const DatabaseOptions& options,
                                                const storage::StorageHooks& hooks) {
   if (path.empty()) return Status::InvalidArgument("database path is empty");
+  if (options.memory_budget_bytes && *options.memory_budget_bytes == 0) {
+    return Status::InvalidArgument("memory budget is 0 bytes (leave it unset for no budget)");
+  }
   MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options, hooks));
   auto db = std::make_unique<DatabaseImpl>(path, std::move(kv), options);
   MRLDB_RETURN_IF_ERROR(db->LoadCatalog());
+  MRLDB_RETURN_IF_ERROR(db->PlanMemory());
   db->StartIndexer();
   return std::unique_ptr<Database>(std::move(db));
 }

@@ -49,10 +49,11 @@ Result<std::vector<Disagreement>> Collection::Disagreements(const DisagreementOp
     std::shared_lock lock(mu_);  // one row at a time: writers wait for one cascade at most
     if (!live_[row]) continue;
     MRLDB_RETURN_IF_ERROR(voters.Refresh(*this, cascade.label));
-    const std::vector<float> q = RowPrefix(row, spec().dim);
+    MRLDB_ASSIGN_OR_RETURN(const std::vector<float> q, RowPrefix(row, spec().dim));
     CascadeRun run;
-    MatryoshkaAnalysis::Run(*this, q.data(), cascade, voters.voters.get(), row, /*parallel=*/true,
-                            /*all_levels=*/true, /*keep_neighbours=*/true, &run);
+    MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::Run(*this, q.data(), cascade, voters.voters.get(),
+                                                  row, /*parallel=*/true, /*all_levels=*/true,
+                                                  /*keep_neighbours=*/true, &run));
     const std::vector<uint64_t>& last = run.neighbours[L - 1];
     Disagreement d;
     d.id = keys_[row];

@@ -1,4 +1,4 @@
-// Brute-force search over the in-memory prefix blocks (the ground truth, and stage 0 of a funnel
+// Brute-force search over the prefix blocks (in memory, or read from storage when not resident) (the ground truth, and stage 0 of a funnel
 // whose first stage is not the HNSW graph), and the storage-level prefix scan.
 #include <algorithm>
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "engine/collection.h"
 #include "engine/distance.h"
+#include "engine/row_blocks.h"
 #include "engine/top_k.h"
 #include "storage/vector_segments.h"
 
@@ -49,9 +50,9 @@ Result<std::vector<int>> Collection::AttributeColumns(const std::vector<std::str
   return columns;
 }
 
-std::vector<Hit> Collection::MakeHits(const std::vector<Candidate>& best,
-                                      const std::vector<int>& columns,
-                                      uint32_t vector_dims) const {
+Result<std::vector<Hit>> Collection::MakeHits(const std::vector<Candidate>& best,
+                                              const std::vector<int>& columns,
+                                              uint32_t vector_dims) const {
   std::vector<Hit> hits;
   hits.reserve(best.size());
   for (const Candidate& cand : best) {
@@ -59,15 +60,19 @@ std::vector<Hit> Collection::MakeHits(const std::vector<Candidate>& best,
     h.id = keys_[cand.row];
     h.distance = cand.distance;
     for (int col : columns) h.attributes.push_back(attrs_[col][cand.row]);
-    if (vector_dims) h.vector = RowPrefix(cand.row, vector_dims);
+    if (vector_dims) {
+      MRLDB_ASSIGN_OR_RETURN(h.vector, RowPrefix(cand.row, vector_dims));
+    }
     hits.push_back(std::move(h));
   }
   return hits;
 }
 
-std::vector<Candidate> Collection::ScanTopK(const float* query, uint32_t dims, size_t keep,
-                                            const std::vector<uint64_t>* subset, bool parallel,
-                                            uint64_t* bytes_read) const {
+Result<std::vector<Candidate>> Collection::ScanTopK(const float* query, uint32_t dims,
+                                                    size_t keep,
+                                                    const std::vector<uint64_t>* subset,
+                                                    bool parallel, uint64_t* bytes_read,
+                                                    storage::ReadCounters* io) const {
   const Metric metric = spec().metric;
   const DistanceKernels& kern = Kernels();
   const size_t nblocks = ladder_.BlocksCovering(dims);
@@ -75,35 +80,44 @@ std::vector<Candidate> Collection::ScanTopK(const float* query, uint32_t dims, s
   double q_sq = 0;
   for (uint32_t d = 0; d < dims; ++d) q_sq += double{query[d]} * query[d];
 
-  // Subset scans (selective filters) visit rows one by one; full scans go chunk by chunk.
+  // Subset scans (selective filters, the graph's tail) visit rows one by one, reading the
+  // non-resident blocks of a piece of rows at a time.
   if (subset != nullptr) {
+    constexpr size_t kPiece = 4096;
     TopK top(keep);
-    for (uint64_t row : *subset) {
-      double acc = 0, x_sq = 0;
-      for (size_t b = 0; b < nblocks; ++b) {
-        const uint32_t begin = ladder_.begin(b), len = std::min(dims, ladder_.end(b)) - begin;
-        const float* x = cache_.Row(b, row);
-        acc += metric == Metric::kL2 ? kern.l2sqr(query + begin, x, len)
-                                     : kern.dot(query + begin, x, len);
-        if (metric == Metric::kCosine && !on_ladder) x_sq += kern.dot(x, x, len);
+    RowBlocks blocks;
+    for (size_t at = 0; at < subset->size(); at += kPiece) {
+      std::span<const uint64_t> rows(subset->data() + at, std::min(kPiece, subset->size() - at));
+      MRLDB_RETURN_IF_ERROR(blocks.Fetch(cache_, Storage(), rows, 0, nblocks, io));
+      for (size_t i = 0; i < rows.size(); ++i) {
+        double acc = 0, x_sq = 0;
+        for (size_t b = 0; b < nblocks; ++b) {
+          const uint32_t begin = ladder_.begin(b), len = std::min(dims, ladder_.end(b)) - begin;
+          const float* x = blocks.Row(i, b);
+          acc += metric == Metric::kL2 ? kern.l2sqr(query + begin, x, len)
+                                       : kern.dot(query + begin, x, len);
+          if (metric == Metric::kCosine && !on_ladder) x_sq += kern.dot(x, x, len);
+        }
+        if (on_ladder) x_sq = blocks.SqNorm(i, nblocks - 1);
+        top.Push(FinalDistance(acc, q_sq, x_sq), rows[i]);
       }
-      if (on_ladder) x_sq = cache_.SqNorm(nblocks - 1, row);
-      top.Push(FinalDistance(acc, q_sq, x_sq), row);
     }
     if (bytes_read) *bytes_read += subset->size() * dims * sizeof(float);
     return top.TakeSorted();
   }
 
+  // Full scans go chunk by chunk: from the column cache when the blocks are resident, else in
+  // chunk-sized views of a storage scan (the same rows per chunk, so the same results).
   const size_t chunks = (next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
   std::vector<std::vector<Candidate>> partial(chunks);
-  auto scan_chunk = [&](size_t c) {
+  auto scan_chunk = [&](size_t c, const float* const* x_blocks, const float* sq_level) {
     const uint64_t first = c * ColumnCache::kChunkRows;
     const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, next_row_ - first);
     std::vector<float> score(n, 0.0f), norm;
     for (size_t b = 0; b < nblocks; ++b) {
       const uint32_t begin = ladder_.begin(b), width = ladder_.width(b);
       const uint32_t len = std::min(dims, ladder_.end(b)) - begin;
-      const float* x = cache_.Chunk(b, c);
+      const float* x = x_blocks[b];
       if (metric == Metric::kL2) {
         kern.l2_rows(query + begin, x, n, width, len, score.data());
       } else {
@@ -114,20 +128,35 @@ std::vector<Candidate> Collection::ScanTopK(const float* query, uint32_t dims, s
         for (size_t r = 0; r < n; ++r) norm[r] += kern.dot(x + r * width, x + r * width, len);
       }
     }
-    // Squared prefix norms matter for cosine only: from the cache on the ladder, else computed.
-    const float* sq = metric != Metric::kCosine ? nullptr
-                      : on_ladder               ? cache_.SqNorms(nblocks - 1) + first
-                                                : norm.data();
+    // Squared prefix norms matter for cosine only: stored on the ladder, else computed.
+    const float* sq = metric != Metric::kCosine ? nullptr : on_ladder ? sq_level : norm.data();
     TopK top(keep);
     for (size_t r = 0; r < n; ++r) {
       if (live_[first + r]) top.Push(FinalDistance(score[r], q_sq, sq ? sq[r] : 0.0), first + r);
     }
     partial[c] = top.TakeSorted();
   };
-  if (parallel) {
-    pool_->ParallelFor(chunks, scan_chunk);
+  if (nblocks <= cache_.resident()) {
+    auto from_cache = [&](size_t c) {
+      std::vector<const float*> x(nblocks);
+      for (size_t b = 0; b < nblocks; ++b) x[b] = cache_.Chunk(b, c);
+      scan_chunk(c, x.data(), cache_.SqNorms(nblocks - 1) + c * ColumnCache::kChunkRows);
+    };
+    if (parallel) {
+      pool_->ParallelFor(chunks, from_cache);
+    } else {
+      for (size_t c = 0; c < chunks; ++c) from_cache(c);
+    }
   } else {
-    for (size_t c = 0; c < chunks; ++c) scan_chunk(c);
+    storage::ReadCounterScope scope(io);
+    MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
+        *kv_, desc_.cid, ladder_, 0, nblocks, next_row_, ColumnCache::kChunkRows,
+        [&](const storage::RowsView& view) {
+          scan_chunk(view.first_row / ColumnCache::kChunkRows, view.blocks.data(),
+                     view.sqnorms[nblocks - 1]);
+          return true;
+        },
+        nullptr));
   }
   if (bytes_read) *bytes_read += next_row_ * dims * sizeof(float);
   TopK top(keep);
@@ -161,9 +190,9 @@ Result<ScanStats> Collection::ScanPrefix(uint32_t dims, Database::ScanSink sink,
   std::vector<float> out;
   std::vector<uint64_t> ids;
   size_t dead_pos = 0;
-  MRLDB_RETURN_IF_ERROR(storage::ScanSegments(
-      *kv_, desc_.cid, ladder_, nblocks,
-      [&](const storage::SegmentView& view) {
+  MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
+      *kv_, desc_.cid, ladder_, 0, nblocks, next_row_, ColumnCache::kChunkRows,
+      [&](const storage::RowsView& view) {
         out.resize(view.n * dims);
         ids.clear();
         for (size_t r = 0; r < view.n; ++r) {
@@ -174,8 +203,7 @@ Result<ScanStats> Collection::ScanPrefix(uint32_t dims, Database::ScanSink sink,
           for (size_t b = 0; b < nblocks; ++b) {
             const uint32_t begin = ladder_.begin(b);
             const uint32_t len = std::min(dims, ladder_.end(b)) - begin;
-            std::memcpy(dst + begin, view.blocks[b] + r * ladder_.width(b) * sizeof(float),
-                        len * sizeof(float));
+            std::memcpy(dst + begin, view.blocks[b] + r * ladder_.width(b), len * sizeof(float));
           }
           ids.push_back(row);
         }

@@ -10,6 +10,7 @@
 #include "engine/distance.h"
 #include "engine/filter_eval.h"
 #include "engine/prefix_index.h"
+#include "engine/row_blocks.h"
 #include "engine/stage_recorder.h"
 #include "engine/top_k.h"
 
@@ -123,18 +124,21 @@ Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
   return std::shared_ptr<const FilterMatch>(std::move(m));
 }
 
-void Collection::FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
-                            bool parallel, StageRecorder& record,
-                            std::vector<Candidate>* out) const {
+Status Collection::FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
+                              bool parallel, StageRecorder& record,
+                              std::vector<Candidate>* out) const {
   const Metric metric = spec().metric;
   const FunnelStage& first = plan.stages[0];
   std::vector<Candidate>& cands = *out;
   cands.clear();
+  storage::ReadCounters io;
   if (!GraphFirst(plan, filter)) {
     uint64_t bytes = 0;
-    cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel, &bytes);
-    record("scan", first.dims, filter ? filter->rows.size() : live_rows_, cands.size(), bytes);
-    return;
+    MRLDB_ASSIGN_OR_RETURN(cands, ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr,
+                                           parallel, &bytes, record.Counters(&io)));
+    record("scan", first.dims, filter ? filter->rows.size() : live_rows_, cands.size(), bytes,
+           "cpu", io);
+    return Status::Ok();
   }
   // Per-thread buffers: a search allocates nothing here in steady state.
   thread_local std::vector<float> qp;
@@ -168,20 +172,24 @@ void Collection::FirstStage(const float* q, const ResolvedPlan& plan, const Filt
     }
     tail_rows = rows.size();
     uint64_t bytes = 0;
-    for (const Candidate& c : ScanTopK(q, first.dims, first.keep, &rows, false, &bytes)) {
-      cands.push_back(c);
-    }
-    record("scan", first.dims, rows.size(), std::min<uint64_t>(rows.size(), first.keep), bytes);
+    MRLDB_ASSIGN_OR_RETURN(std::vector<Candidate> tail_best,
+                           ScanTopK(q, first.dims, first.keep, &rows, false, &bytes,
+                                    record.Counters(&io)));
+    cands.insert(cands.end(), tail_best.begin(), tail_best.end());
+    record("scan", first.dims, rows.size(), std::min<uint64_t>(rows.size(), first.keep), bytes,
+           "cpu", io);
+    io = {};
   }
   const size_t reachable = filter ? filter->rows.size() : live_rows_;
   if (found.size() < std::min<size_t>(first.keep, reachable - tail_rows) &&
       cands.size() < std::min<size_t>(first.keep, reachable)) {
     // The graph could not produce enough rows (a filter it routes poorly): scan instead.
     uint64_t bytes = 0;
-    cands = ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr, parallel,
-                     &bytes);
-    record("scan", first.dims, reachable, cands.size(), bytes);
+    MRLDB_ASSIGN_OR_RETURN(cands, ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr,
+                                           parallel, &bytes, record.Counters(&io)));
+    record("scan", first.dims, reachable, cands.size(), bytes, "cpu", io);
   }
+  return Status::Ok();
 }
 
 Status Collection::RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
@@ -207,23 +215,25 @@ Status Collection::RerankStages(const float* queries, size_t stride, const Resol
     args.done = done;
     args.dims = st.dims;
     args.keep = st.keep;
+    storage::ReadCounters io;
+    args.io = record.Counters(&io);
     RerankSplit split;
     MRLDB_RETURN_IF_ERROR(reranker->Rerank(args, lists, &split));
     const uint64_t bytes = in * (st.dims - done) * sizeof(float);
     done = st.dims;
-    record("rerank", st.dims, in, lists->cands.size(), bytes, DeviceLabel(split));
+    record("rerank", st.dims, in, lists->cands.size(), bytes, DeviceLabel(split), io);
   }
   return Status::Ok();
 }
 
-std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& plan,
-                                           const FilterMatch* filter, bool parallel,
-                                           SearchStats* stats) const {
+Result<std::vector<Candidate>> Collection::RunPlan(const float* q, const ResolvedPlan& plan,
+                                                   const FilterMatch* filter, bool parallel,
+                                                   SearchStats* stats) const {
   StageRecorder record(stats);
   const bool graph = GraphFirst(plan, filter);
   // Per-thread lists: their buffers (and the reranker's, which it swaps with them) are reused.
   thread_local CandidateLists lists;
-  FirstStage(q, plan, filter, parallel, record, &lists.cands);
+  MRLDB_RETURN_IF_ERROR(FirstStage(q, plan, filter, parallel, record, &lists.cands));
   if (plan.stages.size() == 1 && !graph) return lists.cands;
   // Re-ranking. The scores are additive over blocks (dot or squared L2). Stage 0 by the graph
   // has only graph distances, so its score starts from dims 0.
@@ -231,26 +241,32 @@ std::vector<Candidate> Collection::RunPlan(const float* q, const ResolvedPlan& p
   lists.offsets.assign({0, static_cast<uint32_t>(lists.cands.size())});
   uint32_t done = 0;
   if (!graph) {
-    for (size_t i = 0; i < lists.cands.size(); ++i) {
-      lists.acc[i] = PrefixScore(q, plan.stages[0].dims, lists.cands[i].row);
-    }
+    MRLDB_RETURN_IF_ERROR(PrefixScores(q, plan.stages[0].dims, &lists));
     done = plan.stages[0].dims;
   }
-  CpuReranker cpu(cache_, spec().metric);
-  // The CPU reranker cannot fail.
-  RerankStages(q, spec().dim, plan, graph ? 0 : 1, done, &cpu, &lists, record).IgnoreError();
+  CpuReranker cpu(cache_, spec().metric, Storage());
+  MRLDB_RETURN_IF_ERROR(RerankStages(q, spec().dim, plan, graph ? 0 : 1, done, &cpu, &lists, record));
   return lists.cands;  // one query: its kept candidates, in order (a copy of k)
 }
 
-double Collection::PrefixScore(const float* q, uint32_t dims, uint64_t row) const {
+Status Collection::PrefixScores(const float* q, uint32_t dims, CandidateLists* lists) const {
   const DistanceKernels& kern = Kernels();
-  double acc = 0;
-  for (size_t b = 0; b < ladder_.blocks() && ladder_.begin(b) < dims; ++b) {
-    const uint32_t begin = ladder_.begin(b), len = std::min(dims, ladder_.end(b)) - begin;
-    const float* x = cache_.Row(b, row);
-    acc += spec().metric == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
+  const size_t nblocks = ladder_.BlocksCovering(dims);
+  thread_local std::vector<uint64_t> rows;
+  thread_local RowBlocks blocks;
+  rows.clear();
+  for (const Candidate& c : lists->cands) rows.push_back(c.row);
+  MRLDB_RETURN_IF_ERROR(blocks.Fetch(cache_, Storage(), rows, 0, nblocks, nullptr));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    double acc = 0;
+    for (size_t b = 0; b < nblocks; ++b) {
+      const uint32_t begin = ladder_.begin(b), len = std::min(dims, ladder_.end(b)) - begin;
+      const float* x = blocks.Row(i, b);
+      acc += spec().metric == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
+    }
+    lists->acc[i] = acc;
   }
-  return acc;
+  return Status::Ok();
 }
 
 Result<SearchPlan> Collection::Explain(const SearchOptions& options) const {
@@ -296,7 +312,7 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
     MRLDB_ASSIGN_OR_RETURN(auto r, RunPlanGpu(query.data(), 1, query.size(), plan, filter.get(), dev, stats));
     best = std::move(r[0]);
   } else {
-    best = RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats);
+    MRLDB_ASSIGN_OR_RETURN(best, RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats));
   }
   if (best.size() > options.k) best.resize(options.k);
   return MakeHits(best, columns, options.vector_dims);
@@ -333,7 +349,7 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
       for (size_t i = 0; i < n; ++i) {
         std::vector<Candidate>& best = (*r)[i];
         if (best.size() > options.k) best.resize(options.k);
-        out[i] = MakeHits(best, columns, options.vector_dims);
+        MRLDB_ASSIGN_OR_RETURN(out[i], MakeHits(best, columns, options.vector_dims));
       }
       return out;
     }
@@ -341,14 +357,24 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
     if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
   }
   std::atomic<size_t> done{0};
+  std::vector<Status> errors(n);
   pool_->ParallelFor(n, [&](size_t i) {
     if (options.cancel && options.cancel->load(std::memory_order_relaxed)) return;
-    std::vector<Candidate> best =
-        RunPlan(queries.data() + i * qdim, plan, filter.get(), /*parallel=*/false, nullptr);
-    if (best.size() > options.k) best.resize(options.k);
-    out[i] = MakeHits(best, columns, options.vector_dims);
+    auto best = RunPlan(queries.data() + i * qdim, plan, filter.get(), /*parallel=*/false, nullptr);
+    if (!best.ok()) {
+      errors[i] = best.status();
+      return;
+    }
+    if (best->size() > options.k) best->resize(options.k);
+    auto hits = MakeHits(*best, columns, options.vector_dims);
+    if (!hits.ok()) {
+      errors[i] = hits.status();
+      return;
+    }
+    out[i] = std::move(*hits);
     done.fetch_add(1, std::memory_order_relaxed);
   });
+  for (const Status& st : errors) MRLDB_RETURN_IF_ERROR(st);
   if (done.load() < n) {
     return Status::Cancelled(fmt::format("search cancelled after {} of {} queries", done.load(), n));
   }

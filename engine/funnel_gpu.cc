@@ -27,6 +27,14 @@ constexpr size_t kAutoMinBatch = 16;
 Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool graph_first) const {
   if (device == Device::kCpu) return nullptr;
   if (device == Device::kAuto && (n < kAutoMinBatch || graph_first)) return nullptr;
+  if (cache_.resident() < ladder_.blocks()) {
+    // The device copy is made from the column cache; blocks read from storage stay on the CPU.
+    if (device == Device::kAuto) return nullptr;
+    return Status::NotSupported(fmt::format(
+        "device 'gpu': collection '{}' has {} of its {} vector blocks in memory (still loading, or "
+        "a memory budget keeps the rest in storage); GPU searches need all of them",
+        spec().name, cache_.resident(), ladder_.blocks()));
+  }
   std::lock_guard lock(device_mu_);
   if (!device_ && device_error_.empty()) {
     Status st;
@@ -126,14 +134,19 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKGpu(
     for (uint64_t row = rows; row < next_row_; ++row) {
       if (filter ? filter->bits[row] : live_[row]) rest.push_back(row);
     }
+    std::vector<Status> errors(n);
     pool_->ParallelFor(n, [&](size_t i) {
       TopK top(keep);
       for (const Candidate& c : out[i]) top.Push(c.distance, c.row);
-      for (const Candidate& c : ScanTopK(queries + i * stride, dims, keep, &rest, false, nullptr)) {
-        top.Push(c.distance, c.row);
+      auto cpu = ScanTopK(queries + i * stride, dims, keep, &rest, false, nullptr, nullptr);
+      if (!cpu.ok()) {
+        errors[i] = cpu.status();
+        return;
       }
+      for (const Candidate& c : *cpu) top.Push(c.distance, c.row);
       out[i] = top.TakeSorted();
     });
+    for (const Status& st : errors) MRLDB_RETURN_IF_ERROR(st);
     split->cpu += rest.size();
   }
   return out;
@@ -150,12 +163,14 @@ Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
     // The graph is a CPU structure: stage 0 runs on the search threads, query by query.
     std::vector<std::vector<Candidate>> c0(n);
     if (n == 1) {
-      FirstStage(queries, plan, filter, /*parallel=*/true, record, &c0[0]);
+      MRLDB_RETURN_IF_ERROR(FirstStage(queries, plan, filter, /*parallel=*/true, record, &c0[0]));
     } else {
+      std::vector<Status> errors(n);
       pool_->ParallelFor(n, [&](size_t i) {
         StageRecorder none(nullptr);
-        FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none, &c0[i]);
+        errors[i] = FirstStage(queries + i * stride, plan, filter, /*parallel=*/false, none, &c0[i]);
       });
+      for (const Status& st : errors) MRLDB_RETURN_IF_ERROR(st);
     }
     for (const auto& c : c0) lists.AddQuery(c);
   } else {
@@ -169,7 +184,7 @@ Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
   }
   // The scores start from dims 0 either way: the graph has only its own distances, and the GPU
   // scan's selection keeps distances only (the first re-rank re-reads the short prefix).
-  GpuReranker reranker(dev, cache_, spec().metric);
+  GpuReranker reranker(dev, cache_, spec().metric, Storage());
   MRLDB_RETURN_IF_ERROR(
       RerankStages(queries, stride, plan, graph ? 0 : 1, 0, &reranker, &lists, record));
   std::vector<std::vector<Candidate>> out(n);

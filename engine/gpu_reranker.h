@@ -12,8 +12,11 @@ namespace mrldb {
 class GpuReranker final : public Reranker {
  public:
   // `device` and `cache` must outlive the reranker and hold the same rows.
-  GpuReranker(gpu::DeviceBlocks* device, const ColumnCache& cache, Metric metric)
-      : device_(device), cache_(cache), metric_(metric), cpu_(cache, metric) {}
+  // `storage`: for the CPU share's non-resident blocks (GPU searches run only while every
+  // block is resident, so normally none).
+  GpuReranker(gpu::DeviceBlocks* device, const ColumnCache& cache, Metric metric,
+              BlockStorage storage)
+      : device_(device), cache_(cache), metric_(metric), cpu_(cache, metric, storage) {}
   Status Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) override;
 
  private:

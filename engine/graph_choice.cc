@@ -61,7 +61,7 @@ Status Collection::AutoChooseGraph() {
     sample.rows.reserve(want * s.dim);
     for (uint64_t row = 0, seen = 0; row < next_row_ && sample.n() < want; ++row) {
       if (!live_[row] || seen++ % stride != 0) continue;
-      const std::vector<float> v = RowPrefix(row, s.dim);
+      MRLDB_ASSIGN_OR_RETURN(const std::vector<float> v, RowPrefix(row, s.dim));
       sample.rows.insert(sample.rows.end(), v.begin(), v.end());
     }
   }

@@ -2,6 +2,7 @@
 // the funnel's, then exact re-ranking granularity by granularity, reading only the new blocks),
 // the vote, and Predict / PredictBatch.
 #include <algorithm>
+#include <mutex>
 #include <atomic>
 #include <cmath>
 #include <random>
@@ -144,9 +145,9 @@ LevelVote MatryoshkaAnalysis::Vote(const Collection& c, int label, VoteRule rule
   return v;
 }
 
-void MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade& cascade,
-                             const FilterMatch* voters, uint64_t exclude, bool parallel,
-                             bool all_levels, bool keep_neighbours, CascadeRun* out) {
+Status MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade& cascade,
+                               const FilterMatch* voters, uint64_t exclude, bool parallel,
+                               bool all_levels, bool keep_neighbours, CascadeRun* out) {
   const CollectionSpec& s = c.spec();
   *out = CascadeRun{};
   Collection::ResolvedPlan first;
@@ -154,7 +155,7 @@ void MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade&
   first.hnsw = cascade.dims[0] == s.index_dim;
   StageRecorder none(nullptr);
   CandidateLists lists;
-  c.FirstStage(q, first, voters, parallel, none, &lists.cands);
+  MRLDB_RETURN_IF_ERROR(c.FirstStage(q, first, voters, parallel, none, &lists.cands));
   std::erase_if(lists.cands, [&](const Candidate& x) { return x.row == exclude; });
   if (lists.cands.size() > cascade.shortlist) lists.cands.resize(cascade.shortlist);
   out->graph = c.GraphFirst(first, voters);
@@ -164,12 +165,10 @@ void MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade&
   // only chose them, so the graph's are re-ranked from dims 0.
   uint32_t done = 0;
   if (!out->graph) {
-    for (size_t i = 0; i < lists.cands.size(); ++i) {
-      lists.acc[i] = c.PrefixScore(q, cascade.dims[0], lists.cands[i].row);
-    }
+    MRLDB_RETURN_IF_ERROR(c.PrefixScores(q, cascade.dims[0], &lists));
     done = cascade.dims[0];
   }
-  CpuReranker reranker(c.cache_, s.metric);
+  CpuReranker reranker(c.cache_, s.metric, c.Storage());
   double q_sq = 0;
   uint32_t q_dims = 0;
   for (size_t li = 0; li < cascade.dims.size(); ++li) {
@@ -184,7 +183,7 @@ void MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade&
       args.dims = g;
       args.keep = uint32_t(lists.cands.size());
       RerankSplit split;
-      reranker.Rerank(args, &lists, &split).IgnoreError();  // the CPU reranker cannot fail
+      MRLDB_RETURN_IF_ERROR(reranker.Rerank(args, &lists, &split));  // fails only reading storage
     }
     done = g;
     const size_t n = std::min<size_t>(cascade.k, lists.cands.size());
@@ -197,7 +196,7 @@ void MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade&
     const bool sure = cascade.confidence < 1 && out->votes.back().confidence >= cascade.confidence;
     if (!all_levels && (last || sure || n == 0)) {
       out->decided = li;
-      return;
+      return Status::Ok();
     }
   }
   // With all_levels the decision is the first sure granularity, else the last.
@@ -209,13 +208,15 @@ void MatryoshkaAnalysis::Run(const Collection& c, const float* q, const Cascade&
       break;
     }
   }
+  return Status::Ok();
 }
 
-LevelVote MatryoshkaAnalysis::FullVote(const Collection& c, const float* q, const Cascade& cascade,
-                                       const FilterMatch* voters, uint64_t exclude) {
+Result<LevelVote> MatryoshkaAnalysis::FullVote(const Collection& c, const float* q,
+                                               const Cascade& cascade, const FilterMatch* voters,
+                                               uint64_t exclude) {
   const uint32_t extra = exclude != kNoRow ? 1 : 0;
-  std::vector<Candidate> top =
-      c.ScanTopK(q, c.spec().dim, cascade.k + extra, voters ? &voters->rows : nullptr, false, nullptr);
+  MRLDB_ASSIGN_OR_RETURN(std::vector<Candidate> top,
+      c.ScanTopK(q, c.spec().dim, cascade.k + extra, voters ? &voters->rows : nullptr, false, nullptr, nullptr));
   std::erase_if(top, [&](const Candidate& x) { return x.row == exclude; });
   if (top.size() > cascade.k) top.resize(cascade.k);
   return Vote(c, cascade.label, cascade.vote, top.data(), top.size());
@@ -275,8 +276,9 @@ Result<Prediction> Collection::Predict(std::span<const float> query, const Predi
   MRLDB_RETURN_IF_ERROR(CheckQuery(query, cascade.dims[0]));
   MRLDB_ASSIGN_OR_RETURN(auto voters, MatryoshkaAnalysis::Voters(*this, cascade.label, options.filter));
   CascadeRun run;
-  MatryoshkaAnalysis::Run(*this, query.data(), cascade, voters.get(), MatryoshkaAnalysis::kNoRow,
-                          /*parallel=*/true, false, options.neighbours, &run);
+  MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::Run(*this, query.data(), cascade, voters.get(),
+                                                MatryoshkaAnalysis::kNoRow, /*parallel=*/true,
+                                                false, options.neighbours, &run));
   if (stats) {
     FillStats(cascade, voters ? voters->rows.size() : live_rows_, run.graph, stats);
     stats->stopped[run.decided] = 1;
@@ -305,16 +307,25 @@ Result<std::vector<Prediction>> Collection::PredictBatch(std::span<const float> 
   std::vector<uint32_t> decided(n, 0);
   std::atomic<size_t> done{0};
   std::atomic<bool> graph{false};
+  std::mutex error_mu;
+  Status error;  // the first query's that failed (a storage read)
   pool_->ParallelFor(n, [&](size_t i) {
     if (options.cancel && options.cancel->load(std::memory_order_relaxed)) return;
     CascadeRun run;
-    MatryoshkaAnalysis::Run(*this, queries.data() + i * dim, cascade, voters.get(),
-                            MatryoshkaAnalysis::kNoRow, false, false, options.neighbours, &run);
+    Status st = MatryoshkaAnalysis::Run(*this, queries.data() + i * dim, cascade, voters.get(),
+                                        MatryoshkaAnalysis::kNoRow, false, false,
+                                        options.neighbours, &run);
+    if (!st.ok()) {
+      std::lock_guard l(error_mu);
+      if (error.ok()) error = st;
+      return;
+    }
     if (run.graph) graph.store(true, std::memory_order_relaxed);
     decided[i] = uint32_t(run.decided);
     out[i] = MakePrediction(run, cascade, keys_, options.neighbours);
     done.fetch_add(1, std::memory_order_relaxed);
   });
+  MRLDB_RETURN_IF_ERROR(error);
   if (done.load() < n) {
     return Status::Cancelled(fmt::format("PREDICT cancelled after {} of {} queries", done.load(), n));
   }

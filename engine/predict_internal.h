@@ -70,15 +70,16 @@ class MatryoshkaAnalysis {
   // Runs query `q` (D values) through the cascade; `exclude` (a row, or kNoRow) never votes.
   // `all_levels`: vote at every granularity (the decision is still recorded); `keep_neighbours`:
   // record the voters' rows.
-  static void Run(const Collection& c, const float* q, const Cascade& cascade,
-                  const FilterMatch* voters, uint64_t exclude, bool parallel, bool all_levels,
-                  bool keep_neighbours, CascadeRun* out);
+  // Errors: a storage read's (blocks that are not resident).
+  static Status Run(const Collection& c, const float* q, const Cascade& cascade,
+                    const FilterMatch* voters, uint64_t exclude, bool parallel, bool all_levels,
+                    bool keep_neighbours, CascadeRun* out);
   // The vote of the first n candidates (ascending distance); nobody's (NULL) when label < 0.
   static LevelVote Vote(const Collection& c, int label, VoteRule rule, const Candidate* top,
                         size_t n);
   // The k-NN vote of exact full-dimension search over `voters`, `exclude` left out.
-  static LevelVote FullVote(const Collection& c, const float* q, const Cascade& cascade,
-                            const FilterMatch* voters, uint64_t exclude);
+  static Result<LevelVote> FullVote(const Collection& c, const float* q, const Cascade& cascade,
+                                    const FilterMatch* voters, uint64_t exclude);
   // Labelled rows sampled deterministically (at most n, ascending).
   static std::vector<uint64_t> SampleRows(const std::vector<uint64_t>& rows, size_t n);
   // The smallest keep at granularity `dims` that ANALYZE's measurements ask for k results
@@ -93,8 +94,9 @@ class MatryoshkaAnalysis {
     std::vector<std::vector<Candidate>> levels;  // per ladder granularity, ascending
     std::vector<Candidate> suffix;
   };
-  static void ScanLevels(const Collection& c, const float* q, size_t keep, uint64_t exclude,
-                         LevelScan* out);
+  // Errors: a storage read's (blocks that are not resident are scanned from storage).
+  static Status ScanLevels(const Collection& c, const float* q, size_t keep, uint64_t exclude,
+                           LevelScan* out);
 
   // Applies `change` to the collection's spec and writes the descriptor; a failed write leaves
   // the spec as it was. Takes c.mu_ exclusively.

@@ -103,16 +103,18 @@ Result<PredictCalibration> Collection::TunePredict(const TunePredictOptions& opt
         continue;  // deleted or relabelled since: left out
       }
       MRLDB_RETURN_IF_ERROR(voters.Refresh(*this, cascade.label));
-      const std::vector<float> q = RowPrefix(row, spec().dim);
+      MRLDB_ASSIGN_OR_RETURN(const std::vector<float> q, RowPrefix(row, spec().dim));
       if (first) {
         Measured& m = measured.emplace_back();
         m.row = row;
         m.truth = attrs_[cascade.label][row];
-        m.full = MatryoshkaAnalysis::FullVote(*this, q.data(), cascade, voters.voters.get(), row);
+        MRLDB_ASSIGN_OR_RETURN(m.full, MatryoshkaAnalysis::FullVote(*this, q.data(), cascade,
+                                                                    voters.voters.get(), row));
       }
       CascadeRun run;
-      MatryoshkaAnalysis::Run(*this, q.data(), cascade, voters.voters.get(), row,
-                              /*parallel=*/true, /*all_levels=*/true, false, &run);
+      MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::Run(*this, q.data(), cascade, voters.voters.get(),
+                                                    row, /*parallel=*/true, /*all_levels=*/true,
+                                                    false, &run));
       measured[next++].votes = std::move(run.votes);
     }
     return Status::Ok();

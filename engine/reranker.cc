@@ -51,6 +51,15 @@ Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
   next.cands.reserve(std::min<size_t>(lists->cands.size(), lists->queries() * size_t{args.keep}));
   next.acc.reserve(next.cands.capacity());
   thread_local std::vector<size_t> order;
+  // Blocks beyond the resident ones: every candidate's, read in one batch per block.
+  const bool resident = level < cache_.resident();
+  thread_local RowBlocks fetched;
+  thread_local std::vector<uint64_t> rows;
+  if (!resident) {
+    rows.clear();
+    for (const Candidate& c : lists->cands) rows.push_back(c.row);
+    MRLDB_RETURN_IF_ERROR(fetched.Fetch(cache_, storage_, rows, b_from, level + 1, args.io));
+  }
   // About kLinesInFlight cache lines of candidate rows in flight (a row's blocks at this stage
   // span `lines`): enough to overlap misses, not so many that prefetches queue behind each other.
   constexpr size_t kLinesInFlight = 48;
@@ -61,18 +70,21 @@ Status CpuReranker::Rerank(const RerankArgs& args, CandidateLists* lists, Rerank
     const size_t first = lists->offsets[qi], last = lists->offsets[qi + 1];
     // Candidates are random rows: their blocks are fetched `ahead` candidates ahead, so that
     // the misses of several rows overlap instead of stalling one after another.
-    for (size_t i = first; i < std::min(last, first + ahead); ++i) Prefetch(lists->cands[i].row, b_from, level);
+    for (size_t i = first; resident && i < std::min(last, first + ahead); ++i) {
+      Prefetch(lists->cands[i].row, b_from, level);
+    }
     for (size_t i = first; i < last; ++i) {
-      if (i + ahead < last) Prefetch(lists->cands[i + ahead].row, b_from, level);
+      if (resident && i + ahead < last) Prefetch(lists->cands[i + ahead].row, b_from, level);
       const uint64_t row = lists->cands[i].row;
       double acc = lists->acc[i];
       for (size_t b = b_from; b <= level; ++b) {
         const uint32_t begin = ladder.begin(b), len = ladder.width(b);
-        const float* x = cache_.Row(b, row);
+        const float* x = resident ? cache_.Row(b, row) : fetched.Row(i, b);
         acc += metric_ == Metric::kL2 ? kern.l2sqr(q + begin, x, len) : kern.dot(q + begin, x, len);
       }
       lists->acc[i] = acc;
-      lists->cands[i].distance = FinalDistance(metric_, acc, args.q_sq[qi], cache_.SqNorm(level, row));
+      const float x_sq = resident ? cache_.SqNorm(level, row) : fetched.SqNorm(i, level);
+      lists->cands[i].distance = FinalDistance(metric_, acc, args.q_sq[qi], x_sq);
     }
     // Keep the best `keep`, in order, carrying their scores along.
     order.resize(last - first);

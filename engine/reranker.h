@@ -1,7 +1,7 @@
 // Reranker: one funnel stage for a batch of queries. Adds the partial scores of the blocks that
 // cover [done, dims) to every candidate (scores are additive over blocks), computes each
 // candidate's distance at `dims` and keeps each query's best `keep`. One interface, two
-// implementations: CpuReranker (here, over the in-memory column cache: the source of truth) and
+// implementations: CpuReranker (here, over the column cache and storage: the source of truth) and
 // GpuReranker (engine/gpu_reranker.h, over the device copy of cuda/gpu_search.h).
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/column_cache.h"
+#include "engine/row_blocks.h"
 #include "engine/top_k.h"
 #include "mrldb/status.h"
 #include "mrldb/types.h"
@@ -51,6 +52,7 @@ struct RerankArgs {
   uint32_t done = 0;               // 0, or a granularity: the dims already in `acc`
   uint32_t dims = 0;               // a granularity > done
   uint32_t keep = 0;               // >= 1
+  storage::ReadCounters* io = nullptr;  // adds the storage reads of non-resident blocks
 };
 
 // How many candidates each device scored (EXPLAIN ANALYZE shows the split).
@@ -69,10 +71,12 @@ class Reranker {
   virtual Status Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) = 0;
 };
 
-// The SIMD loop over the column cache.
+// The SIMD loop over the column cache; blocks that are not resident are read from `storage`
+// first, all candidates of the batch at once (engine/row_blocks.h).
 class CpuReranker final : public Reranker {
  public:
-  CpuReranker(const ColumnCache& cache, Metric metric) : cache_(cache), metric_(metric) {}
+  CpuReranker(const ColumnCache& cache, Metric metric, BlockStorage storage)
+      : cache_(cache), metric_(metric), storage_(storage) {}
   Status Rerank(const RerankArgs& args, CandidateLists* lists, RerankSplit* split) override;
 
  private:
@@ -80,6 +84,7 @@ class CpuReranker final : public Reranker {
   void Prefetch(uint64_t row, size_t b_from, size_t level) const;
   const ColumnCache& cache_;
   const Metric metric_;
+  const BlockStorage storage_;
 };
 
 // The final distance of an additive score: cosine 1 - acc / sqrt(q_sq * x_sq) clamped to [0, 2],

@@ -92,10 +92,8 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
     for (uint64_t row = 0; !given && row < next_row_ && taken < options.sample_queries; ++row) {
       if (!live_[row] || seen++ % stride != 0) continue;
       TuneSample& into = taken++ % 2 == 0 ? tune_set : held_back;
-      for (size_t b = 0; b < ladder_.blocks(); ++b) {
-        const float* x = cache_.Row(b, row);
-        into.queries.insert(into.queries.end(), x, x + ladder_.width(b));
-      }
+      MRLDB_ASSIGN_OR_RETURN(std::vector<float> x, RowPrefix(row, s.dim));
+      into.queries.insert(into.queries.end(), x.begin(), x.end());
       into.self.push_back(keys_[row]);
       into.self_rows.push_back(row);
       ++into.n;

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "mrldb/insert_batch.h"
+#include "mrldb/options.h"
 
 namespace mrldb {
 
@@ -70,6 +72,39 @@ std::string_view AttrTypeName(AttrType t) {
 }
 
 std::string_view IdTypeName(IdType t) { return t == IdType::kText ? "TEXT" : "BIGINT"; }
+
+Result<uint64_t> ParseMemoryBudget(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument(fmt::format(
+        "memory budget '{}': {} (a positive number of bytes with an optional unit K, M, G or T, "
+        "e.g. 8G)", text, why));
+  };
+  size_t digits = 0;
+  uint64_t n = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    const uint64_t d = uint64_t(text[digits] - '0');
+    if (n > (UINT64_MAX - d) / 10) return bad("too large");
+    n = n * 10 + d;
+    ++digits;
+  }
+  if (digits == 0) return bad(text.empty() || text[0] != '-' ? "not a number" : "negative");
+  const std::string_view unit = text.substr(digits);
+  int shift = 0;
+  if (unit.size() > 1 || (unit.size() == 1 && !std::strchr("kKmMgGtT", unit[0]))) {
+    return bad(fmt::format("unknown unit '{}'", unit));
+  }
+  if (!unit.empty()) {
+    switch (unit[0]) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      default: shift = 40; break;
+    }
+  }
+  if (n == 0) return bad("0");
+  if (n > (UINT64_MAX >> shift)) return bad("too large");
+  return n << shift;
+}
 
 Result<Metric> ParseMetric(std::string_view name) {
   std::string n(name);

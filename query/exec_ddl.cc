@@ -183,7 +183,61 @@ Result<ResultSet> Session::Impl::ShowStats(const query::ShowStats& s) {
     r.rows.push_back({Cell{n}, Cell{int64_t(info->live_rows)},
                       Cell{int64_t(info->allocated_rows - info->live_rows)},
                       Cell{int64_t(info->disk_bytes)}, Cell{int64_t(info->index_memory_bytes)},
-                      Cell{int64_t(info->cache_memory_bytes)}});
+                      Cell{int64_t(info->memory.blocks_bytes)}});
+  }
+  r.tag = fmt::format("SHOW {}", r.rows.size());
+  return r;
+}
+
+namespace {
+
+std::string Mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); }
+
+// "blocks 1..3 of 7 resident (dims 0..64), loading 4..5"
+std::string Residency(const MemoryUse& m, const CollectionSpec& spec) {
+  std::string s = m.resident_blocks == 0
+                      ? fmt::format("none of {} blocks resident", m.blocks)
+                      : fmt::format("blocks 1..{} of {} resident (dims 0..{})", m.resident_blocks,
+                                    m.blocks, spec.granularities[m.resident_blocks - 1]);
+  if (m.wanted_blocks > m.resident_blocks) {
+    s += fmt::format(", loading {}..{}", m.resident_blocks + 1, m.wanted_blocks);
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<ResultSet> Session::Impl::ShowMemory() {
+  MRLDB_ASSIGN_OR_RETURN(DatabaseMemory m, db_->GetMemory());
+  ResultSet r;
+  r.columns = {{"what", CellType::kText}, {"bytes", CellType::kBigint}, {"details", CellType::kText}};
+  auto row = [&](std::string what, uint64_t bytes, std::string details) {
+    r.rows.push_back({Cell{std::move(what)}, Cell{int64_t(bytes)}, Cell{std::move(details)}});
+  };
+  const uint64_t total = m.TotalBytes();
+  if (m.budget_bytes) {
+    row("budget", *m.budget_bytes, Mib(*m.budget_bytes));
+    row("total", total, fmt::format("{} ({:.0f}% of the budget){}", Mib(total),
+                                    100.0 * total / *m.budget_bytes,
+                                    m.loading ? "; blocks loading" : ""));
+  } else {
+    row("budget", 0, "none: every block in memory");
+    row("total", total, Mib(total) + (m.loading ? "; blocks loading" : ""));
+  }
+  row("block cache", m.cache_capacity_bytes,
+      fmt::format("RocksDB block cache for blocks read from storage: {} used", Mib(m.cache_usage_bytes)));
+  row("write buffers", m.budget_bytes ? m.write_buffer_limit_bytes : m.write_buffer_bytes,
+      fmt::format("RocksDB memtables: {} now{}", Mib(m.write_buffer_bytes),
+                  m.budget_bytes ? ", flushed past the limit" : ""));
+  row("table readers", m.table_reader_bytes, "RocksDB SST index and filter blocks");
+  for (const auto& [name, u] : m.collections) {
+    auto spec = db_->DescribeCollection(name);
+    if (!spec.ok()) continue;  // dropped meanwhile
+    row(name + ": graph", u.graph_bytes, "HNSW graph (codes or prefix vectors, links)");
+    row(name + ": blocks", u.blocks_bytes, Residency(u, spec->spec));
+    row(name + ": row state", u.row_state_bytes,
+        fmt::format("{} rows, {:.0f} bytes per row (ids, attributes, liveness)", u.rows,
+                    u.rows ? double(u.row_state_bytes) / u.rows : 0.0));
   }
   r.tag = fmt::format("SHOW {}", r.rows.size());
   return r;
@@ -237,6 +291,12 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
                                        c.shortlist, c.confidence, c.accuracy, c.full_accuracy,
                                        c.mean_dims, c.reached ? "" : ", short of the margin")}});
   }
+  const MemoryUse& m = info.memory;
+  r.rows.push_back({Cell{"(memory)"}, Cell{"BYTES"},
+                    Cell{fmt::format("graph {}, vector blocks {} ({}), row state {} ({:.0f} bytes "
+                                     "per row)", Mib(m.graph_bytes), Mib(m.blocks_bytes),
+                                     Residency(m, spec), Mib(m.row_state_bytes),
+                                     m.rows ? double(m.row_state_bytes) / m.rows : 0.0)}});
   r.rows.push_back({Cell{"(rows)"}, Cell{"BIGINT"}, Cell{std::to_string(info.live_rows)}});
   r.tag = "DESCRIBE";
   return r;

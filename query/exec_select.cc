@@ -198,9 +198,15 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   }
   for (size_t i = 0; i < stats.stages.size(); ++i) {
     const StageStats& st = stats.stages[i];
-    line(fmt::format("  step {}: {:<6} dims {:>5}  in {:>8}  out {:>6}  bytes {:>10}  {}  {:.3f} ms",
+    // Blocks that are not resident were read from storage: shown only when there were any.
+    const std::string io =
+        st.cache_hits + st.storage_reads == 0
+            ? ""
+            : fmt::format("  storage: {} cache hits, {} reads, {} bytes read", st.cache_hits,
+                          st.storage_reads, st.storage_bytes);
+    line(fmt::format("  step {}: {:<6} dims {:>5}  in {:>8}  out {:>6}  bytes {:>10}  {}  {:.3f} ms{}",
                      i + 1, st.method, st.dims, st.candidates_in, st.candidates_out, st.bytes_read,
-                     st.device, st.seconds * 1e3));
+                     st.device, st.seconds * 1e3, io));
   }
   line(fmt::format("total: {} rows in {:.3f} ms", rows.rows.size(), total_ms));
   if (s.recall) {

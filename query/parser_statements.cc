@@ -221,8 +221,10 @@ Status Parser::ParseShow(Statement& out) {
     out.node = std::move(stats);
   } else if (AcceptKeyword("ALL")) {
     out.node = ShowVariable{"all"};
+  } else if (AcceptKeyword("MEMORY")) {
+    out.node = ShowVariable{"memory"};
   } else {
-    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, STATS, ALL or a setting"));
+    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, STATS, MEMORY, ALL or a setting"));
     out.node = ShowVariable{std::move(name)};
   }
   return ExpectStatementEnd("");

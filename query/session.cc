@@ -156,6 +156,7 @@ Result<ResultSet> Session::Impl::Set(const query::SetVariable& s, const query::P
 }
 
 Result<ResultSet> Session::Impl::Show(const query::ShowVariable& s, const query::Position& pos) {
+  if (s.name == "memory") return ShowMemory();
   ResultSet r;
   r.columns = {{"name", CellType::kText}, {"value", CellType::kText}};
   auto text = [](const Cell& c) -> std::string {

@@ -49,6 +49,7 @@ class Session::Impl {
                                    const query::Position& pos, Params params);
   Result<ResultSet> TunePredict(const query::TunePredict& s, const query::Position& pos);
   Result<ResultSet> Analyze(const query::Analyze& s, const query::Position& pos);
+  Result<ResultSet> ShowMemory();
 
   // The query vector of a search: a literal, a parameter, or a stored row's vector.
   Result<std::vector<float>> SearchQuery(const query::Distance& order, Params params,

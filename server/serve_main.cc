@@ -23,6 +23,7 @@ constexpr char kServeUsage[] =
     "                   [--max-connections-per-address N] [--max-backlog-bytes N] [--copy-dir DIR]\n"
     "                   [--index-checkpoint-rows N] [--index-checkpoint-seconds S]\n"
     "                   [--auto-tune on|off] [--auto-tune-min-rows N] [--auto-graph on|off]\n"
+    "                   [--memory-budget SIZE]\n"
     "  --db PATH              database directory (created when missing). Default: ./mrldb-data\n"
     "  --listen HOST:PORT     address to listen on; port 0 picks a free port. Default: 127.0.0.1:7733\n"
     "                         (an address other than loopback requires --token-file)\n"
@@ -49,6 +50,8 @@ constexpr char kServeUsage[] =
     "  --auto-graph on|off    also choose each collection's index_dim and graph_codes by\n"
     "                         measurement, rebuilding the graph when another is clearly\n"
     "                         faster for the target (with --auto-tune on). Default: off\n"
+    "  --memory-budget SIZE   memory for the whole database (K, M, G, T: 8G); vector blocks\n"
+    "                         beyond it are read from storage. Default: no budget\n"
     "The server stops gracefully on SIGTERM or SIGINT. Protocol: docs/protocol.md.\n";
 
 template <typename T>
@@ -109,6 +112,14 @@ int ServeMain(int argc, char** argv) {
       db_options.auto_tune = v == "on";
     }
     else if (a == "--auto-tune-min-rows") ok = ParseNumber(v, &db_options.auto_tune_min_rows);
+    else if (a == "--memory-budget") {
+      auto parsed = ParseMemoryBudget(v);
+      if (!parsed.ok()) {
+        fmt::print(stderr, "mrldb serve: --memory-budget: {}\n", parsed.status().message());
+        return 2;
+      }
+      db_options.memory_budget_bytes = *parsed;
+    }
     else if (a == "--auto-graph") {
       ok = v == "on" || v == "off";
       db_options.auto_graph = v == "on";

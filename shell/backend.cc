@@ -29,9 +29,10 @@ class LocalBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
-                                           bool auto_tune) {
+                                           bool auto_tune, std::optional<uint64_t> memory_budget) {
   DatabaseOptions options;
   options.auto_tune = auto_tune;
+  options.memory_budget_bytes = memory_budget;
   auto db = Database::Open(path, options);
   if (!db.ok()) return db.status();
   return std::unique_ptr<Backend>(new LocalBackend(std::move(*db), path, std::move(progress)));

@@ -22,7 +22,7 @@ constexpr const char* kKeywords[] = {
     "PREFIX", "PRIMARY", "QUERIES", "RECALL", "REPLACE", "SELECT", "SET", "SHOW", "TEXT", "TO",
     "TRUE", "TUNE", "UPDATE", "UPSERT", "USING", "VALUES", "VECTOR", "WAIT", "WHERE", "WITH"};
 
-constexpr const char* kMeta[] = {"\\d", "\\gpu", "\\h", "\\help", "\\i", "\\mode", "\\o",
+constexpr const char* kMeta[] = {"\\d", "\\gpu", "\\h", "\\help", "\\i", "\\memory", "\\mode", "\\o",
                                  "\\pset", "\\q", "\\timing", "\\x"};
 
 std::string Upper(std::string_view s) {

@@ -1,7 +1,7 @@
 // mrldb: the command-line shell.
 //
-//   mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]
-//         [--continue-on-error] [--no-wait] [--version] [--help]
+//   mrldb [--db PATH] [--memory-budget SIZE] [-c SQL]... [-f FILE]
+//         [--format table|csv|json|jsonl] [--continue-on-error] [--no-wait] [--version] [--help]
 //   mrldb connect HOST:PORT [--token-file F] [the same options but --db]
 //
 // Statements come from -c (repeatable), -f, or standard input. On a terminal the shell is
@@ -31,12 +31,14 @@ namespace {
 using mrldb::shell::Shell;
 
 constexpr char kUsage[] =
-    "usage: mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]\n"
+    "usage: mrldb [--db PATH] [--memory-budget SIZE] [-c SQL]... [-f FILE] [--format F]\n"
     "             [--continue-on-error] [--no-wait] [--version] [--help]\n"
     "       mrldb [--db PATH] demo [--rows N]\n"
     "       mrldb connect HOST:PORT [--token-file F] [-c SQL]... [-f FILE] [--format F] ...\n"
     "       mrldb serve --help    (the TCP server)\n"
     "  --db PATH             database directory (created when missing). Default: ./mrldb-data\n"
+    "  --memory-budget SIZE  memory for the whole database (K, M, G, T: 8G); vector blocks\n"
+    "                        beyond it are read from storage. Default: no budget\n"
     "  -c SQL                run SQL or one backslash command (repeatable), then exit\n"
     "  -f FILE               run the statements in FILE, then exit\n"
     "  --format F            output format. Default: table\n"
@@ -123,6 +125,7 @@ int main(int argc, char** argv) {
   bool no_wait = false;
   bool demo = false;
   uint64_t demo_rows = 20000;
+  std::optional<uint64_t> memory_budget;  // --memory-budget
   std::string address, token_file;  // connect HOST:PORT [--token-file F]
   mrldb::shell::OutputFormat format = mrldb::shell::OutputFormat::kTable;
   for (int i = 1; i < argc; ++i) {
@@ -135,6 +138,14 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--db") path = value();
+    else if (a == "--memory-budget") {
+      auto parsed = mrldb::ParseMemoryBudget(value());
+      if (!parsed.ok()) {
+        fmt::print(stderr, "mrldb: --memory-budget: {}\n", parsed.status().message());
+        return 2;
+      }
+      memory_budget = *parsed;
+    }
     else if (a == "-c") commands.push_back(value());
     else if (a == "-f") file = value();
     else if (a == "--format") {
@@ -189,7 +200,7 @@ int main(int argc, char** argv) {
     token = std::move(read).value();
   }
   // Only an interactive session tunes default plans in the background (docs/sql.md).
-  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive)
+  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive, memory_budget)
                                  : mrldb::shell::Connect(address, token, progress);
   if (!backend.ok()) {
     fmt::print(stderr, "mrldb: cannot {} '{}': {}\n", address.empty() ? "open" : "connect to",

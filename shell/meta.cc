@@ -22,9 +22,10 @@ constexpr char kHelp[] =
     "  \\timing       toggle timing             \\mode F     output format (table, csv, json, jsonl)\n"
     "  \\pset pager on|off|always               page long results ($PAGER, else less)\n"
     "  \\i FILE       run statements from FILE  \\o FILE     send results to FILE (\\o alone: back)\n"
-    "  \\gpu          show GPU status           \\q          quit\n";
+    "  \\gpu          show GPU status           \\memory     memory use and budget (SHOW MEMORY)\n"
+    "  \\q            quit\n";
 
-const std::vector<std::string> kCommands = {"\\d", "\\gpu", "\\h", "\\help", "\\i", "\\mode",
+const std::vector<std::string> kCommands = {"\\d", "\\gpu", "\\h", "\\help", "\\i", "\\memory", "\\mode",
                                             "\\o", "\\pset", "\\q", "\\timing", "\\x", "\\?"};
 
 struct Rule {
@@ -134,6 +135,8 @@ bool Shell::Meta(const std::string& line) {
   if (cmd == "\\q") return false;
   if (cmd == "\\d") {
     RunScript(arg.empty() ? "SHOW COLLECTIONS" : "DESCRIBE " + arg);
+  } else if (cmd == "\\memory") {
+    RunScript("SHOW MEMORY");
   } else if (cmd == "\\timing") {
     timing = arg.empty() ? !timing : arg == "on";
     fmt::print("Timing is {}.\n", timing ? "on" : "off");

@@ -16,13 +16,14 @@
 //    'd' cid rowid(8, BE)      -> ""                          (tombstone: row id is dead)
 //    key-bytes: BIGINT = 8 bytes big-endian with the sign bit flipped; TEXT = the raw bytes.
 //
-//  "vectors" (column-blocked vector data; no compression: float32 does not compress)
-//    'v' cid block(2, BE) first-row(8, BE) -> float32 little-endian, n rows x width(block)
-//    Block b holds dims [g(b-1), g(b)) of the Matryoshka ladder (g(-1) = 0). One segment holds
-//    the rows [first-row, first-row + n) of one block, row-major; n = value size / (4 * width).
-//    Every block is split at the same row boundaries, so a scan walks the blocks it needs in
-//    lockstep. Reading the first g dims of N rows reads ~N*g*4 bytes and never touches the
-//    blocks above g.
+//  "vectors" (column-blocked vector data in small row groups; no compression)
+//    'v' cid block(2, BE) first-row(8, BE) -> n x float32 LE squared prefix norms, then
+//                                             n x width(block) float32 LE values, row-major
+//    Block b holds dims [g(b-1), g(b)) of the Matryoshka ladder (g(-1) = 0). Its rows are kept
+//    in groups of GroupRows(width(b)) rows starting at multiples of it, so that one row's block
+//    is one key found by arithmetic and one group (norms and values) fits a 4 KiB page. The
+//    norms are ||x[0:g(b))||^2, computed at insert, so that a re-rank at g(b) needs no other
+//    block. Only a block's last group may hold fewer rows; the next write rewrites it whole.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +34,8 @@
 
 namespace mrldb::storage {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// 1: segments of up to 1 MiB per insert batch, without norms. 2: row groups (above).
+inline constexpr uint32_t kFormatVersion = 2;
 
 inline constexpr char kCfDefault[] = "default";
 inline constexpr char kCfRows[] = "rows";
@@ -49,9 +51,17 @@ inline constexpr char kTagRow = 'r';
 inline constexpr char kTagTombstone = 'd';
 inline constexpr char kTagSegment = 'v';
 
-// Largest segment value a write produces: rows are split so that one block's segment stays
-// under this many bytes (at least one row per segment).
-inline constexpr size_t kMaxSegmentBytes = 1u << 20;
+// A row group's value (norms and values) stays within one page of this size, less room for
+// the key and RocksDB's entry and block overhead.
+inline constexpr size_t kPageBytes = 4096;
+inline constexpr size_t kPageSlack = 64;
+
+// Rows per group of a block `width` dims wide (at least 1: a row wider than a page is a group
+// of its own).
+inline constexpr uint32_t GroupRows(uint32_t width) {
+  const size_t row = size_t{4} * (width + 1);
+  return row >= kPageBytes - kPageSlack ? 1 : static_cast<uint32_t>((kPageBytes - kPageSlack) / row);
+}
 
 inline std::string CatalogKey(std::string_view name) {
   std::string k(kCatalogPrefix);
@@ -81,7 +91,7 @@ inline std::string SegmentKey(uint32_t cid, uint16_t block, uint64_t first_row) 
   PutBigEndian64(&k, first_row);
   return k;
 }
-// Length of a segment key; its last 8 bytes are the first row.
+// Length of a segment (row group) key; its last 8 bytes are the first row.
 inline constexpr size_t kSegmentKeySize = 1 + 4 + 2 + 8;
 
 // The smallest key greater than every key starting with `prefix` (prefix must not be all 0xff).

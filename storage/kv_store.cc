@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/write_buffer_manager.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/env.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
@@ -29,18 +32,23 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
 
 namespace {
 
-rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cache>& cache) {
+// `write_buffer`: the vectors family's memtable size (the other families take 32 MiB).
+rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cache>& cache,
+                                       size_t write_buffer) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
   if (cf == Cf::kVectors) {
-    // float32 does not compress; segments are large sequential values.
+    // float32 does not compress. Every row group is 2..4 KiB (key_format.h) and RocksDB closes
+    // a data block once it reaches block_size, so with 1 KiB each data block is one group:
+    // reading one candidate's block reads one page's worth (with 4 KiB, two groups shared a
+    // 7 KiB block; docs/benchmarks.md, "Tiered storage"). Scans read the blocks in order.
     o.compression = rocksdb::kNoCompression;
-    o.write_buffer_size = 128u << 20;
+    o.write_buffer_size = write_buffer;
     o.max_write_buffer_number = 4;  // absorb bulk loads while a flush runs
     o.target_file_size_base = 128u << 20;
     o.max_bytes_for_level_base = 1u << 30;
-    t.block_size = 64u << 10;
+    t.block_size = 1u << 10;
   } else {
     o.compression = rocksdb::kLZ4Compression;
     o.write_buffer_size = 32u << 20;
@@ -119,10 +127,11 @@ class Swap {
   InstanceGate* gate_;
 };
 
-std::vector<rocksdb::ColumnFamilyDescriptor> Families(const std::shared_ptr<rocksdb::Cache>& cache) {
-  return {{kCfDefault, CfOptions(Cf::kDefault, cache)},
-          {kCfRows, CfOptions(Cf::kRows, cache)},
-          {kCfVectors, CfOptions(Cf::kVectors, cache)}};
+std::vector<rocksdb::ColumnFamilyDescriptor> Families(const std::shared_ptr<rocksdb::Cache>& cache,
+                                                     size_t write_buffer = 128u << 20) {
+  return {{kCfDefault, CfOptions(Cf::kDefault, cache, write_buffer)},
+          {kCfRows, CfOptions(Cf::kRows, cache, write_buffer)},
+          {kCfVectors, CfOptions(Cf::kVectors, cache, write_buffer)}};
 }
 
 }  // namespace
@@ -224,6 +233,13 @@ rocksdb::Status KvStore::OpenInstance(bool read_only, bool recovering, uint64_t 
   // holding failed batches are obsolete before the first new write (the filter drops those
   // batches only at this open).
   dbo.avoid_flush_during_recovery = !recovering;
+  // Under a memory budget all memtables together flush past the write buffer limit, and the
+  // vectors family's own memtables are at most a quarter of it each.
+  size_t write_buffer = 128u << 20;
+  if (write_buffers_) {
+    dbo.write_buffer_manager = write_buffers_;
+    write_buffer = std::min<size_t>(write_buffer, write_buffers_->buffer_size() / 4);
+  }
   if (recovering) {
     filter_ = NewFailedBatchFilter(last_sequence);
     dbo.wal_filter = filter_.get();
@@ -231,8 +247,8 @@ rocksdb::Status KvStore::OpenInstance(bool read_only, bool recovering, uint64_t 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
-      read_only ? rocksdb::DB::OpenForReadOnly(dbo, path_, Families(cache_), &handles, &raw)
-                : rocksdb::DB::Open(dbo, path_, Families(cache_), &handles, &raw);
+      read_only ? rocksdb::DB::OpenForReadOnly(dbo, path_, Families(cache_, write_buffer), &handles, &raw)
+                : rocksdb::DB::Open(dbo, path_, Families(cache_, write_buffer), &handles, &raw);
   if (!s.ok()) return s;
   auto inst = std::make_unique<Instance>();
   inst->db.reset(raw);
@@ -286,7 +302,16 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
   store->hooks_ = hooks;
   if (hooks.file_system) store->env_ = rocksdb::NewCompositeEnv(hooks.file_system);
   store->stats_ = rocksdb::CreateDBStatistics();
-  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Not strict_capacity_limit: a full strict cache fails reads, and flushes with them
+  // (RocksDB issues #5322, #3482). Reads pin at most a MultiGet batch of blocks beyond it
+  // (storage/vector_segments.cc).
+  if (options.memory_budget_bytes) {
+    store->cache_ = rocksdb::NewLRUCache(*options.memory_budget_bytes / 32);
+    store->write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(
+        WriteBufferLimit(*options.memory_budget_bytes));
+  } else {
+    store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  }
   store->rocks_log_ = NewQuietLogger((fs::path(path) / "LOG").string());
   store->faults_ = std::make_shared<FaultState>();
   KvStore* self = store.get();
@@ -331,9 +356,14 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
     return Status::Corruption(fmt::format("'{}': format version record has {} bytes, not 4",
                                           path, version.size()));
   } else if (uint32_t v = DecodeFixed32(version.data()); v != kFormatVersion) {
+    // Format 1 kept vectors in large per-batch segments without norms; no reader of it is kept.
     return Status::VersionMismatch(fmt::format(
-        "'{}' was written in storage format {}, this build reads format {}", path, v,
-        kFormatVersion));
+        "'{}' was written in storage format {}, this build reads format {}{}", path, v,
+        kFormatVersion,
+        v < kFormatVersion ? " (to migrate: COPY each collection out with the build that wrote it "
+                             "and into a new database with this one; docs/storage-format.md, "
+                             "\"Migration\")"
+                           : ""));
   }
   return store;
 }
@@ -493,6 +523,41 @@ uint64_t KvStore::ApproximateBytes(Cf cf, const std::string& lower,
   return st.ok() ? size : 0;
 }
 
+ReadCounterScope::ReadCounterScope(ReadCounters* counters) : counters_(counters) {
+  if (!counters_) return;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  rocksdb::get_perf_context()->Reset();
+}
+
+ReadCounterScope::~ReadCounterScope() {
+  if (!counters_) return;
+  const rocksdb::PerfContext* pc = rocksdb::get_perf_context();
+  counters_->cache_hits += pc->block_cache_hit_count;
+  counters_->reads += pc->block_read_count;
+  counters_->bytes += pc->block_read_byte;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+}
+
+Status KvStore::MultiGet(Cf cf, std::span<const rocksdb::Slice> keys,
+                         std::vector<rocksdb::PinnableSlice>* values,
+                         ReadCounters* counters) const {
+  Hold hold(&gate_);
+  if (!inst_) return Status::IOError("reading keys: storage is unavailable");
+  values->resize(keys.size());
+  for (auto& v : *values) v.Reset();
+  thread_local std::vector<rocksdb::Status> statuses;
+  statuses.assign(keys.size(), rocksdb::Status());
+  {
+    ReadCounterScope scope(counters);
+    inst_->db->MultiGet(rocksdb::ReadOptions(), inst_->handles[static_cast<int>(cf)], keys.size(),
+                        keys.data(), values->data(), statuses.data(), /*sorted_input=*/true);
+  }
+  for (const rocksdb::Status& s : statuses) {
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading keys");
+  }
+  return Status::Ok();
+}
+
 std::unique_ptr<BoundedIterator> KvStore::NewIterator(Cf cf, std::string lower,
                                                       std::string upper,
                                                       bool fill_cache) const {
@@ -542,6 +607,27 @@ Status KvStore::CompactAll() {
         FromRocks(inst_->db->CompactRange(co, h, nullptr, nullptr), "compacting"));
   }
   return Status::Ok();
+}
+
+uint64_t KvStore::WriteBufferLimit(uint64_t budget) {
+  return std::clamp<uint64_t>(budget / 8, 4u << 20, 256u << 20);
+}
+
+void KvStore::SetCacheCapacity(size_t bytes) { cache_->SetCapacity(bytes); }
+
+KvStore::Memory KvStore::MemoryUse() const {
+  Memory m;
+  m.cache_capacity = cache_->GetCapacity();
+  m.cache_usage = cache_->GetUsage();
+  m.write_buffer_limit = write_buffers_ ? write_buffers_->buffer_size() : 0;
+  Hold hold(&gate_);
+  if (!inst_) return m;
+  for (auto* h : inst_->handles) {
+    uint64_t v = 0;
+    if (inst_->db->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) m.memtables += v;
+    if (inst_->db->GetIntProperty(h, "rocksdb.estimate-table-readers-mem", &v)) m.table_readers += v;
+  }
+  return m;
 }
 
 StorageReadStats KvStore::ReadStats() const {

@@ -10,9 +10,11 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rocksdb/db.h>
 #include <rocksdb/file_system.h>
@@ -35,6 +37,26 @@ struct StorageReadStats {
   uint64_t sst_bytes_read = 0;   // bytes read from SST files (all levels, incl. compaction)
   uint64_t iter_bytes_read = 0;  // key + value bytes returned by iterators
   uint64_t get_bytes_read = 0;   // value bytes returned by point lookups
+};
+
+// What point reads cost, from RocksDB's per-thread perf context (EXPLAIN ANALYZE's columns).
+struct ReadCounters {
+  uint64_t cache_hits = 0;  // blocks found in the block cache
+  uint64_t reads = 0;       // blocks read from files (the OS page cache or the disk)
+  uint64_t bytes = 0;       // bytes of those reads
+};
+
+// Adds the block-cache hits and file reads of this thread's RocksDB calls made while it lives
+// (RocksDB's perf context, counting level). Scopes must not nest.
+class ReadCounterScope {
+ public:
+  explicit ReadCounterScope(ReadCounters* counters);
+  ~ReadCounterScope();
+  ReadCounterScope(const ReadCounterScope&) = delete;
+  ReadCounterScope& operator=(const ReadCounterScope&) = delete;
+
+ private:
+  ReadCounters* const counters_;
 };
 
 // For tests and fault harnesses; the defaults are what a database runs with.
@@ -108,6 +130,11 @@ class KvStore {
   Status WriteFault() const;
   // Errors: NotFound when the key is absent.
   Status Get(Cf cf, std::string_view key, std::string* value) const;
+  // Point lookups of `keys` (ascending: RocksDB then walks each file once) in one batch,
+  // through the block cache. `values` is resized to keys.size(); a missing key leaves its value
+  // empty. `counters` (may be null) adds what the batch cost. Errors: the first read error.
+  Status MultiGet(Cf cf, std::span<const rocksdb::Slice> keys,
+                  std::vector<rocksdb::PinnableSlice>* values, ReadCounters* counters) const;
   // Iterator over [lower, upper). fill_cache=false keeps bulk scans out of the block cache.
   std::unique_ptr<BoundedIterator> NewIterator(Cf cf, std::string lower, std::string upper,
                                                bool fill_cache = true) const;
@@ -124,6 +151,19 @@ class KvStore {
   Status Checkpoint(const std::string& dir);
 
   StorageReadStats ReadStats() const;
+
+  // Memory RocksDB holds (SHOW MEMORY, the memory budget).
+  struct Memory {
+    uint64_t cache_capacity = 0, cache_usage = 0;  // block cache (row groups, rows)
+    uint64_t write_buffer_limit = 0;  // memtables flush past this (0: per family only)
+    uint64_t memtables = 0;           // memtable bytes now
+    uint64_t table_readers = 0;       // SST index and filter blocks held outside the cache
+  };
+  Memory MemoryUse() const;
+  // Resizes the block cache (the memory budget's planner).
+  void SetCacheCapacity(size_t bytes);
+  // RocksDB's write buffers under a memory budget of `budget` bytes: 1/8, 4 MiB..256 MiB.
+  static uint64_t WriteBufferLimit(uint64_t budget);
   // The column family to name in a WriteBatch. Valid for the store's lifetime, also across the
   // reopen of a recovery (a batch records only the family's id; see BatchFamilies in the .cc).
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const;
@@ -146,6 +186,7 @@ class KvStore {
   std::unique_ptr<rocksdb::Env> env_;  // over hooks_.file_system, when set
   std::shared_ptr<rocksdb::Statistics> stats_;
   std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;  // with a memory budget
   std::shared_ptr<rocksdb::Logger> rocks_log_;
   std::shared_ptr<FaultState> faults_;
   std::shared_ptr<rocksdb::EventListener> listener_;

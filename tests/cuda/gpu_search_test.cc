@@ -99,8 +99,8 @@ TEST_P(GpuRerankTest, MatchesCpuReranker) {
   if (s.budget_rows) {
     ASSERT_EQ(dev->resident_rows(), s.budget_rows);
   }
-  GpuReranker gpu_rr(dev.get(), f.cache, s.metric);
-  CpuReranker cpu_rr(f.cache, s.metric);
+  GpuReranker gpu_rr(dev.get(), f.cache, s.metric, BlockStorage{});
+  CpuReranker cpu_rr(f.cache, s.metric, BlockStorage{});
   // Query 0 empty, query 1 three candidates (keep is larger), then up to 700.
   CandidateLists on_gpu = f.RandomCandidates({0, 3}, 700, /*seed=*/5);
   CandidateLists on_cpu = on_gpu;

@@ -203,30 +203,66 @@ TEST(Database, HalfPrecisionInputIsWidened) {
   EXPECT_TRUE(db->Insert("h", nan).IsInvalidArgument());
 }
 
+// Rewrites the version record with RocksDB directly.
+void WriteFormatVersion(const std::string& path, uint32_t version) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Options o;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {storage::kCfDefault, {}}, {storage::kCfRows, {}}, {storage::kCfVectors, {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> hs;
+  ASSERT_TRUE(rocksdb::DB::Open(o, path, cfs, &hs, &raw).ok());
+  std::string v;
+  storage::PutFixed32(&v, version);
+  ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), hs[0], storage::kFormatKey, v).ok());
+  for (auto* h : hs) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+  delete raw;
+}
+
 TEST(Database, FormatVersionMismatchIsAClearError) {
   TempDir dir;
   {
     auto db = testing::OpenOrDie(dir.path());
     ASSERT_OK(db->CreateCollection(DocsSpec()));
   }
-  {
-    // Rewrite the version record with RocksDB directly, as a future format would.
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Options o;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {storage::kCfDefault, {}}, {storage::kCfRows, {}}, {storage::kCfVectors, {}}};
-    std::vector<rocksdb::ColumnFamilyHandle*> hs;
-    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), cfs, &hs, &raw).ok());
-    std::string v;
-    storage::PutFixed32(&v, storage::kFormatVersion + 1);
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), hs[0], storage::kFormatKey, v).ok());
-    for (auto* h : hs) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
-    delete raw;
-  }
+  WriteFormatVersion(dir.path(), storage::kFormatVersion + 1);  // as a future format would
   auto db = Database::Open(dir.path());
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Status::Code::kVersionMismatch);
   EXPECT_NE(db.status().message().find("format 2"), std::string::npos) << db.status().message();
+}
+
+TEST(Database, OlderFormatIsRefusedWithTheMigration) {
+  TempDir dir;
+  {
+    auto db = testing::OpenOrDie(dir.path());
+    ASSERT_OK(db->CreateCollection(DocsSpec()));
+  }
+  // A database of format 1 (per-batch segments without norms), as the previous build wrote.
+  WriteFormatVersion(dir.path(), 1);
+  auto db = Database::Open(dir.path());
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Status::Code::kVersionMismatch);
+  const std::string& m = db.status().message();
+  EXPECT_NE(m.find("written in storage format 1, this build reads format 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("COPY each collection out"), std::string::npos) << m;
+}
+
+TEST(Database, MemoryBudgetTextIsParsedOrAClearError) {
+  EXPECT_EQ(*ParseMemoryBudget("8G"), uint64_t{8} << 30);
+  EXPECT_EQ(*ParseMemoryBudget("512m"), uint64_t{512} << 20);
+  EXPECT_EQ(*ParseMemoryBudget("64K"), uint64_t{64} << 10);
+  EXPECT_EQ(*ParseMemoryBudget("2T"), uint64_t{2} << 40);
+  EXPECT_EQ(*ParseMemoryBudget("1048576"), uint64_t{1} << 20);
+  for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
+           {"0", "': 0 ("}, {"0G", "': 0 ("}, {"-1G", "negative"}, {"", "not a number"},
+           {"eight", "not a number"}, {"8X", "unknown unit 'X'"}, {"8GB", "unknown unit 'GB'"},
+           {"99999999999999999999", "too large"}, {"20000000T", "too large"}}) {
+    auto r = ParseMemoryBudget(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_TRUE(r.status().IsInvalidArgument());
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("memory budget '" + text + "'"), std::string::npos);
+  }
 }
 
 TEST(Database, OpenOptions) {

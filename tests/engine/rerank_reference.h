@@ -24,7 +24,14 @@ struct RerankFixture {
     queries.resize(nq * dim);
     for (float& v : queries) v = u(rng);
     cache.Reserve(rows);
-    for (uint64_t r = 0; r < rows; ++r) cache.SetRow(r, data.data() + r * dim);
+    const storage::Ladder& ladder = cache.ladder();
+    cache.Hold(ladder.blocks());
+    std::vector<float> norms(ladder.blocks());
+    for (uint64_t r = 0; r < rows; ++r) {
+      ColumnCache::PrefixSqNorms(ladder, data.data() + r * dim, norms.data());
+      cache.SetRow(r, data.data() + r * dim, norms.data());
+    }
+    cache.MarkResident(ladder.blocks());
   }
 
   // Query i gets sizes[i] candidates for the sizes given, then random sizes up to `max`;

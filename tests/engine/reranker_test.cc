@@ -20,7 +20,7 @@ TEST_P(CpuRerankerTest, MatchesDoublePrecisionReference) {
   const Metric metric = GetParam();
   const std::vector<uint32_t> ladder = {3, 8, 13, 29};
   testing::RerankFixture f(ladder, /*rows=*/500, /*queries=*/9, /*seed=*/7);
-  CpuReranker reranker(f.cache, metric);
+  CpuReranker reranker(f.cache, metric, BlockStorage{});
   // Query 0: no candidates; query 1: 5 candidates, keep 40; the rest: 0..120 random rows.
   CandidateLists lists = f.RandomCandidates({0, 5}, 120, /*seed=*/11);
   std::vector<std::vector<uint64_t>> expect = f.ListRows(lists);

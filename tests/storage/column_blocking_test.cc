@@ -51,8 +51,10 @@ TEST(ColumnBlocking, PrefixScanReadsOnlyItsBlocks) {
   }
   for (uint32_t g : DefaultLadder(kDim)) {
     // A fresh open per granularity: cold block cache, statistics from zero. Loading the
-    // collection into memory at open reads everything once; the deltas below are the scan's.
+    // collection into memory after the open reads everything once; the deltas below are the
+    // scan's.
     auto db = testing::OpenOrDie(dir.path());
+    ASSERT_OK(db->WaitForLoading());
     const StorageStats before = db->GetStorageStats();
     Sum sum;
     auto stats = db->ScanPrefix("docs", g, SumSink, &sum);

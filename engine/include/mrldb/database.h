@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,22 @@ struct ScanStats {
 struct StorageStats {
   uint64_t sst_bytes_read = 0;   // bytes read from SST files (including compaction reads)
   uint64_t iter_bytes_read = 0;  // key + value bytes returned by iterators
+};
+
+// The memory a database holds, as its memory budget counts it (SHOW MEMORY; docs/architecture.md,
+// "Memory budget").
+struct DatabaseMemory {
+  std::optional<uint64_t> budget_bytes;  // DatabaseOptions::memory_budget_bytes
+  uint64_t cache_capacity_bytes = 0;     // RocksDB block cache (row groups read from storage)
+  uint64_t cache_usage_bytes = 0;
+  uint64_t write_buffer_limit_bytes = 0;  // RocksDB memtables flush past it (0: no budget)
+  uint64_t write_buffer_bytes = 0;        // RocksDB memtables now
+  uint64_t table_reader_bytes = 0;        // SST index and filter blocks
+  std::vector<std::pair<std::string, MemoryUse>> collections;  // by name
+  bool loading = false;  // resident blocks are still loading in the background
+  // Everything counted against the budget: the cache's capacity, the write buffers' limit (or
+  // use, without a budget), table readers, and every collection's graph, blocks and row state.
+  uint64_t TotalBytes() const;
 };
 
 class Database {
@@ -200,6 +217,12 @@ class Database {
 
   // RocksDB read counters since open (for tests and benchmarks).
   virtual StorageStats GetStorageStats() const = 0;
+  // What the database holds in memory now. Errors: InvalidArgument when closed.
+  virtual Result<DatabaseMemory> GetMemory() const = 0;
+  // Waits until the background loader has loaded the resident vector blocks (after an open, or
+  // when the budget brought blocks back). Searches do not need to wait: they read storage until
+  // then. Errors: InvalidArgument when closed.
+  virtual Status WaitForLoading() = 0;
   // Flushes memtables to SST files and compacts every column family fully, so that tests and
   // benchmarks measure reads from a settled on-disk layout.
   virtual Status Flush() = 0;

@@ -5,9 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "mrldb/status.h"
 
 namespace mrldb {
 
@@ -33,8 +36,20 @@ struct DatabaseOptions {
   //   true:  a committed batch survives power loss too; each batch costs an fsync.
   // Default: false. WriteOptions::sync overrides it per call.
   bool sync = false;
-  // RocksDB block cache for vector segments and rows. Default: 256 MiB.
+  // RocksDB block cache for vector row groups and rows. Without a memory budget: its size.
+  // With one, the budget sizes the cache (below) and this is ignored. Default: 256 MiB.
   size_t block_cache_bytes = 256u << 20;
+  // Memory for the whole database (docs/architecture.md, "Memory budget"): the HNSW graphs and
+  // every collection's per-row state (ids, attributes, liveness) must fit, with the vector
+  // blocks the graphs are built from; then the ladder's blocks from the shortest up stay in
+  // memory (column cache) while they fit, and the rest is read from storage on demand through
+  // RocksDB's block cache, which gets what is left (at least 1/32 of the budget); RocksDB's
+  // write buffers get 1/8 (4 MiB..256 MiB). Searches give the same results with any budget.
+  // Open fails with InvalidArgument when the budget is 0 or below what must stay in memory; when
+  // rows grow past it later, blocks go back to storage, and SHOW MEMORY shows the excess if the
+  // graphs and row state alone pass it. Unset: no budget, every block in memory.
+  // Default: unset.
+  std::optional<uint64_t> memory_budget_bytes;
   // Worker threads for searches, scans and index builds. Default (0): hardware concurrency.
   unsigned threads = 0;
   // Receives informational lines (index rebuilds, recoveries). Default (empty): standard error,
@@ -85,6 +100,12 @@ struct DatabaseOptions {
   // reads; scores still accumulate in float32 (accuracy: docs/architecture.md). Default: false.
   bool gpu_float16 = false;
 };
+
+// Parses a memory budget as the command lines take it: a positive whole number of bytes with an
+// optional unit K, M, G or T (powers of 1024; "8G", "512M", "1073741824"). Errors:
+// InvalidArgument naming the text and what was wrong (not a number, 0, an unknown unit, too
+// large).
+Result<uint64_t> ParseMemoryBudget(std::string_view text);
 
 struct WriteOptions {
   // -1: the database's DatabaseOptions::sync; 0: no fsync; 1: fsync. Default: -1.

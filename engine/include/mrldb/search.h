@@ -116,11 +116,17 @@ struct StageStats {
   uint32_t dims = 0;           // prefix the stage's distances are computed over
   uint64_t candidates_in = 0;  // rows considered (scan: rows scanned; hnsw: distance evaluations)
   uint64_t candidates_out = 0;
-  uint64_t bytes_read = 0;     // vector bytes read from the column cache
+  uint64_t bytes_read = 0;     // vector bytes the stage scored (memory or storage)
   double seconds = 0;
   // "cpu", "gpu", or "gpu+cpu (G/C)" when the rows beyond the device's memory budget were
   // scored by the CPU: G candidates (or rows) on the device, C on the CPU.
   std::string device = "cpu";
+  // Blocks that are not resident (a memory budget, or still loading) are read from storage:
+  // RocksDB block-cache hits, blocks read from files (the OS page cache or the disk), and the
+  // bytes of those reads. All 0 when the stage read only resident blocks.
+  uint64_t cache_hits = 0;
+  uint64_t storage_reads = 0;
+  uint64_t storage_bytes = 0;
 };
 
 struct SearchStats {

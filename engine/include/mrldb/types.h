@@ -170,6 +170,18 @@ struct CollectionSpec {
 // The default ladder for dimension `dim` (see CollectionSpec::granularities).
 std::vector<uint32_t> DefaultLadder(uint32_t dim);
 
+// Memory one collection holds, as the database's memory budget counts it (DESCRIBE, SHOW
+// MEMORY; docs/architecture.md, "Memory budget").
+struct MemoryUse {
+  uint64_t graph_bytes = 0;      // HNSW graph: its codes (or prefix vectors) and links
+  uint64_t blocks_bytes = 0;     // resident vector blocks and their prefix norms
+  uint64_t row_state_bytes = 0;  // per row: id map, keys, attribute columns, liveness
+  uint64_t rows = 0;             // row ids handed out (the blocks hold one row each)
+  uint32_t blocks = 0;           // vector blocks (ladder steps)
+  uint32_t resident_blocks = 0;  // blocks [0, resident_blocks) are in memory
+  uint32_t wanted_blocks = 0;    // the blocks to keep in memory; more than resident: loading
+};
+
 struct CollectionInfo {
   CollectionSpec spec;
   uint64_t live_rows = 0;      // rows that can be returned
@@ -181,10 +193,10 @@ struct CollectionInfo {
   // (the graph may briefly hold a row deleted while it was being added: pending is then 0).
   uint64_t index_pending_rows = 0;
   uint64_t index_memory_bytes = 0;  // HNSW graph: prefix vectors + links
-  uint64_t cache_memory_bytes = 0;  // in-memory column cache: all vector blocks + norms
   // RocksDB's estimate of the collection's bytes on disk and in memtables (rows, id index,
-  // vector segments; the saved HNSW graph files are not counted).
+  // vector groups; the saved HNSW graph files are not counted).
   uint64_t disk_bytes = 0;
+  MemoryUse memory;
   // The default plan a search for 10 results runs now (spec.default_plan re-derived, or the
   // derived plan), as text: "FUNNEL (64 KEEP 40, 256) EF 40".
   std::string plan_in_force;

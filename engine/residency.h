@@ -1,0 +1,66 @@
+// Residency: the database's memory budget (DatabaseOptions::memory_budget_bytes) and the
+// background loader of the vector blocks it keeps in memory (docs/architecture.md, "Memory
+// budget"). The planner gives every collection the blocks its graph is built from, then the
+// ladder's blocks from the shortest up, level by level across the collections, while they fit;
+// what is left goes to RocksDB's block cache, through which the other blocks are read.
+//
+// Thread safety: all methods may be called concurrently; one loader thread runs between Start
+// and Stop.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "engine/collection.h"
+#include "mrldb/database.h"
+#include "storage/kv_store.h"
+
+namespace mrldb {
+
+class Residency {
+ public:
+  using Collections = std::function<std::vector<std::shared_ptr<Collection>>()>;
+  Residency(std::optional<uint64_t> budget, storage::KvStore* kv, LogFn log, Collections all);
+  ~Residency() { Stop(); }
+
+  // Chooses every collection's resident blocks and sizes the block cache. Errors (only when
+  // `at_open`): InvalidArgument when the graphs, row state and index blocks alone exceed the
+  // budget; later such an excess is logged once and the blocks above the index ones go back to
+  // storage.
+  Status Plan(bool at_open);
+  void Start();
+  void Stop();
+  // Plans again soon (rows were written, a collection created or altered).
+  void Wake();
+  // Returns once a planning round that began after the call has ended and every wanted block
+  // is resident (or failed to load).
+  Status WaitLoaded();
+  DatabaseMemory Memory(const std::vector<std::pair<std::string, MemoryUse>>& collections) const;
+
+  // The smallest budget the checks accept, beside the graphs and row state: the block cache's
+  // floor and RocksDB's write buffers (for error messages and tests).
+  static uint64_t RocksFloor(uint64_t budget);
+
+ private:
+  void Loop();
+
+  const std::optional<uint64_t> budget_;
+  storage::KvStore* const kv_;
+  const LogFn log_;
+  const Collections all_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;         // GUARDED_BY(mu_)
+  bool over_logged_ = false;  // GUARDED_BY(mu_): the excess was logged
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> rounds_{0};  // planning rounds of the loader ended
+  std::thread thread_;
+};
+
+}  // namespace mrldb
