@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,9 +35,12 @@ bool ValueHasType(const Value& value, AttrType type);
 // "INT 42", "TEXT 'abc'", "NULL": a value in an error message.
 std::string DescribeValue(const Value& value);
 
-// Appends the shortest decimal text that reads back as the same float / double (fmt's {}).
+// Appends the shortest decimal text that reads back as the same float / double
+// (std::to_chars: "0.1", "1e-05", "-3"), an int64 in decimal, and a vector as "[x0,x1,...]".
 void AppendFloat(std::string* out, float f);
 void AppendDouble(std::string* out, double d);
+void AppendInt(std::string* out, int64_t v);
+void AppendFloats(std::string* out, std::span<const float> v);
 // Appends `s` as a JSON string literal: quotes, \" \\ \n \r \t \b \f, other control
 // characters as \u00XX; everything else (UTF-8 included) as it is.
 void AppendJsonString(std::string* out, std::string_view s);

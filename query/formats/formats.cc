@@ -243,6 +243,12 @@ Result<std::unique_ptr<VectorWriter>> VectorWriter::Create(const std::string& pa
   if (!options.ids_path.empty() && options.ids_path == path) {
     return Status::InvalidArgument("WriteOptions: the ids file is the vector file");
   }
+  if (options.ids_path.size() >= 4 && FormatFromPath(options.ids_path).ok() &&
+      *FormatFromPath(options.ids_path) == Format::kNpy) {
+    return Status::InvalidArgument(fmt::format(
+        "ids '{}': ids are written as text, one per line (.npy ids are read only); name the "
+        "file e.g. '{}'", options.ids_path, DefaultIdsPath(path)));
+  }
   std::unique_ptr<VectorWriter> writer;
   switch (format) {
     case Format::kNpy: {

@@ -225,7 +225,7 @@ struct WriteOptions {
 //          value as "", fields quoted (quotes doubled) when they need it; "\n" line ends.
 //   jsonl  {"id": 7, "embedding": [x0,x1], "title": "x", "year": null}: every attribute, NULL as
 //          null; strings escaped (control characters as \uXXXX, UTF-8 kept).
-// Floats are written in their shortest round-trip decimal form (fmt's "{}"), so reading a file
+// Floats are written in their shortest round-trip decimal form (std::to_chars), so reading a file
 // back gives the same bits; BIGINT ids are written as integers, TEXT ids as text (JSON strings).
 //
 // The files are written to "<path>.partial" and renamed into place by Finish(): they exist only

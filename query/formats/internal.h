@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "query/formats/formats.h"
 #include "query/formats/io.h"
@@ -61,6 +62,20 @@ class LookaheadReader : public VectorReader {
   Batch first_;
   bool has_first_ = false;
 };
+
+// A .npy file's header (see npy.cc): the dtype ('<f4', '<i8', '<U12' ...), the shape, and where
+// the C-order data starts.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<uint64_t> shape;
+  uint64_t data_offset = 0;
+};
+// Reads the magic, version and header of a .npy file from its start, leaving `file` at the data.
+// A Fortran-order array is refused. Errors: InvalidArgument naming the file; IOError.
+Result<NpyHeader> ReadNpyHeader(InputFile* file);
+// "(3,)", "(3, 4)": a shape as NumPy prints it.
+std::string ShapeText(const std::vector<uint64_t>& shape);
 
 // The largest vector dimension mrldb stores.
 inline constexpr uint32_t kMaxDim = 65536;

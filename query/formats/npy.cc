@@ -22,12 +22,6 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "mrldb::formats assumes little-endian");
 
-struct NpyHeader {
-  std::string descr;
-  bool fortran_order = false;
-  std::vector<uint64_t> shape;
-};
-
 // A parser of the header dict: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }.
 class HeaderParser {
  public:
@@ -43,8 +37,7 @@ class HeaderParser {
       if (!Consume(':')) return fmt::format("expected ':' after '{}'", key);
       if (key == "descr") {
         if (!String(&out->descr)) {  // a structured dtype is a list
-          return std::string("unsupported dtype: a structured dtype; need float32 ('<f4'), "
-                             "float16 ('<f2') or float64 ('<f8')");
+          return std::string("unsupported dtype: a structured dtype");
         }
         descr = true;
       } else if (key == "fortran_order") {
@@ -116,10 +109,53 @@ class HeaderParser {
   size_t p_ = 0;
 };
 
+}  // namespace
+
 std::string ShapeText(const std::vector<uint64_t>& shape) {
   if (shape.size() == 1) return fmt::format("({},)", shape[0]);
   return fmt::format("({})", fmt::join(shape, ", "));
 }
+
+Result<NpyHeader> ReadNpyHeader(InputFile* file) {
+  const std::string& path = file->path();
+  unsigned char pre[12];
+  if (file->Read(pre, 8) != 8 || std::memcmp(pre, "\x93NUMPY", 6) != 0) {
+    MRLDB_RETURN_IF_ERROR(file->status());
+    return DataError(path, "not a .npy file (wrong magic; expected \\x93NUMPY)");
+  }
+  if (!((pre[6] == 1 || pre[6] == 2 || pre[6] == 3) && pre[7] == 0)) {
+    return DataError(path, fmt::format("unsupported .npy version {}.{} (need 1.0, 2.0 or 3.0)",
+                                       pre[6], pre[7]));
+  }
+  const size_t len_bytes = pre[6] == 1 ? 2 : 4;
+  if (file->Read(pre + 8, len_bytes) != len_bytes) return DataError(path, "truncated header");
+  uint64_t header_len = 0;
+  for (size_t i = len_bytes; i-- > 0;) header_len = header_len << 8 | pre[8 + i];
+  const uint64_t offset = 8 + len_bytes + header_len;
+  if (offset > file->size()) {
+    return DataError(path, fmt::format("truncated header: {} bytes announced, the file has {}",
+                                       header_len, file->size() - 8 - len_bytes));
+  }
+  std::string h(header_len, '\0');
+  if (file->Read(h.data(), header_len) != header_len) {
+    MRLDB_RETURN_IF_ERROR(file->status());
+    return DataError(path, "truncated header");
+  }
+  NpyHeader header;
+  if (auto why = HeaderParser(h).Parse(&header)) {
+    const std::string_view shown = Trim(h);
+    return DataError(path, fmt::format("malformed .npy header ({}): {}", *why,
+                                       shown.substr(0, std::min<size_t>(shown.size(), 200))));
+  }
+  if (header.fortran_order) {
+    return DataError(path, "fortran_order is True: save a C-order array "
+                           "(np.save(path, np.ascontiguousarray(x)))");
+  }
+  header.data_offset = offset;
+  return header;
+}
+
+namespace {
 
 class NpyReader final : public VectorReader {
  public:
@@ -211,45 +247,14 @@ class NpyReader final : public VectorReader {
 Result<std::unique_ptr<VectorReader>> OpenNpyReader(std::unique_ptr<InputFile> file,
                                                     const ReadOptions& options) {
   const std::string path = file->path();
-  unsigned char pre[12];
-  if (file->Read(pre, 8) != 8 || std::memcmp(pre, "\x93NUMPY", 6) != 0) {
-    MRLDB_RETURN_IF_ERROR(file->status());
-    return DataError(path, "not a .npy file (wrong magic; expected \\x93NUMPY)");
-  }
-  if (!((pre[6] == 1 || pre[6] == 2 || pre[6] == 3) && pre[7] == 0)) {
-    return DataError(path, fmt::format("unsupported .npy version {}.{} (need 1.0, 2.0 or 3.0)",
-                                       pre[6], pre[7]));
-  }
-  const size_t len_bytes = pre[6] == 1 ? 2 : 4;
-  if (file->Read(pre + 8, len_bytes) != len_bytes) return DataError(path, "truncated header");
-  uint64_t header_len = 0;
-  for (size_t i = len_bytes; i-- > 0;) header_len = header_len << 8 | pre[8 + i];
-  const uint64_t offset = 8 + len_bytes + header_len;
-  if (offset > file->size()) {
-    return DataError(path, fmt::format("truncated header: {} bytes announced, the file has {}",
-                                       header_len, file->size() - 8 - len_bytes));
-  }
-  std::string h(header_len, '\0');
-  if (file->Read(h.data(), header_len) != header_len) {
-    MRLDB_RETURN_IF_ERROR(file->status());
-    return DataError(path, "truncated header");
-  }
-  NpyHeader header;
-  if (auto why = HeaderParser(h).Parse(&header)) {
-    const std::string_view shown = Trim(h);
-    return DataError(path, fmt::format("malformed .npy header ({}): {}", *why,
-                                       shown.substr(0, std::min<size_t>(shown.size(), 200))));
-  }
+  MRLDB_ASSIGN_OR_RETURN(const NpyHeader header, ReadNpyHeader(file.get()));
+  const uint64_t offset = header.data_offset;
   const std::string& d = header.descr;
   const bool f4 = d == "<f4" || d == "=f4" || d == ">f4", f2 = d == "<f2" || d == "=f2" || d == ">f2";
   const bool f8 = d == "<f8" || d == "=f8" || d == ">f8";
   if (!f4 && !f2 && !f8) {
     return DataError(path, fmt::format("unsupported dtype '{}': need float32 ('<f4', '>f4'), "
                                        "float16 ('<f2') or float64 ('<f8')", d));
-  }
-  if (header.fortran_order) {
-    return DataError(path, "fortran_order is True: save a C-order array "
-                           "(np.save(path, np.ascontiguousarray(x)))");
   }
   const std::vector<uint64_t>& shape = header.shape;
   if (shape.size() != 2) {

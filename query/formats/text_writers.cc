@@ -1,7 +1,5 @@
 // The csv and jsonl writers.
-#include <iterator>
-
-#include <fmt/format.h>
+#include <algorithm>
 
 #include "query/formats/convert.h"
 #include "query/formats/internal.h"
@@ -9,19 +7,48 @@
 namespace mrldb::formats {
 namespace {
 
-void AppendVector(std::string* out, std::span<const float> v) {
-  out->push_back('[');
-  for (size_t j = 0; j < v.size(); ++j) {
-    if (j > 0) out->push_back(',');
-    AppendFloat(out, v[j]);
+void AppendId(std::string* out, const Key& id, char csv_delimiter) {
+  if (const auto* text = std::get_if<std::string>(&id)) {
+    if (csv_delimiter) AppendCsvField(out, *text, csv_delimiter, true);
+    else AppendJsonString(out, *text);
+  } else {
+    AppendInt(out, std::get<int64_t>(id));
   }
-  out->push_back(']');
 }
 
-class CsvWriter final : public VectorWriter {
+// A csv or jsonl writer: rows are formatted as text by FormatRows straight into the file's
+// buffer (std::to_chars, no per-value format string or per-row string; see AppendFloats).
+class TextWriter : public VectorWriter {
+ protected:
+  TextWriter(Format format, const WriteOptions& options, std::unique_ptr<OutputFile> file)
+      : VectorWriter(format, options), file_(std::move(file)) {}
+  // Appends rows [begin, end) of the batch to *out.
+  virtual void FormatRows(const Batch& batch, size_t begin, size_t end,
+                          std::string* out) const = 0;
+
+  Status WriteRows(const Batch& batch) final {
+    // Formatted in slices so that the buffer is flushed every ~1 MiB.
+    constexpr size_t kRowsPerSlice = 256;
+    for (size_t begin = 0; begin < batch.rows(); begin += kRowsPerSlice) {
+      FormatRows(batch, begin, std::min(batch.rows(), begin + kRowsPerSlice), &file_->buffer());
+      MRLDB_RETURN_IF_ERROR(file_->MaybeFlush());
+    }
+    return Status::Ok();
+  }
+  Status FinishFile() final {
+    MRLDB_RETURN_IF_ERROR(file_->Close());
+    return file_->Commit();
+  }
+
+  std::unique_ptr<OutputFile> file_;
+};
+
+class CsvWriter final : public TextWriter {
  public:
   CsvWriter(const WriteOptions& options, std::unique_ptr<OutputFile> file)
-      : VectorWriter(Format::kCsv, options), file_(std::move(file)) {}
+      : TextWriter(Format::kCsv, options, std::move(file)),
+        quote_vector_(std::string_view("[],.-+e0123456789").find(options.delimiter) !=
+                      std::string_view::npos) {}
 
   Status Start() {
     if (!options_.header) return Status::Ok();
@@ -41,21 +68,19 @@ class CsvWriter final : public VectorWriter {
   }
 
  protected:
-  Status WriteRows(const Batch& batch) override {
+  void FormatRows(const Batch& batch, size_t begin, size_t end, std::string* out_text) const override {
     const char d = options_.delimiter;
-    std::string& out = file_->buffer();
-    for (size_t i = 0; i < batch.rows(); ++i) {
+    std::string& out = *out_text;
+    for (size_t i = begin; i < end; ++i) {
       if (!options_.id_field.empty()) {
-        if (const auto* text = std::get_if<std::string>(&batch.ids[i])) {
-          AppendCsvField(&out, *text, d, true);
-        } else {
-          fmt::format_to(std::back_inserter(out), "{}", std::get<int64_t>(batch.ids[i]));
-        }
+        AppendId(&out, batch.ids[i], d);
         out.push_back(d);
       }
-      vector_text_.clear();
-      AppendVector(&vector_text_, batch.vector(i));
-      AppendCsvField(&out, vector_text_, d, false);
+      // The vector's text is made of "[],.-+e" and digits: quoted when the delimiter is one of
+      // them (as AppendCsvField would), written in place without a copy.
+      if (quote_vector_) out.push_back('"');
+      AppendFloats(&out, batch.vector(i));
+      if (quote_vector_) out.push_back('"');
       const std::vector<Value>* attrs =
           batch.attributes.empty() || batch.attributes[i].empty() ? nullptr : &batch.attributes[i];
       for (size_t a = 0; a < options_.attributes.size(); ++a) {
@@ -65,7 +90,7 @@ class CsvWriter final : public VectorWriter {
         if (const auto* s = std::get_if<std::string>(&v)) {
           AppendCsvField(&out, *s, d, true);  // "" = the empty string, nothing = NULL
         } else if (const auto* x = std::get_if<int64_t>(&v)) {
-          fmt::format_to(std::back_inserter(out), "{}", *x);
+          AppendInt(&out, *x);
         } else if (const auto* f = std::get_if<double>(&v)) {
           AppendDouble(&out, *f);
         } else if (const auto* b = std::get_if<bool>(&v)) {
@@ -73,24 +98,17 @@ class CsvWriter final : public VectorWriter {
         }
       }
       out.push_back('\n');
-      MRLDB_RETURN_IF_ERROR(file_->MaybeFlush());
     }
-    return Status::Ok();
-  }
-  Status FinishFile() override {
-    MRLDB_RETURN_IF_ERROR(file_->Close());
-    return file_->Commit();
   }
 
  private:
-  std::unique_ptr<OutputFile> file_;
-  std::string vector_text_;
+  const bool quote_vector_;
 };
 
-class JsonlWriter final : public VectorWriter {
+class JsonlWriter final : public TextWriter {
  public:
   JsonlWriter(const WriteOptions& options, std::unique_ptr<OutputFile> file)
-      : VectorWriter(Format::kJsonl, options), file_(std::move(file)) {
+      : TextWriter(Format::kJsonl, options, std::move(file)) {
     // The keys, quoted once: {"id": ..., "embedding": [...], "title": ...}.
     if (!options.id_field.empty()) AppendKey(&id_key_, options.id_field);
     AppendKey(&vector_key_, options.vector_field);
@@ -98,21 +116,17 @@ class JsonlWriter final : public VectorWriter {
   }
 
  protected:
-  Status WriteRows(const Batch& batch) override {
-    std::string& out = file_->buffer();
-    for (size_t i = 0; i < batch.rows(); ++i) {
+  void FormatRows(const Batch& batch, size_t begin, size_t end, std::string* out_text) const override {
+    std::string& out = *out_text;
+    for (size_t i = begin; i < end; ++i) {
       out.push_back('{');
       if (!id_key_.empty()) {
         out.append(id_key_);
-        if (const auto* text = std::get_if<std::string>(&batch.ids[i])) {
-          AppendJsonString(&out, *text);
-        } else {
-          fmt::format_to(std::back_inserter(out), "{}", std::get<int64_t>(batch.ids[i]));
-        }
+        AppendId(&out, batch.ids[i], /*csv_delimiter=*/0);
         out.append(", ");
       }
       out.append(vector_key_);
-      AppendVector(&out, batch.vector(i));
+      AppendFloats(&out, batch.vector(i));
       const std::vector<Value>* attrs =
           batch.attributes.empty() || batch.attributes[i].empty() ? nullptr : &batch.attributes[i];
       for (size_t a = 0; a < attr_keys_.size(); ++a) {
@@ -122,7 +136,7 @@ class JsonlWriter final : public VectorWriter {
         if (const auto* s = std::get_if<std::string>(&v)) {
           AppendJsonString(&out, *s);
         } else if (const auto* x = std::get_if<int64_t>(&v)) {
-          fmt::format_to(std::back_inserter(out), "{}", *x);
+          AppendInt(&out, *x);
         } else if (const auto* f = std::get_if<double>(&v)) {
           AppendDouble(&out, *f);
         } else if (const auto* b = std::get_if<bool>(&v)) {
@@ -132,13 +146,7 @@ class JsonlWriter final : public VectorWriter {
         }
       }
       out.append("}\n");
-      MRLDB_RETURN_IF_ERROR(file_->MaybeFlush());
     }
-    return Status::Ok();
-  }
-  Status FinishFile() override {
-    MRLDB_RETURN_IF_ERROR(file_->Close());
-    return file_->Commit();
   }
 
  private:
@@ -148,7 +156,6 @@ class JsonlWriter final : public VectorWriter {
   }
   static inline const Value kNull{};
 
-  std::unique_ptr<OutputFile> file_;
   std::string id_key_, vector_key_;
   std::vector<std::string> attr_keys_;
 };

@@ -263,6 +263,61 @@ TEST_F(FormatsTest, IdsFile) {
   EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "cannot open '" + P("nope.txt"));
 }
 
+// Ids as a NumPy array: int64, int32 or unicode strings, for BIGINT and TEXT ids, and the errors.
+TEST_F(FormatsTest, IdsAsNpy) {
+  const std::vector<float> v = {1, 2, 3, 4, 5, 6};
+  Write("v.npy", Npy(kF4Dict, Bytes(v)));
+  const int64_t i8[] = {INT64_MIN, 42};
+  const int32_t i4[] = {-7, 2147483647};
+  const std::string i8_data(reinterpret_cast<const char*>(i8), sizeof i8);
+  const std::string i4_data(reinterpret_cast<const char*>(i4), sizeof i4);
+  // np.array(["b\u00e9", "12"]): '<U2', UTF-32LE, the shorter one NUL-padded.
+  const char32_t u2[] = {U'b', U'\u00e9', U'1', U'2'};
+  const std::string u_data(reinterpret_cast<const char*>(u2), sizeof u2);
+  const char32_t u3[] = {U'x', 0, 0, U'\U0001F600', U'7', 0};
+  const std::string u3_data(reinterpret_cast<const char*>(u3), sizeof u3);
+  ReadOptions o;
+  o.id_type = IdType::kBigint;
+  o.ids_path = Write("i8.npy", Npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", i8_data));
+  EXPECT_EQ(ReadOk(P("v.npy"), o).ids, (std::vector<Key>{Key{INT64_MIN}, Key{int64_t{42}}}));
+  o.ids_path = Write("i4.npy", Npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 1), }", i4_data));
+  EXPECT_EQ(ReadOk(P("v.npy"), o).ids, (std::vector<Key>{Key{int64_t{-7}}, Key{int64_t{2147483647}}}));
+  o.id_type = IdType::kText;
+  EXPECT_EQ(ReadOk(P("v.npy"), o).ids, (std::vector<Key>{Key{"-7"}, Key{"2147483647"}}));
+  o.ids_path = Write("u.npy", Npy("{'descr': '<U2', 'fortran_order': False, 'shape': (2,), }", u_data));
+  EXPECT_EQ(ReadOk(P("v.npy"), o).ids, (std::vector<Key>{Key{"b\xc3\xa9"}, Key{"12"}}));
+  o.ids_path = Write("u3.npy", Npy("{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", u3_data));
+  EXPECT_EQ(ReadOk(P("v.npy"), o).ids, (std::vector<Key>{Key{"x"}, Key{"\xf0\x9f\x98\x80" "7"}}));
+  o.id_type = IdType::kBigint;
+  o.ids_path = P("u.npy");
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "u.npy: element 0 (0-based): BIGINT id: 'b\xc3\xa9' is not an integer");
+  // The errors: dtype, shape, count, size, an empty string, a code point that is no character.
+  o.id_type = IdType::kText;
+  o.ids_path = Write("f.npy", Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", i8_data.substr(0, 8)));
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "f.npy: unsupported dtype '<f4' for ids: need int64 ('<i8')");
+  o.ids_path = Write("2d.npy", Npy("{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2), }", i4_data));
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "2d.npy: shape (1, 2) is not 1-D: one id per row");
+  o.ids_path = Write("3.npy", Npy("{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }", i4_data.substr(0, 4)));
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "3.npy: 1 ids, but " + P("v.npy") + " has 2 rows");
+  o.ids_path = Write("short.npy", Npy("{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", i8_data));
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "short.npy: shape (3,) needs 24 bytes of data, the file has 16");
+  const char32_t empty[] = {U'a', 0};
+  o.ids_path = Write("e.npy", Npy("{'descr': '<U1', 'fortran_order': False, 'shape': (2,), }",
+                                  std::string(reinterpret_cast<const char*>(empty), sizeof empty)));
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "e.npy: element 1 (0-based): the id is empty");
+  const char32_t surrogate[] = {U'a', 0xD800};
+  o.ids_path = Write("s.npy", Npy("{'descr': '<U1', 'fortran_order': False, 'shape': (2,), }",
+                                  std::string(reinterpret_cast<const char*>(surrogate), sizeof surrogate)));
+  EXPECT_CONTAINS(ErrorOf(P("v.npy"), o), "s.npy: element 1 (0-based): U+D800 is not a Unicode character");
+  // Writing ids as .npy is refused with the name to use instead.
+  WriteOptions w;
+  w.dim = 3;
+  w.ids_path = P("out.ids.npy");
+  auto writer = VectorWriter::Create(P("out.npy"), w);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_CONTAINS(writer.status().ToString(), "ids are written as text, one per line");
+}
+
 TEST_F(FormatsTest, WriterErrorsAndAtomicity) {
   WriteOptions w;
   w.dim = 2;

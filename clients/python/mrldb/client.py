@@ -10,6 +10,9 @@ import socket
 import struct
 import threading
 
+from .helpers import RowHelpers, filter_sql
+from .helpers import quote_name as _quote_name
+
 try:  # numpy is optional
     import numpy as _np
 except ImportError:  # pragma: no cover - exercised when numpy is absent
@@ -229,7 +232,7 @@ def _parse_address(address):
 
 # ---- The connection ---------------------------------------------------------------------
 
-class Connection:
+class Connection(RowHelpers):
     """One connection to `mrldb serve`. Use `connect()`; a Connection is also a context
     manager. One statement at a time; `cancel()` may be called from another thread."""
 
@@ -401,20 +404,21 @@ class Connection:
         self._expect(PONG)[1].done()
 
     def search(self, collection, vector, k=10, columns=("id", "distance"), where=None,
-               params=(), plan=None):
+               params=(), plan=None, **filters):
         """The k nearest rows to `vector` (a list or 1-d numpy array) as dicts of `columns`.
-        `where` is a SQL predicate whose parameters $1, $2 ... are `params` (the query vector is
-        sent after them); `plan` a USING clause body, e.g. "FUNNEL (64 KEEP 200, 768)"."""
-        params = list(params)
+        The filter: `where` a SQL predicate whose parameters $1, $2 ... are `params`, or a dict
+        column -> value, and/or column=value keyword arguments (None: IS NULL; a list: IN);
+        `plan` a USING clause body, e.g. "FUNNEL (64 KEEP 200, 768)"."""
+        pred, params = filter_sql(where, filters, 2, params)  # $1 is the query vector
 
         def run(cols):
             sql = "SELECT %s FROM %s" % (", ".join(columns), _quote_name(collection))
-            if where:
-                sql += " WHERE " + where
-            sql += " ORDER BY %s <=> $%d LIMIT %d" % (_quote_name(cols[1]), len(params) + 1, int(k))
+            if pred:
+                sql += " WHERE " + pred
+            sql += " ORDER BY %s <=> $1 LIMIT %d" % (_quote_name(cols[1]), int(k))
             if plan:
                 sql += " USING " + plan
-            return self.execute(sql, params + [vector]).dicts()
+            return self.execute(sql, [vector] + params).dicts()
         return self._with_columns(collection, run)
 
     def search_batch(self, collection, vectors, k=10, columns=("query_index", "id", "distance"),
@@ -561,10 +565,13 @@ class Connection:
             return run(fresh)
 
 
-def _quote_name(name):
-    return '"' + name.replace('"', '""') + '"'
-
-
-def connect(address, token=None, timeout=10.0, **kwargs):
-    """Connects to `mrldb serve` at "HOST:PORT" and returns a Connection."""
+def connect(address=None, token=None, timeout=10.0, host=None, port=None, **kwargs):
+    """Connects to `mrldb serve` at "HOST:PORT" (or host=..., port=...) and returns a
+    Connection."""
+    if address is None:
+        if host is None or port is None:
+            raise ValueError("connect() needs \"HOST:PORT\" or host=... and port=...")
+        address = "[%s]:%d" % (host, int(port)) if ":" in host else "%s:%d" % (host, int(port))
+    elif host is not None or port is not None:
+        raise ValueError("connect(): give \"HOST:PORT\" or host/port, not both")
     return Connection(address, token=token, timeout=timeout, **kwargs)

@@ -147,6 +147,115 @@ class ClientTest(unittest.TestCase):
                               params=["t7"])
         self.assertEqual(hits, [{"id": 1007, "title": "t7"}])
 
+    def test_filters_as_keyword_arguments_and_dicts(self):
+        self.create(extra=", genre TEXT, year INT")
+        ids = list(range(20))
+        vectors = [[float(i)] * 8 for i in ids]
+        genres = ["rock" if i % 2 else "jazz" for i in ids]
+        years = [None if i == 3 else 2000 + i for i in ids]
+        self.db.insert(self.name, ids, vectors, {"genre": genres, "year": years})
+        q = [0.0] * 8
+        by_kw = self.db.search(self.name, q, k=3, columns=("id",), plan="EXACT", genre="rock")
+        self.assertEqual([h["id"] for h in by_kw], [1, 3, 5])
+        by_dict = self.db.search(self.name, q, k=3, columns=("id",), plan="EXACT",
+                                 where={"genre": "rock"}, year=[2005, 2007, 2099])
+        self.assertEqual([h["id"] for h in by_dict], [5, 7])
+        self.assertEqual(self.db.search(self.name, q, k=5, columns=("id",), year=None),
+                         [{"id": 3}])
+        # A SQL filter and keyword filters together; the SQL's own $1 is renumbered.
+        hits = self.db.search(self.name, q, k=20, columns=("id",), plan="EXACT",
+                              where="year > $1 AND genre <> '$1'", params=[2015], genre="jazz")
+        self.assertEqual([h["id"] for h in hits], [16, 18])
+        self.assertEqual(self.db.count(self.name), 20)
+        self.assertEqual(self.db.count(self.name, genre="jazz"), 10)
+        self.assertEqual(self.db.count(self.name, where="year < $1", params=[2002]), 2)
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.count(self.name, nope=1)
+        self.assertIn("nope", str(e.exception))
+
+    def test_get_delete_upsert(self):
+        self.create(extra=", title TEXT")
+        self.db.insert(self.name, [1, 2, 3], [[1.0] * 8, [2.0] * 8, [3.0] * 8],
+                       {"title": ["a", "b", "c"]})
+        rows = self.db.get(self.name, [3, 1, 99], columns=("id", "title"))
+        self.assertEqual(sorted(rows, key=lambda r: r["id"]),
+                         [{"id": 1, "title": "a"}, {"id": 3, "title": "c"}])
+        self.assertEqual(self.db.get(self.name, []), [])
+        full = self.db.get(self.name, [2])
+        self.assertEqual(full[0]["embedding"], [2.0] * 8)
+        self.assertEqual(self.db.upsert(self.name, [2, 4], [[5.0] * 8, [4.0] * 8],
+                                        {"title": ["B", "d"]}), 2)
+        self.assertEqual(self.db.get(self.name, [2], columns=("title",)), [{"title": "B"}])
+        self.assertEqual(self.db.count(self.name), 4)
+        self.assertEqual(self.db.delete(self.name, [1, 4, 99]), 2)
+        self.assertEqual(self.db.delete(self.name, title="c"), 1)
+        self.assertEqual(self.db.count(self.name), 1)
+        with self.assertRaises(ValueError):
+            self.db.delete(self.name)  # neither ids nor a filter: refused, nothing deleted
+        with self.assertRaises(TypeError):
+            self.db.get(self.name, 2)
+        self.assertEqual(self.db.count(self.name), 1)
+
+    def test_connect_with_host_and_port(self):
+        host, port = self.server.address.rsplit(":", 1)
+        with mrldb.connect(host=host, port=int(port)) as db:
+            db.ping()
+        with self.assertRaises(ValueError):
+            mrldb.connect(host=host)
+        with self.assertRaises(ValueError):
+            mrldb.connect(self.server.address, port=int(port))
+
+    def test_copy_from_lists_and_skip_replace(self):
+        self.create()
+        vectors = [[float(i)] * 8 for i in range(25)]
+        seen = []
+        n = self.db.copy_from(self.name, vectors[:10], ids=list(range(10)), batch_rows=4,
+                              progress=lambda done, total: seen.append((done, total)))
+        self.assertEqual(n, 10)
+        self.assertEqual(seen, [(4, 10), (8, 10), (10, 10)])
+        # A re-run over a superset: 'skip' leaves the stored ids out, 'error' fails the batch.
+        self.assertEqual(self.db.copy_from(self.name, vectors, ids=list(range(25)),
+                                           on_conflict="skip", batch_rows=7), 15)
+        with self.assertRaises(mrldb.Error):
+            self.db.copy_from(self.name, vectors[:2], ids=[0, 1])
+        self.assertEqual(self.db.copy_from(self.name, [[9.0] * 8], ids=[0],
+                                           on_conflict="replace"), 1)
+        self.assertEqual(self.db.get(self.name, [0], columns=("embedding",))[0]["embedding"],
+                         [9.0] * 8)
+        self.assertEqual(self.db.count(self.name), 25)
+        # Stopped by its progress callback after the first batch: that batch stays.
+        self.db.execute("DELETE FROM %s WHERE id >= 0" % self.name)
+        with self.assertRaises(mrldb.Error) as e:
+            self.db.copy_from(self.name, vectors, ids=list(range(25)), batch_rows=10,
+                              progress=lambda done, total: False)
+        self.assertEqual(e.exception.code_name, "CANCELLED")
+        self.assertEqual(self.db.count(self.name), 10)
+        with self.assertRaises(ValueError):
+            self.db.copy_from(self.name, vectors, ids=[1, 2])
+        with self.assertRaises(ValueError):
+            self.db.copy_from(self.name, vectors, ids=list(range(25)), on_conflict="merge")
+
+    @unittest.skipIf(np is None, "numpy is not installed")
+    def test_copy_from_npy_files_and_arrays(self):
+        self.db.execute("CREATE COLLECTION %s (id TEXT PRIMARY KEY, embedding VECTOR(16) "
+                        "METRIC L2)" % self.name)
+        rng = np.random.default_rng(5)
+        x = rng.standard_normal((3000, 16))  # float64: sent as float32
+        path = os.path.join(self.server.dir, "local.npy")  # not in the server's COPY directory
+        np.save(path, x)
+        ids = np.array(["r%d" % i for i in range(3000)])
+        np.save(os.path.join(self.server.dir, "ids.npy"), ids)
+        self.assertEqual(self.db.copy_from(self.name, path,
+                                           ids=os.path.join(self.server.dir, "ids.npy")), 3000)
+        got = self.db.get(self.name, ["r0", "r2999"], columns=("id", "embedding"))
+        by_id = {r["id"]: r["embedding"] for r in got}
+        self.assertEqual(by_id["r2999"], x[2999].astype(np.float32).tolist())
+        ids_txt = os.path.join(self.server.dir, "ids.txt")
+        with open(ids_txt, "w") as f:
+            f.write("".join("s%d\n" % i for i in range(100)))
+        self.assertEqual(self.db.copy_from(self.name, x[:100].astype(np.float32), ids=ids_txt), 100)
+        self.assertEqual(self.db.count(self.name), 3100)
+
     def test_columns_follow_drop_and_create_with_other_columns(self):
         # Declared vector first, id last: the client finds them by DESCRIBE's details.
         self.db.execute("CREATE COLLECTION %s (embedding VECTOR(2) METRIC L2, id BIGINT PRIMARY KEY)"
