@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <memory>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -45,25 +46,35 @@ std::string Range(double min, double max) {
   return fmt::format("an integer in {:.0f}..{:.0f}", min, max);
 }
 
-// Wraps option descriptions to the terminal-friendly width (CLI11 2.1 does not): the help
-// text indents each "\n" to the description column.
+// Breaks `text` into lines of at most `width` characters at spaces.
+std::string Wrap(const std::string& text, size_t width) {
+  std::string out, line;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t space = std::min(text.find(' ', at), text.size());
+    const std::string word = text.substr(at, space - at);
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    at = space + 1;
+  }
+  return out + line;
+}
+
+// Wraps the descriptions of options and subcommands (CLI11 2.1 does not): the help text
+// indents each "\n" to the description column.
 class WrappingFormatter : public CLI::Formatter {
  public:
   std::string make_option_desc(const CLI::Option* opt) const override {
-    const std::string text = CLI::Formatter::make_option_desc(opt);
-    std::string out, line;
-    size_t at = 0;
-    while (at < text.size()) {
-      const size_t space = std::min(text.find(' ', at), text.size());
-      const std::string word = text.substr(at, space - at);
-      if (!line.empty() && line.size() + 1 + word.size() > kWidth) {
-        out += line + "\n";
-        line.clear();
-      }
-      line += (line.empty() ? "" : " ") + word;
-      at = space + 1;
-    }
-    return out + line;
+    return Wrap(CLI::Formatter::make_option_desc(opt), kWidth);
+  }
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::stringstream out;
+    CLI::detail::format_help(out, sub->get_display_name(true), Wrap(sub->get_description(), kWidth),
+                             column_width_);
+    return out.str();
   }
 
  private:
