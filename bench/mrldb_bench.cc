@@ -6,7 +6,8 @@
 // `storage`: durable insert rate (WAL on; without and with fsync per batch), then prefix-scan
 // throughput from storage at every granularity against the full-dimension scan, and exact
 // search over the in-memory column cache at every granularity. Medians of --repeat runs.
-// `recovery` (bench/recovery_bench.cc): recovery after a SIGKILL in the middle of an ingest.
+// The other subcommands live in their own files (bench/commands.h); every subcommand's options
+// are parsed by CLI11 (cli/cli.h): `mrldb-bench SUBCOMMAND --help` lists them.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -3,6 +3,8 @@
 //   mrldb [--db PATH] [-c SQL]... [-f FILE] [--format table|csv|json|jsonl]
 //         [--continue-on-error] [--no-wait] [--version] [--help]
 //   mrldb connect HOST:PORT [--token-file F] [the same options but --db]
+//   mrldb demo [--rows N] [--db PATH]
+// (AddShellOptions below; CLI11 through cli/cli.h: options before or after the subcommand.)
 //
 // Statements come from -c (repeatable), -f, or standard input. On a terminal the shell is
 // interactive: statements may span lines until ';', and backslash commands (\help) work.
