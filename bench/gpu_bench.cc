@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "bench/measure.h"
+#include "bench/commands.h"
 #include "cuda/gpu_info.h"
 #include "cuda/gpu_search.h"
 #include "mrldb/database.h"
@@ -50,26 +51,6 @@ struct Args {
 };
 
 void Log(const std::string& s) { fmt::print(stderr, "[gpu] {}\n", s); }
-
-Status ParseArgs(int argc, char** argv, int first, Args* a) {
-  for (int i = first; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (k == "--rows") a->rows = std::stoull(next());
-    else if (k == "--nq") a->nq = std::stoull(next());
-    else if (k == "--batch") a->batch = std::stoull(next());
-    else if (k == "--repeat") a->repeat = std::stoi(next());
-    else if (k == "--k") a->k = static_cast<uint32_t>(std::stoul(next()));
-    else if (k == "--dir") a->dir = next();
-    else if (k == "--json") a->json = next();
-    else if (k == "--no-e2e") a->e2e = false;
-    else return Status::InvalidArgument(fmt::format("unknown option '{}'", k));
-  }
-  if (a->rows == 0 || a->nq == 0 || a->batch == 0 || a->repeat < 1 || a->k == 0) {
-    return Status::InvalidArgument("--rows, --nq, --batch, --repeat and --k must be positive");
-  }
-  return Status::Ok();
-}
 
 // Rows [0, n) of the generator, made on all cores.
 std::vector<float> MakeRows(const SyntheticGenerator& gen, size_t n) {
@@ -364,14 +345,7 @@ double QpsAt(const std::vector<E2eRow>& rows, const std::string& system, double 
   return 0;
 }
 
-}  // namespace
-
-int RunGpuBench(int argc, char** argv, int first) {
-  Args a;
-  if (Status st = ParseArgs(argc, argv, first, &a); !st.ok()) {
-    fmt::print(stderr, "mrldb-bench gpu: {}\n", st.message());
-    return 2;
-  }
+int Run(const Args& a) {
   auto devices = gpu::ListDevices();
   if (!devices.ok()) {
     fmt::print(stderr, "mrldb-bench gpu: {}\n", devices.status().message());
@@ -464,6 +438,22 @@ int RunGpuBench(int argc, char** argv, int first) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+void AddGpuBench(CLI::App* app, Runner* run) {
+  auto a = std::make_shared<Args>();
+  CLI::App* gpu = app->add_subcommand("gpu", "the GPU re-ranker and exact search on the device at hand");
+  gpu->add_option("--rows", a->rows, "rows (default 1000000)")->check(cli::Integer(1));
+  gpu->add_option("--nq", a->nq, "queries (default 1024)")->check(cli::Integer(1));
+  gpu->add_option("--batch", a->batch, "queries per batch (default 1024)")->check(cli::Integer(1));
+  gpu->add_option("--repeat", a->repeat, "runs, the median reported (default 5)")->check(cli::Integer(1));
+  gpu->add_option("--k", a->k, "neighbours (default 10)")->check(cli::Integer(1, 100000));
+  gpu->add_option("--dir", a->dir, "database directory (default: a temporary one)")->type_name("DIR");
+  gpu->add_option("--json", a->json, "results as JSON")->type_name("FILE");
+  gpu->add_flag_callback("--no-e2e", [a] { a->e2e = false; }, "skip the end-to-end searches");
+  gpu->callback([a, run] { *run = [a] { return Run(*a); }; });
 }
 
 }  // namespace mrldb::bench

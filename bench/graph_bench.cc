@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 #include <hnswlib/hnswlib.h>
 
+#include "bench/commands.h"
 #include "bench/measure.h"
 #include "engine/distance.h"
 #include "engine/graph_search.h"
@@ -196,43 +197,31 @@ int Run(const Args& a) {
 
 }  // namespace
 
-int RunGraphBench(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    const std::string opt = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "mrldb-bench graph: {} needs a value\n", opt);
-        std::exit(2);
+void AddGraphBench(CLI::App* app, Runner* run) {
+  auto a = std::make_shared<Args>();
+  CLI::App* graph = app->add_subcommand(
+      "graph", "stage 0 alone: hnswlib's search against mrldb's on the same graph");
+  graph->add_option("--rows", a->rows, "rows (default 1000000)")->check(cli::Integer(10));
+  graph->add_option("--dim", a->dim, "dimension (default 768)")->check(cli::Integer(1, 65536));
+  graph->add_option("--prefix-dim", a->prefix, "the graph's prefix, at most --dim (default 64)")
+      ->check(cli::Integer(1, 65536));
+  graph->add_option("--nq", a->nq, "queries (default 1000)")->check(cli::Integer(1));
+  graph->add_option("--ef", a->ef, "ef values (default 16,32,64,128)")
+      ->type_name("LIST")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(cli::Integer(1, 100000));
+  graph->add_option("--threads", a->threads, "threads (default: all cores)")->check(cli::Integer(1, 4096));
+  graph->add_option("--repeat", a->repeat, "runs, the median reported (default 3)")->check(cli::Integer(1));
+  graph->callback([a, run] {
+    *run = [a] {
+      if (a->prefix > a->dim) {
+        fmt::print(stderr, "mrldb-bench graph: --prefix-dim {} is more than --dim {}\n", a->prefix, a->dim);
+        return 2;
       }
-      return argv[++i];
+      return Run(*a);
     };
-    if (opt == "--rows") a.rows = std::stoull(next());
-    else if (opt == "--dim") a.dim = static_cast<uint32_t>(std::stoul(next()));
-    else if (opt == "--prefix-dim") a.prefix = static_cast<uint32_t>(std::stoul(next()));
-    else if (opt == "--nq") a.nq = std::stoull(next());
-    else if (opt == "--threads") a.threads = static_cast<unsigned>(std::stoul(next()));
-    else if (opt == "--repeat") a.repeat = std::stoi(next());
-    else if (opt == "--ef") {
-      a.ef.clear();
-      const std::string list = next();
-      for (size_t at = 0; at < list.size();) {
-        const size_t comma = std::min(list.find(',', at), list.size());
-        a.ef.push_back(std::stoull(list.substr(at, comma - at)));
-        at = comma + 1;
-      }
-    } else {
-      fmt::print(stderr,
-                 "usage: mrldb-bench graph [--rows N] [--dim D] [--prefix-dim P] [--nq Q] "
-                 "[--ef LIST] [--threads T] [--repeat R]\n");
-      return opt == "--help" ? 0 : 2;
-    }
-  }
-  if (a.rows < 10 || a.nq < 1 || a.prefix < 1 || a.prefix > a.dim || a.ef.empty() || a.repeat < 1) {
-    fmt::print(stderr, "mrldb-bench graph: need --rows >= 10, --nq >= 1, 1 <= --prefix-dim <= --dim\n");
-    return 2;
-  }
-  return Run(a);
+  });
 }
 
 }  // namespace mrldb::bench

@@ -37,6 +37,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/commands.h"
 #include "mrldb/client.h"
 #include "mrldb/synthetic.h"
 
@@ -56,6 +57,7 @@ struct LoadArgs {
     std::array<int, 4> clients{};  // searchers, inserters, upserters, deleters
     double write_rate = 0;         // statements per second per writing client; 0: back to back
   };
+  std::vector<std::string> phase_texts;  // --phase S,I,U,D[,R], as given
   std::vector<Phase> phases;  // --phase S,I,U,D[,R] (each T seconds), else `clients`
 };
 
@@ -72,60 +74,45 @@ pid_t g_server_pid = -1;  // the server --serve started, stopped by Fail too
   std::exit(1);
 }
 
-LoadArgs ParseLoad(int argc, char** argv, int first) {
-  LoadArgs a;
-  for (int i = first; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) Fail(k + " needs a value (see mrldb-bench --help)");
-    const std::string v = argv[++i];
-    try {
-      if (k == "--serve") a.serve = v;
-      else if (k == "--dir") a.dir = v;
-      else if (k == "--connect") a.connect = v;
-      else if (k == "--json") a.json = v;
-      else if (k == "--rows") a.rows = std::stoull(v);
-      else if (k == "--dim") a.dim = static_cast<uint32_t>(std::stoul(v));
-      else if (k == "--batch") a.batch = std::stoull(v);
-      else if (k == "--k") a.k = static_cast<uint32_t>(std::stoul(v));
-      else if (k == "--seconds") a.seconds = std::stod(v);
-      else if (k == "--write-rate") a.write_rate = std::stod(v);
-      else if (k == "--searchers") a.clients[0] = std::stoi(v);
-      else if (k == "--inserters") a.clients[1] = std::stoi(v);
-      else if (k == "--upserters") a.clients[2] = std::stoi(v);
-      else if (k == "--deleters") a.clients[3] = std::stoi(v);
-      else if (k == "--phase") {
-        LoadArgs::Phase p;
-        p.write_rate = -1;
-        auto& c = p.clients;
-        const int got = std::sscanf(v.c_str(), "%d,%d,%d,%d,%lf", &c[0], &c[1], &c[2], &c[3], &p.write_rate);
-        if (got < 4) Fail("--phase takes SEARCHERS,INSERTERS,UPSERTERS,DELETERS[,WRITE_RATE], e.g. 16,4,0,0");
-        a.phases.push_back(p);
-      }
-      else Fail("unknown option '" + k + "'");
-    } catch (const std::exception&) {
-      Fail(fmt::format("{} expects a number, got '{}'", k, v));
+// A check across options failed: a usage error (exit status 2), before any server started.
+[[noreturn]] void Usage(const std::string& what) {
+  fmt::print(stderr, "mrldb-bench load: {}\nRun 'mrldb-bench load --help' for the options.\n", what);
+  std::exit(2);
+}
+
+// The phases from --phase (or the client counts) and the checks across options.
+void Finish(LoadArgs& a) {
+  for (const std::string& v : a.phase_texts) {
+    LoadArgs::Phase p;
+    p.write_rate = -1;
+    auto& c = p.clients;
+    char end = 0;
+    const int got = std::sscanf(v.c_str(), "%d,%d,%d,%d,%lf%c", &c[0], &c[1], &c[2], &c[3], &p.write_rate, &end);
+    if (got < 4 || got > 5) {
+      Usage(fmt::format("--phase: bad value '{}' (SEARCHERS,INSERTERS,UPSERTERS,DELETERS[,WRITE_RATE], "
+                        "e.g. 16,4,0,0)", v));
     }
+    a.phases.push_back(p);
   }
   if (a.phases.empty()) a.phases.push_back({{a.clients[0], a.clients[1], a.clients[2], a.clients[3]}, -1});
   for (auto& p : a.phases) {
     if (p.write_rate < 0) p.write_rate = a.write_rate;
     int total = 0;
     for (int c : p.clients) {
-      if (c < 0) Fail("client counts must not be negative");
+      if (c < 0) Usage("client counts must not be negative");
       total += c;
     }
-    if (total < 1 || total > 64) Fail(fmt::format("{} clients in all; 1 to 64 are allowed", total));
+    if (total < 1 || total > 64) Usage(fmt::format("{} clients in all; 1 to 64 are allowed", total));
   }
-  if (a.serve.empty() == a.connect.empty()) Fail("give exactly one of --serve and --connect");
+  if (a.serve.empty() == a.connect.empty()) Usage("give exactly one of --serve and --connect");
   if (!a.connect.empty() && a.connect.rfind("127.0.0.1:", 0) != 0 &&
       a.connect.rfind("localhost:", 0) != 0 && a.connect.rfind("[::1]:", 0) != 0) {
-    Fail("--connect takes a loopback address (127.0.0.1:PORT, localhost:PORT or [::1]:PORT)");
+    Usage("--connect takes a loopback address (127.0.0.1:PORT, localhost:PORT or [::1]:PORT)");
   }
   if (a.rows == 0 || a.dim == 0 || a.batch == 0 || a.k == 0 || a.seconds <= 0) {
-    Fail("--rows, --dim, --batch, --k and --seconds must be positive");
+    Usage("--rows, --dim, --batch, --k and --seconds must be positive");
   }
-  if (a.batch > a.rows) Fail("--batch must not exceed --rows");
-  return a;
+  if (a.batch > a.rows) Usage("--batch must not exceed --rows");
 }
 
 // `binary serve --db dir --listen 127.0.0.1:0`, its log in dir + ".log"; SIGTERM on destruction.
@@ -355,10 +342,7 @@ void WaitForIndex(Client& admin) {
   Fail("the background index build did not finish within 10 minutes");
 }
 
-}  // namespace
-
-int RunLoadBench(int argc, char** argv, int first) {
-  const LoadArgs a = ParseLoad(argc, argv, first);
+int Run(const LoadArgs& a) {
   std::unique_ptr<Server> server;
   std::string address = a.connect;
   if (!a.serve.empty()) {
@@ -406,6 +390,45 @@ int RunLoadBench(int argc, char** argv, int first) {
     if (!out) Fail("cannot write " + a.json);
   }
   return 0;
+}
+
+}  // namespace
+
+void AddLoadBench(CLI::App* app, Runner* run) {
+  auto a = std::make_shared<LoadArgs>();
+  CLI::App* load = app->add_subcommand("load", "concurrent clients against `mrldb serve`");
+  CLI::Option* serve = load->add_option("--serve", a->serve, "start MRLDB_BINARY serve for the run")
+                           ->type_name("MRLDB_BINARY");
+  load->add_option("--dir", a->dir, "the started server's database (with --serve)")
+      ->type_name("DIR")
+      ->needs(serve);
+  load->add_option("--connect", a->connect, "a running server (loopback only)")
+      ->type_name("127.0.0.1:PORT")
+      ->excludes(serve);
+  load->add_option("--rows", a->rows, "base rows (default 50000)")->check(cli::Integer(1));
+  load->add_option("--dim", a->dim, "dimension (default 256)")->check(cli::Integer(1, 65536));
+  load->add_option("--batch", a->batch, "rows per insert or upsert (default 50)")->check(cli::Integer(1));
+  load->add_option("--k", a->k, "neighbours per search (default 10)")->check(cli::Integer(1, 100000));
+  load->add_option("--seconds", a->seconds, "seconds per phase (default 20)")->check(cli::Number(0.001, 1e6));
+  load->add_option("--write-rate", a->write_rate, "statements per second per writing client "
+                   "(default: back to back)")->check(cli::Number(0, 1e9));
+  const char* roles[4] = {"--searchers", "--inserters", "--upserters", "--deleters"};
+  const char* helps[4] = {"searching clients (default 16)", "inserting clients (default 0)",
+                          "upserting clients (default 0)", "deleting clients (default 0)"};
+  for (int i = 0; i < 4; ++i) {
+    load->add_option(roles[i], a->clients[i], helps[i])->check(cli::Integer(0, 64));
+  }
+  load->add_option("--phase", a->phase_texts, "a phase of S searchers, I inserters, U upserters, "
+                   "D deleters (and R the write rate), T seconds each; repeatable")
+      ->type_name("S,I,U,D[,R]")
+      ->allow_extra_args(false);
+  load->add_option("--json", a->json, "results as JSON")->type_name("FILE");
+  load->callback([a, run] {
+    *run = [a] {
+      Finish(*a);
+      return Run(*a);
+    };
+  });
 }
 
 }  // namespace mrldb::bench

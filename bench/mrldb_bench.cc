@@ -6,7 +6,8 @@
 // `storage`: durable insert rate (WAL on; without and with fsync per batch), then prefix-scan
 // throughput from storage at every granularity against the full-dimension scan, and exact
 // search over the in-memory column cache at every granularity. Medians of --repeat runs.
-// `recovery` (bench/recovery_bench.cc): recovery after a SIGKILL in the middle of an ingest.
+// The other subcommands live in their own files (bench/commands.h); every subcommand's options
+// are parsed by CLI11 (cli/cli.h): `mrldb-bench SUBCOMMAND --help` lists them.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,20 +19,8 @@
 #include <fmt/format.h>
 
 #include "bench/measure.h"
-#include "bench/search_bench.h"
+#include "bench/commands.h"
 
-namespace mrldb::bench {
-// bench/gpu_bench.cc: the GPU re-ranker and exact search on the device at hand.
-int RunGpuBench(int argc, char** argv, int first);
-// bench/recovery_bench.cc: open, first query and full speed after a SIGKILL mid-ingest.
-int RunRecoveryBench(int argc, char** argv, int first, bool writer);
-// bench/load_bench.cc: concurrent clients against `mrldb serve`.
-int RunLoadBench(int argc, char** argv, int first);
-// bench/graph_bench.cc: stage 0 alone, hnswlib's search against mrldb's on the same graph.
-int RunGraphBench(int argc, char** argv, int first);
-// bench/predict_bench.cc: PREDICT's cascade against exact k-NN classification.
-int RunPredictBench(int argc, char** argv, int first);
-}  // namespace mrldb::bench
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
 
@@ -58,36 +47,6 @@ struct Args {
   std::string dir;
   std::string json;
 };
-
-Args Parse(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "mrldb-bench: {} needs a value\n", k);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (k == "--rows") a.rows = std::stoull(next());
-    else if (k == "--dim") a.dim = static_cast<uint32_t>(std::stoul(next()));
-    else if (k == "--batch") a.batch = std::stoull(next());
-    else if (k == "--sync-rows") a.sync_rows = std::stoull(next());
-    else if (k == "--repeat") a.repeat = std::stoi(next());
-    else if (k == "--dir") a.dir = next();
-    else if (k == "--json") a.json = next();
-    else {
-      fmt::print(stderr, "mrldb-bench: unknown option '{}'\n", k);
-      std::exit(2);
-    }
-  }
-  if (a.batch == 0 || a.rows == 0 || a.dim == 0 || a.repeat < 1) {
-    fmt::print(stderr, "mrldb-bench: --rows, --dim, --batch and --repeat must be positive\n");
-    std::exit(2);
-  }
-  return a;
-}
 
 // Inserts rows [0, n) of `data` in batches; returns vectors per second.
 double InsertAll(mrldb::Database& db, const std::vector<float>& data, uint32_t dim, size_t n,
@@ -229,38 +188,44 @@ int Storage(const Args& a) {
   return 0;
 }
 
+void AddStorageBench(CLI::App* app, mrldb::bench::Runner* run) {
+  using mrldb::cli::Integer;
+  auto a = std::make_shared<Args>();
+  CLI::App* storage = app->add_subcommand(
+      "storage", "durable insert rate, prefix-scan throughput and exact search at every granularity");
+  storage->add_option("--rows", a->rows, "rows (default 200000)")->check(Integer(1));
+  storage->add_option("--dim", a->dim, "dimension (default 768)")->check(Integer(1, 65536));
+  storage->add_option("--batch", a->batch, "rows per insert (default 1000)")->check(Integer(1));
+  storage->add_option("--sync-rows", a->sync_rows, "rows of the fsync-per-batch insert (default 50000)")
+      ->check(Integer(0));
+  storage->add_option("--repeat", a->repeat, "runs, the median reported (default 5)")->check(Integer(1));
+  storage->add_option("--dir", a->dir, "working directory (default: a temporary one)")->type_name("DIR");
+  storage->add_option("--json", a->json, "results as JSON")->type_name("FILE");
+  storage->callback([a, run] { *run = [a] { return Storage(*a); }; });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help")) {
-    fmt::print(
-        "usage: mrldb-bench storage [--rows N] [--dim D] [--batch B] [--sync-rows N] "
-        "[--repeat R] [--dir DIR] [--json FILE]\n"
-        "       mrldb-bench search [--quick | --synthetic N | --data FILE] [options]  "
-        "(search --help)\n"
-        "       mrldb-bench graph [--rows N] [--dim D] [--prefix-dim P] [--nq Q] [--ef LIST] "
-        "[--threads T] [--repeat R]\n"
-        "       mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] "
-        "[--json FILE] [--no-e2e]\n"
-        "       mrldb-bench recovery [--rows N] [--dim D] [--batch B] [--extra E] "
-        "[--checkpoint-rows C] [--dir DIR] [--keep]\n"
-        "       mrldb-bench load (--serve MRLDB_BINARY [--dir DIR] | --connect 127.0.0.1:PORT) "
-        "[--rows N] [--dim D] [--seconds T] [--batch B] [--k K] [--searchers S] [--inserters I] "
-        "[--upserters U] [--deleters E] [--json FILE]\n"
-        "       mrldb-bench predict [--rows N] [--dim D] [--nq Q] [--k K] "
-        "[--variant matryoshka|flat|both] [--sample S] [--dir DIR]\n");
-    return argc < 2 ? 2 : 0;
+  CLI::App app{"mrldb-bench: measured performance of mrldb, with peers on the same data in the "
+               "same run (docs/benchmarks.md).",
+               "mrldb-bench"};
+  mrldb::cli::Setup(&app);
+  app.require_subcommand(1);
+  std::string command;  // the command line as typed, for the reports
+  for (int i = 0; i < argc; ++i) {
+    const std::string s = argv[i];
+    const bool plain = s.find_first_of(" '\"\\$") == std::string::npos && !s.empty();
+    command += (i ? " " : "") + (plain ? s : "'" + s + "'");
   }
-  if (!std::strcmp(argv[1], "storage")) return Storage(Parse(argc, argv, 2));
-  if (!std::strcmp(argv[1], "search")) return RunSearchBench(argc, argv, 2);
-  if (!std::strcmp(argv[1], "gpu")) return mrldb::bench::RunGpuBench(argc, argv, 2);
-  if (!std::strcmp(argv[1], "graph")) return mrldb::bench::RunGraphBench(argc, argv, 2);
-  if (!std::strcmp(argv[1], "recovery")) return mrldb::bench::RunRecoveryBench(argc, argv, 2, false);
-  if (!std::strcmp(argv[1], "recovery-writer")) {
-    return mrldb::bench::RunRecoveryBench(argc, argv, 2, true);
-  }
-  if (!std::strcmp(argv[1], "load")) return mrldb::bench::RunLoadBench(argc, argv, 2);
-  if (!std::strcmp(argv[1], "predict")) return mrldb::bench::RunPredictBench(argc, argv, 2);
-  fmt::print(stderr, "mrldb-bench: unknown benchmark '{}'\n", argv[1]);
-  return 2;
+  mrldb::bench::Runner run;
+  AddStorageBench(&app, &run);
+  mrldb::bench::AddSearchBench(&app, &run, command);
+  mrldb::bench::AddGraphBench(&app, &run);
+  mrldb::bench::AddGpuBench(&app, &run);
+  mrldb::bench::AddRecoveryBench(&app, &run);
+  mrldb::bench::AddLoadBench(&app, &run);
+  mrldb::bench::AddPredictBench(&app, &run);
+  if (int rc = mrldb::cli::Parse(&app, argc, argv); rc >= 0) return rc;
+  return run();
 }

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "bench/commands.h"
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
 
@@ -169,38 +170,33 @@ void Variant(const PredictArgs& a, bool flat) {
 
 }  // namespace
 
-int RunPredictBench(int argc, char** argv, int first) {
-  PredictArgs a;
-  for (int i = first; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) {
-      fmt::print(stderr, "mrldb-bench predict: {} needs a value\n", k);
-      return 2;
-    }
-    const std::string v = argv[++i];
-    if (k == "--rows") a.rows = std::stoull(v);
-    else if (k == "--dim") a.dim = uint32_t(std::stoul(v));
-    else if (k == "--nq") a.nq = std::stoull(v);
-    else if (k == "--k") a.k = uint32_t(std::stoul(v));
-    else if (k == "--sample") a.sample = uint32_t(std::stoul(v));
-    else if (k == "--variant") a.variant = v;
-    else if (k == "--modes") a.modes = uint32_t(std::stoul(v));
-    else if (k == "--hard") a.hard = uint32_t(std::stoul(v));
-    else if (k == "--shared") a.shared = uint32_t(std::stoul(v));
-    else if (k == "--noise") a.noise = std::stod(v);
-    else if (k == "--dir") a.dir = v;
-    else {
-      fmt::print(stderr, "mrldb-bench predict: unknown option '{}'\n", k);
-      return 2;
-    }
-  }
-  if (a.variant != "both" && a.variant != "matryoshka" && a.variant != "flat") {
-    fmt::print(stderr, "mrldb-bench predict: --variant is matryoshka, flat or both\n");
-    return 2;
-  }
-  if (a.variant != "flat") Variant(a, false);
-  if (a.variant != "matryoshka") Variant(a, true);
-  return 0;
+void AddPredictBench(CLI::App* app, Runner* run) {
+  auto a = std::make_shared<PredictArgs>();
+  CLI::App* predict = app->add_subcommand(
+      "predict", "PREDICT's cascade against exact k-NN classification on labelled synthetic sets");
+  predict->add_option("--rows", a->rows, "rows (default 30000)")->check(cli::Integer(1));
+  predict->add_option("--dim", a->dim, "dimension (default 512)")->check(cli::Integer(1, 65536));
+  predict->add_option("--nq", a->nq, "unseen queries (default 1000)")->check(cli::Integer(1));
+  predict->add_option("--k", a->k, "neighbours that vote (default 10)")->check(cli::Integer(1, 100000));
+  predict->add_option("--sample", a->sample, "rows of the calibration sample (default 400)")
+      ->check(cli::Integer(1));
+  predict->add_option("--variant", a->variant, "the sets: matryoshka, flat or both (default both)")
+      ->type_name("matryoshka|flat|both")
+      ->check(cli::OneOf({"matryoshka", "flat", "both"}));
+  predict->add_option("--modes", a->modes, "components per class (default 2)")->check(cli::Integer(1));
+  predict->add_option("--hard", a->hard, "classes in pairs sharing their first --shared dims "
+                      "(default 8)")->check(cli::Integer(0));
+  predict->add_option("--shared", a->shared, "dims the hard pairs share (default 32)")
+      ->check(cli::Integer(0));
+  predict->add_option("--noise", a->noise, "row noise scale (default 0.5)")->check(cli::Number(0, 1e6));
+  predict->add_option("--dir", a->dir, "database directory (default: a temporary one)")->type_name("DIR");
+  predict->callback([a, run] {
+    *run = [a] {
+      if (a->variant != "flat") Variant(*a, false);
+      if (a->variant != "matryoshka") Variant(*a, true);
+      return 0;
+    };
+  });
 }
 
 }  // namespace mrldb::bench

@@ -29,6 +29,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/commands.h"
 #include "bench/measure.h"
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
@@ -51,37 +52,6 @@ double Secs(Clock::time_point a, Clock::time_point b) {
 [[noreturn]] void Fail(const std::string& what, const Status& st) {
   fmt::print(stderr, "mrldb-bench recovery: {}: {}\n", what, st.ToString());
   std::exit(1);
-}
-
-Args Parse(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "mrldb-bench recovery: {} needs a value\n", k);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (k == "--rows") a.rows = std::stoull(next());
-    else if (k == "--dim") a.dim = uint32_t(std::stoul(next()));
-    else if (k == "--batch") a.batch = std::stoull(next());
-    else if (k == "--extra") a.extra = std::stoull(next());
-    else if (k == "--checkpoint-rows") a.checkpoint_rows = std::stoull(next());
-    else if (k == "--dir") a.dir = next();
-    else if (k == "--keep") a.keep = true;
-    else {
-      fmt::print(stderr, "mrldb-bench recovery: unknown option '{}'\n", k);
-      std::exit(2);
-    }
-  }
-  if (a.extra == 0) a.extra = std::max<size_t>(a.rows / 10, a.batch);
-  if (a.rows == 0 || a.batch == 0 || a.dim == 0) {
-    fmt::print(stderr, "mrldb-bench recovery: --rows, --batch and --dim must be positive\n");
-    std::exit(2);
-  }
-  return a;
 }
 
 DatabaseOptions Options(const Args& a) {
@@ -272,12 +242,32 @@ int Recovery(const Args& a) {
 
 }  // namespace
 
-int RunRecoveryBench(int argc, char** argv, int first, bool writer) {
-  Args a = Parse(argc, argv, first);
-  if (a.dir.empty()) {
-    a.dir = (std::filesystem::temp_directory_path() / "mrldb-bench-recovery").string();
+void AddRecoveryBench(CLI::App* app, Runner* run) {
+  auto a = std::make_shared<Args>();
+  CLI::App* recovery = app->add_subcommand(
+      "recovery", "open, first query and full speed after a SIGKILL in the middle of an ingest");
+  // The process that is killed: started by `recovery` with its options, not for users.
+  CLI::App* writer = app->add_subcommand("recovery-writer", "")->group("");
+  for (CLI::App* sub : {recovery, writer}) {
+    sub->add_option("--rows", a->rows, "rows before the kill (default 200000)")->check(cli::Integer(1));
+    sub->add_option("--dim", a->dim, "dimension (default 768)")->check(cli::Integer(1, 65536));
+    sub->add_option("--batch", a->batch, "rows per insert (default 1000)")->check(cli::Integer(1));
+    sub->add_option("--extra", a->extra, "rows inserted after the open (default: rows / 10, at "
+                    "least --batch)")->check(cli::Integer(1));
+    sub->add_option("--checkpoint-rows", a->checkpoint_rows, "the graph saved every N rows "
+                    "(DatabaseOptions::index_checkpoint_rows)")->check(cli::Integer(0));
+    sub->add_option("--dir", a->dir, "working directory (default: a temporary one)")->type_name("DIR");
+    sub->add_flag("--keep", a->keep, "keep the directory afterwards");
+    sub->callback([a, run, is_writer = sub == writer] {
+      *run = [a, is_writer] {
+        if (a->extra == 0) a->extra = std::max<size_t>(a->rows / 10, a->batch);
+        if (a->dir.empty()) {
+          a->dir = (std::filesystem::temp_directory_path() / "mrldb-bench-recovery").string();
+        }
+        return is_writer ? Writer(*a) : Recovery(*a);
+      };
+    });
   }
-  return writer ? Writer(a) : Recovery(a);
 }
 
 }  // namespace mrldb::bench

@@ -44,7 +44,7 @@
 //   And "RSS+": growth of the resident set across each build (after malloc_trim).
 // --breakdown (bench/search_breakdown.h): mrldb's first sweep plan on the one-thread database,
 // the whole Search call against SearchStats' stage times.
-#include "bench/search_bench.h"
+#include "bench/commands.h"
 
 #include <malloc.h>
 #include <omp.h>
@@ -700,39 +700,38 @@ Status Run(Bench& b) {
 }
 
 }  // namespace
-}  // namespace mrldb::bench
 
-int RunSearchBench(int argc, char** argv, int first_arg) {
-  using mrldb::bench::kSearchUsage;
-  try {
-    mrldb::bench::Bench b;
-    b.a.plot_script = MRLDB_BENCH_PLOT_SCRIPT;
-    if (mrldb::Status st = mrldb::bench::ParseSearchArgs(argc, argv, first_arg, &b.a); !st.ok()) {
-      fmt::print(stderr, "mrldb-bench search: {}\n\n{}", st.message(), kSearchUsage);
-      return 2;
-    }
-    if (b.a.help) {
-      fmt::print("{}", kSearchUsage);
-      return 0;
-    }
-    for (int i = 0; i < argc; ++i) {
-      const std::string s = argv[i];
-      const bool plain = s.find_first_of(" '\"\\$") == std::string::npos && !s.empty();
-      b.run.command += (i ? " " : "") + (plain ? s : "'" + s + "'");
-    }
-    fmt::print("$ {}\n", b.run.command);
-    b.run.k = static_cast<uint32_t>(b.a.k);
-    b.run.threads = b.a.threads ? static_cast<unsigned>(b.a.threads)
-                                : std::max(1u, std::thread::hardware_concurrency());
-    b.run.build_threads = b.a.build_threads ? static_cast<unsigned>(b.a.build_threads)
-                                            : b.run.threads;
-    if (mrldb::Status st = mrldb::bench::Run(b); !st.ok()) {
-      fmt::print(stderr, "mrldb-bench search: {}\n", st.ToString());
-      return 1;
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "mrldb-bench search: unexpected error: {}\n", e.what());
-    return 1;
-  }
+void AddSearchBench(CLI::App* app, Runner* run, std::string command) {
+  auto bench = std::make_shared<Bench>();
+  bench->a.plot_script = MRLDB_BENCH_PLOT_SCRIPT;
+  CLI::App* search = AddSearchOptions(app, &bench->a);
+  search->callback([search, bench, run, command] {
+    *run = [search, bench, command]() -> int {
+      Bench& b = *bench;
+      try {
+        if (Status st = FinishSearchArgs(*search, &b.a); !st.ok()) {
+          fmt::print(stderr, "mrldb-bench search: {}\nRun 'mrldb-bench search --help' for the "
+                     "options.\n", st.message());
+          return 2;
+        }
+        b.run.command = command;
+        fmt::print("$ {}\n", b.run.command);
+        b.run.k = static_cast<uint32_t>(b.a.k);
+        b.run.threads = b.a.threads ? static_cast<unsigned>(b.a.threads)
+                                    : std::max(1u, std::thread::hardware_concurrency());
+        b.run.build_threads = b.a.build_threads ? static_cast<unsigned>(b.a.build_threads)
+                                                : b.run.threads;
+        if (Status st = Run(b); !st.ok()) {
+          fmt::print(stderr, "mrldb-bench search: {}\n", st.ToString());
+          return 1;
+        }
+        return 0;
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "mrldb-bench search: unexpected error: {}\n", e.what());
+        return 1;
+      }
+    };
+  });
 }
+
+}  // namespace mrldb::bench

@@ -11,50 +11,14 @@
 
 namespace mrldb::bench {
 
-const char kSearchUsage[] = R"(usage: mrldb-bench search [options]
-data (default: --synthetic 1000000, several GB of memory at 768 dims):
-  --synthetic N     N synthetic Matryoshka rows (SyntheticGenerator, seed 42)
-  --quick           --synthetic 100000
-  --dim D           dimension of the synthetic rows (default 768)
-  --decay X         synthetic: per-dimension scale (1 + d/8)^-X (default 1; smaller: a slower
-                    decaying spectrum, so prefixes carry less of the neighbourhoods)
-  --clusters C      synthetic: rows drawn around C cluster centers (default 64; more clusters
-                    of fewer rows: neighbourhoods a short prefix tells apart less well)
-  --flat            synthetic: every dimension of the same scale (no Matryoshka decay at all)
-  --data FILE       base vectors: .npy (float32 or float16, C order, 2-D), .fvecs, or the
-                    embedding column of a .csv or .jsonl file (query/formats/formats.h)
-  --queries FILE    queries (same formats); default: SyntheticGenerator::Queries (an
-                    independent stream of the same distribution, never a stored row), or the
-                    last --nq rows of --data, held out of the base set
-  --nq N            number of queries (default 1000)
-search:
-  --k K             neighbours, recall@K (default 10)
-  --metric M        cosine | ip | l2 (default cosine)
-  --index-dim G     prefix of mrldb's graph and of FAISS's HNSW (default 64; on the ladder)
-  --sweep LIST      ef = keep0 values (default 20,40,80,160,320,640; values below k become k)
-  --threads T       threads of the all-thread QPS (default: all cores)
-  --build-threads B threads for the builds, the ground truth and data preparation (default:
-                    --threads): a run may build on all cores and report QPS on two
-  --systems LIST    of mrldb,hnswlib,faiss,exact (default: all)
-  --graph-codes C   int8 | float32: what mrldb's graph stores (default int8)
-  --gt mrldb|own    ground truth (default: mrldb's exact search when its database is built)
-  --target LIST     recall targets of the summary (default 0.95; e.g. 0.95,0.99)
-  --memory-budget S mrldb's DatabaseOptions::memory_budget_bytes (K, M, G, T) for the whole run;
-                    reports the open-to-first-query time and storage reads per query
-  --breakdown       where one query's time goes at the first sweep point (mrldb, one thread):
-                    the whole Search call, then stage 0, the re-rank stages and the rest from
-                    SearchStats
-output:
-  --csv FILE  --json FILE  --plot FILE.png  --plot-script FILE.gp
-  --dir DIR         mrldb database directory (default: a temporary one, removed at the end)
-)";
-
 namespace {
 
 bool ParsePositive(const std::string& s, size_t* out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && p == s.data() + s.size() && *out > 0;
 }
+
+constexpr char kData[] = "data (default: --synthetic 1000000, several GB of memory at 768 dims)";
 
 bool ParseDouble(const std::string& s, double* out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
@@ -88,54 +52,72 @@ std::string SyntheticName(const SyntheticOptions& o) {
   return name + ")";
 }
 
-Status ParseSearchArgs(int argc, char** argv, int first, SearchArgs* a) {
-  size_t clusters = a->synthetic_options.clusters;
-  std::string decay;
-  const std::pair<const char*, size_t*> numbers[] = {
-      {"--synthetic", &a->synthetic}, {"--dim", &a->dim},   {"--nq", &a->nq},
-      {"--k", &a->k}, {"--index-dim", &a->index_dim},       {"--threads", &a->threads},
-      {"--clusters", &clusters}, {"--build-threads", &a->build_threads}};
-  const std::pair<const char*, std::string*> strings[] = {
-      {"--data", &a->data},       {"--queries", &a->queries}, {"--metric", &a->metric},
-      {"--sweep", &a->sweep},     {"--systems", &a->systems}, {"--gt", &a->gt},
-      {"--csv", &a->csv},         {"--json", &a->json},       {"--plot", &a->plot},
-      {"--dir", &a->dir},         {"--plot-script", &a->plot_script},
-      {"--graph-codes", &a->graph_codes}, {"--target", &a->targets}, {"--decay", &decay},
-      {"--memory-budget", &a->memory_budget}};
-  const std::pair<const char*, bool*> flags[] = {{"--help", &a->help}, {"-h", &a->help},
-                                                 {"--breakdown", &a->breakdown}};
-  bool flat = false;
-  std::vector<std::string> seen;
-  for (int i = first; i < argc; ++i) {
-    const std::string opt = argv[i];
-    seen.push_back(opt);
-    if (opt == "--quick") {
-      a->synthetic = 100000;
-      continue;
-    }
-    if (opt == "--flat") {
-      flat = true;
-      continue;
-    }
-    bool* flag = nullptr;
-    size_t* num = nullptr;
-    std::string* str = nullptr;
-    for (const auto& [name, p] : flags) flag = opt == name ? p : flag;
-    for (const auto& [name, p] : numbers) num = opt == name ? p : num;
-    for (const auto& [name, p] : strings) str = opt == name ? p : str;
-    if (flag) {
-      *flag = true;
-      continue;
-    }
-    if (!num && !str) return Status::InvalidArgument(fmt::format("unknown option '{}'", opt));
-    if (i + 1 >= argc) return Status::InvalidArgument(fmt::format("{} needs a value", opt));
-    const std::string val = argv[++i];
-    if (str) *str = val;
-    if (num && !ParsePositive(val, num)) {
-      return Status::InvalidArgument(fmt::format("{}: '{}' is not a positive integer", opt, val));
-    }
-  }
-  auto given = [&](const char* o) { return std::count(seen.begin(), seen.end(), o) > 0; };
+CLI::App* AddSearchOptions(CLI::App* parent, SearchArgs* a) {
+  CLI::App* app = parent->add_subcommand(
+      "search", "recall against QPS: mrldb's funnel, hnswlib, FAISS and exact search on the same data");
+  app->footer("Output: --csv, --json, --plot and --plot-script write the same results.");
+  const auto positive = cli::Integer(1);
+  const auto number = [&](const char* name, size_t* out, const char* help, const char* group) {
+    app->add_option(name, *out, help)->check(positive)->group(group);
+  };
+  const auto text = [&](const char* name, std::string* out, const char* type, const char* help,
+                        const char* group) {
+    app->add_option(name, *out, help)->type_name(type)->group(group);
+  };
+  number("--synthetic", &a->synthetic, "N synthetic Matryoshka rows (SyntheticGenerator, seed 42)", kData);
+  app->add_flag_callback("--quick", [a] { a->synthetic = 100000; }, "--synthetic 100000")->group(kData);
+  number("--dim", &a->dim, "dimension of the synthetic rows (default 768)", kData);
+  text("--decay", &a->decay, "X", "synthetic: per-dimension scale (1 + d/8)^-X (default 1; smaller: a "
+       "slower decaying spectrum, so prefixes carry less of the neighbourhoods)", kData);
+  number("--clusters", &a->clusters, "synthetic: rows drawn around C cluster centers (default 64; more "
+         "clusters of fewer rows: neighbourhoods a short prefix tells apart less well)", kData);
+  app->add_flag("--flat", a->flat, "synthetic: every dimension of the same scale (no Matryoshka decay "
+                "at all)")->group(kData);
+  text("--data", &a->data, "FILE", "base vectors: .npy (float32 or float16, C order, 2-D), .fvecs, or "
+       "the embedding column of a .csv or .jsonl file (query/formats/formats.h)", kData);
+  text("--queries", &a->queries, "FILE", "queries (same formats); default: SyntheticGenerator::Queries "
+       "(an independent stream of the same distribution, never a stored row), or the last --nq rows "
+       "of --data, held out of the base set", kData);
+  number("--nq", &a->nq, "number of queries (default 1000)", kData);
+  constexpr char kSearch[] = "search";
+  number("--k", &a->k, "neighbours, recall@K (default 10)", kSearch);
+  text("--metric", &a->metric, "M", "cosine | ip | l2 (default cosine)", kSearch);
+  number("--index-dim", &a->index_dim, "prefix of mrldb's graph and of FAISS's HNSW (default 64; on "
+         "the ladder)", kSearch);
+  text("--sweep", &a->sweep, "LIST", "ef = keep0 values (default 20,40,80,160,320,640; values below k "
+       "become k)", kSearch);
+  number("--threads", &a->threads, "threads of the all-thread QPS (default: all cores)", kSearch);
+  number("--build-threads", &a->build_threads, "threads for the builds, the ground truth and data "
+         "preparation (default: --threads): a run may build on all cores and report QPS on two",
+         kSearch);
+  text("--systems", &a->systems, "LIST", "of mrldb,hnswlib,faiss,exact (default: all)", kSearch);
+  text("--graph-codes", &a->graph_codes, "C", "int8 | float32: what mrldb's graph stores (default "
+       "int8)", kSearch);
+  text("--gt", &a->gt, "mrldb|own", "ground truth (default: mrldb's exact search when its database "
+       "is built)", kSearch);
+  text("--target", &a->targets, "LIST", "recall targets of the summary (default 0.95; e.g. "
+       "0.95,0.99)", kSearch);
+  text("--memory-budget", &a->memory_budget, "S", "mrldb's DatabaseOptions::memory_budget_bytes (K, "
+       "M, G, T) for the whole run; reports the open-to-first-query time and storage reads per "
+       "query", kSearch);
+  app->add_flag("--breakdown", a->breakdown, "where one query's time goes at the first sweep point "
+                "(mrldb, one thread): the whole Search call, then stage 0, the re-rank stages and the "
+                "rest from SearchStats")->group(kSearch);
+  constexpr char kOutput[] = "output";
+  text("--csv", &a->csv, "FILE", "results as CSV", kOutput);
+  text("--json", &a->json, "FILE", "results as JSON", kOutput);
+  text("--plot", &a->plot, "FILE.png", "recall-QPS plot (gnuplot)", kOutput);
+  text("--plot-script", &a->plot_script, "FILE.gp", "the gnuplot script of --plot", kOutput);
+  text("--dir", &a->dir, "DIR", "mrldb database directory (default: a temporary one, removed at "
+       "the end)", kOutput);
+  return app;
+}
+
+Status FinishSearchArgs(const CLI::App& app, SearchArgs* a) {
+  const size_t clusters = a->clusters;
+  const std::string& decay = a->decay;
+  const bool flat = a->flat;
+  auto given = [&](const char* o) { return app.count(o) > 0; };
   for (const char* o : {"--synthetic", "--quick", "--dim", "--decay", "--clusters", "--flat"}) {
     if (given("--data") && given(o)) {
       return Status::InvalidArgument(fmt::format("--data cannot be combined with {}", o));

@@ -7,16 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.h"
 #include "mrldb/status.h"
 #include "mrldb/synthetic.h"
 #include "mrldb/types.h"
 
 namespace mrldb::bench {
 
-extern const char kSearchUsage[];
-
 struct SearchArgs {
-  bool help = false;
   size_t synthetic = 1000000, dim = 768, nq = 1000, k = 10, index_dim = 64, threads = 0;
   size_t build_threads = 0;  // 0: threads
   std::string data, queries, metric = "cosine", sweep = "20,40,80,160,320,640";
@@ -25,6 +23,9 @@ struct SearchArgs {
   std::string plot_script;
   // The synthetic generator (--decay, --clusters, --flat); seed 42, dim from --dim.
   SyntheticOptions synthetic_options;
+  std::string decay;                                   // --decay as given
+  size_t clusters = SyntheticOptions{}.clusters;       // --clusters
+  bool flat = false;                                   // --flat
   bool breakdown = false;  // --breakdown
   std::string memory_budget;  // --memory-budget SIZE (mrldb only)
   std::optional<uint64_t> memory_budget_bytes;
@@ -35,9 +36,13 @@ struct SearchArgs {
   bool mrldb = false, hnswlib = false, faiss = false, exact = false;
 };
 
-// Parses argv[first, argc) into `a` (whose plot_script the caller preset). Errors:
+// Adds `search` and its options to `parent` (the one place to add one); the parse fills *a
+// (whose plot_script the caller preset), which must outlive it.
+CLI::App* AddSearchOptions(CLI::App* parent, SearchArgs* a);
+
+// After the parse of `search`: the checks across options and the derived values. Errors:
 // InvalidArgument naming the option at fault.
-Status ParseSearchArgs(int argc, char** argv, int first, SearchArgs* a);
+Status FinishSearchArgs(const CLI::App& search, SearchArgs* a);
 
 // "synthetic Matryoshka" (the default generator) or its variant, for the report's data line:
 // "synthetic Matryoshka (decay 0.3, 1000 clusters)", "synthetic flat (64 clusters)".

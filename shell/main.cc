@@ -3,6 +3,8 @@
 //   mrldb [--db PATH] [--memory-budget SIZE] [-c SQL]... [-f FILE]
 //         [--format table|csv|json|jsonl] [--continue-on-error] [--no-wait] [--version] [--help]
 //   mrldb connect HOST:PORT [--token-file F] [the same options but --db]
+//   mrldb demo [--rows N] [--db PATH]
+// (AddShellOptions below; CLI11 through cli/cli.h: options before or after the subcommand.)
 //
 // Statements come from -c (repeatable), -f, or standard input. On a terminal the shell is
 // interactive: statements may span lines until ';', and backslash commands (\help) work.
@@ -21,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/cli.h"
 #include "mrldb/database.h"
 #include "mrldb/synthetic.h"
 #include "server/server.h"
@@ -30,26 +33,69 @@ namespace {
 
 using mrldb::shell::Shell;
 
-constexpr char kUsage[] =
-    "usage: mrldb [--db PATH] [--memory-budget SIZE] [-c SQL]... [-f FILE] [--format F]\n"
-    "             [--continue-on-error] [--no-wait] [--version] [--help]\n"
-    "       mrldb [--db PATH] demo [--rows N]\n"
-    "       mrldb connect HOST:PORT [--token-file F] [-c SQL]... [-f FILE] [--format F] ...\n"
-    "       mrldb serve --help    (the TCP server)\n"
-    "  --db PATH             database directory (created when missing). Default: ./mrldb-data\n"
-    "  --memory-budget SIZE  memory for the whole database (K, M, G, T: 8G); vector blocks\n"
-    "                        beyond it are read from storage. Default: no budget\n"
-    "  -c SQL                run SQL or one backslash command (repeatable), then exit\n"
-    "  -f FILE               run the statements in FILE, then exit\n"
-    "  --format F            output format. Default: table\n"
-    "  --continue-on-error   keep going after a failed statement (exit status 1 at the end)\n"
-    "  --no-wait             exit after -c, -f or stdin without waiting for the index build of\n"
-    "                        the collections written to (the next open goes on with it; rows not\n"
-    "                        yet indexed are scanned meanwhile)\n"
-    "  connect HOST:PORT     run the shell against `mrldb serve` instead of a local database\n"
-    "  --token-file F        the server's token (F without its trailing newline), for connect\n"
-    "  demo                  create a synthetic Matryoshka collection 'demo' (20,000 x 256 by\n"
-    "                        default) and show funnel searches on it\n";
+// What the command line asked for.
+struct ShellArgs {
+  std::string path = "./mrldb-data";
+  std::vector<std::string> commands;  // -c, in order
+  std::string file;                   // -f
+  mrldb::shell::OutputFormat format = mrldb::shell::OutputFormat::kTable;
+  bool keep_going = false;
+  bool no_wait = false;
+  CLI::App* demo = nullptr;  // parsed() after `mrldb demo`
+  uint64_t demo_rows = 20000;
+  std::string address, token_file;  // connect HOST:PORT [--token-file F]
+  std::optional<uint64_t> memory_budget;  // --memory-budget
+};
+
+// Every option and subcommand of mrldb, mrldb demo and mrldb connect: the one place to add one.
+// The subcommands fall through, so that the shell's options may come before or after them.
+void AddShellOptions(CLI::App* app, ShellArgs* a) {
+  app->require_subcommand(0, 1);
+  CLI::Option* db = app->add_option("--db", a->path,
+                                    "database directory (created when missing). Default: ./mrldb-data")
+                        ->type_name("PATH");
+  mrldb::cli::AddMemoryBudget(app, &a->memory_budget);
+  app->add_option("-c", a->commands, "run SQL or one backslash command (repeatable), then exit")
+      ->type_name("SQL")
+      ->allow_extra_args(false);
+  app->add_option("-f", a->file, "run the statements in FILE, then exit")->type_name("FILE");
+  app->add_option_function<std::string>(
+         "--format",
+         [a](const std::string& v) { mrldb::shell::ParseOutputFormat(v, &a->format); },
+         "output format. Default: table")
+      ->type_name("table|csv|json|jsonl")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            mrldb::shell::OutputFormat f;
+            return mrldb::shell::ParseOutputFormat(v, &f)
+                       ? "" : fmt::format("unknown format '{}' (table, csv, json or jsonl)", v);
+          },
+          ""));
+  app->add_flag("--continue-on-error", a->keep_going,
+                "keep going after a failed statement (exit status 1 at the end)");
+  app->add_flag("--no-wait", a->no_wait,
+                "exit after -c, -f or stdin without waiting for the index build of the "
+                "collections written to (the next open goes on with it; rows not yet indexed "
+                "are scanned meanwhile)");
+  CLI::App* connect = app->add_subcommand(
+      "connect", "run the shell against `mrldb serve` instead of a local database");
+  connect->fallthrough();
+  connect->add_option("address", a->address, "the server's address")
+      ->type_name("HOST:PORT")
+      ->required();
+  connect->add_option("--token-file", a->token_file,
+                      "the server's token (F without its trailing newline)")
+      ->type_name("F");
+  connect->excludes(db);
+  a->demo = app->add_subcommand("demo", "create a synthetic Matryoshka collection 'demo' "
+                                        "(20,000 x 256 by default) and show funnel searches on it");
+  a->demo->fallthrough();
+  a->demo->add_option("--rows", a->demo_rows, "rows of the collection. Default: 20000")
+      ->check(mrldb::cli::Integer(100, 10000000));
+  // `mrldb serve ...` is dispatched before the parse (its options are its own); listed here so
+  // that --help shows it.
+  app->add_subcommand("serve", "the TCP server (mrldb serve --help)")->prefix_command();
+}
 
 // `mrldb demo`: a synthetic Matryoshka collection and a few searches, so that a new user sees
 // the funnel at work in the first minute.
@@ -118,81 +164,32 @@ int Demo(mrldb::Database& db, Shell& shell, uint64_t rows, const std::string& pa
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "serve") return mrldb::ServeMain(argc - 1, argv + 1);
-  std::string path = "./mrldb-data";
-  std::vector<std::string> commands;
-  std::string file;
-  bool keep_going = false;
-  bool no_wait = false;
-  bool demo = false;
-  uint64_t demo_rows = 20000;
-  std::optional<uint64_t> memory_budget;  // --memory-budget
-  std::string address, token_file;  // connect HOST:PORT [--token-file F]
-  mrldb::shell::OutputFormat format = mrldb::shell::OutputFormat::kTable;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "mrldb: {} needs a value\n{}", a, kUsage);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--db") path = value();
-    else if (a == "--memory-budget") {
-      auto parsed = mrldb::ParseMemoryBudget(value());
-      if (!parsed.ok()) {
-        fmt::print(stderr, "mrldb: --memory-budget: {}\n", parsed.status().message());
-        return 2;
-      }
-      memory_budget = *parsed;
-    }
-    else if (a == "-c") commands.push_back(value());
-    else if (a == "-f") file = value();
-    else if (a == "--format") {
-      if (!mrldb::shell::ParseOutputFormat(value(), &format)) {
-        fmt::print(stderr, "mrldb: unknown format '{}'\n{}", argv[i], kUsage);
-        return 2;
-      }
-    } else if (a == "--continue-on-error") {
-      keep_going = true;
-    } else if (a == "--no-wait") {
-      no_wait = true;
-    } else if (a == "demo") {
-      demo = true;
-    } else if (a == "connect" && i == 1) {
-      address = value();
-    } else if (a == "--token-file" && !address.empty()) {
-      token_file = value();
-    } else if (a == "--rows" && demo) {
-      demo_rows = std::strtoull(value().c_str(), nullptr, 10);
-      if (demo_rows < 100 || demo_rows > 10000000) {
-        fmt::print(stderr, "mrldb: demo --rows must be in 100..10000000\n");
-        return 2;
-      }
-    } else if (a == "--version") {
-      fmt::print("mrldb {}\n", MRLDB_VERSION);
-      return 0;
-    } else if (a == "--help" || a == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    } else {
-      fmt::print(stderr, "mrldb: unknown argument '{}'\n{}", a, kUsage);
-      return 2;
-    }
+  CLI::App app{"mrldb: the shell. Statements come from -c, -f or standard input; on a terminal "
+               "the shell is interactive (\\help lists its commands).",
+               "mrldb"};
+  mrldb::cli::Setup(&app);
+  ShellArgs args;
+  AddShellOptions(&app, &args);
+  if (int rc = mrldb::cli::Parse(&app, argc, argv); rc >= 0) return rc;
+  if (app.got_subcommand("serve")) {
+    fmt::print(stderr, "mrldb: serve comes first, with its own options: mrldb serve --help\n");
+    return 2;
   }
+  const std::string& path = args.path;
+  const std::vector<std::string>& commands = args.commands;
+  const std::string& file = args.file;
+  const std::string& address = args.address;
+  const bool keep_going = args.keep_going, no_wait = args.no_wait;
+  const bool demo = args.demo->parsed();
   Shell shell;
-  shell.format = format;
+  shell.format = args.format;
   shell.keep_going = keep_going;
   shell.interactive = commands.empty() && file.empty() && !demo && isatty(STDIN_FILENO);
   shell.progress = mrldb::shell::StderrIsTerminal();
   auto progress = [&shell](const mrldb::CopyProgress& p) { return shell.OnProgress(p); };
-  if (demo && !address.empty()) {
-    fmt::print(stderr, "mrldb: demo runs on a local database, not with connect\n");
-    return 2;
-  }
   std::string token;
-  if (!token_file.empty()) {
-    auto read = mrldb::ReadTokenFile(token_file);  // the same bytes the server reads
+  if (!args.token_file.empty()) {
+    auto read = mrldb::ReadTokenFile(args.token_file);  // the same bytes the server reads
     if (!read.ok()) {
       fmt::print(stderr, "mrldb: {}\n", read.status().message());
       return 2;
@@ -200,7 +197,7 @@ int main(int argc, char** argv) {
     token = std::move(read).value();
   }
   // Only an interactive session tunes default plans in the background (docs/sql.md).
-  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive, memory_budget)
+  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive, args.memory_budget)
                                  : mrldb::shell::Connect(address, token, progress);
   if (!backend.ok()) {
     fmt::print(stderr, "mrldb: cannot {} '{}': {}\n", address.empty() ? "open" : "connect to",
@@ -212,7 +209,7 @@ int main(int argc, char** argv) {
   auto command = [&](const std::string& text) { return shell.RunCommand(text); };
   bool ok = true;
   if (demo) {
-    const int rc = Demo(*(*backend)->local(), shell, demo_rows, path);
+    const int rc = Demo(*(*backend)->local(), shell, args.demo_rows, path);
     mrldb::Status st = (*backend)->Close();
     return rc != 0 ? rc : (st.ok() ? 0 : 1);
   }

@@ -1,5 +1,6 @@
 // mrldb-bench search's command line: the synthetic variants, targets and --breakdown, and every
 // bad value as an error naming the option.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -10,11 +11,18 @@
 namespace mrldb::bench {
 namespace {
 
+// The parse as mrldb-bench does it: CLI11's errors (cli::Message), then FinishSearchArgs.
 Status Parse(std::vector<std::string> args, SearchArgs* a) {
-  args.insert(args.begin(), {"mrldb-bench", "search"});
-  std::vector<char*> argv;
-  for (std::string& s : args) argv.push_back(s.data());
-  return ParseSearchArgs(static_cast<int>(argv.size()), argv.data(), 2, a);
+  CLI::App app{"", "mrldb-bench"};
+  CLI::App* search = AddSearchOptions(&app, a);
+  args.insert(args.begin(), "search");
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return Status::InvalidArgument(cli::Message(e));
+  }
+  return FinishSearchArgs(*search, a);
 }
 
 TEST(SearchOptions, SyntheticVariantsTargetsAndBreakdown) {
@@ -44,9 +52,11 @@ TEST(SearchOptions, SyntheticVariantsTargetsAndBreakdown) {
 TEST(SearchOptions, BadValuesNameTheOption) {
   const std::pair<std::vector<std::string>, std::string> cases[] = {
       {{"--decay", "abc"}, "--decay: 'abc' is not a number in 0..16"},
+      {{"--nq", "0"}, "--nq: bad value '0' (an integer >= 1)"},
+      {{"--deacy", "1"}, "The following arguments were not expected: 1 --deacy"},
       {{"--decay", "-1"}, "--decay: '-1' is not a number in 0..16"},
       {{"--decay", "0.3", "--flat"}, "--flat has no decay: give --flat or --decay, not both"},
-      {{"--clusters", "0"}, "--clusters: '0' is not a positive integer"},
+      {{"--clusters", "0"}, "--clusters: bad value '0' (an integer >= 1)"},
       {{"--data", "x.npy", "--clusters", "10"}, "--data cannot be combined with --clusters"},
       {{"--data", "x.npy", "--flat"}, "--data cannot be combined with --flat"},
       {{"--target", "0.95,1.5"}, "--target: '1.5' is not a recall in (0, 1]"},

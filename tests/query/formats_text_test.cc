@@ -276,6 +276,24 @@ TEST_F(FormatsTest, JsonlParsing) {
   const Batch n = ReadOk(Write("n.jsonl", "{\"v\": [2]}\n"), noid);
   EXPECT_TRUE(n.ids.empty());
   EXPECT_EQ(n.vectors, std::vector<float>{2});
+  // Numbers are the decimal rounded to float, whichever reader takes the line: just above the
+  // halfway point 1 + 2^-24 (a double rounding 1.0 + 2^-24 to even would give 1), at the edges
+  // of the float range, below it (zero, signed), and on a line with an ignored field.
+  const Batch r = ReadOk(Write("r.jsonl",
+                               "{\"v\": [1.0000000596046447753906250001, 3.4028234e38, "
+                               "1.17549435e-38, 1e-45, -1e-60, -0, 0.1]}\n"
+                               "{\"v\": [1.0000000596046447753906250001, 3.4028234e38, "
+                               "1.17549435e-38, 1e-45, -1e-60, -0, 0.1], \"x\": 1}\n"),
+                         [&] {
+                           ReadOptions i = noid;
+                           i.ignore_unknown_fields = true;
+                           return i;
+                         }());
+  const std::vector<float> want = {std::nextafter(1.0f, 2.0f), 3.4028234e38f, 1.17549435e-38f,
+                                   1e-45f, -0.0f, -0.0f, 0.1f};
+  std::vector<float> twice = want;
+  twice.insert(twice.end(), want.begin(), want.end());
+  EXPECT_EQ(Bits(r.vectors), Bits(twice));
 }
 
 TEST_F(FormatsTest, JsonlErrors) {
@@ -309,6 +327,9 @@ TEST_F(FormatsTest, JsonlErrors) {
   e(R"({"id": "a", "embedding": [1.]})", "1.", "invalid number: no digits after '.'");
   e(R"({"id": "a", "embedding": [1e+]})", "1e", "invalid number: no digits in the exponent");
   e(R"({"id": "a", "embedding": [NaN]})", "NaN", "expected a value");
+  e(R"({"id": "a", "embedding": [+1]})", "+1", "expected a value");
+  e(R"({"id": "a", "embedding": [1x]})", "x", "expected ',' or ']' in the vector");
+  e(R"({"id": "a", "embedding": [1]}{"id": "b"})", "{\"id\": \"b", "text after the object");
   e(R"({"id": "a", "embedding": [1, "2"]})", "\"2", "field 'embedding', element 1: expected a "
     "number, got a string");
   e(R"({"id": "a", "embedding": [1e39]})", "1e39",

@@ -138,22 +138,22 @@ TEST(Serve, ResultAndStatementLimitFlags) {
   // A bad value is a usage error.
   ServeProcess bad({"--db", dir.path() + "/db2", "--max-result-rows", "0"}, dir.path() + "/log2");
   EXPECT_EQ(bad.Stop(0), 2);
-  EXPECT_NE(ReadFile(dir.path() + "/log2").find("bad value '0' for --max-result-rows"), std::string::npos);
+  EXPECT_NE(ReadFile(dir.path() + "/log2").find("--max-result-rows: bad value '0'"), std::string::npos);
   ServeProcess bad_checkpoint({"--db", dir.path() + "/db3", "--index-checkpoint-seconds", "-1"},
                               dir.path() + "/log3");
   EXPECT_EQ(bad_checkpoint.Stop(0), 2);
-  EXPECT_NE(ReadFile(dir.path() + "/log3").find("bad value '-1' for --index-checkpoint-seconds"),
+  EXPECT_NE(ReadFile(dir.path() + "/log3").find("--index-checkpoint-seconds: bad value '-1'"),
             std::string::npos);
   ServeProcess bad_tune({"--db", dir.path() + "/db4", "--auto-tune", "yes"}, dir.path() + "/log4");
   EXPECT_EQ(bad_tune.Stop(0), 2);
-  EXPECT_NE(ReadFile(dir.path() + "/log4").find("bad value 'yes' for --auto-tune"),
+  EXPECT_NE(ReadFile(dir.path() + "/log4").find("--auto-tune: bad value 'yes'"),
             std::string::npos);
   ServeProcess bad_graph({"--db", dir.path() + "/db6", "--auto-graph", "1"}, dir.path() + "/log6");
   EXPECT_EQ(bad_graph.Stop(0), 2);
-  EXPECT_NE(ReadFile(dir.path() + "/log6").find("bad value '1' for --auto-graph"), std::string::npos);
+  EXPECT_NE(ReadFile(dir.path() + "/log6").find("--auto-graph: bad value '1'"), std::string::npos);
   ServeProcess bad_rows({"--db", dir.path() + "/db5", "--auto-tune-min-rows", "x"}, dir.path() + "/log5");
   EXPECT_EQ(bad_rows.Stop(0), 2);
-  EXPECT_NE(ReadFile(dir.path() + "/log5").find("bad value 'x' for --auto-tune-min-rows"),
+  EXPECT_NE(ReadFile(dir.path() + "/log5").find("--auto-tune-min-rows: bad value 'x'"),
             std::string::npos);
 }
 

@@ -146,6 +146,37 @@ TEST(Shell, ErrorsShowTheLineWithACaret) {
   EXPECT_NE(r.err.find("unknown format 'xml'"), std::string::npos);
 }
 
+// The command line (CLI11, cli/cli.h): options before or after a subcommand, --help and
+// --version, and every usage error exit status 2 naming what was wrong.
+TEST(Shell, CommandLine) {
+  testing::TempDir db;
+  auto r = Shell("-c \"SHOW COLLECTIONS\" --db " + db.path() + " --no-wait --format csv");
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = Shell("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.rfind("mrldb ", 0), 0u) << r.out;
+  r = Shell("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* o : {"--db PATH", "-c SQL", "--no-wait", "connect", "demo", "serve"}) {
+    EXPECT_NE(r.out.find(o), std::string::npos) << o << "\n" << r.out;
+  }
+  const std::pair<std::string, std::string> errors[] = {
+      {"--db " + db.path() + " --no-wiat", "--no-wiat; did you mean --no-wait?"},
+      {"--db " + db.path() + " -c", "-c needs a value"},
+      {"demo --rows 5 --db " + db.path(), "mrldb demo: --rows: bad value '5' (an integer in 100..10000000)"},
+      {"demo --rowz 500", "did you mean --rows?"},
+      {"conect 127.0.0.1:1", "did you mean connect?"},
+      {"connect", "mrldb connect: address is required"},
+      {"connect 127.0.0.1:1 --db " + db.path(), "--db"},
+      {"--db " + db.path() + " serve", "serve comes first"},
+  };
+  for (const auto& [args, message] : errors) {
+    r = Shell(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
+  }
+}
+
 // A second process on a database in use is told who holds it and how to share it, not
 // RocksDB's "IO error: While lock file: .../LOCK: Resource temporarily unavailable".
 TEST(Shell, ErrorsSayAnotherProcessHoldsTheDatabase) {
