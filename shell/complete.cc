@@ -10,17 +10,31 @@
 #endif
 
 namespace mrldb::shell {
+
+extern const char* const kGrammar;
+
 namespace {
 
-// Every keyword of docs/sql.md's grammar.
-constexpr const char* kKeywords[] = {
-    "ALTER", "ANALYZE", "AND", "AS", "ASC", "BACKUP", "BETWEEN", "BIGINT", "BOOLEAN", "BY",
-    "COLLECTION", "COLLECTIONS", "CONFLICT", "COPY", "COSINE", "CREATE", "DEFAULT", "DELETE",
-    "DESC", "DESCRIBE", "DISTANCE", "DO", "DROP", "EF", "EXACT", "EXISTS", "EXPLAIN", "FALSE",
-    "FLOAT", "FOR", "FROM", "FUNNEL", "IF", "IN", "INDEX", "INSERT", "INT", "INTO", "IP", "IS",
-    "KEEP", "KEY", "L2", "LIMIT", "MATRYOSHKA", "METRIC", "NOT", "NULL", "ON", "OR", "ORDER",
-    "PREFIX", "PRIMARY", "QUERIES", "RECALL", "REPLACE", "SELECT", "SET", "SHOW", "TEXT", "TO",
-    "TRUE", "TUNE", "UPDATE", "UPSERT", "USING", "VALUES", "VECTOR", "WAIT", "WHERE", "WITH"};
+// Every keyword of docs/sql.md's grammar: the quoted upper-case words of the grammar block
+// compiled into the shell (shell/CMakeLists.txt), so completion knows what the parser knows.
+const std::vector<std::string>& Keywords() {
+  static const std::vector<std::string> words = [] {
+    std::set<std::string> found;
+    const std::string_view g(kGrammar);
+    for (size_t at = g.find('"'); at != std::string_view::npos; at = g.find('"', at + 1)) {
+      const size_t end = g.find('"', at + 1);
+      if (end == std::string_view::npos) break;
+      const std::string_view w = g.substr(at + 1, end - at - 1);
+      const bool word = w.size() >= 2 && std::all_of(w.begin(), w.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
+      });
+      if (word) found.emplace(w);
+      at = end;
+    }
+    return std::vector<std::string>(found.begin(), found.end());
+  }();
+  return words;
+}
 
 constexpr const char* kMeta[] = {"\\d", "\\gpu", "\\h", "\\help", "\\i", "\\memory", "\\mode", "\\o",
                                  "\\pset", "\\q", "\\timing", "\\x"};
@@ -93,7 +107,7 @@ std::vector<std::string> Completions(std::string_view before, std::string_view w
   add_names(collections);
   if (words.empty() || !NamesCollection(words.back())) {
     add_names(columns);
-    for (const char* k : kKeywords) {
+    for (const std::string& k : Keywords()) {
       if (!StartsWithNoCase(k, word)) continue;
       std::string kw = k;
       if (lower) {

@@ -173,6 +173,34 @@ TEST(AutoTune, PlanHoldsOnUnseenQueries) {
   }
 }
 
+// A collection the tuner reaches with 10,000 rows or more and no analysis is analysed first: the
+// verdict is logged and stored (DESCRIBE), and told apart for strong and weak prefixes; a
+// smaller one is not analysed.
+TEST(AutoTune, AnalysesALargeEnoughCollectionBeforeItsFirstTune) {
+  for (bool flat : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << (flat ? "flat" : "Matryoshka-like"));
+    TempDir dir;
+    Log log;
+    auto db = testing::OpenOrDie(dir.path(), log.Options());
+    ASSERT_OK(db->CreateCollection(Spec(Metric::kCosine)));
+    SyntheticOptions so;
+    so.dim = kDim;
+    if (flat) so.mode = SyntheticOptions::Mode::kFlat;
+    SyntheticGenerator gen(so);
+    Fill(*db, gen, 0, 4000);
+    ASSERT_OK(db->WaitForTuning());
+    EXPECT_EQ(log.Count("analysed its prefixes"), 0u) << "4,000 rows: not analysed";
+    EXPECT_EQ(db->DescribeCollection("c")->spec.analysis.rows, 0u);
+    for (size_t first = 4000; first < 12000; first += 2000) Fill(*db, gen, first, 2000);
+    ASSERT_OK(db->WaitForTuning());  // the rows grew by half: a re-tune, analysed first
+    EXPECT_EQ(log.Count("analysed its prefixes over"), 1u);
+    const PrefixAnalysis a = db->DescribeCollection("c")->spec.analysis;
+    EXPECT_GE(a.rows, 10000u);
+    EXPECT_FALSE(a.verdict.empty());
+    EXPECT_EQ(a.matryoshka, !flat) << a.verdict;
+  }
+}
+
 // TUNE's and hand-set plans stand until the rows grew by half since they were made; a reopen
 // keeps the plan, its source and its measurements.
 TEST(AutoTune, UserPlansStayUntilTheRowsGrowByHalfAndSurviveReopen) {

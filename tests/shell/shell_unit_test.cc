@@ -14,6 +14,9 @@ TEST(ShellComplete, KeywordsFollowTheUsersCase) {
   EXPECT_EQ(Completions("", "SEL", {}, {}), std::vector<std::string>({"SELECT"}));
   EXPECT_EQ(Completions("", "sel", {}, {}), std::vector<std::string>({"select"}));
   EXPECT_EQ(Completions("SELECT id ", "FR", {}, {}), std::vector<std::string>({"FROM"}));
+  // The keywords are the grammar's: every statement's words complete.
+  EXPECT_EQ(Completions("", "PREDI", {}, {}), std::vector<std::string>({"PREDICT"}));
+  EXPECT_EQ(Completions("SELECT id FROM t ", "RETUR", {}, {}), std::vector<std::string>({"RETURNING"}));
 }
 
 TEST(ShellComplete, CollectionsAfterFromAndColumnsOfNamedCollections) {
