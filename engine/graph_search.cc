@@ -84,8 +84,16 @@ class Walker {
   // Greedy descent from the entry point to level 1; returns level 0's entry and its distance.
   std::pair<float, Id> Descend() const {
     Id cur = g_.enterpoint_node_;
+    int top = g_.maxlevel_;
+    // The hidden node is the graph's entry point: start at its first neighbour on the highest
+    // level that has one instead, and descend from that level (the neighbour may have no links
+    // above it). A graph of that one node has nothing else to return anyway.
+    for (int level = top; cur == hidden_ && level >= 0; --level) {
+      const auto* ll = reinterpret_cast<const unsigned int*>(g_.get_linklist_at_level(cur, level));
+      if (g_.getListCount(const_cast<unsigned int*>(ll)) > 0) cur = ll[1], top = level;
+    }
     float cur_d = Distance(cur);
-    for (int level = g_.maxlevel_; level > 0; --level) {
+    for (int level = top; level > 0; --level) {
       for (bool changed = true; changed;) {
         changed = false;
         const auto* ll = reinterpret_cast<const unsigned int*>(g_.get_linklist(cur, level));

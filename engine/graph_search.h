@@ -50,7 +50,8 @@ void SearchGraph(const hnswlib::HierarchicalNSW<float>& graph, const void* query
 
 // While alive, searches of this thread's graph walks treat the node labelled `label` as absent:
 // the walk never enters it, as if its row had never been inserted (its neighbours are reached
-// through others). TUNE uses it to turn a stored row into an unseen query: a search for a node
+// through others; when it is the graph's entry point the walk starts at one of its neighbours,
+// and only a graph of that one node still returns it). TUNE uses it to turn a stored row into an unseen query: a search for a node
 // otherwise walks straight to it and reads its neighbours off its own link list.
 class ScopedHiddenNode {
  public:

@@ -163,6 +163,14 @@ TEST(GraphSearch, AHiddenNodeIsNeverEnteredWhileTheGuardLives) {
     EXPECT_EQ(got[0].second, self) << "the guard is gone";
   }
   EXPECT_GE(found / wanted, 0.95);
+  // The graph's entry point hidden: the walk starts at one of its neighbours instead.
+  const auto entry = f.graph.enterpoint_node_;
+  const uint64_t entry_label = f.graph.getExternalLabel(entry);
+  const float* x = &f.data[(entry_label - 1) / 3 * f.dims];
+  ScopedHiddenNode hide(entry_label);
+  SearchGraph(f.graph, x, 10, 100, nullptr, &got);
+  ASSERT_EQ(got.size(), 10u);
+  for (const auto& p : got) EXPECT_NE(p.second, entry_label);
 }
 
 TEST(GraphSearch, TinyAndEmptyGraphs) {
