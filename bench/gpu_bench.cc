@@ -1,7 +1,7 @@
 // mrldb-bench gpu: the GPU re-ranker and GPU exact search, measured on the device at hand.
 //
 //   mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] [--dir DIR]
-//                   [--json FILE] [--no-e2e]
+//                   [--json FILE] [--no-e2e] [--no-rerank] [--batches 1,16,256,1024,10000]
 //
 // 1. Device copy bandwidth: cudaMemcpy device-to-device (bytes read + written per second) and a
 //    read-only kernel, medians of R runs over 2 GiB buffers.
@@ -15,6 +15,10 @@
 //    graph) over an ef sweep, the GPU funnel with stage 0 by GPU brute force at 32 dims, and
 //    GPU brute force at 768 dims (the ground truth; checked against the CPU's exact search on
 //    64 queries). QPS at recall@K = 0.95 interpolated as `mrldb-bench search` does.
+// 4. The device graph (part of 3): built on the GPU (timed; Database::BuildGpuGraph), then for
+//    each --batches size the whole funnel on the device (gpu-graph-funnel) beside the CPU
+//    funnel, same plans, max(Q, batch) queries; per batch size the QPS at 0.95 and the ratios to
+//    the CPU funnel and to GPU brute force.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -48,6 +52,9 @@ struct Args {
   std::string dir;
   std::string json;
   bool e2e = true;
+  bool rerank = true;
+  // Batch sizes of the device-graph section (each runs max(nq, batch) queries).
+  std::vector<size_t> batches = {1, 16, 256, 1024, 10000};
 };
 
 void Log(const std::string& s) { fmt::print(stderr, "[gpu] {}\n", s); }
@@ -210,10 +217,54 @@ Result<std::vector<RerankRow>> RerankThroughput(const Args& a, const std::vector
   return out;
 }
 
+// The device funnel alone (DeviceBlocks::Funnel on a float32 copy with its own graph): where a
+// batch's time goes, walk and re-ranks by CUDA events and the whole call with its transfers,
+// without the engine's work around it (query checks, hits). Plan: the graph at 64 dims keeping
+// `keep` from a buffer of `keep`, 256 dims keeping k, then 768.
+Status DeviceFunnelBreakdown(const Args& a, const std::vector<float>& x,
+                             const SyntheticGenerator& gen, std::string* out) {
+  MRLDB_ASSIGN_OR_RETURN(auto dev, Upload(x, a.rows, gpu::Precision::kFloat32));
+  gpu::GraphBuildOptions g;
+  g.level = 2;  // 64 dims
+  g.rows = a.rows;
+  MRLDB_ASSIGN_OR_RETURN(gpu::GraphBuildResult built, dev->BuildGraph(g));
+  *out += fmt::format("\ndevice graph build, {} rows at 64 dims: {:.2f} s (exact 64-NN {:.2f} s, "
+                      "pruning {:.3f} s, the rest on the host)\n", a.rows, built.total_seconds,
+                      built.knn_seconds, built.prune_seconds);
+  *out += "| batch | keep | walk | re-ranks | whole call | QPS of the call |\n|---|---|---|---|---|---|\n";
+  for (size_t batch : a.batches) {
+    if (batch < 256) continue;
+    const std::vector<float> q = gen.Queries(0, batch);
+    for (uint32_t keep : {32u, 64u}) {
+      gpu::FunnelBatch b;
+      b.queries = q.data();
+      b.nq = batch;
+      b.query_stride = kDim;
+      b.rows = a.rows;
+      b.keep0 = keep;
+      b.itopk = keep;
+      b.stages = {{4, std::max(a.k, keep / 4)}, {6, a.k}};
+      std::vector<double> walk, rerank, total;
+      for (int r = 0; r < a.repeat + 1; ++r) {
+        MRLDB_ASSIGN_OR_RETURN(gpu::FunnelResult res, dev->Funnel(b));
+        if (r == 0) continue;
+        walk.push_back(res.graph_seconds);
+        rerank.push_back(res.rerank_seconds);
+        total.push_back(res.total_seconds);
+      }
+      *out += fmt::format("| {} | {} | {:.3f} ms | {:.3f} ms | {:.3f} ms | {:.0f} |\n", batch, keep,
+                          Median(walk) * 1e3, Median(rerank) * 1e3, Median(total) * 1e3,
+                          batch / Median(total));
+    }
+  }
+  return Status::Ok();
+}
+
 struct E2eRow {
   std::string system;
   std::string plan;
   double recall = 0, qps = 0;
+  size_t batch = 0;
 };
 
 Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
@@ -224,6 +275,7 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
   }
   std::filesystem::remove_all(dir);
   DatabaseOptions dbo;
+  dbo.auto_tune = false;  // the plans are explicit; no background tuning competes for the CPUs
   MRLDB_ASSIGN_OR_RETURN(auto db, Database::Open(dir, dbo));
   CollectionSpec spec;
   spec.name = "bench";
@@ -234,30 +286,33 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
   MRLDB_RETURN_IF_ERROR(db->CreateCollection(spec));
   Log(fmt::format("e2e: inserting {} rows", a.rows));
   auto t0 = Clock::now();
-  InsertBatch batch;
+  InsertBatch rows;
   for (size_t first = 0; first < a.rows; first += 10000) {
     const size_t count = std::min<size_t>(10000, a.rows - first);
-    batch.Clear();
-    batch.Reserve(count, kDim);
+    rows.Clear();
+    rows.Reserve(count, kDim);
     for (size_t i = first; i < first + count; ++i) {
-      batch.Add(Key{int64_t(i)}, std::span<const float>(x.data() + i * kDim, kDim));
+      rows.Add(Key{int64_t(i)}, std::span<const float>(x.data() + i * kDim, kDim));
     }
-    MRLDB_RETURN_IF_ERROR(db->Insert("bench", batch));
+    MRLDB_RETURN_IF_ERROR(db->Insert("bench", rows));
   }
   MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
   *notes += fmt::format("build (insert + graph): {:.1f} s; threads: {}\n", Since(t0),
                         std::thread::hardware_concurrency());
-  const std::vector<float> q = gen.Queries(0, a.nq);
+  size_t all_q = a.nq;
+  for (size_t b : a.batches) all_q = std::max(all_q, b);
+  const std::vector<float> q = gen.Queries(0, all_q);
   const uint32_t k = a.k;
 
-  // Runs all queries in batches; returns ids (-1 padded) and the median QPS of R runs.
-  auto run = [&](const SearchOptions& o, std::vector<int64_t>* ids, double* qps) -> Status {
+  // Runs `nq` queries in batches of `batch`; returns ids (-1 padded) and the median QPS of R runs.
+  auto run_n = [&](const SearchOptions& o, size_t nq, size_t batch, std::vector<int64_t>* ids,
+                   double* qps) -> Status {
     std::vector<double> rates;
     for (int r = 0; r < a.repeat + 1; ++r) {
-      ids->assign(a.nq * k, -1);
+      ids->assign(nq * k, -1);
       auto start = Clock::now();
-      for (size_t first = 0; first < a.nq; first += a.batch) {
-        const size_t n = std::min(a.batch, a.nq - first);
+      for (size_t first = 0; first < nq; first += batch) {
+        const size_t n = std::min(batch, nq - first);
         MRLDB_ASSIGN_OR_RETURN(auto hits, db->SearchBatch("bench", std::span<const float>(q.data() + first * kDim, n * kDim), n, o));
         for (size_t i = 0; i < n; ++i) {
           for (size_t j = 0; j < hits[i].size() && j < k; ++j) {
@@ -265,10 +320,13 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
           }
         }
       }
-      if (r > 0) rates.push_back(a.nq / Since(start));  // the first run warms up
+      if (r > 0) rates.push_back(nq / Since(start));  // the first run warms up
     }
     *qps = Median(rates);
     return Status::Ok();
+  };
+  auto run = [&](const SearchOptions& o, std::vector<int64_t>* ids, double* qps) {
+    return run_n(o, a.nq, a.batch, ids, qps);
   };
   auto recall = [&](const std::vector<int64_t>& got, const std::vector<int64_t>& truth, size_t n) {
     double sum = 0;
@@ -290,8 +348,8 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
   std::vector<int64_t> truth, got;
   double qps = 0;
   Log("e2e: GPU brute force (ground truth)");
-  MRLDB_RETURN_IF_ERROR(run(o, &truth, &qps));
-  out.push_back({"gpu-brute-force", "EXACT (768)", 1.0, qps});
+  MRLDB_RETURN_IF_ERROR(run_n(o, all_q, a.batch, &truth, &qps));
+  out.push_back({"gpu-brute-force", "EXACT (768)", 1.0, qps, a.batch});
   {
     // The GPU's ground truth against the CPU's exact search, first 64 queries.
     const size_t n = std::min<size_t>(64, a.nq);
@@ -315,7 +373,7 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
       Log(fmt::format("e2e: {} {}", d == Device::kCpu ? "cpu" : "gpu", o.plan.ToString()));
       MRLDB_RETURN_IF_ERROR(run(o, &got, &qps));
       out.push_back({d == Device::kCpu ? "cpu-funnel" : "gpu-funnel-hnsw", o.plan.ToString(),
-                     recall(got, truth, a.nq), qps});
+                     recall(got, truth, a.nq), qps, a.batch});
     }
   }
   o.device = Device::kGpu;
@@ -323,7 +381,27 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
     o.plan = SearchPlan::Funnel({{32, keep}, {256, std::max(k, keep / 4)}, {kDim, 0}});
     Log(fmt::format("e2e: gpu {}", o.plan.ToString()));
     MRLDB_RETURN_IF_ERROR(run(o, &got, &qps));
-    out.push_back({"gpu-funnel-scan", o.plan.ToString(), recall(got, truth, a.nq), qps});
+    out.push_back({"gpu-funnel-scan", o.plan.ToString(), recall(got, truth, a.nq), qps, a.batch});
+  }
+  // The device graph: built on the GPU, then the whole funnel on the device at each batch size,
+  // beside the CPU funnel at the same batch size.
+  Log("e2e: building the device graph");
+  t0 = Clock::now();
+  MRLDB_RETURN_IF_ERROR(db->BuildGpuGraph("bench"));
+  *notes += fmt::format("device graph build (GPU, degree 32 from exact 64-NN at 64 dims): {:.1f} s\n",
+                        Since(t0));
+  for (size_t batch : a.batches) {
+    const size_t nq = std::max(a.nq, batch);
+    for (uint32_t ef : {16u, 32u, 64u, 128u, 256u}) {
+      o.plan = SearchPlan::Funnel({{64, ef}, {256, std::max(k, ef / 4)}, {kDim, 0}}, ef);
+      for (Device d : {Device::kGpu, Device::kCpu}) {
+        o.device = d;
+        Log(fmt::format("e2e: batch {} {} {}", batch, d == Device::kCpu ? "cpu" : "gpu-graph", o.plan.ToString()));
+        MRLDB_RETURN_IF_ERROR(run_n(o, nq, batch, &got, &qps));
+        out.push_back({d == Device::kCpu ? "cpu-funnel" : "gpu-graph-funnel", o.plan.ToString(),
+                       recall(got, truth, nq), qps, batch});
+      }
+    }
   }
   db.reset();
   std::filesystem::remove_all(dir);
@@ -331,10 +409,11 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
 }
 
 // log-QPS interpolated in recall between the sweep points around `target` (rows in sweep order).
-double QpsAt(const std::vector<E2eRow>& rows, const std::string& system, double target) {
+double QpsAt(const std::vector<E2eRow>& rows, const std::string& system, double target,
+             size_t batch) {
   const E2eRow* prev = nullptr;
   for (const E2eRow& r : rows) {
-    if (r.system != system) continue;
+    if (r.system != system || r.batch != batch) continue;
     if (r.recall >= target) {
       if (!prev) return r.qps;
       const double f = (target - prev->recall) / (r.recall - prev->recall);
@@ -372,7 +451,7 @@ int Run(const Args& a) {
 
   std::string json = fmt::format("{{\"device\": \"{}\", \"copy_gbs\": {:.1f}, \"read_gbs\": {:.1f}, \"rows\": {}, \"rerank\": [",
                                  dev.name, bw->copy_bytes_per_s / 1e9, bw->read_bytes_per_s / 1e9, a.rows);
-  auto rr = RerankThroughput(a, x, gen);
+  auto rr = a.rerank ? RerankThroughput(a, x, gen) : Result<std::vector<RerankRow>>(std::vector<RerankRow>{});
   if (!rr.ok()) {
     fmt::print(stderr, "mrldb-bench gpu: re-rank: {}\n", rr.status().ToString());
     return 1;
@@ -397,6 +476,15 @@ int Run(const Args& a) {
   fmt::print("{}", table);
   std::fflush(stdout);
 
+  {
+    std::string breakdown;
+    if (Status st = DeviceFunnelBreakdown(a, x, gen, &breakdown); !st.ok()) {
+      fmt::print(stderr, "mrldb-bench gpu: device funnel: {}\n", st.ToString());
+      return 1;
+    }
+    fmt::print("{}", breakdown);
+    std::fflush(stdout);
+  }
   if (a.e2e) {
     std::string notes;
     auto e2e = EndToEnd(a, x, gen, &notes);
@@ -406,20 +494,20 @@ int Run(const Args& a) {
     }
     std::string t = fmt::format(
         "\nend to end, {} rows x 768, cosine, {} queries in SearchBatch calls of {}, k = {}, "
-        "median of {} runs:\n{}| system | plan | recall@{} | QPS |\n|---|---|---|---|\n",
+        "median of {} runs:\n{}| system | batch | plan | recall@{} | QPS |\n|---|---|---|---|---|\n",
         a.rows, a.nq, a.batch, a.k, a.repeat, notes, a.k);
     json += ", \"e2e\": [";
     for (size_t i = 0; i < e2e->size(); ++i) {
       const E2eRow& r = (*e2e)[i];
-      t += fmt::format("| {} | {} | {:.4f} | {:.0f} |\n", r.system, r.plan, r.recall, r.qps);
-      json += fmt::format("{}{{\"system\": \"{}\", \"plan\": \"{}\", \"recall\": {:.4f}, \"qps\": {:.1f}}}",
-                          i ? ", " : "", r.system, r.plan, r.recall, r.qps);
+      t += fmt::format("| {} | {} | {} | {:.4f} | {:.0f} |\n", r.system, r.batch, r.plan, r.recall, r.qps);
+      json += fmt::format("{}{{\"system\": \"{}\", \"batch\": {}, \"plan\": \"{}\", \"recall\": {:.4f}, \"qps\": {:.1f}}}",
+                          i ? ", " : "", r.system, r.batch, r.plan, r.recall, r.qps);
     }
     json += "]";
     const double brute = (*e2e)[0].qps;
-    const double cpu = QpsAt(*e2e, "cpu-funnel", 0.95);
-    const double hnsw = QpsAt(*e2e, "gpu-funnel-hnsw", 0.95);
-    const double scan = QpsAt(*e2e, "gpu-funnel-scan", 0.95);
+    const double cpu = QpsAt(*e2e, "cpu-funnel", 0.95, a.batch);
+    const double hnsw = QpsAt(*e2e, "gpu-funnel-hnsw", 0.95, a.batch);
+    const double scan = QpsAt(*e2e, "gpu-funnel-scan", 0.95, a.batch);
     t += fmt::format("\nQPS at recall@{} = 0.95 (0: not reached): cpu-funnel {:.0f}, gpu-funnel-hnsw "
                      "{:.0f}, gpu-funnel-scan {:.0f}, gpu-brute-force {:.0f}\n", a.k, cpu, hnsw, scan, brute);
     const double best = std::max(hnsw, scan);
@@ -427,6 +515,21 @@ int Run(const Args& a) {
                      cpu > 0 ? best / cpu : 0.0, best / brute);
     json += fmt::format(", \"at_095\": {{\"cpu_funnel\": {:.1f}, \"gpu_funnel_hnsw\": {:.1f}, \"gpu_funnel_scan\": {:.1f}, \"gpu_brute_force\": {:.1f}}}",
                         cpu, hnsw, scan, brute);
+    // The device graph per batch size (brute force measured at --batch).
+    t += "\ndevice graph funnel at recall@10 = 0.95 (0: not reached), per batch size:\n"
+         "| batch | gpu-graph-funnel QPS | cpu-funnel QPS | / CPU funnel | / GPU brute force | "
+         "mean latency GPU / CPU |\n|---|---|---|---|---|---|\n";
+    json += ", \"graph_at_095\": [";
+    for (size_t i = 0; i < a.batches.size(); ++i) {
+      const size_t b = a.batches[i];
+      const double g = QpsAt(*e2e, "gpu-graph-funnel", 0.95, b), c = QpsAt(*e2e, "cpu-funnel", 0.95, b);
+      // A batch's latency: batch / QPS (the calls run one after another).
+      t += fmt::format("| {} | {:.0f} | {:.0f} | {:.2f}x | {:.2f}x | {:.3f} / {:.3f} ms |\n", b, g, c,
+                       c > 0 ? g / c : 0.0, g / brute, g > 0 ? 1e3 * b / g : 0.0, c > 0 ? 1e3 * b / c : 0.0);
+      json += fmt::format("{}{{\"batch\": {}, \"gpu_graph_funnel\": {:.1f}, \"cpu_funnel\": {:.1f}}}",
+                          i ? ", " : "", b, g, c);
+    }
+    json += "]";
     fmt::print("{}", t);
   }
   json += "}\n";
@@ -453,6 +556,9 @@ void AddGpuBench(CLI::App* app, Runner* run) {
   gpu->add_option("--dir", a->dir, "database directory (default: a temporary one)")->type_name("DIR");
   gpu->add_option("--json", a->json, "results as JSON")->type_name("FILE");
   gpu->add_flag_callback("--no-e2e", [a] { a->e2e = false; }, "skip the end-to-end searches");
+  gpu->add_flag_callback("--no-rerank", [a] { a->rerank = false; }, "skip the re-rank kernel shapes");
+  gpu->add_option("--batches", a->batches, "batch sizes of the device-graph funnel (default 1,16,256,1024,10000)")
+      ->delimiter(',')->check(cli::Integer(1));
   gpu->callback([a, run] { *run = [a] { return Run(*a); }; });
 }
 

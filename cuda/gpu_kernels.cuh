@@ -9,114 +9,24 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "cuda/gpu_search.h"
+#include "cuda/device_math.cuh"
 
 namespace mrldb::gpu::kernels {
 
-constexpr int kWarp = 32;
-
-__device__ __forceinline__ float Load(const float* p) { return *p; }
-__device__ __forceinline__ float Load(const __half* p) { return __half2float(*p); }
-
-template <bool kL2>
-__device__ __forceinline__ float Term(float q, float x) {
-  if constexpr (kL2) {
-    const float d = q - x;
-    return d * d;
-  } else {
-    return q * x;
-  }
-}
-
-template <bool kL2>
-__device__ __forceinline__ float Terms(float4 a, float4 b) {
-  return Term<kL2>(a.x, b.x) + Term<kL2>(a.y, b.y) + Term<kL2>(a.z, b.z) + Term<kL2>(a.w, b.w);
-}
-
-// 16 bytes of row values as 4 (float32) or 8 (float16) floats.
-template <typename T> struct Vec;
-template <> struct Vec<float> {
-  static constexpr uint32_t kValues = 4;
-  using Raw = float4;
-};
-template <> struct Vec<__half> {
-  static constexpr uint32_t kValues = 8;
-  using Raw = uint4;
-};
-
-template <bool kL2>
-__device__ __forceinline__ float Dot16(const float* q, float4 raw) {
-  return Terms<kL2>(*reinterpret_cast<const float4*>(q), raw);
-}
-template <bool kL2>
-__device__ __forceinline__ float Dot16(const float* q, uint4 raw) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-  const float2 x0 = __half22float2(h[0]), x1 = __half22float2(h[1]);
-  const float2 x2 = __half22float2(h[2]), x3 = __half22float2(h[3]);
-  const float4* q4 = reinterpret_cast<const float4*>(q);
-  return Terms<kL2>(q4[0], make_float4(x0.x, x0.y, x1.x, x1.y)) +
-         Terms<kL2>(q4[1], make_float4(x2.x, x2.y, x3.x, x3.y));
-}
-
-__device__ __forceinline__ float WarpSum(float v) {
-  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-__device__ __forceinline__ float FinalDistance(Metric metric, double acc, double q_sq, double x_sq) {
-  // As the CPU's FinalDistance (engine/reranker.cc), in double.
-  if (metric == Metric::kL2) return static_cast<float>(sqrt(fmax(0.0, acc)));
-  if (metric == Metric::kInnerProduct) return static_cast<float>(-acc);
-  return x_sq > 0 ? static_cast<float>(fmin(2.0, fmax(0.0, 1.0 - acc / sqrt(q_sq * x_sq)))) : 1.0f;
-}
-
-// Loads in flight per lane: a warp reads up to 32 * kUnroll * 16 bytes of a row at once
-// (768 float32 values are 192 loads: one round), which is what keeps enough bytes in flight
-// to approach the device's bandwidth on a random gather.
-constexpr int kUnroll = 8;
-
-// One warp per candidate: reads the candidate's values [lo, hi) of its row once, in 16-byte
-// loads issued together, adds the partial score to its accumulated one and computes its
-// distance at the level whose norms are `level_norms`. `queries` hold only [lo, hi) of each
-// query (query_stride apart). `vec`: lo, hi, the row length and the query stride keep 16-byte
-// alignment; otherwise a scalar loop.
 template <typename T, bool kL2>
 __global__ void RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
                              const float* queries, size_t query_stride, const uint32_t* cand_query,
                              const uint64_t* rows, const double* acc_in, const double* q_sq,
                              const float* level_norms, Metric metric, size_t n, double* acc_out,
                              float* dist_out) {
-  using Raw = typename Vec<T>::Raw;
-  constexpr uint32_t kV = Vec<T>::kValues;
   const int lane = threadIdx.x % kWarp;
   const size_t warps = size_t{gridDim.x} * (blockDim.x / kWarp);
-  const uint32_t loads = (hi - lo) / kV;
   for (size_t i = size_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp; i < n;
        i += warps) {
     const uint32_t qi = cand_query[i];
     const uint64_t row = rows[i];
     const float* q = queries + qi * query_stride;
-    const T* x = data + row * dim + lo;
-    float s = 0;
-    if (vec) {
-      const Raw* xr = reinterpret_cast<const Raw*>(x);
-      for (uint32_t base = lane; base < loads; base += kWarp * kUnroll) {
-        Raw v[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-          const uint32_t j = base + u * kWarp;
-          if (j < loads) v[u] = __ldg(xr + j);
-        }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-          const uint32_t j = base + u * kWarp;
-          if (j < loads) s += Dot16<kL2>(q + j * kV, v[u]);
-        }
-      }
-    } else {
-      for (uint32_t j = lane; j < hi - lo; j += kWarp) s += Term<kL2>(q[j], Load(x + j));
-    }
-    s = WarpSum(s);
+    const float s = WarpSum(WarpRowDot<T, kL2>(data + row * dim + lo, q, hi - lo, vec, lane));
     if (lane == 0) {
       const double acc = acc_in[i] + double{s};
       acc_out[i] = acc;
@@ -124,12 +34,6 @@ __global__ void RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t 
                                   level_norms ? double{level_norms[row]} : 0.0);
     }
   }
-}
-
-// Order-preserving map of a float to uint32 (smaller float, smaller key).
-__device__ __forceinline__ uint32_t OrderedKey(float f) {
-  const uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
 // Where the elements of selection segment s lie. CSR mode (offsets): [offsets[s], offsets[s+1]),
@@ -175,10 +79,6 @@ __device__ __forceinline__ void SegmentRange(const Segments& sg, uint32_t s, uin
 // unordered; count[s] = min(keep, eligible).
 constexpr uint32_t kCachedTile = 8192;
 constexpr uint32_t kNoKey = 0xFFFFFFFFu;  // not eligible (no finite distance maps to it)
-
-__device__ __forceinline__ float FromOrderedKey(uint32_t k) {
-  return __uint_as_float((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k);
-}
 
 template <bool kCached>
 __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask, uint32_t keep,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cuda/cuda_raii.cuh"
+#include "cuda/gpu_graph.h"
 #include "cuda/gpu_kernels.cuh"
 #include "cuda/gpu_search.h"
 
@@ -29,6 +30,7 @@ constexpr int kSelectThreads = 256;
 constexpr uint64_t kWideTile = 1u << 16;
 // Score matrix of one GEMM (query sub-batch x rows), float32.
 constexpr size_t kScoreBytes = size_t{1} << 30;
+
 
 double WallNow() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -106,7 +108,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     MRLDB_RETURN_IF_ERROR(e0_.Create());
     MRLDB_RETURN_IF_ERROR(e1_.Create());
     MRLDB_RETURN_IF_ERROR(e2_.Create());
-    return Status::Ok();
+    return graph_.Init();
   }
 
   uint64_t resident_rows() const override {
@@ -309,6 +311,86 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     }
     out.total_seconds = WallNow() - t_start;
     return out;
+  }
+
+  Result<GraphBuildResult> BuildGraph(const GraphBuildOptions& o) override {
+    const double t_start = WallNow();
+    if (o.level >= widths_.size()) return Status::InvalidArgument("no level " + std::to_string(o.level));
+    if (o.degree < 2 || o.degree > 256) return Status::InvalidArgument("graph degree must be 2 .. 256");
+    if (o.knn < o.degree || o.knn > 256) return Status::InvalidArgument("graph knn must be degree .. 256");
+    if (o.rows == 0 || o.rows > resident_rows() || o.rows >= (uint64_t{1} << 31)) {
+      return Status::InvalidArgument("graph rows must be 1 .. the resident rows, below 2^31");
+    }
+    const uint32_t prefix = begin_[o.level] + widths_[o.level];
+    const uint64_t rows = o.rows;
+    GraphBuildResult res;
+    // The exact neighbours at the prefix: each chunk of rows is a batch of queries for Exact
+    // (which takes the device lock itself), its own row left out.
+    std::vector<uint32_t> knn(rows * o.knn, kNoEdge);
+    constexpr size_t kChunk = 8192;
+    std::vector<float> q;
+    std::vector<double> q_sq;
+    for (uint64_t first = 0; first < rows; first += kChunk) {
+      const size_t m = std::min<uint64_t>(kChunk, rows - first);
+      MRLDB_RETURN_IF_ERROR(DownloadPrefix(first, m, prefix, &q));
+      q_sq.assign(m, 0.0);
+      for (size_t i = 0; i < m; ++i) {
+        for (uint32_t d = 0; d < prefix; ++d) q_sq[i] += double{q[i * prefix + d]} * q[i * prefix + d];
+      }
+      ExactBatch b;
+      b.queries = q.data();
+      b.nq = m;
+      b.query_stride = prefix;
+      b.dims = prefix;
+      b.q_sq = q_sq.data();
+      b.mask = o.targets;
+      b.rows = rows;
+      b.metric = o.metric;
+      b.k = o.knn + 1;
+      MRLDB_ASSIGN_OR_RETURN(ExactResult r, Exact(b));
+      for (size_t i = 0; i < m; ++i) {
+        uint32_t n = 0;
+        for (uint32_t j = r.offsets[i]; j < r.offsets[i + 1] && n < o.knn; ++j) {
+          if (r.rows[j] != first + i) knn[(first + i) * o.knn + n++] = uint32_t(r.rows[j]);
+        }
+      }
+      if (o.progress) o.progress(o.progress_ctx, 0.9 * double(first + m) / double(rows));
+    }
+    res.knn_seconds = WallNow() - t_start;
+    {
+      std::lock_guard lock(mu_);
+      DeviceScope scope(options_.device);
+      MRLDB_RETURN_IF_ERROR(scope.status());
+      MRLDB_ASSIGN_OR_RETURN(res.edges, graph_.FromNeighbours(View(), knn, rows, o.knn, o.degree,
+                                                              o.level, &res.prune_seconds));
+    }
+    if (o.progress) o.progress(o.progress_ctx, 1.0);
+    res.total_seconds = WallNow() - t_start;
+    return res;
+  }
+
+  Status SetGraph(const std::vector<uint32_t>& edges, uint64_t rows, uint32_t degree,
+                  uint32_t level) override {
+    std::lock_guard lock(mu_);
+    DeviceScope scope(options_.device);
+    MRLDB_RETURN_IF_ERROR(scope.status());
+    return graph_.Set(View(), edges, rows, degree, level);
+  }
+
+  uint64_t graph_rows() const override {
+    std::lock_guard lock(mu_);
+    return graph_.rows();
+  }
+  size_t graph_bytes() const override {
+    std::lock_guard lock(mu_);
+    return graph_.bytes();
+  }
+
+  Result<FunnelResult> Funnel(const FunnelBatch& batch) override {
+    std::lock_guard lock(mu_);
+    DeviceScope scope(options_.device);
+    MRLDB_RETURN_IF_ERROR(scope.status());
+    return graph_.Funnel(View(), batch);
   }
 
   Result<double> UnionGemmSeconds(const RerankBatch& in, std::vector<double>* acc) override {
@@ -526,18 +608,9 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), dout, pout.size(), cudaMemcpyDeviceToHost, st));
     MRLDB_RETURN_IF_ERROR(stream_.Sync());
     const char* ho = h_out_.get();
-    const uint64_t* ids = reinterpret_cast<const uint64_t*>(ho + o_id);
-    const float* dist = reinterpret_cast<const float*>(ho + o_dist);
-    const uint32_t* count = reinterpret_cast<const uint32_t*>(ho + o_cnt);
-    for (size_t q = 0; q < nq; ++q) out.offsets[q + 1] = out.offsets[q] + count[q];
-    out.rows.resize(out.offsets[nq]);
-    out.distance.resize(out.offsets[nq]);
-    for (size_t q = 0; q < nq; ++q) {
-      for (uint32_t j = 0; j < count[q]; ++j) {
-        out.rows[out.offsets[q] + j] = ids[q * k + j];
-        out.distance[out.offsets[q] + j] = dist[q * k + j];
-      }
-    }
+    UnpackSlots(nq, k, reinterpret_cast<const uint32_t*>(ho + o_cnt),
+                reinterpret_cast<const uint64_t*>(ho + o_id), reinterpret_cast<const float*>(ho + o_dist),
+                &out);
     if (k > kSortMax) SortSlices(out.offsets, out.rows, out.distance);
     out.total_seconds = WallNow() - t_start;
     return out;
@@ -545,7 +618,45 @@ class CudaDeviceBlocks final : public DeviceBlocks {
 
  private:
   size_t elem() const { return options_.precision == Precision::kFloat32 ? sizeof(float) : sizeof(__half); }
-  size_t RowBytes() const { return size_t{dim_} * elem() + widths_.size() * sizeof(float); }
+  // A row's vector, its prefix norms and room for its edges in a device graph.
+  size_t RowBytes() const {
+    return size_t{dim_} * elem() + widths_.size() * sizeof(float) + kGraphBytesPerRow;
+  }
+
+  // The resident rows as the graph sees them. REQUIRES mu_ held.
+  RowsView View() const {
+    RowsView v;
+    v.data = data_.get();
+    v.dim = dim_;
+    v.precision = options_.precision;
+    for (size_t b = 0; b < widths_.size(); ++b) {
+      v.level_end.push_back(begin_[b] + widths_[b]);
+      v.norms.push_back(reinterpret_cast<const float*>(norms_[b].get()));
+    }
+    v.resident = resident_;
+    v.stream = stream_.get();
+    return v;
+  }
+
+  // Rows [first, first + n) at [0, prefix) as float32 into `out` (n x prefix).
+  Status DownloadPrefix(uint64_t first, size_t n, uint32_t prefix, std::vector<float>* out) {
+    std::lock_guard lock(mu_);
+    DeviceScope scope(options_.device);
+    MRLDB_RETURN_IF_ERROR(scope.status());
+    out->resize(n * prefix);
+    const char* src = data_.get() + first * dim_ * elem();
+    if (options_.precision == Precision::kFloat32) {
+      MRLDB_CUDA(cudaMemcpy2DAsync(out->data(), prefix * sizeof(float), src, dim_ * sizeof(float),
+                                   prefix * sizeof(float), n, cudaMemcpyDeviceToHost, stream_.get()));
+      return stream_.Sync();
+    }
+    std::vector<__half> h(n * prefix);
+    MRLDB_CUDA(cudaMemcpy2DAsync(h.data(), prefix * sizeof(__half), src, dim_ * sizeof(__half),
+                                 prefix * sizeof(__half), n, cudaMemcpyDeviceToHost, stream_.get()));
+    MRLDB_RETURN_IF_ERROR(stream_.Sync());
+    for (size_t i = 0; i < h.size(); ++i) (*out)[i] = __half2float(h[i]);
+    return Status::Ok();
+  }
 
   // Replaces `buf` by one of `new_bytes` holding its first `old_bytes`.
   Status Grow(DeviceBuffer<char>* buf, size_t old_bytes, size_t new_bytes) {
@@ -567,6 +678,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
   size_t budget_ = 0;
   uint64_t capacity_ = 0;
 
+  DeviceGraph graph_;      // GUARDED_BY(mu_)
   mutable std::mutex mu_;  // serializes every call on the one stream and scratch space
   uint64_t allocated_ = 0, resident_ = 0;
   // Whole rows, row-major (row r at r * dim): a stage's blocks are one contiguous range of a

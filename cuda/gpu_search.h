@@ -90,6 +90,82 @@ struct ExactResult {
   double total_seconds = 0;
 };
 
+// A fixed-out-degree graph over rows [0, rows) at the prefix of ladder level `level`, built on
+// the device (docs/architecture.md, "The GPU graph"): the exact k nearest neighbours of every row
+// at that prefix (cuBLAS, as Exact), pruned by rank (an edge u->w at rank i goes when many
+// shorter two-hop paths u->v->w exist), then reverse edges added. Slots without an edge hold
+// kNoEdge.
+constexpr uint32_t kNoEdge = 0xFFFFFFFFu;
+// Device memory the budget (DeviceBlocksOptions::budget_bytes) keeps per row for a graph of
+// out-degree 32, beside the row's values and prefix norms.
+constexpr size_t kGraphBytesPerRow = 32 * sizeof(uint32_t);
+
+struct GraphBuildOptions {
+  uint32_t level = 0;    // the ladder level whose prefix the graph is on
+  uint32_t degree = 32;  // edges per row (2 .. 256)
+  uint32_t knn = 64;     // neighbour list the pruning starts from (degree .. 256)
+  Metric metric = Metric::kCosine;
+  uint64_t rows = 0;     // rows [0, rows) get nodes (<= resident_rows(), < 2^31)
+  // The edges' targets: rows whose byte is nonzero (live). nullptr: all rows.
+  const uint8_t* targets = nullptr;
+  // Called between steps with the fraction done (0..1); may be null.
+  void (*progress)(void* ctx, double done) = nullptr;
+  void* progress_ctx = nullptr;
+};
+
+struct GraphBuildResult {
+  std::vector<uint32_t> edges;  // rows x degree, row-major: what SetGraph takes back
+  double knn_seconds = 0, prune_seconds = 0, total_seconds = 0;
+};
+
+// A whole funnel for a batch on the device: stage 0 walks the device graph (rows the graph does
+// not cover yet are scanned in the same kernel), every re-rank stage then reads the new blocks
+// of each query's candidates; candidates, scores and selection stay in device memory, the
+// queries go up once and the results come down once. All pointers are host memory.
+struct FunnelStageSpec {
+  uint32_t level = 0;  // the stage computes distances at the end of this ladder level
+  uint32_t keep = 0;   // candidates kept (<= kMaxFunnelKeep)
+};
+constexpr uint32_t kMaxFunnelKeep = 1024;
+
+struct FunnelBatch {
+  const float* queries = nullptr;  // nq x query_stride (the full dimension each)
+  size_t nq = 0;
+  size_t query_stride = 0;
+  Metric metric = Metric::kCosine;
+  // Rows [0, rows) are searched (rows <= resident_rows()); a row is returned only when its
+  // mask byte is nonzero (live and matching). mask_version != 0 promises that the same version
+  // means the same bytes, so the device keeps the mask between calls; 0: uploaded each call.
+  const uint8_t* mask = nullptr;
+  uint64_t rows = 0;
+  uint64_t mask_version = 0;
+  // Stage 0 in the graph: keep0 candidates from a buffer of itopk (>= keep0) nodes, expanding
+  // `width` nodes per iteration, at most max_iterations (0: as the buffer needs).
+  uint32_t keep0 = 0;
+  uint32_t itopk = 0;
+  uint32_t width = 1;
+  uint32_t max_iterations = 0;
+  std::vector<FunnelStageSpec> stages;  // re-ranking, levels increasing; may be empty
+};
+
+struct FunnelResult {
+  // Query i's hits: [offsets[i], offsets[i+1]) in ascending (distance, row).
+  std::vector<uint32_t> offsets;
+  std::vector<uint64_t> rows;
+  std::vector<float> distance;
+  uint64_t scanned_rows = 0;  // rows past the graph, scanned in stage 0 (per query)
+  double graph_seconds = 0;   // stage 0 (CUDA events)
+  double rerank_seconds = 0;  // the re-rank stages
+  double total_seconds = 0;   // the whole call, transfers included
+};
+
+// The reverse-edge step of the graph build, on the host (cuda/graph_edges.cc, built with or
+// without CUDA): each row keeps the first half of its pruned edges, then the rows whose pruned
+// lists point at it (lower ranks first, no duplicates), then the rest of its own edges, until
+// `degree`. `pruned` is rows x degree (kNoEdge padded).
+std::vector<uint32_t> MergeReverseEdges(const std::vector<uint32_t>& pruned, uint64_t rows,
+                                        uint32_t degree);
+
 class DeviceBlocks {
  public:
   // `widths`: the block widths of the collection's ladder (their sum is the dimension).
@@ -120,6 +196,20 @@ class DeviceBlocks {
   virtual Result<RerankResult> Rerank(const RerankBatch& batch) = 0;
   // cuBLAS GEMM of the queries against the prefix blocks, distances and top-k on the device.
   virtual Result<ExactResult> Exact(const ExactBatch& batch) = 0;
+
+  // Builds the graph (GraphBuildOptions) and keeps it on the device, replacing any other; the
+  // edges also come back for the caller to persist. The device lock is taken per step, so
+  // searches run between them. Errors: InvalidArgument (options), IOError.
+  virtual Result<GraphBuildResult> BuildGraph(const GraphBuildOptions& options) = 0;
+  // Installs a graph made earlier (rows x degree edges, each < rows or kNoEdge).
+  // Errors: InvalidArgument (shape, an edge out of range), IOError.
+  virtual Status SetGraph(const std::vector<uint32_t>& edges, uint64_t rows, uint32_t degree,
+                          uint32_t level) = 0;
+  virtual uint64_t graph_rows() const = 0;  // 0: no graph
+  virtual size_t graph_bytes() const = 0;
+  // Runs the funnel of `batch` (FunnelBatch). Errors: NotSupported (no graph),
+  // InvalidArgument (the batch), IOError.
+  virtual Result<FunnelResult> Funnel(const FunnelBatch& batch) = 0;
 
   // The alternative Rerank does not use, kept to measure the choice (mrldb-bench gpu): gathers
   // the union of the batch's candidate rows into a dense matrix, multiplies every query by every

@@ -368,6 +368,7 @@ void Collection::RemoveIndexFiles(bool forever) {
   std::lock_guard save_lock(save_mu_);
   if (forever) saves_disabled_ = true;
   PrefixIndex::RemoveFiles(index_path_);
+  RemoveDeviceGraphFile();
 }
 
 Status Collection::WriteDescriptor() {

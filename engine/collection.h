@@ -132,6 +132,12 @@ class Collection {
   // chose, and when another graph is clearly cheaper starts its rebuild as ALTER does.
   bool AutoGraphDue() const;
   Status AutoChooseGraph();
+  // The device graph (engine/device_graph.cc; docs/architecture.md, "The GPU graph"). Due when
+  // the collection has a device copy (it was searched on the GPU) and no usable graph, or too
+  // many rows came after it; BuildDeviceGraph builds it on the device (synchronously; the
+  // background tuner thread calls it when due) and saves it beside the HNSW graph.
+  bool DeviceGraphDue() const;
+  Status BuildDeviceGraph();
   // Makes a running or later AutoTune stop without storing anything (the database closes).
   void CancelTuning() { tune_cancel_ = true; }
   // The collection is being dropped (or, `dropped` false, the drop failed): cancels tuning and
@@ -274,6 +280,24 @@ class Collection {
   // Copies rows [first, first + n) to the device copy when there is one; a failure drops the
   // copy (logged; later GPU searches fail or fall back). REQUIRES mu_ held exclusively.
   void SyncDevice(uint64_t first, uint64_t n);
+  // The device graph's file, its save and load (checksum, shape and staleness checked),
+  // and whether a plan runs whole on the device (graph first, a usable device graph, keeps
+  // within the device's limit). REQUIRES mu_ held (shared at least) for the last three.
+  std::string DeviceGraphPath() const;
+  std::shared_ptr<gpu::DeviceBlocks> DeviceCopy() const;
+  Status SaveDeviceGraph(const std::vector<uint32_t>& edges, uint64_t rows, uint32_t dims) const;
+  void RemoveDeviceGraphFile() const;
+  Status LoadDeviceGraph(gpu::DeviceBlocks* dev) const;
+  bool DeviceGraphUsable(const gpu::DeviceBlocks& dev) const;
+  bool FunnelOnDevice(const ResolvedPlan& plan, const FilterMatch* filter,
+                      const gpu::DeviceBlocks& dev) const;
+  // The whole plan in one device call: the walk of the device graph, then the re-ranks.
+  Result<std::vector<std::vector<Candidate>>> RunFunnelOnDevice(const float* queries, size_t n,
+                                                                size_t stride,
+                                                                const ResolvedPlan& plan,
+                                                                const FilterMatch* filter,
+                                                                gpu::DeviceBlocks* dev,
+                                                                SearchStats* stats) const;
   // Copies rows [first, first + n) of every block, and their prefix norms, to `d`.
   Status CopyRowsToDevice(gpu::DeviceBlocks* d, uint64_t first, uint64_t n) const;
   // The `keep` best rows at prefix `dims` by brute force over all live rows or over `subset`;
@@ -401,7 +425,12 @@ class Collection {
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
   // no publish is in progress) and kept in step by every publish (under mu_ exclusive).
   mutable std::mutex device_mu_;
-  mutable std::unique_ptr<gpu::DeviceBlocks> device_;       // GUARDED_BY(device_mu_)
+  // Shared: a device graph build holds it outside mu_ (a failed update may drop the copy).
+  mutable std::shared_ptr<gpu::DeviceBlocks> device_;       // GUARDED_BY(device_mu_)
+  // index_dim the device graph was built at (0: none): a graph at another prefix is not used.
+  mutable std::atomic<uint32_t> device_graph_dims_{0};
+  // Changes whenever live_ does (under mu_ exclusive): the device keeps the mask of a version.
+  uint64_t live_version_ = 1;                               // GUARDED_BY(mu_)
   mutable std::string device_error_;                        // GUARDED_BY(device_mu_) sticky
   mutable bool device_logged_ = false;                      // GUARDED_BY(device_mu_)
 };

@@ -273,6 +273,7 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
       live_rows_ += p->batch->size();
     }
     next_row_ = end;
+    ++live_version_;
     SyncDevice(first, end - first);
     graph_dirty_ = true;
   }

@@ -94,6 +94,8 @@ class DatabaseImpl final : public Database {
         } else if (options_.auto_graph && c->AutoGraphDue()) {
           st = c->AutoChooseGraph();
           WakeIndexer();  // a rebuild may have started
+        } else if (c->DeviceGraphDue()) {
+          st = c->BuildDeviceGraph();
         }
         if (!st.ok() && st.code() != Status::Code::kCancelled) {
           log_(fmt::format("collection '{}': background tuning failed (the plan and graph in "
@@ -415,6 +417,11 @@ class DatabaseImpl final : public Database {
   Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) override {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->SetDefaultPlan(plan);
+  }
+
+  Status BuildGpuGraph(std::string_view collection) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->BuildDeviceGraph();
   }
 
   Status Checkpoint() override {

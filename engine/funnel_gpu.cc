@@ -16,17 +16,16 @@ namespace {
 // Batches smaller than this stay on the CPU under Device::kAuto: a GPU call costs tens of
 // microseconds of launches and transfers, which a few queries do not amortize.
 constexpr size_t kAutoMinBatch = 16;
-// Under Device::kAuto a funnel whose first stage is the HNSW graph also stays on the CPU: the
-// graph runs on the CPU either way, and the GPU's re-ranking only adds a serial phase after it
-// (measured on an H200 + 16 cores, 1M x 768: the GPU funnel at 0.76x-0.90x the CPU funnel's
-// QPS; docs/benchmarks.md). The GPU pays where stage 0 is a scan: exact search, PREFIX without
-// the graph, selective filters, funnels that start below the index prefix.
+// Under Device::kAuto a funnel whose first stage is the HNSW graph stays on the CPU until the
+// collection has a device graph: with the graph on the CPU, the GPU's re-ranking only adds a
+// serial phase after it (measured on an H200 + 16 cores, 1M x 768: the GPU funnel at
+// 0.76x-0.90x the CPU funnel's QPS; docs/benchmarks.md).
 
 }  // namespace
 
 Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool graph_first) const {
   if (device == Device::kCpu) return nullptr;
-  if (device == Device::kAuto && (n < kAutoMinBatch || graph_first)) return nullptr;
+  if (device == Device::kAuto && n < kAutoMinBatch) return nullptr;
   if (cache_.resident() < ladder_.blocks()) {
     // The device copy is made from the column cache; blocks read from storage stay on the CPU.
     if (device == Device::kAuto) return nullptr;
@@ -57,6 +56,12 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
                              d->device_bytes() >> 20,
                              d->precision() == gpu::Precision::kFloat16 ? "float16" : "float32"));
           }
+          // A device graph saved earlier is installed with the copy; a missing or stale one
+          // is rebuilt by the background thread (DeviceGraphDue).
+          if (Status g = LoadDeviceGraph(d.get()); !g.ok() && g.code() != Status::Code::kNotFound && log_) {
+            log_(fmt::format("collection '{}': device graph not loaded, it will be rebuilt: {}",
+                             spec().name, g.message()));
+          }
           device_ = std::move(d);
         }
       } else {
@@ -65,7 +70,12 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
     }
     if (!st.ok()) device_error_ = st.message();
   }
-  if (device_) return device_.get();
+  if (device_) {
+    // Under 'auto' a graph-first plan runs on the device only with a device graph: with the
+    // HNSW graph on the CPU the GPU re-rank only adds a serial phase (docs/benchmarks.md).
+    if (device == Device::kAuto && graph_first && !DeviceGraphUsable(*device_)) return nullptr;
+    return device_.get();
+  }
   if (device == Device::kGpu) {
     return Status::NotSupported(fmt::format("device 'gpu': {}", device_error_));
   }
@@ -155,6 +165,9 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKGpu(
 Result<std::vector<std::vector<Candidate>>> Collection::RunPlanGpu(
     const float* queries, size_t n, size_t stride, const ResolvedPlan& plan,
     const FilterMatch* filter, gpu::DeviceBlocks* dev, SearchStats* stats) const {
+  if (FunnelOnDevice(plan, filter, *dev)) {
+    return RunFunnelOnDevice(queries, n, stride, plan, filter, dev, stats);
+  }
   StageRecorder record(stats);
   const FunnelStage& first = plan.stages[0];
   const bool graph = GraphFirst(plan, filter);

@@ -503,4 +503,10 @@ size_t PrefixIndex::MemoryBytes() const {
          g.label_lookup_.bucket_count() * sizeof(void*);
 }
 
+uint64_t ChecksumBytes(const char* data, size_t n) {
+  uint64_t h = kFnvBasis;
+  for (size_t at = 0; at < n; at += kChunk) h = HashChunk(h, data + at, std::min(kChunk, n - at));
+  return h;
+}
+
 }  // namespace mrldb

@@ -116,4 +116,8 @@ class PrefixIndex {
   std::function<bool(int)> save_hook_;
 };
 
+// The checksum the graph files carry (FNV-1a over 8-byte words, in 1 MiB chunks): also that of
+// the device graph's file (engine/device_graph.cc).
+uint64_t ChecksumBytes(const char* data, size_t n);
+
 }  // namespace mrldb

@@ -1,5 +1,7 @@
 #include "engine/thread_pool.h"
 
+#include <algorithm>
+
 namespace mrldb {
 
 ThreadPool::ThreadPool(unsigned threads) {
@@ -19,17 +21,21 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::RunTasks() {
   // REQUIRES: mu_ not held.
   for (;;) {
-    size_t i;
+    size_t begin, end;
     const std::function<void(size_t)>* fn;
     {
+      // Indices go out `grain` at a time (ParallelFor).
       std::lock_guard<std::mutex> l(mu_);
       if (fn_ == nullptr || next_ >= n_) return;
-      i = next_++;
+      begin = next_;
+      end = std::min(n_, begin + chunk_);
+      next_ = end;
       fn = fn_;
     }
-    (*fn)(i);
+    for (size_t i = begin; i < end; ++i) (*fn)(i);
     std::lock_guard<std::mutex> l(mu_);
-    if (++finished_ == n_) done_cv_.notify_all();
+    finished_ += end - begin;
+    if (finished_ == n_) done_cv_.notify_all();
   }
 }
 
@@ -46,7 +52,7 @@ void ThreadPool::WorkerLoop() {
   }
 }
 
-void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
+void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn, size_t grain) {
   if (n == 0) return;
   if (n == 1 || workers_.empty()) {
     for (size_t i = 0; i < n; ++i) fn(i);
@@ -57,6 +63,7 @@ void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
     std::lock_guard<std::mutex> l(mu_);
     fn_ = &fn;
     n_ = n;
+    chunk_ = std::max<size_t>(1, grain);
     next_ = 0;
     finished_ = 0;
     ++generation_;

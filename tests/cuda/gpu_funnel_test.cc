@@ -212,7 +212,7 @@ TEST(GpuFunnel, PartialResidencyIsShownAndCorrect) {
 
 // 'auto' leaves graph-first funnels on the CPU (measured faster there) and takes scans to the
 // GPU: the device copy, logged when it is made, appears only with the scan.
-TEST(GpuFunnel, AutoUsesTheGpuForScansOnly) {
+TEST(GpuFunnel, AutoUsesTheGpuForScansAndForTheDeviceGraph) {
   SKIP_WITHOUT_GPU();
   TempDir dir;
   std::vector<std::string> log;
@@ -227,16 +227,20 @@ TEST(GpuFunnel, AutoUsesTheGpuForScansOnly) {
     }
     return false;
   };
-  SearchOptions o;
+  SearchOptions o, cpu;
   o.device = Device::kAuto;
-  ASSERT_TRUE(db->SearchBatch("c", qs, 32, o).ok());  // default plan: stage 0 in the graph
-  EXPECT_FALSE(resident());
-  o.plan = SearchPlan::Exact();
+  cpu.device = Device::kCpu;
+  // Stage 0 in the graph and no device graph yet: the CPU answers (the same hits), and the
+  // device copy is made so that the device graph can be built.
+  auto graph_auto = db->SearchBatch("c", qs, 32, o);
+  auto graph_cpu = db->SearchBatch("c", qs, 32, cpu);
+  ASSERT_TRUE(graph_auto.ok() && graph_cpu.ok());
+  for (size_t i = 0; i < 32; ++i) ExpectSameHits((*graph_auto)[i], (*graph_cpu)[i]);
+  EXPECT_TRUE(resident());
+  o.plan = cpu.plan = SearchPlan::Exact();
   auto on_auto = db->SearchBatch("c", qs, 32, o);
   ASSERT_TRUE(on_auto.ok()) << on_auto.status().ToString();
-  EXPECT_TRUE(resident());
-  o.device = Device::kCpu;
-  auto on_cpu = db->SearchBatch("c", qs, 32, o);
+  auto on_cpu = db->SearchBatch("c", qs, 32, cpu);
   ASSERT_TRUE(on_cpu.ok());
   for (size_t i = 0; i < 32; ++i) ExpectSameHits((*on_auto)[i], (*on_cpu)[i]);
 }

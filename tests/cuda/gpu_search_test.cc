@@ -40,7 +40,7 @@ std::unique_ptr<gpu::DeviceBlocks> Upload(const RerankFixture& f, gpu::Precision
   gpu::DeviceBlocksOptions o;
   o.precision = precision;
   const size_t elem = precision == gpu::Precision::kFloat32 ? 4 : 2;
-  if (budget_rows) o.budget_bytes = budget_rows * (f.dim * elem + widths.size() * 4);
+  if (budget_rows) o.budget_bytes = budget_rows * (f.dim * elem + widths.size() * 4 + gpu::kGraphBytesPerRow);
   auto made = gpu::DeviceBlocks::Create(widths, o);
   EXPECT_TRUE(made.ok()) << made.status().ToString();
   if (!made.ok()) return nullptr;

@@ -152,6 +152,12 @@ class Database {
   // hand (the background tuner keeps it until the rows grew by half), or, cleared, derived
   // (the background tuner tunes one). Errors: InvalidArgument (bad plan).
   virtual Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) = 0;
+  // Builds the collection's device graph now on the GPU (docs/architecture.md, "The GPU
+  // graph") and saves it beside the HNSW graph; the background thread does the same by itself
+  // once a collection is searched on the GPU (device 'gpu' or 'auto'). Searches go on meanwhile.
+  // Errors: NotFound, NotSupported (no CUDA or no device, or GPU searches disabled), IOError,
+  // InvalidArgument (fewer than 1,024 live rows).
+  virtual Status BuildGpuGraph(std::string_view collection) = 0;
   // Writes every collection's HNSW graph to disk now (also done by Close). Rows the background
   // indexer has not reached are not in the saved graph; they are replayed after the next open.
   virtual Status Checkpoint() = 0;

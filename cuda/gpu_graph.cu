@@ -1,0 +1,296 @@
+// DeviceGraph (gpu_graph.h): the device graph's pruning and installation, and the funnel that
+// walks it with the re-rank stages chained on the device. The kernels are graph_kernels.cuh.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "cuda/gpu_graph.h"
+#include "cuda/graph_kernels.cuh"
+
+namespace mrldb::gpu {
+namespace {
+
+using namespace graph;  // NOLINT: the kernels are this file's, split out for size
+
+constexpr int kRerankThreads = 256;
+constexpr int kSelectThreads = 256;
+constexpr uint32_t kMaxItopk = 1024;
+constexpr uint32_t kMaxHashEntries = 1u << 12;
+// Rows every walk tries as entry points (the best itopk of them start the buffer).
+constexpr uint32_t kEntries = 1024;
+
+double WallNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+unsigned GridFor(size_t work, int per_block) {
+  const size_t blocks = (work + per_block - 1) / per_block;
+  return static_cast<unsigned>(std::max<size_t>(1, std::min<size_t>(blocks, 65535u * 32u)));
+}
+
+uint32_t Pow2AtLeast(uint32_t n) {
+  uint32_t p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+// Offsets of the parts of one packed transfer (256-byte aligned).
+struct Packing {
+  size_t Add(size_t bytes) {
+    const size_t at = (size + 255) / 256 * 256;
+    size = at + bytes;
+    return at;
+  }
+  size_t size = 0;
+};
+
+}  // namespace
+
+Status DeviceGraph::Init() {
+  MRLDB_RETURN_IF_ERROR(e0_.Create());
+  MRLDB_RETURN_IF_ERROR(e1_.Create());
+  return e2_.Create();
+}
+
+Status DeviceGraph::Set(const RowsView& v, const std::vector<uint32_t>& edges, uint64_t rows,
+                        uint32_t degree, uint32_t level) {
+  if (degree < 2 || degree > 256) return Status::InvalidArgument("graph degree must be 2 .. 256");
+  if (rows == 0 || rows > v.resident || rows >= kExpanded) {
+    return Status::InvalidArgument("graph rows must be 1 .. the resident rows (" +
+                                   std::to_string(v.resident) + ")");
+  }
+  if (level >= v.level_end.size()) return Status::InvalidArgument("no level " + std::to_string(level));
+  if (edges.size() != rows * degree) return Status::InvalidArgument("graph edges are not rows x degree");
+  for (uint32_t e : edges) {
+    if (e != kNoEdge && e >= rows) {
+      return Status::InvalidArgument("graph edge to row " + std::to_string(e) + " of " + std::to_string(rows));
+    }
+  }
+  rows_ = 0;  // no half-installed graph is ever searched
+  MRLDB_RETURN_IF_ERROR(edges_.Upload(edges.data(), edges.size(), v.stream));
+  MRLDB_CUDA(cudaStreamSynchronize(v.stream));
+  rows_ = rows;
+  degree_ = degree;
+  level_ = level;
+  return Status::Ok();
+}
+
+Result<std::vector<uint32_t>> DeviceGraph::FromNeighbours(const RowsView& v,
+                                                           const std::vector<uint32_t>& knn,
+                                                           uint64_t rows, uint32_t knn_len,
+                                                           uint32_t degree, uint32_t level,
+                                                           double* seconds) {
+  if (knn_len < degree || knn_len > kMaxKnn) {
+    return Status::InvalidArgument("the neighbour lists must hold degree .. 256 rows");
+  }
+  if (knn.size() != rows * knn_len) return Status::InvalidArgument("neighbour lists are not rows x knn");
+  DeviceBuffer<uint32_t> d_knn, d_pruned;
+  MRLDB_RETURN_IF_ERROR(d_knn.Upload(knn.data(), knn.size(), v.stream));
+  MRLDB_RETURN_IF_ERROR(d_pruned.EnsureCapacity(rows * degree));
+  MRLDB_RETURN_IF_ERROR(e0_.Record(v.stream));
+  PruneKernel<<<unsigned(rows), 128, 0, v.stream>>>(d_knn.get(), knn_len, degree, d_pruned.get());
+  MRLDB_CUDA(cudaGetLastError());
+  MRLDB_RETURN_IF_ERROR(e1_.Record(v.stream));
+  std::vector<uint32_t> pruned(rows * degree);
+  MRLDB_CUDA(cudaMemcpyAsync(pruned.data(), d_pruned.get(), pruned.size() * sizeof(uint32_t),
+                             cudaMemcpyDeviceToHost, v.stream));
+  MRLDB_CUDA(cudaStreamSynchronize(v.stream));
+  MRLDB_ASSIGN_OR_RETURN(*seconds, Elapsed(e0_, e1_));
+  std::vector<uint32_t> edges = MergeReverseEdges(pruned, rows, degree);
+  MRLDB_RETURN_IF_ERROR(Set(v, edges, rows, degree, level));
+  return edges;
+}
+
+Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& in) {
+  const double t_start = WallNow();
+  if (rows_ == 0) return Status::NotSupported("no graph on the device yet");
+  const size_t nq = in.nq;
+  FunnelResult out;
+  out.offsets.assign(nq + 1, 0);
+  if (nq == 0) return out;
+  if (in.rows < rows_ || in.rows > v.resident) {
+    return Status::InvalidArgument("funnel rows " + std::to_string(in.rows) + " outside [graph rows " +
+                                   std::to_string(rows_) + ", resident " + std::to_string(v.resident) + "]");
+  }
+  if (in.query_stride < v.dim) return Status::InvalidArgument("query stride below the dimension");
+  if (in.keep0 == 0 || in.keep0 > kMaxFunnelKeep) return Status::InvalidArgument("graph keep must be 1 .. 1024");
+  if (in.width == 0 || in.width > kMaxWidth) return Status::InvalidArgument("graph width must be 1 .. 8");
+  uint32_t prev = level_;
+  for (const FunnelStageSpec& s : in.stages) {
+    if (s.level >= v.level_end.size() || (s.level <= prev && &s != &in.stages[0])) {
+      return Status::InvalidArgument("funnel stage levels must increase");
+    }
+    if (s.keep == 0 || s.keep > kMaxFunnelKeep) return Status::InvalidArgument("stage keep must be 1 .. 1024");
+    prev = s.level;
+  }
+  if (v.level_end.size() > kMaxLevels) return Status::NotSupported("more than 64 ladder levels");
+  cudaStream_t st = v.stream;
+  const uint32_t dim = v.dim, levels = uint32_t(v.level_end.size());
+  // Inputs, packed into one upload: the queries (dim floats each) and, unless kept, the mask.
+  const bool upload_mask = in.mask && (in.mask_version == 0 || in.mask_version != mask_version_ ||
+                                       d_mask_.size() < in.rows);
+  Packing pin;
+  const size_t o_q = pin.Add(nq * dim * sizeof(float));
+  const size_t o_mask = pin.Add(upload_mask ? in.rows : 0);
+  MRLDB_RETURN_IF_ERROR(h_in_.EnsureCapacity(pin.size));
+  MRLDB_RETURN_IF_ERROR(d_in_.EnsureCapacity(pin.size));
+  char* h = h_in_.get();
+  for (size_t q = 0; q < nq; ++q) {
+    std::memcpy(h + o_q + q * dim * sizeof(float), in.queries + q * in.query_stride, dim * sizeof(float));
+  }
+  if (upload_mask) std::memcpy(h + o_mask, in.mask, in.rows);
+  MRLDB_CUDA(cudaMemcpyAsync(d_in_.get(), h, pin.size, cudaMemcpyHostToDevice, st));
+  const float* d_q = reinterpret_cast<const float*>(d_in_.get() + o_q);
+  const uint8_t* d_mask = nullptr;
+  if (in.mask) {
+    if (upload_mask) {
+      MRLDB_RETURN_IF_ERROR(d_mask_.EnsureCapacity(in.rows));
+      MRLDB_CUDA(cudaMemcpyAsync(d_mask_.get(), d_in_.get() + o_mask, in.rows, cudaMemcpyDeviceToDevice, st));
+      mask_version_ = in.mask_version;
+    }
+    d_mask = d_mask_.get();
+  }
+  LevelEnds ends{};
+  ends.levels = levels;
+  for (uint32_t l = 0; l < levels; ++l) ends.end[l] = v.level_end[l];
+  MRLDB_RETURN_IF_ERROR(d_qn_.EnsureCapacity(nq * levels));
+  QueryNormsKernel<<<GridFor(nq, 128), 128, 0, st>>>(d_q, dim, nq, ends, d_qn_.get());
+  MRLDB_CUDA(cudaGetLastError());
+
+  // Stage 0: the walk.
+  const uint32_t keep0 = in.keep0;
+  uint32_t slots = keep0;
+  size_t max_slots = keep0;
+  for (const FunnelStageSpec& s : in.stages) max_slots = std::max<size_t>(max_slots, s.keep);
+  for (int b = 0; b < 2; ++b) {
+    MRLDB_RETURN_IF_ERROR(d_rows_[b].EnsureCapacity(nq * max_slots));
+    MRLDB_RETURN_IF_ERROR(d_count_[b].EnsureCapacity(nq));
+    MRLDB_RETURN_IF_ERROR(d_acc_[b].EnsureCapacity(nq * max_slots));
+  }
+  MRLDB_RETURN_IF_ERROR(d_dist_.EnsureCapacity(nq * max_slots));
+  MRLDB_RETURN_IF_ERROR(d_sel_dist_.EnsureCapacity(nq * max_slots));
+  WalkParams p;
+  p.data = v.data;
+  p.dim = dim;
+  p.prefix = v.level_end[level_];
+  const uint32_t per_load = v.precision == Precision::kFloat32 ? 4 : 8;
+  p.vec = p.prefix % per_load == 0 && dim % per_load == 0;
+  p.metric = in.metric;
+  p.x_sq = in.metric == Metric::kL2 ? nullptr : v.norms[level_];
+  p.edges = edges_.get();
+  p.degree = degree_;
+  p.graph_rows = uint32_t(rows_);
+  p.rows = uint32_t(in.rows);
+  p.mask = d_mask;
+  p.queries = d_q;
+  p.q_stride = dim;
+  // q_sq at the graph level: column level_ of the norms table (stride `levels`).
+  MRLDB_RETURN_IF_ERROR(d_acc_[1].EnsureCapacity(std::max(nq * max_slots, nq)));
+  p.itopk = std::min(kMaxItopk, (std::max(in.itopk, keep0) + 31) / 32 * 32);
+  if (p.itopk < keep0) return Status::InvalidArgument("graph keep above the buffer");
+  p.width = in.width;
+  p.cands = in.width * degree_;
+  p.cands_pow2 = Pow2AtLeast(p.cands);
+  // The visited table: twice the nodes a walk of this buffer may visit, within limits.
+  const uint32_t iters = in.max_iterations ? in.max_iterations : p.itopk / p.width * 2 + 32;
+  const uint64_t visits = uint64_t{p.itopk} + uint64_t{iters} * p.cands + p.cands;
+  p.entries = std::min<uint32_t>(kEntries, Pow2AtLeast(uint32_t(std::max<uint64_t>(rows_, 1))));
+  p.entries = std::max(p.entries, Pow2AtLeast(p.itopk));
+  const uint64_t table = std::max<uint64_t>(visits * 2, 2 * uint64_t{p.entries});
+  p.hash_mask = uint32_t(std::min<uint64_t>(kMaxHashEntries, Pow2AtLeast(uint32_t(std::min<uint64_t>(table, kMaxHashEntries))))) - 1;
+  if (2 * p.entries > p.hash_mask + 1) return Status::InvalidArgument("graph buffer too large");
+  p.hash_limit = (p.hash_mask + 1) / 2;
+  p.max_iter = iters;
+  p.keep = keep0;
+  p.out_rows = d_rows_[0].get();
+  p.out_dist = d_dist_.get();
+  p.out_count = d_count_[0].get();
+  // The norms table is nq x levels; the walk wants one value per query.
+  float* q_sq0 = d_acc_[1].get();
+  {
+    // Gather column level_ (a strided copy).
+    MRLDB_CUDA(cudaMemcpy2DAsync(q_sq0, sizeof(float), d_qn_.get() + level_, levels * sizeof(float),
+                                 sizeof(float), nq, cudaMemcpyDeviceToDevice, st));
+  }
+  p.q_sq = in.metric == Metric::kL2 ? nullptr : q_sq0;
+  const size_t smem = WalkSharedBytes(p);
+  if (smem > 200 * 1024) return Status::InvalidArgument("graph search buffer too large for shared memory");
+  const bool l2 = in.metric == Metric::kL2;
+  MRLDB_RETURN_IF_ERROR(e0_.Record(st));
+  auto walk = [&](auto kernel) -> Status {
+    MRLDB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    kernel<<<unsigned(nq), kWalkThreads, smem, st>>>(p);
+    return FromCuda(cudaGetLastError(), "graph walk kernel");
+  };
+  if (v.precision == Precision::kFloat32) {
+    MRLDB_RETURN_IF_ERROR(l2 ? walk(WalkKernel<float, true>) : walk(WalkKernel<float, false>));
+  } else {
+    MRLDB_RETURN_IF_ERROR(l2 ? walk(WalkKernel<__half, true>) : walk(WalkKernel<__half, false>));
+  }
+  MRLDB_RETURN_IF_ERROR(e1_.Record(st));
+
+  // The re-rank stages: scores restart at dims 0 (the walk keeps distances only) and then add
+  // each stage's new blocks.
+  int cur = 0;
+  uint32_t done = 0;
+  const float* acc_in = nullptr;
+  for (const FunnelStageSpec& s : in.stages) {
+    const uint32_t lo = done, hi = v.level_end[s.level];
+    const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim % per_load == 0;
+    const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp);
+    const float* x_sq = in.metric == Metric::kCosine ? v.norms[s.level] : nullptr;
+    auto launch = [&](auto kernel, const auto* data) {
+      kernel<<<grid, kRerankThreads, 0, st>>>(data, dim, lo, hi, vec, d_q, dim, d_rows_[cur].get(),
+                                              d_count_[cur].get(), slots, acc_in, d_acc_[cur].get(),
+                                              d_qn_.get(), levels, s.level, x_sq, in.metric, nq,
+                                              d_dist_.get());
+    };
+    if (v.precision == Precision::kFloat32) {
+      const float* data = static_cast<const float*>(v.data);
+      l2 ? launch(ChainRerankKernel<float, true>, data) : launch(ChainRerankKernel<float, false>, data);
+    } else {
+      const __half* data = static_cast<const __half*>(v.data);
+      l2 ? launch(ChainRerankKernel<__half, true>, data) : launch(ChainRerankKernel<__half, false>, data);
+    }
+    MRLDB_CUDA(cudaGetLastError());
+    const int next = 1 - cur;
+    ChainSelectKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
+        d_rows_[cur].get(), d_dist_.get(), d_acc_[cur].get(), d_count_[cur].get(), slots, s.keep,
+        d_rows_[next].get(), d_sel_dist_.get(), d_acc_[next].get(), d_count_[next].get());
+    MRLDB_CUDA(cudaGetLastError());
+    cur = next;
+    slots = s.keep;
+    done = hi;
+    acc_in = d_acc_[cur].get();
+  }
+  MRLDB_RETURN_IF_ERROR(e2_.Record(st));
+  // Results, packed into one download.
+  Packing pout;
+  const size_t o_rows = pout.Add(nq * slots * sizeof(uint32_t));
+  const size_t o_dist = pout.Add(nq * slots * sizeof(float));
+  const size_t o_cnt = pout.Add(nq * sizeof(uint32_t));
+  MRLDB_RETURN_IF_ERROR(d_out_.EnsureCapacity(pout.size));
+  MRLDB_RETURN_IF_ERROR(h_out_.EnsureCapacity(pout.size));
+  MRLDB_CUDA(cudaMemcpyAsync(d_out_.get() + o_rows, d_rows_[cur].get(), nq * slots * sizeof(uint32_t),
+                             cudaMemcpyDeviceToDevice, st));
+  // The walk's distances are in d_dist_; a selection's in d_sel_dist_.
+  const float* final_dist = in.stages.empty() ? d_dist_.get() : d_sel_dist_.get();
+  MRLDB_CUDA(cudaMemcpyAsync(d_out_.get() + o_dist, final_dist, nq * slots * sizeof(float),
+                             cudaMemcpyDeviceToDevice, st));
+  MRLDB_CUDA(cudaMemcpyAsync(d_out_.get() + o_cnt, d_count_[cur].get(), nq * sizeof(uint32_t),
+                             cudaMemcpyDeviceToDevice, st));
+  MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), d_out_.get(), pout.size, cudaMemcpyDeviceToHost, st));
+  MRLDB_CUDA(cudaStreamSynchronize(st));
+  MRLDB_ASSIGN_OR_RETURN(out.graph_seconds, Elapsed(e0_, e1_));
+  MRLDB_ASSIGN_OR_RETURN(out.rerank_seconds, Elapsed(e1_, e2_));
+  const char* ho = h_out_.get();
+  UnpackSlots(nq, slots, reinterpret_cast<const uint32_t*>(ho + o_cnt),
+              reinterpret_cast<const uint32_t*>(ho + o_rows), reinterpret_cast<const float*>(ho + o_dist),
+              &out);
+  out.scanned_rows = in.rows - rows_;
+  out.total_seconds = WallNow() - t_start;
+  return out;
+}
+
+}  // namespace mrldb::gpu
