@@ -207,8 +207,8 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   // granularity (the paper's funnel, shortened). Where a stored ANALYZE found the index prefix
   // too weak to shortlist from, exact search and the cheapest scan of a larger prefix by its
   // measurements are measured first: on such prefixes the graph's shortlist can cost more than
-  // a scan (flat 20,000 x 256 set: FUNNEL (64 KEEP 7744, 256) at an eighth of exact search's
-  // speed), and their latency bounds how far the graph's sweep goes.
+  // a scan (flat 20,000 x 256 set: FUNNEL (64 KEEP 7744, 256) ran at a fifth to a ninth of
+  // exact search's speed), and their latency bounds how far the graph's sweep goes.
   std::vector<Shape> shapes;
   if (const uint32_t g = MatryoshkaAnalysis::CheapestScan(analysis, s, live, k)) {
     shapes.push_back({s.dim, 0});
