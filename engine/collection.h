@@ -230,8 +230,6 @@ class Collection {
   Result<std::vector<int>> AttributeColumns(const std::vector<std::string>& names) const;
   Status CheckSearchOptions(const SearchOptions& options) const;
 
-  // Moves each sampled tuning query off its own row (engine/tune.cc). Takes mu_ itself.
-
   // All below REQUIRE mu_ held (shared at least).
   Result<ResolvedPlan> ResolvePlan(const SearchPlan& plan, uint32_t k) const;
   // The default plan's stages and stage-0 ef for k: the stored plan re-derived for k, or the

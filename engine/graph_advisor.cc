@@ -174,6 +174,25 @@ Result<std::vector<GraphCandidate>> MeasureGraphs(
   return out;
 }
 
+std::vector<std::pair<uint32_t, GraphCodes>> GraphCandidates(const CollectionSpec& spec) {
+  const PrefixAnalysis& a = spec.analysis;
+  auto hopeless = [&](uint32_t g) {
+    for (const PrefixQuality& q : a.levels) {
+      if (q.dims == g) return q.shortlist == 0;
+    }
+    return false;
+  };
+  std::vector<std::pair<uint32_t, GraphCodes>> out;
+  for (uint32_t g : spec.granularities) {
+    const bool analysed_best = a.rows > 0 && g == a.graph_prefix;
+    if (!analysed_best && (g < 16 || g > 128 || (a.rows > 0 && hopeless(g)))) continue;
+    for (GraphCodes c : {GraphCodes::kFloat32, GraphCodes::kInt8}) out.push_back({g, c});
+  }
+  const std::pair<uint32_t, GraphCodes> current = {spec.index_dim, spec.hnsw.codes};
+  if (std::find(out.begin(), out.end(), current) == out.end()) out.push_back(current);
+  return out;
+}
+
 const GraphCandidate* ChooseGraph(const std::vector<GraphCandidate>& measured,
                                   uint32_t current_dims, GraphCodes current_codes, double factor) {
   const GraphCandidate* current = nullptr;

@@ -57,6 +57,13 @@ Result<std::vector<GraphCandidate>> MeasureGraphs(
     const GraphSample& sample, const std::vector<std::pair<uint32_t, GraphCodes>>& candidates,
     const GraphMeasureOptions& options);
 
+// The graphs the chooser measures for `spec`: every ladder prefix from 16 to 128 dims, float32
+// and int8, and the current configuration. A stored ANALYZE (spec.analysis) steers the list:
+// a prefix whose exact shortlist held the target only beyond kMaxAnalyzedShortlist rows is left
+// out (no graph on it reaches the target with a shortlist worth walking), and its graph_prefix
+// (the smallest granularity shortlisting well), when above 128, is added.
+std::vector<std::pair<uint32_t, GraphCodes>> GraphCandidates(const CollectionSpec& spec);
+
 // The candidate to switch to: the fastest reaching the target, when it is not the current one
 // and is at least `factor` times faster than it (or the current one misses the target); else
 // null. A current configuration absent from `measured` counts as missing the target.

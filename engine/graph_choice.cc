@@ -45,9 +45,11 @@ Status Collection::AutoChooseGraph() {
   uint32_t dims = 0;
   GraphCodes codes = GraphCodes::kFloat32;
   uint64_t rows = 0;
+  std::vector<std::pair<uint32_t, GraphCodes>> candidates;
   {
     std::shared_lock lock(mu_);
     const CollectionSpec& s = spec();
+    candidates = GraphCandidates(s);
     rows = live_rows_;
     graph_attempt_rows_ = rows;
     dims = s.index_dim;
@@ -64,14 +66,6 @@ Status Collection::AutoChooseGraph() {
       MRLDB_ASSIGN_OR_RETURN(const std::vector<float> v, RowPrefix(row, s.dim));
       sample.rows.insert(sample.rows.end(), v.begin(), v.end());
     }
-  }
-  std::vector<std::pair<uint32_t, GraphCodes>> candidates;
-  for (uint32_t g : spec().granularities) {
-    if (g < 16 || g > 128) continue;
-    for (GraphCodes c : {GraphCodes::kFloat32, GraphCodes::kInt8}) candidates.push_back({g, c});
-  }
-  if (std::find(candidates.begin(), candidates.end(), std::make_pair(dims, codes)) == candidates.end()) {
-    candidates.push_back({dims, codes});
   }
   o.cancel = &tune_cancel_;
   if (log_) {

@@ -42,18 +42,6 @@ Result<int> MatryoshkaAnalysis::LabelColumn(const Collection& c, const std::stri
   return col;
 }
 
-uint32_t MatryoshkaAnalysis::AnalyzedKeep(const PrefixAnalysis& analysis, uint32_t dims,
-                                          uint32_t k) {
-  if (analysis.rows == 0) return 0;
-  for (const PrefixQuality& q : analysis.levels) {
-    if (q.dims != dims) continue;
-    const double measured = q.shortlist ? q.shortlist : 2.0 * kMaxAnalyzedShortlist;
-    const double keep = 1.5 * measured * std::sqrt(std::max(1.0, k / 10.0));
-    return uint32_t(std::min<double>(std::ceil(keep), kMaxSearchEf));
-  }
-  return 0;
-}
-
 Result<Cascade> MatryoshkaAnalysis::Resolve(const Collection& c, const PredictOptions& o,
                                             bool calibration) {
   const CollectionSpec& s = c.spec();

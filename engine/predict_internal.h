@@ -82,10 +82,24 @@ class MatryoshkaAnalysis {
                                     const FilterMatch* voters, uint64_t exclude);
   // Labelled rows sampled deterministically (at most n, ascending).
   static std::vector<uint64_t> SampleRows(const std::vector<uint64_t>& rows, size_t n);
-  // The smallest keep at granularity `dims` that ANALYZE's measurements ask for k results
-  // (1.5x the measured shortlist, grown with k by (k / 10)^0.5); 0 without an analysis or when
-  // `dims` was not measured. For the derived default plan and PREDICT's default shortlist.
+  // The exact shortlist at granularity `dims` that ANALYZE measured for the top 10, grown with
+  // k by (k / 10)^0.5; 2 x kMaxAnalyzedShortlist when even that many did not hold the target; 0
+  // without an analysis or when `dims` was not measured. Tune starts its sweeps there.
+  static double AnalyzedShortlist(const PrefixAnalysis& analysis, uint32_t dims, uint32_t k);
+  // The smallest keep at granularity `dims` that ANALYZE's measurements ask for k results: 1.5x
+  // AnalyzedShortlist (0 as it), at most kMaxSearchEf. For the derived default plan and
+  // PREDICT's default shortlist.
   static uint32_t AnalyzedKeep(const PrefixAnalysis& analysis, uint32_t dims, uint32_t k);
+  // Whether ANALYZE found the index prefix too weak to shortlist from: the smallest granularity
+  // whose exact shortlist is at most kGoodShortlist (PrefixAnalysis::graph_prefix) lies above it.
+  static bool WeakIndexPrefix(const PrefixAnalysis& analysis, uint32_t index_dim) {
+    return analysis.rows > 0 && analysis.graph_prefix > index_dim;
+  }
+  // Where the index prefix is weak: the granularity above it (D: exact search) whose scan over
+  // `rows` rows, keeping AnalyzedKeep for k, costs least by a count of values (rows x g scanned,
+  // then per candidate its re-rank's D - g values and a fixed cost); else 0. Tune measures it.
+  static uint32_t CheapestScan(const PrefixAnalysis& analysis, const CollectionSpec& s,
+                               uint64_t rows, uint32_t k);
 
   // Exact search at every granularity of the ladder at once (one pass over the blocks): the
   // `keep` nearest live rows per granularity and the 10 nearest by the ladder's last block

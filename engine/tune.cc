@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <unordered_set>
 
@@ -26,6 +27,7 @@
 
 #include "engine/collection.h"
 #include "engine/graph_search.h"
+#include "engine/predict_internal.h"
 
 namespace mrldb {
 namespace {
@@ -47,6 +49,14 @@ struct Point {
   uint64_t keep0 = 0;
   double recall = -1, ms = 0;
   bool hit = false;  // reached the goal
+  uint64_t miss = 0;  // the largest shortlist of the same shape measured missing the goal
+};
+
+// A funnel shape: stage 0 on the graph (first = index_dim) or a scan of the prefix `first`
+// (first = D: exact search), then, when set, a middle granularity keeping a quarter, then D.
+struct Shape {
+  uint32_t first = 0;
+  uint32_t middle = 0;
 };
 
 }  // namespace
@@ -78,8 +88,10 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   TuneSample tune_set, held_back;
   TuneReport best;
   uint64_t next0 = 0;
+  PrefixAnalysis analysis;  // copied: an ANALYZE may store another meanwhile
   {
     std::shared_lock lock(mu_);
+    analysis = s.analysis;
     best.rows = live_rows_;
     next0 = next_row_;
     if (live_rows_ < uint64_t{k} + loo) {
@@ -191,67 +203,107 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
     return Status::Ok();
   };
 
-  // Shapes: straight to D, and through one middle granularity (the paper's funnel, shortened).
-  std::vector<uint32_t> middles = {0};
+  // Shapes: stage 0 on the graph at the index prefix, straight to D or through one middle
+  // granularity (the paper's funnel, shortened). Where a stored ANALYZE found the index prefix
+  // too weak to shortlist from, exact search and the cheapest scan of a larger prefix by its
+  // measurements are measured first: on such prefixes the graph's shortlist can cost more than
+  // a scan (flat 20,000 x 256 set: FUNNEL (64 KEEP 7744, 256) ran at a fifth to a ninth of
+  // exact search's speed), and their latency bounds how far the graph's sweep goes.
+  std::vector<Shape> shapes;
+  if (const uint32_t g = MatryoshkaAnalysis::CheapestScan(analysis, s, live, k)) {
+    shapes.push_back({s.dim, 0});
+    if (g < s.dim) shapes.push_back({g, 0});
+  }
+  const size_t graph_shapes = shapes.size();
+  shapes.push_back({s.index_dim, 0});
+  std::vector<uint32_t> middles;
   for (uint32_t g : s.granularities) {
     if (g > s.index_dim && g < s.dim) middles.push_back(g);
   }
-  if (middles.size() > 3) middles = {0, middles[middles.size() / 2], middles.back()};
+  if (middles.size() > 2) middles = {middles[(middles.size() - 1) / 2], middles.back()};
+  for (uint32_t m : middles) shapes.push_back({s.index_dim, m});
   // The measured searches ask for kk + loo (one is the query itself), so every keep covers it.
   auto min_keep = [&](uint32_t kk) { return std::max<uint64_t>(kk + loo, std::min<uint64_t>(10, live)); };
   auto max_keep = [&](uint32_t kk) {
     return std::max<uint64_t>(min_keep(kk), std::min<uint64_t>(live, 20000));
   };
-  auto plan_of = [&](uint32_t middle, uint64_t keep0, uint32_t kk) {
-    std::vector<FunnelStage> stages = {{s.index_dim, uint32_t(keep0)}};
-    if (middle) stages.push_back({middle, uint32_t(std::max<uint64_t>(kk + loo, keep0 / 4))});
-    if (s.index_dim != s.dim) stages.push_back({s.dim, 0});
-    return SearchPlan::Funnel(stages, uint32_t(keep0));
+  auto plan_of = [&](const Shape& shape, uint64_t keep0, uint32_t kk) {
+    std::vector<FunnelStage> stages = {{shape.first, uint32_t(keep0)}};
+    if (shape.middle) stages.push_back({shape.middle, uint32_t(std::max<uint64_t>(kk + loo, keep0 / 4))});
+    if (shape.first != s.dim) stages.push_back({s.dim, 0});
+    return SearchPlan::Funnel(stages, shape.first == s.index_dim ? uint32_t(keep0) : 0);
+  };
+  // Where a shape's sweep starts: the exact shortlist ANALYZE measured at its first granularity
+  // (a shortlist the graph finds holds no more of the top k than the exact one of the same
+  // length, so shorter ones miss but for sampling noise), else the smallest keep.
+  auto seed = [&](const Shape& shape, uint32_t kk) {
+    const double measured = MatryoshkaAnalysis::AnalyzedShortlist(analysis, shape.first, kk);
+    return std::max<uint64_t>(min_keep(kk), uint64_t(measured));
   };
   const double goal = std::min(1.0, options.target_recall + kMargin);
-  // The smallest shortlist from `from` on reaching the goal on the tuning half: doubling, then
-  // bisection between the last miss and the hit; the best recall measured when none reaches it.
-  auto search_keep = [&](uint32_t middle, uint32_t kk, uint64_t from) -> Result<Point> {
-    const uint64_t top = max_keep(kk);
-    Point found, best_miss;
-    uint64_t miss = 0;
-    for (uint64_t keep0 = std::min(from, top);; keep0 = std::min(top, keep0 * 2)) {
+  // The smallest shortlist reaching the goal on the tuning half: from `from`, doubling up to a
+  // hit, or halving down to a miss when `from` hits already (a seed may lie above what is
+  // needed); then bisection between the last miss and the hit. `miss` is a shortlist known to
+  // miss (0: none). A shape still missing at a latency above `bound_ms` (another shape's hit)
+  // stops growing: a longer shortlist is only slower; one hitting at more than twice that
+  // latency is not refined: halving a shortlist at most halves the latency. Returns the hit,
+  // else the best recall measured; Point::miss is the largest shortlist that missed.
+  auto search_keep = [&](const Shape& shape, uint32_t kk, uint64_t from, uint64_t miss,
+                         double bound_ms) -> Result<Point> {
+    const uint64_t low = min_keep(kk), top = max_keep(kk);
+    auto at = [&](uint64_t keep0) -> Result<Point> {
       Point p{keep0};
-      MRLDB_RETURN_IF_ERROR(measure(plan_of(middle, keep0, kk), tune_set, kk, &p));
-      if (p.recall >= goal) {
+      MRLDB_RETURN_IF_ERROR(measure(plan_of(shape, keep0, kk), tune_set, kk, &p));
+      p.hit = p.recall >= goal;
+      return p;
+    };
+    MRLDB_ASSIGN_OR_RETURN(Point found, at(std::clamp(from, low, top)));
+    auto beaten = [&](const Point& p) { return p.ms > 2 * bound_ms; };
+    if (found.hit && !beaten(found)) {
+      for (uint64_t down = std::max(low, found.keep0 / 2); down < found.keep0 && down > miss;
+           down = std::max(low, found.keep0 / 2)) {
+        MRLDB_ASSIGN_OR_RETURN(Point p, at(down));
+        if (!p.hit) {
+          miss = down;
+          break;
+        }
         found = p;
-        found.hit = true;
-        break;
       }
-      miss = keep0;
-      if (p.recall > best_miss.recall) best_miss = p;
-      if (keep0 == top) break;
+    } else {
+      Point best_miss = found;
+      while (!found.hit) {
+        miss = found.keep0;
+        if (found.recall > best_miss.recall) best_miss = found;
+        if (found.keep0 == top || found.ms > bound_ms) {
+          best_miss.miss = miss;
+          return best_miss;
+        }
+        MRLDB_ASSIGN_OR_RETURN(found, at(std::min(top, found.keep0 * 2)));
+      }
     }
-    if (!found.hit) return best_miss;
-    for (int step = 0; step < kBisections && miss && found.keep0 - miss > 1; ++step) {
-      Point p{(miss + found.keep0) / 2};
-      MRLDB_RETURN_IF_ERROR(measure(plan_of(middle, p.keep0, kk), tune_set, kk, &p));
-      if (p.recall >= goal) {
+    for (int step = 0; step < kBisections && miss && found.keep0 - miss > 1 && !beaten(found); ++step) {
+      MRLDB_ASSIGN_OR_RETURN(Point p, at((miss + found.keep0) / 2));
+      if (p.hit) {
         found = p;
-        found.hit = true;
       } else {
         miss = p.keep0;
       }
     }
+    found.miss = miss;
     return found;
   };
   // Validation on the held-back half: the shortlist grows (by 1/8 at a time) until it reaches
   // the target there too, or cannot grow. Returns the held-back recall.
-  auto confirm = [&](uint32_t middle, uint32_t kk, Point* p) -> Result<double> {
+  auto confirm = [&](const Shape& shape, uint32_t kk, Point* p) -> Result<double> {
     const uint64_t top = max_keep(kk);
     for (uint64_t keep0 = p->keep0;;) {
       Point held{keep0};
-      MRLDB_RETURN_IF_ERROR(measure(plan_of(middle, keep0, kk), held_back, kk, &held));
+      MRLDB_RETURN_IF_ERROR(measure(plan_of(shape, keep0, kk), held_back, kk, &held));
       if (keep0 != p->keep0) {
         const bool hit = p->hit;
         *p = Point{keep0};
         p->hit = hit;
-        MRLDB_RETURN_IF_ERROR(measure(plan_of(middle, keep0, kk), tune_set, kk, p));
+        MRLDB_RETURN_IF_ERROR(measure(plan_of(shape, keep0, kk), tune_set, kk, p));
       }
       if (held.recall >= options.target_recall || keep0 == top) {
         p->hit = p->hit && held.recall >= options.target_recall;
@@ -261,33 +313,50 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
     }
   };
 
-  // The cheapest shape reaching the goal (or, when none does, the best recall).
+  // The cheapest shape reaching the goal (or, when none does, the best recall). A middle stage
+  // only drops candidates of the same stage 0, so a middle shape misses wherever the straight
+  // one does: its sweep starts at the straight shape's hit, above its last miss.
   Point chosen, straight;
-  uint32_t middle = 0;
-  for (uint32_t m : middles) {
-    MRLDB_ASSIGN_OR_RETURN(Point p, search_keep(m, k, min_keep(k)));
-    if (m == 0) straight = p;
+  size_t pick = 0;
+  best.analysed = analysis.rows > 0;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& shape = shapes[i];
+    const double bound = chosen.hit ? chosen.ms : std::numeric_limits<double>::infinity();
+    uint64_t from = seed(shape, k), miss = 0;
+    if (shape.middle) {
+      if (!straight.hit && straight.keep0 == max_keep(k)) break;  // out of reach
+      from = straight.hit ? straight.keep0 : straight.keep0 * 2;
+      miss = straight.miss;
+    }
+    if (i == graph_shapes) best.start_keep = uint32_t(std::min(from, max_keep(k)));
+    MRLDB_ASSIGN_OR_RETURN(Point p, search_keep(shape, k, from, miss, bound));
+    if (i == graph_shapes) straight = p;
+    best.shapes.push_back({plan_of(shape, p.keep0, k), p.recall, p.ms, p.hit});
     if (p.hit ? !chosen.hit || p.ms < chosen.ms : !chosen.hit && p.recall > chosen.recall) {
       chosen = p;
-      middle = m;
+      pick = i;
     }
   }
-  MRLDB_ASSIGN_OR_RETURN(best.held_back_recall, confirm(middle, k, &chosen));
-  best.plan = plan_of(middle, chosen.keep0, k);
+  MRLDB_ASSIGN_OR_RETURN(best.held_back_recall, confirm(shapes[pick], k, &chosen));
+  best.plan = plan_of(shapes[pick], chosen.keep0, k);
   best.recall = chosen.recall;
   best.ms_per_query = chosen.ms;
   best.reached_target = chosen.hit;
-  if (wide_k) {
+  if (wide_k && shapes[pick].first == s.index_dim) {
     // The straight shape at k and at wide_k: a middle stage keeping k + 1 of keep0 / 4 is a
     // bargain at k that a wider k does not get (measured: 64 KEEP 412, 128 KEEP 103 against a
-    // straight 64 KEEP 113 for k = 100 on weak prefixes).
-    if (middle == 0) {
+    // straight 64 KEEP 113 for k = 100 on weak prefixes). A plan starting with a scan is scaled
+    // for another k as a hand-set one is (mrldb/types.h, DefaultPlan).
+    const Shape& graph = shapes[graph_shapes];
+    if (pick == graph_shapes) {
       straight = chosen;
     } else {
-      MRLDB_RETURN_IF_ERROR(confirm(0, k, &straight).status());
+      MRLDB_RETURN_IF_ERROR(confirm(graph, k, &straight).status());
     }
-    MRLDB_ASSIGN_OR_RETURN(Point w, search_keep(0, wide_k, std::max(min_keep(wide_k), straight.keep0)));
-    MRLDB_ASSIGN_OR_RETURN(best.wide_held_back_recall, confirm(0, wide_k, &w));
+    MRLDB_ASSIGN_OR_RETURN(
+        Point w, search_keep(graph, wide_k, std::max(min_keep(wide_k), straight.keep0), 0,
+                             std::numeric_limits<double>::infinity()));
+    MRLDB_ASSIGN_OR_RETURN(best.wide_held_back_recall, confirm(graph, wide_k, &w));
     best.wide_k = wide_k;
     best.straight_keep = uint32_t(straight.keep0);
     best.wide_keep = uint32_t(w.keep0);

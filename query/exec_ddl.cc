@@ -395,10 +395,18 @@ Result<ResultSet> Session::Impl::Tune(const query::Tune& s, const query::Positio
   ResultSet r;
   r.columns = {{"plan", CellType::kText}, {"recall", CellType::kFloat},
                {"held_back_recall", CellType::kFloat}, {"ms_per_query", CellType::kFloat},
-               {"reached_target", CellType::kBool}, {"plans_tried", CellType::kBigint}};
+               {"reached_target", CellType::kBool}, {"plans_tried", CellType::kBigint},
+               {"shapes", CellType::kText}};
+  std::string shapes;
+  for (const TuneShape& t : report->shapes) {
+    shapes += fmt::format("{}{}: recall {:.3f}, {:.3f} ms{}", shapes.empty() ? "" : "; ",
+                          t.plan.ToString(), t.recall, t.ms, t.reached ? "" : ", short");
+  }
+  if (report->analysed) shapes += " (sweeps started from ANALYZE's shortlists)";
   r.rows.push_back({Cell{report->plan.ToString()}, Cell{report->recall},
                     Cell{report->held_back_recall}, Cell{report->ms_per_query},
-                    Cell{report->reached_target}, Cell{int64_t(report->plans_tried)}});
+                    Cell{report->reached_target}, Cell{int64_t(report->plans_tried)},
+                    Cell{shapes}});
   r.tag = "TUNE";
   return r;
 }

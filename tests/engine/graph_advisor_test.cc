@@ -95,6 +95,43 @@ TEST(GraphAdvisor, ChoosesOnlyAClearlyFasterGraph) {
   EXPECT_EQ(ChooseGraph(m, 64, f32, 1.25), nullptr);  // none reaches it
 }
 
+// Without an analysis every ladder prefix from 16 to 128 is measured (float32 and int8) beside
+// the current graph; a stored ANALYZE drops the prefixes whose exact shortlist held the target
+// only beyond kMaxAnalyzedShortlist and adds its graph_prefix above 128.
+TEST(GraphAdvisor, CandidatesFollowTheAnalysis) {
+  CollectionSpec spec = Spec(Metric::kCosine);
+  spec.granularities = {16, 32, 64, 128, 256};
+  spec.index_dim = 64;
+  spec.hnsw.codes = GraphCodes::kFloat32;
+  auto dims = [](const std::vector<std::pair<uint32_t, GraphCodes>>& c) {
+    std::vector<uint32_t> out;
+    for (const auto& [d, codes] : c) {
+      if (codes == GraphCodes::kFloat32) out.push_back(d);
+    }
+    return out;
+  };
+  auto plain = GraphCandidates(spec);
+  EXPECT_EQ(plain.size(), 8u);
+  EXPECT_EQ(dims(plain), (std::vector<uint32_t>{16, 32, 64, 128}));
+  PrefixAnalysis& a = spec.analysis;
+  a.rows = 10000;
+  a.graph_prefix = 256;
+  for (uint32_t g : spec.granularities) {
+    PrefixQuality q;
+    q.dims = g;
+    q.shortlist = g <= 32 ? 0 : g == 256 ? 10 : 2000;  // 16 and 32: beyond 4096
+    a.levels.push_back(q);
+  }
+  auto analysed = GraphCandidates(spec);
+  EXPECT_EQ(dims(analysed), (std::vector<uint32_t>{64, 128, 256}));
+  EXPECT_EQ(analysed.size(), 6u);
+  spec.index_dim = 16;  // the current graph is measured even on a hopeless prefix
+  spec.hnsw.codes = GraphCodes::kInt8;
+  analysed = GraphCandidates(spec);
+  ASSERT_EQ(analysed.size(), 7u);
+  EXPECT_EQ(analysed.back(), std::make_pair(16u, GraphCodes::kInt8));
+}
+
 // With auto_graph, a collection built on the 128-dim prefix gets measured, the choice is
 // recorded (DESCRIBE's graph_choice), a chosen graph is rebuilt and tuned again, and the plan in
 // force still holds on unseen queries. Which graph wins is the measurement's (wall-clock) call.

@@ -321,6 +321,10 @@ TEST_F(SessionTest, DescribeShowsThePlanInForceItsSourceAndTheTarget) {
 
   auto tuned = Run("TUNE v FOR RECALL 0.9 AT 5 USING QUERIES FROM 'q.npy'");
   ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
+  ASSERT_EQ(tuned->columns.back().name, "shapes");  // each shape measured, with its figures
+  const std::string shapes = std::get<std::string>(tuned->rows.at(0).back());
+  EXPECT_EQ(shapes.rfind("FUNNEL (8) EF ", 0), 0u) << shapes;
+  EXPECT_NE(shapes.find(": recall "), std::string::npos) << shapes;
   rows = describe();
   EXPECT_EQ(rows["(plan_source)"].first, "TUNE");
   EXPECT_EQ(rows["(plan_source)"].second.rfind("for recall@5 0.9 at 300 rows; held-back recall ", 0), 0u)

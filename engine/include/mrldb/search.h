@@ -158,6 +158,14 @@ struct TuneOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
+// One funnel shape Tune measured, at the shortlist its sweep settled on.
+struct TuneShape {
+  SearchPlan plan;
+  double recall = 0;     // recall@k on the tuning half
+  double ms = 0;         // mean latency per query, one thread
+  bool reached = false;  // reached the target + 0.005 there
+};
+
 struct TuneReport {
   SearchPlan plan;             // the cheapest plan measured at or above the target
   double recall = 0;           // its measured recall@k on the half of the sample that chose it
@@ -172,6 +180,15 @@ struct TuneReport {
   // all 0; and its held-back recall@wide_k.
   uint32_t wide_k = 0, straight_keep = 0, wide_keep = 0;
   double wide_held_back_recall = 0;
+  // Whether a stored ANALYZE (CollectionSpec::analysis) steered the tune: each shape's sweep
+  // starts at the exact shortlist it measured at the shape's first granularity (halving down
+  // when that reaches the target already, doubling up when not), and where
+  // it found the index prefix too weak to shortlist from (PrefixAnalysis::graph_prefix above
+  // index_dim), a scan of graph_prefix and exact search are measured before the graph's shapes.
+  bool analysed = false;
+  // The first stage-0 shortlist measured for the graph's straight funnel (index prefix, then D).
+  uint32_t start_keep = 0;
+  std::vector<TuneShape> shapes;  // in the order measured
 };
 
 }  // namespace mrldb
