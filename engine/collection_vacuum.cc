@@ -9,7 +9,8 @@
 //   2. one WriteBatch per slice of rows replaces that slice's groups: every live row keeps its
 //      exact bytes, so any prefix of these batches that a crash leaves is a correct database;
 //   3. the 'x' record (dead rows covered) once every slice is written;
-//   4. CompactRange over the collection's 'v' keys (RocksDB's own crash-safe file switch).
+//   4. a flush of every memtable (so the WAL holding the rewritten groups can go), then
+//      CompactRange over the collection's 'v' keys (RocksDB's own crash-safe file switch).
 // A row is dropped only when it is dead in the published state, which follows its committed
 // tombstone batch; the WAL replays a prefix, so a surviving vacuum batch implies its tombstones.
 #include <algorithm>
@@ -103,6 +104,9 @@ Result<VacuumReport> Collection::Vacuum(const VacuumOptions& options) {
     vacuumed_dead_ = std::max(vacuumed_dead_, report.dead_rows);
   }
   if (report.groups_rewritten > 0) {
+    // Every family's memtable to SST files first: the WAL holding the rewritten groups stays on
+    // disk until no family needs it, and the rows family may not flush for a long time.
+    MRLDB_RETURN_IF_ERROR(kv_->Flush());
     // The background vacuum has no cancel flag of its own: a close or drop stops its compaction.
     const std::atomic<bool>* cancel = options.cancel ? options.cancel : &tune_cancel_;
     Status st = kv_->CompactRange(storage::Cf::kVectors, lower, upper, cancel);
