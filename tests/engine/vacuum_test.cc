@@ -13,8 +13,10 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include "mrldb/database.h"
+#include "storage/key_format.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -347,6 +349,51 @@ TEST(Vacuum, CancelStopsBetweenSlicesAndLeavesACorrectDatabase) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_GT(r->groups_rewritten, 0u);
   testing::ExpectSameHits(before, RunAll(db.get()));
+}
+
+// Keys under `prefix` in the vectors family, read with RocksDB directly (the database closed).
+size_t VectorKeys(const std::string& path, const std::string& prefix) {
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{storage::kCfDefault, {}},
+                                                      {storage::kCfRows, {}},
+                                                      {storage::kCfVectors, {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> hs;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, cfs, &hs, &raw).ok());
+  if (raw == nullptr) return 0;
+  size_t n = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions(), hs[2]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  }
+  for (auto* h : hs) EXPECT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+  delete raw;
+  return n;
+}
+
+TEST(Vacuum, ADropStopsAVacuumAndNoGroupComesBack) {
+  TempDir dir;
+  Model m;
+  auto db = testing::OpenOrDie(dir.path(), Options());
+  ASSERT_OK(db->CreateCollection(Spec()));  // the database's first collection: cid 1
+  Fill(db.get(), &m, 0, 5000);
+  std::vector<int64_t> dead;
+  for (int64_t id = 0; id < 5000; id += 2) dead.push_back(id);
+  Remove(db.get(), &m, dead);
+  VacuumOptions vo;
+  bool dropped = false;
+  vo.progress = [&](const VacuumProgress&) {  // after the first slice's write
+    if (dropped) return;
+    dropped = true;
+    const Status st = db->DropCollection("docs");
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  };
+  auto r = db->Vacuum("docs", vo);
+  ASSERT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("the collection was dropped"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(db->Vacuum("docs").status().code(), Status::Code::kNotFound);
+  ASSERT_OK(db->Close());
+  EXPECT_EQ(VectorKeys(dir.path(), storage::CollectionPrefix(storage::kTagSegment, 1)), 0u);
 }
 
 TEST(Vacuum, TheBackgroundVacuumRunsPastItsShare) {
