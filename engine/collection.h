@@ -140,6 +140,8 @@ class Collection {
   // Whether the background vacuum is due: the rows that died since the last vacuum are at least
   // `share` of the rows stored and at least `min_rows`.
   bool VacuumDue(double share, uint64_t min_rows) const;
+  // The background vacuum: Vacuum, with one log line saying what it freed or why it failed.
+  void AutoVacuum();
   // Makes a running or later AutoTune or Vacuum stop without storing anything (the database
   // closes).
   void CancelTuning() { tune_cancel_ = true; }

@@ -37,6 +37,20 @@ bool Collection::VacuumDue(double share, uint64_t min_rows) const {
   return fresh >= std::max<uint64_t>(min_rows, 1) && double(fresh) >= share * double(stored);
 }
 
+void Collection::AutoVacuum() {
+  auto r = Vacuum(VacuumOptions{});
+  if (!log_ || r.status().code() == Status::Code::kCancelled) return;
+  if (!r.ok()) {
+    log_(fmt::format("collection '{}': background vacuum failed (its dead rows stay stored until "
+                     "the next one): {}", spec().name, r.status().message()));
+    return;
+  }
+  log_(fmt::format("collection '{}': vacuumed {} dead rows: {:.1f} MiB of vectors freed, vector "
+                   "storage {:.1f} MiB -> {:.1f} MiB", spec().name, r->dead_rows,
+                   r->bytes_freed / 1048576.0, r->disk_bytes_before / 1048576.0,
+                   r->disk_bytes_after / 1048576.0));
+}
+
 Result<VacuumReport> Collection::Vacuum(const VacuumOptions& options) {
   std::lock_guard vacuum_lock(vacuum_mu_);
   VacuumReport report;

@@ -92,7 +92,7 @@ class DatabaseImpl final : public Database {
         for (auto& [name, c] : collections_) all.push_back(c);
       }
       for (auto& c : all) {
-        if (VacuumDue(*c)) AutoVacuum(*c);
+        if (VacuumDue(*c)) c->AutoVacuum();
         if (!options_.auto_tune) continue;
         Status st;
         if (c->AutoTuneDue(options_.auto_tune_min_rows)) {
@@ -111,21 +111,6 @@ class DatabaseImpl final : public Database {
 
   bool VacuumDue(const Collection& c) const {
     return c.VacuumDue(options_.auto_vacuum_share, options_.auto_vacuum_min_rows);
-  }
-
-  void AutoVacuum(Collection& c) {
-    auto r = c.Vacuum(VacuumOptions{});
-    if (!r.ok()) {
-      if (r.status().code() != Status::Code::kCancelled) {
-        log_(fmt::format("collection '{}': background vacuum failed (its dead rows stay stored "
-                         "until the next one): {}", c.spec().name, r.status().message()));
-      }
-      return;
-    }
-    log_(fmt::format("collection '{}': vacuumed {} dead rows: {:.1f} MiB of vectors freed, "
-                     "vector storage {:.1f} MiB -> {:.1f} MiB", c.spec().name, r->dead_rows,
-                     r->bytes_freed / 1048576.0, r->disk_bytes_before / 1048576.0,
-                     r->disk_bytes_after / 1048576.0));
   }
 
   Status WaitForTuning() override {
