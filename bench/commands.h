@@ -28,5 +28,7 @@ void AddLoadBench(CLI::App* app, Runner* run);
 void AddGraphBench(CLI::App* app, Runner* run);
 // bench/predict_bench.cc: PREDICT's cascade against exact k-NN classification.
 void AddPredictBench(CLI::App* app, Runner* run);
+// bench/vacuum_bench.cc: storage before and after VACUUM of deleted and replaced rows.
+void AddVacuumBench(CLI::App* app, Runner* run);
 
 }  // namespace mrldb::bench

@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
   mrldb::bench::AddRecoveryBench(&app, &run);
   mrldb::bench::AddLoadBench(&app, &run);
   mrldb::bench::AddPredictBench(&app, &run);
+  mrldb::bench::AddVacuumBench(&app, &run);
   if (int rc = mrldb::cli::Parse(&app, argc, argv); rc >= 0) return rc;
   return run();
 }

@@ -48,6 +48,14 @@ Status Collection::Load() {
   } else if (!st.IsNotFound()) {
     return st;
   }
+  std::string vacuumed;
+  st = kv_->Get(storage::Cf::kRows, storage::VacuumRecordKey(cid), &vacuumed);
+  if (st.ok()) {
+    if (vacuumed.size() != 8) return Status::Corruption("vacuum record is not 8 bytes");
+    vacuumed_dead_ = storage::DecodeFixed64(vacuumed.data());
+  } else if (!st.IsNotFound()) {
+    return st;
+  }
   keys_.assign(next_row_, Key{int64_t{0}});
   live_.assign(next_row_, 0);
   for (auto& col : attrs_) col.assign(next_row_, Value{});
@@ -446,8 +454,10 @@ CollectionInfo Collection::Info() const {
   // in the graph, so counting from it showed those rows as both indexed and pending.
   info.index_pending_rows = live_rows_ - std::min(live_rows_, info.index_live_rows);
   info.index_memory_bytes = graph_->MemoryBytes();
+  const uint64_t dead = next_row_ - live_rows_;
+  info.unvacuumed_rows = dead - std::min(dead, vacuumed_dead_);
   for (char tag : {storage::kTagAllocator, storage::kTagIdIndex, storage::kTagRow,
-                   storage::kTagTombstone, storage::kTagSegment}) {
+                   storage::kTagTombstone, storage::kTagVacuumed, storage::kTagSegment}) {
     const std::string prefix = storage::CollectionPrefix(tag, desc_.cid);
     info.disk_bytes += kv_->ApproximateBytes(
         tag == storage::kTagSegment ? storage::Cf::kVectors : storage::Cf::kRows, prefix,

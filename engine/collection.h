@@ -135,10 +135,21 @@ class Collection {
   // The device graph (engine/device_graph.cc; docs/architecture.md, "The GPU graph"). Due when
   // the collection has a device copy (it was searched on the GPU) and no usable graph, or too
   // many rows came after it; BuildDeviceGraph builds it on the device (synchronously; the
-  // background tuner thread calls it when due) and saves it beside the HNSW graph.
+  // background tuner thread calls it when due) and saves it in <db>/gpu/.
   bool DeviceGraphDue() const;
   Status BuildDeviceGraph();
-  // Makes a running or later AutoTune stop without storing anything (the database closes).
+  // VACUUM (engine/collection_vacuum.cc; Database::Vacuum): rewrites the complete row groups
+  // that store rows dead at its start without them, one slice of rows per RocksDB write, then
+  // compacts the collection's vector keys. Vacuums of one collection are serialized; writes and
+  // searches go on. Cancelled by options.cancel and by CancelTuning / SetDropped.
+  Result<VacuumReport> Vacuum(const VacuumOptions& options);
+  // Whether the background vacuum is due: the rows that died since the last vacuum are at least
+  // `share` of the rows stored and at least `min_rows`.
+  bool VacuumDue(double share, uint64_t min_rows) const;
+  // The background vacuum: Vacuum, with one log line saying what it freed or why it failed.
+  void AutoVacuum();
+  // Makes a running or later AutoTune or Vacuum stop without storing anything (the database
+  // closes).
   void CancelTuning() { tune_cancel_ = true; }
   // The collection is being dropped (or, `dropped` false, the drop failed): cancels tuning and
   // makes descriptor writes (plans, ALTER) fail, so that none recreates its catalog entry.
@@ -417,7 +428,13 @@ class Collection {
     bool made = false;
   } attempt_;                                               // GUARDED_BY(mu_)
   bool dropped_ = false;                                    // GUARDED_BY(mu_)
-  std::atomic<bool> tune_cancel_{false};
+  std::atomic<bool> tune_cancel_{false};  // also stops a vacuum
+  // Vacuum (engine/collection_vacuum.cc). vacuum_mu_ serializes vacuums; vacuum_write_mu_ is
+  // held by a vacuum around each of its writes and taken by SetDropped once tune_cancel_ is
+  // set, so that no vacuum write lands after the drop's and brings back a dropped group.
+  std::mutex vacuum_mu_;
+  std::mutex vacuum_write_mu_;
+  uint64_t vacuumed_dead_ = 0;  // GUARDED_BY(mu_) dead rows the last vacuum covered ('x')
   std::atomic<uint64_t> graph_attempt_rows_{0};  // live rows at the graph chooser's last attempt
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so

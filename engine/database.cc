@@ -46,7 +46,7 @@ class DatabaseImpl final : public Database {
 
   void StartIndexer() {
     indexer_ = std::thread([this] { IndexerLoop(); });
-    if (options_.auto_tune) tuner_ = std::thread([this] { TunerLoop(); });
+    if (Background()) tuner_ = std::thread([this] { TunerLoop(); });
     residency_->Start();
   }
 
@@ -67,9 +67,13 @@ class DatabaseImpl final : public Database {
     residency_->Stop();
   }
 
-  // Background self-tuning, on a thread of its own: a tune runs for seconds to minutes and must
-  // not hold up the indexer's steps or checkpoints. Every half second it tunes the collections
-  // whose tune is due (Collection::AutoTuneDue), one at a time.
+  // Whether the tuner's thread runs: background tuning or vacuum is on.
+  bool Background() const { return options_.auto_tune || options_.auto_vacuum_share > 0; }
+
+  // Background self-tuning and vacuum, on a thread of its own: a tune or a vacuum runs for
+  // seconds to minutes and must not hold up the indexer's steps or checkpoints. Every half
+  // second it vacuums the collections whose vacuum is due (Collection::VacuumDue), then tunes
+  // those whose tune is due (Collection::AutoTuneDue), one at a time.
   void TunerLoop() {
     for (;;) {
       {
@@ -88,6 +92,8 @@ class DatabaseImpl final : public Database {
         for (auto& [name, c] : collections_) all.push_back(c);
       }
       for (auto& c : all) {
+        if (VacuumDue(*c)) c->AutoVacuum();
+        if (!options_.auto_tune) continue;
         Status st;
         if (c->AutoTuneDue(options_.auto_tune_min_rows)) {
           st = c->AutoTune();
@@ -105,8 +111,12 @@ class DatabaseImpl final : public Database {
     }
   }
 
+  bool VacuumDue(const Collection& c) const {
+    return c.VacuumDue(options_.auto_vacuum_share, options_.auto_vacuum_min_rows);
+  }
+
   Status WaitForTuning() override {
-    if (!options_.auto_tune) return WaitForIndexing(IndexWaitOptions{});
+    if (!Background()) return WaitForIndexing(IndexWaitOptions{});
     for (;;) {
       // Each round: a graph the chooser rebuilt must be built before its plan is tuned.
       MRLDB_RETURN_IF_ERROR(WaitForIndexing(IndexWaitOptions{}));
@@ -115,8 +125,9 @@ class DatabaseImpl final : public Database {
         std::shared_lock lock(mu_);
         MRLDB_RETURN_IF_ERROR(CheckOpen());
         for (auto& [name, c] : collections_) {
-          due |= c->AutoTuneDue(options_.auto_tune_min_rows) ||
-                 (options_.auto_graph && c->AutoGraphDue());
+          due |= VacuumDue(*c) ||
+                 (options_.auto_tune && (c->AutoTuneDue(options_.auto_tune_min_rows) ||
+                                         (options_.auto_graph && c->AutoGraphDue())));
         }
       }
       std::unique_lock<std::mutex> l(indexer_mu_);
@@ -287,7 +298,7 @@ class DatabaseImpl final : public Database {
     rocksdb::WriteBatch wb;
     wb.Delete(kv_->handle(storage::Cf::kDefault), storage::CatalogKey(name));
     for (char tag : {storage::kTagAllocator, storage::kTagIdIndex, storage::kTagRow,
-                     storage::kTagTombstone}) {
+                     storage::kTagTombstone, storage::kTagVacuumed}) {
       std::string p = storage::CollectionPrefix(tag, cid);
       wb.DeleteRange(kv_->handle(storage::Cf::kRows), p, storage::PrefixSuccessor(p));
     }
@@ -428,6 +439,11 @@ class DatabaseImpl final : public Database {
     std::shared_lock lock(mu_);
     MRLDB_RETURN_IF_ERROR(CheckOpen());
     return SaveIndexesLocked();
+  }
+
+  Result<VacuumReport> Vacuum(std::string_view collection, const VacuumOptions& options) override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->Vacuum(options);
   }
 
   Status Backup(const std::string& dir, const std::function<bool(uint64_t)>& progress) override {
@@ -580,6 +596,11 @@ Result<std::unique_ptr<Database>> OpenDatabase(const std::string& path,
   if (path.empty()) return Status::InvalidArgument("database path is empty");
   if (options.memory_budget_bytes && *options.memory_budget_bytes == 0) {
     return Status::InvalidArgument("memory budget is 0 bytes (leave it unset for no budget)");
+  }
+  if (!(options.auto_vacuum_share >= 0 && options.auto_vacuum_share <= 1)) {
+    return Status::InvalidArgument(fmt::format(
+        "auto_vacuum_share must be in 0..1 (0: no background vacuum), not {}",
+        options.auto_vacuum_share));
   }
   MRLDB_ASSIGN_OR_RETURN(auto kv, storage::KvStore::Open(path, options, hooks));
   auto db = std::make_unique<DatabaseImpl>(path, std::move(kv), options);

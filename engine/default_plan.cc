@@ -123,9 +123,13 @@ Status Collection::SetDefaultPlan(const SearchPlan& plan) {
 }
 
 void Collection::SetDropped(bool dropped) {
-  std::unique_lock lock(mu_);
-  dropped_ = dropped;
-  tune_cancel_ = dropped;
+  {
+    std::unique_lock lock(mu_);
+    dropped_ = dropped;
+    tune_cancel_ = dropped;
+  }
+  // A vacuum writing now finishes first; one writing later sees tune_cancel_ and stops.
+  std::lock_guard fence(vacuum_write_mu_);
 }
 
 bool Collection::AutoTuneDue(uint64_t min_rows) const {

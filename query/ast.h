@@ -255,6 +255,11 @@ struct Backup {
   Position path_pos;
 };
 
+struct Vacuum {
+  std::string collection;  // VACUUM c
+  Position collection_pos;
+};
+
 // The clauses PREDICT and TUNE PREDICT share (docs/sql.md, "PREDICT").
 struct PredictClauses {
   std::string label;
@@ -299,7 +304,7 @@ struct Statement {
   std::vector<uint32_t> parameters;
   std::variant<CreateCollection, DropCollection, ShowCollections, Describe, Insert, Delete, Update,
                Select, Explain, Copy, AlterCollection, SetVariable, ShowVariable, Tune,
-               WaitForIndex, Backup, Predict, TunePredict, Analyze, ShowStats>
+               WaitForIndex, Backup, Vacuum, Predict, TunePredict, Analyze, ShowStats>
       node;
 };
 

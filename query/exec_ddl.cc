@@ -1,4 +1,4 @@
-// CREATE / DROP / SHOW COLLECTIONS / DESCRIBE / ALTER / TUNE / WAIT FOR INDEX.
+// CREATE / DROP / SHOW COLLECTIONS / DESCRIBE / ALTER / TUNE / WAIT FOR INDEX / BACKUP / VACUUM.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -176,14 +176,15 @@ Result<ResultSet> Session::Impl::ShowStats(const query::ShowStats& s) {
   ResultSet r;
   r.columns = {{"collection", CellType::kText},        {"rows", CellType::kBigint},
                {"deleted_rows", CellType::kBigint},     {"disk_bytes", CellType::kBigint},
-               {"index_memory_bytes", CellType::kBigint}, {"cache_memory_bytes", CellType::kBigint}};
+               {"index_memory_bytes", CellType::kBigint}, {"cache_memory_bytes", CellType::kBigint},
+               {"unvacuumed_rows", CellType::kBigint}};
   for (const std::string& n : names) {
     auto info = db_->DescribeCollection(n);
     if (!info.ok()) continue;  // dropped meanwhile
     r.rows.push_back({Cell{n}, Cell{int64_t(info->live_rows)},
                       Cell{int64_t(info->allocated_rows - info->live_rows)},
                       Cell{int64_t(info->disk_bytes)}, Cell{int64_t(info->index_memory_bytes)},
-                      Cell{int64_t(info->memory.blocks_bytes)}});
+                      Cell{int64_t(info->memory.blocks_bytes)}, Cell{int64_t(info->unvacuumed_rows)}});
   }
   r.tag = fmt::format("SHOW {}", r.rows.size());
   return r;
@@ -454,6 +455,29 @@ Result<ResultSet> Session::Impl::Backup(const query::Backup& s, const query::Pos
     return st.WithPosition(where.line, where.column);
   }
   return ResultSet{{}, {}, "BACKUP", 0};
+}
+
+Result<ResultSet> Session::Impl::Vacuum(const query::Vacuum& s, const query::Position& pos) {
+  MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(s.collection, s.collection_pos));
+  VacuumOptions o;
+  o.cancel = &cancel_;
+  // The COPY progress channel: rows whose row groups were gone through, of the rows stored.
+  if (options_.progress) {
+    o.progress = [this](const VacuumProgress& p) {
+      if (!options_.progress({p.rows_done, p.rows_total})) cancel_ = true;
+    };
+  }
+  auto r = db_->Vacuum(spec.name, o);
+  if (!r.ok()) return r.status().WithPosition(pos.line, pos.column);
+  ResultSet out;
+  out.columns = {{"dead_rows", CellType::kBigint},         {"groups_rewritten", CellType::kBigint},
+                 {"bytes_freed", CellType::kBigint},       {"disk_bytes_before", CellType::kBigint},
+                 {"disk_bytes_after", CellType::kBigint}};
+  out.rows.push_back({Cell{int64_t(r->dead_rows)}, Cell{int64_t(r->groups_rewritten)},
+                      Cell{int64_t(r->bytes_freed)}, Cell{int64_t(r->disk_bytes_before)},
+                      Cell{int64_t(r->disk_bytes_after)}});
+  out.tag = "VACUUM";
+  return out;
 }
 
 }  // namespace mrldb

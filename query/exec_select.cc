@@ -268,6 +268,13 @@ Result<ResultSet> Session::Impl::ExplainOther(const query::Explain& s, Params pa
                                       copy->path, c.first.name)
                         : fmt::format("scan of {} ({} rows) written to '{}'", c.first.name,
                                       c.second, copy->path)};
+  } else if (const auto* vac = std::get_if<query::Vacuum>(&st.node)) {
+    MRLDB_ASSIGN_OR_RETURN(CollectionSpec spec, Spec(vac->collection, vac->collection_pos));
+    MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db_->DescribeCollection(spec.name));
+    lines = {fmt::format("vacuum of {} ({} rows stored, {} dead since the last vacuum)", spec.name,
+                         info.allocated_rows, info.unvacuumed_rows),
+             "  rewrite the row groups holding dead rows without them (one atomic write per slice)",
+             "  compact the vector storage"};
   } else {
     const std::string_view text = st.text;
     const std::string kind = query::ToUpper(text.substr(0, text.find_first_of(" \t\r\n")));

@@ -119,6 +119,7 @@ class Parser {
   Result<Tune> ParseTune();
   Result<WaitForIndex> ParseWait();
   Result<Backup> ParseBackup();
+  Result<Vacuum> ParseVacuum();
   // PREDICT, TUNE PREDICT and ANALYZE (parser_predict.cc).
   Result<Predict> ParsePredict();
   Result<TunePredict> ParseTunePredict();

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kStatementExpected =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP, PREDICT, ANALYZE or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP, VACUUM, PREDICT, ANALYZE or EXPLAIN)";
 
 // Column types of CREATE COLLECTION (ColumnSpec::type), upper-case.
 constexpr std::string_view kColumnTypes[] = {"TEXT",   "BIGINT", "INT",  "INTEGER", "FLOAT",
@@ -74,6 +74,8 @@ Result<Statement> Parser::ParseStatementHere() {
     status = Store(ParseExplain(), statement);
   } else if (AtKeyword("BACKUP")) {
     status = Store(ParseBackup(), statement);
+  } else if (AtKeyword("VACUUM")) {
+    status = Store(ParseVacuum(), statement);
   } else {
     return SyntaxError(Peek(), kStatementExpected);
   }
@@ -448,6 +450,15 @@ Result<Backup> Parser::ParseBackup() {
   backup.path = Advance().value;
   MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
   return backup;
+}
+
+Result<Vacuum> Parser::ParseVacuum() {
+  Advance();  // VACUUM
+  Vacuum vacuum;
+  vacuum.collection_pos = Peek().pos;
+  MRLDB_ASSIGN_OR_RETURN(vacuum.collection, ParseName("a collection name"));
+  MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));
+  return vacuum;
 }
 
 }  // namespace mrldb::query::internal

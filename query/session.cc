@@ -73,6 +73,7 @@ Result<ResultSet> Session::Impl::Run(const query::Statement& st, std::span<const
         else if constexpr (std::is_same_v<T, query::ShowVariable>) return Show(node, pos);
         else if constexpr (std::is_same_v<T, query::WaitForIndex>) return WaitForIndex(node, pos);
         else if constexpr (std::is_same_v<T, query::Backup>) return Backup(node, pos);
+        else if constexpr (std::is_same_v<T, query::Vacuum>) return Vacuum(node, pos);
         else if constexpr (std::is_same_v<T, query::Predict>) return Predict(node, pos, params, nullptr);
         else if constexpr (std::is_same_v<T, query::TunePredict>) return TunePredict(node, pos);
         else if constexpr (std::is_same_v<T, query::Analyze>) return Analyze(node, pos);

@@ -33,6 +33,7 @@ class Session::Impl {
   Result<ResultSet> Tune(const query::Tune& s, const query::Position& pos);
   Result<ResultSet> WaitForIndex(const query::WaitForIndex& s, const query::Position& pos);
   Result<ResultSet> Backup(const query::Backup& s, const query::Position& pos);
+  Result<ResultSet> Vacuum(const query::Vacuum& s, const query::Position& pos);
   Result<ResultSet> Insert(const query::Insert& s, const query::Position& pos, Params params);
   Result<ResultSet> Delete(const query::Delete& s, const query::Position& pos, Params params);
   Result<ResultSet> Update(const query::Update& s, const query::Position& pos, Params params);

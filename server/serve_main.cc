@@ -78,6 +78,14 @@ void AddServeOptions(CLI::App* app, std::string* path, std::string* token_file,
                 "also choose each collection's index_dim and graph_codes by measurement, "
                 "rebuilding the graph when another is clearly faster for the target (with "
                 "--auto-tune on)");
+  app->add_option("--auto-vacuum-share", db->auto_vacuum_share,
+                  "vacuum a collection in the background once its rows deleted or replaced since "
+                  "its last vacuum are this share of its rows (0: never). Default: 0.2")
+      ->type_name("F")
+      ->check(cli::Number(0, 1));
+  app->add_option("--auto-vacuum-min-rows", db->auto_vacuum_min_rows,
+                  "... and at least N rows. Default: 10000")
+      ->check(cli::Integer(0, kMax));
   cli::AddMemoryBudget(app, &db->memory_budget_bytes);
 }
 

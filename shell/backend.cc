@@ -29,9 +29,10 @@ class LocalBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
-                                           bool auto_tune, std::optional<uint64_t> memory_budget) {
+                                           bool background, std::optional<uint64_t> memory_budget) {
   DatabaseOptions options;
-  options.auto_tune = auto_tune;
+  options.auto_tune = background;
+  if (!background) options.auto_vacuum_share = 0;
   options.memory_budget_bytes = memory_budget;
   auto db = Database::Open(path, options);
   if (!db.ok()) return db.status();

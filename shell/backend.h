@@ -30,11 +30,12 @@ class Backend {
 using ProgressFn = std::function<bool(const CopyProgress&)>;
 
 // Opens (creating when missing) the database at `path`.
-// `auto_tune`: DatabaseOptions::auto_tune (the shell turns it off for -c/-f/stdin runs: a
-// background tune would be cancelled at exit, and its log lines would reach a script's stderr).
+// `background`: DatabaseOptions::auto_tune and the background vacuum (the shell turns both off
+// for -c/-f/stdin runs: a background tune or vacuum would be cancelled at exit, and its log lines
+// would reach a script's stderr; a script runs VACUUM itself where it wants one).
 // `memory_budget`: DatabaseOptions::memory_budget_bytes.
 Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
-                                           bool auto_tune = true,
+                                           bool background = true,
                                            std::optional<uint64_t> memory_budget = {});
 // Connects to `mrldb serve` at "HOST:PORT" (shell/remote_backend.cc); `token` may be empty.
 Result<std::unique_ptr<Backend>> Connect(const std::string& address, const std::string& token,

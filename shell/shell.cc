@@ -158,6 +158,7 @@ bool Shell::RunScript(std::string_view sql) {
       NoteWrite(*st);  // before it runs: a failed COPY may have committed batches
       if (std::holds_alternative<query::WaitForIndex>(st->node)) bar_label = "indexing";
       if (std::holds_alternative<query::Backup>(st->node)) bar_label = "BACKUP";
+      if (std::holds_alternative<query::Vacuum>(st->node)) bar_label = "VACUUM";
       auto r = Execute(piece.text);
       bar.reset();
       bar_label = "COPY";

@@ -34,7 +34,7 @@ struct Shell {
   bool catch_interrupt = false;  // Ctrl-C cancels the running statement (CatchInterrupts)
   bool progress = false;         // progress bars on standard error
   std::optional<ProgressBar> bar;
-  std::string bar_label = "COPY";  // "indexing" for WAIT FOR INDEX, "BACKUP" (bytes)
+  std::string bar_label = "COPY";  // "indexing" for WAIT FOR INDEX, "BACKUP" (bytes), "VACUUM"
   std::set<std::string> written;   // collections written to, as the statements named them
 
   // The backend's progress callback (COPY, WAIT FOR INDEX).

@@ -14,6 +14,7 @@
 //    'i' cid key-bytes         -> fixed64 row id              (primary key -> row id)
 //    'r' cid rowid(8, BE)      -> row record (row_codec.h)    (row id -> key + attributes)
 //    'd' cid rowid(8, BE)      -> ""                          (tombstone: row id is dead)
+//    'x' cid                   -> fixed64 dead rows the last completed VACUUM covered
 //    key-bytes: BIGINT = 8 bytes big-endian with the sign bit flipped; TEXT = the raw bytes.
 //
 //  "vectors" (column-blocked vector data in small row groups; no compression)
@@ -24,6 +25,12 @@
 //    is one key found by arithmetic and one group (norms and values) fits a 4 KiB page. The
 //    norms are ||x[0:g(b))||^2, computed at insert, so that a re-rank at g(b) needs no other
 //    block. Only a block's last group may hold fewer rows; the next write rewrites it whole.
+//    A vacuumed group (format 3) covers all GroupRows rows but stores only those not dead when
+//    VACUUM rewrote it: k x float32 norms, k x width values, then a presence bitmap of
+//    ceil(GroupRows / 8) bytes (bit i of byte i / 8, least significant first: row first + i is
+//    stored), then 1..4 zero bytes that make the length 1 more than a multiple of 4. A full
+//    group's length is a whole number of floats, so the length tells the two kinds apart. Only
+//    complete groups are vacuumed; the last group is never one.
 #pragma once
 
 #include <cstdint>
@@ -34,8 +41,11 @@
 
 namespace mrldb::storage {
 
-// 1: segments of up to 1 MiB per insert batch, without norms. 2: row groups (above).
-inline constexpr uint32_t kFormatVersion = 2;
+// 1: segments of up to 1 MiB per insert batch, without norms. 2: row groups (above). 3: adds
+// vacuumed row groups and the 'x' record; a format 2 database is read as it is and becomes
+// format 3 when VACUUM first writes (KvStore::UpgradeFormat).
+inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kOldestReadableFormat = 2;
 
 inline constexpr char kCfDefault[] = "default";
 inline constexpr char kCfRows[] = "rows";
@@ -50,6 +60,7 @@ inline constexpr char kTagIdIndex = 'i';
 inline constexpr char kTagRow = 'r';
 inline constexpr char kTagTombstone = 'd';
 inline constexpr char kTagSegment = 'v';
+inline constexpr char kTagVacuumed = 'x';
 
 // A row group's value (norms and values) stays within one page of this size, less room for
 // the key and RocksDB's entry and block overhead.
@@ -76,6 +87,7 @@ inline std::string CollectionPrefix(char tag, uint32_t cid) {
   return k;
 }
 inline std::string AllocatorKey(uint32_t cid) { return CollectionPrefix(kTagAllocator, cid); }
+inline std::string VacuumRecordKey(uint32_t cid) { return CollectionPrefix(kTagVacuumed, cid); }
 inline std::string RowKey(char tag, uint32_t cid, uint64_t row) {
   std::string k = CollectionPrefix(tag, cid);
   PutBigEndian64(&k, row);
@@ -93,6 +105,13 @@ inline std::string SegmentKey(uint32_t cid, uint16_t block, uint64_t first_row) 
 }
 // Length of a segment (row group) key; its last 8 bytes are the first row.
 inline constexpr size_t kSegmentKeySize = 1 + 4 + 2 + 8;
+
+// Bytes after the stored rows of a vacuumed group of `group_rows` rows: the presence bitmap and
+// the 1..4 zero bytes that make the value's length 1 mod 4.
+inline constexpr size_t VacuumedTrailerBytes(uint32_t group_rows) {
+  const size_t bitmap = (size_t{group_rows} + 7) / 8;
+  return bitmap + 1 + (4 - bitmap % 4) % 4;
+}
 
 // The smallest key greater than every key starting with `prefix` (prefix must not be all 0xff).
 inline std::string PrefixSuccessor(std::string prefix) {

@@ -350,20 +350,24 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
     PutFixed32(&v, kFormatVersion);
     wb.Put(store->handle(Cf::kDefault), kFormatKey, v);
     MRLDB_RETURN_IF_ERROR(store->Write(&wb, /*sync=*/true));
+    store->format_ = kFormatVersion;
   } else if (!st.ok()) {
     return st;
   } else if (version.size() != 4) {
     return Status::Corruption(fmt::format("'{}': format version record has {} bytes, not 4",
                                           path, version.size()));
-  } else if (uint32_t v = DecodeFixed32(version.data()); v != kFormatVersion) {
+  } else if (uint32_t v = DecodeFixed32(version.data());
+             v < kOldestReadableFormat || v > kFormatVersion) {
     // Format 1 kept vectors in large per-batch segments without norms; no reader of it is kept.
     return Status::VersionMismatch(fmt::format(
-        "'{}' was written in storage format {}, this build reads format {}{}", path, v,
-        kFormatVersion,
+        "'{}' was written in storage format {}, this build reads formats {} and {}{}", path, v,
+        kOldestReadableFormat, kFormatVersion,
         v < kFormatVersion ? " (to migrate: COPY each collection out with the build that wrote it "
                              "and into a new database with this one; docs/storage-format.md, "
                              "\"Migration\")"
                            : ""));
+  } else {
+    store->format_ = v;  // format 2 is read as it is (format 3 only adds vacuumed groups)
   }
   return store;
 }
@@ -607,6 +611,39 @@ Status KvStore::CompactAll() {
         FromRocks(inst_->db->CompactRange(co, h, nullptr, nullptr), "compacting"));
   }
   return Status::Ok();
+}
+
+Status KvStore::UpgradeFormat() {
+  if (format_ >= kFormatVersion) return Status::Ok();
+  rocksdb::WriteBatch wb;
+  std::string v;
+  PutFixed32(&v, kFormatVersion);
+  wb.Put(handle(Cf::kDefault), kFormatKey, v);
+  MRLDB_RETURN_IF_ERROR(Write(&wb, /*sync=*/true));
+  format_ = kFormatVersion;
+  return Status::Ok();
+}
+
+Status KvStore::CompactRange(Cf cf, const std::string& lower, const std::string& upper,
+                             const std::atomic<bool>* cancel) {
+  rocksdb::Status s;
+  {
+    Hold hold(&gate_);
+    if (!inst_ || inst_->read_only || faults_->faulted()) return faults_->WriteError();
+    rocksdb::CompactRangeOptions co;
+    // Writes go on meanwhile: background compactions must not wait for this one.
+    co.exclusive_manual_compaction = false;
+    // Rewrite the bottommost files too: that is where the replaced row groups' old bytes are.
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    // RocksDB only reads the flag (DisableManualCompaction, which writes it, is never called).
+    co.canceled = const_cast<std::atomic<bool>*>(cancel);
+    const rocksdb::Slice begin(lower), end(upper);
+    s = inst_->db->CompactRange(co, inst_->handles[static_cast<int>(cf)], &begin, &end);
+  }
+  if (s.ok()) return Status::Ok();
+  if (s.IsIncomplete() && cancel && *cancel) return Status::Cancelled("compaction cancelled");
+  if (faults_->faulted()) return faults_->WriteError();
+  return FromRocks(s, "compacting");
 }
 
 uint64_t KvStore::WriteBufferLimit(uint64_t budget) {

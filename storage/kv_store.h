@@ -6,6 +6,7 @@
 // Thread safety: all methods may be called concurrently.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -145,6 +146,18 @@ class KvStore {
   Status Flush();
   // Compacts every column family fully (tests use it to reach a steady on-disk state).
   Status CompactAll();
+  // Compacts the keys [lower, upper) of `cf` down to the last level, rewriting every file that
+  // holds one, so that the bytes of the values replaced or deleted there are freed; writes and
+  // background compactions go on meanwhile. `cancel` (may be null) stops it (Cancelled).
+  // Errors: ReadOnly while the store is, the compaction's.
+  Status CompactRange(Cf cf, const std::string& lower, const std::string& upper,
+                      const std::atomic<bool>* cancel);
+  // The storage format the database is in (key_format.h): kFormatVersion, or an older one this
+  // build reads.
+  uint32_t format() const { return format_; }
+  // Makes the database's format kFormatVersion (one synced write) when it is older: call before
+  // the first write that an older format cannot read. Errors: the write's.
+  Status UpgradeFormat();
   // A consistent copy of the whole store in the new directory `dir` (RocksDB's checkpoint:
   // hard links where `dir` is on the same file system, copies elsewhere), taken while writes
   // go on. Errors: IOError (`dir` exists, cannot be written, the disk is full).
@@ -198,6 +211,7 @@ class KvStore {
   std::shared_mutex write_gate_;      // shared: a RocksDB write; exclusive: a recovery
   std::mutex recover_mu_;             // one recovery attempt at a time
   std::chrono::steady_clock::time_point next_attempt_;  // GUARDED_BY(recover_mu_)
+  std::atomic<uint32_t> format_{0};  // set by Open, raised by UpgradeFormat
   uint64_t last_sequence_ = 0;  // the last acknowledged batch, kept across failed reopens
   bool mark_pending_ = false;   // FAILED_WRITES exists (kv_faults.h); GUARDED_BY(write_gate_)
 };

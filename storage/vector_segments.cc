@@ -42,11 +42,40 @@ struct AlignedFloats {
 struct Cursor {
   std::unique_ptr<BoundedIterator> it;
   uint64_t first = 0;
-  size_t n = 0;  // 0: no group loaded yet
-  const char* value = nullptr;
+  GroupValue group;  // group.rows == 0: no group loaded yet
 };
 
 }  // namespace
+
+size_t GroupValue::StoredBefore(size_t offset) const {
+  if (!present) return offset;
+  size_t n = 0;
+  for (size_t i = 0; i < offset / 8; ++i) n += std::popcount(present[i]);
+  return n + std::popcount(static_cast<uint8_t>(present[offset / 8] & ((1u << (offset % 8)) - 1)));
+}
+
+bool DecodeGroup(uint32_t width, std::string_view value, GroupValue* out) {
+  const size_t row = GroupBytes(width, 1);
+  if (value.size() % 4 == 0) {  // a full group: a whole number of float32 values
+    const size_t n = GroupRowsIn(width, value.size());
+    if (n == 0) return false;
+    *out = {n, n, value.data(), value.data() + n * sizeof(float), nullptr};
+    return true;
+  }
+  const uint32_t g = GroupRows(width);
+  const size_t trailer = VacuumedTrailerBytes(g), bitmap = (size_t{g} + 7) / 8;
+  if (value.size() < trailer || (value.size() - trailer) % row != 0) return false;
+  const size_t k = (value.size() - trailer) / row;
+  const auto* bits = reinterpret_cast<const uint8_t*>(value.data() + k * row);
+  size_t stored = 0;
+  for (size_t i = 0; i < bitmap; ++i) stored += std::popcount(bits[i]);
+  if (stored != k || (g % 8 != 0 && (bits[bitmap - 1] >> (g % 8)) != 0)) return false;
+  for (size_t i = bitmap; i < trailer; ++i) {
+    if (bits[i] != 0) return false;
+  }
+  *out = {g, k, value.data(), value.data() + k * sizeof(float), bits};
+  return true;
+}
 
 Status LoadGroupTails(const KvStore& kv, uint32_t cid, const Ladder& ladder, uint64_t rows,
                       GroupTails* tails) {
@@ -138,16 +167,18 @@ Status ScanVectorRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, siz
       Cursor& c = cursors[b];
       const uint32_t width = ladder.width(b), g = GroupRows(width);
       for (uint64_t row = r0; row < r1;) {
-        if (c.n == 0 || row >= c.first + c.n) {
+        GroupValue& grp = c.group;
+        if (grp.rows == 0 || row >= c.first + grp.rows) {
           rocksdb::Iterator& it = c.it->get();
-          if (c.n != 0) it.Next();
+          if (grp.rows != 0) it.Next();
           if (!it.Valid()) {
             MRLDB_RETURN_IF_ERROR(FromRocks(it.status(), "scanning vector row groups"));
             return Status::Corruption(fmt::format(
                 "collection {}: block {} ends at row {} of {}", cid, b, row, end));
           }
           rocksdb::Slice key = it.key(), value = it.value();
-          const size_t n = GroupRowsIn(width, value.size());
+          const bool decoded = DecodeGroup(width, std::string_view(value.data(), value.size()), &grp);
+          const size_t n = decoded ? grp.rows : 0;
           const uint64_t first = key.size() == kSegmentKeySize
                                      ? DecodeBigEndian64(key.data() + kSegmentKeySize - 8)
                                      : ~uint64_t{0};
@@ -157,16 +188,32 @@ Status ScanVectorRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, siz
                 cid, b, row));
           }
           c.first = first;
-          c.n = n;
-          c.value = value.data();
         }
-        const size_t k = std::min<uint64_t>(r1, c.first + c.n) - row;
+        const size_t k = std::min<uint64_t>(r1, c.first + grp.rows) - row;
         const size_t off = row - c.first;
-        std::memcpy(values[b].p.get() + (row - r0) * width,
-                    c.value + (c.n + off * width) * sizeof(float), k * width * sizeof(float));
-        std::memcpy(norms[b].p.get() + (row - r0), c.value + off * sizeof(float),
-                    k * sizeof(float));
-        if (counters) counters->value_bytes += k * width * sizeof(float);
+        float* to_values = values[b].p.get() + (row - r0) * width;
+        float* to_norms = norms[b].p.get() + (row - r0);
+        const size_t row_bytes = width * sizeof(float);
+        size_t stored = k;
+        if (!grp.present) {
+          std::memcpy(to_values, grp.values + off * row_bytes, k * row_bytes);
+          std::memcpy(to_norms, grp.norms + off * sizeof(float), k * sizeof(float));
+        } else {
+          // Rows VACUUM removed (dead) read as zeros; the caller skips dead rows anyway.
+          stored = 0;
+          for (size_t i = 0, at = grp.StoredBefore(off); i < k; ++i) {
+            if (grp.Stores(off + i)) {
+              std::memcpy(to_values + i * width, grp.values + at * row_bytes, row_bytes);
+              std::memcpy(to_norms + i, grp.norms + at * sizeof(float), sizeof(float));
+              ++at;
+              ++stored;
+            } else {
+              std::memset(to_values + i * width, 0, row_bytes);
+              to_norms[i] = 0;
+            }
+          }
+        }
+        if (counters) counters->value_bytes += stored * row_bytes;
         if (off == 0 && counters) ++counters->segments;
         row += k;
       }
@@ -216,22 +263,90 @@ Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size
     for (size_t k = 0; k < n_keys; ++k) {
       const uint64_t first = firsts[at + k];
       const rocksdb::PinnableSlice& v = found[k];
-      const size_t n = GroupRowsIn(width, v.size());
+      GroupValue grp;
+      if (!DecodeGroup(width, std::string_view(v.data(), v.size()), &grp)) grp.rows = 0;
       for (; next < order.size() && order[next].first == first; ++next) {
         const uint32_t i = order[next].second;
         const size_t off = rows[i] - first;
-        if (off >= n) {
+        if (off >= grp.rows || !grp.Stores(off)) {
           return Status::Corruption(fmt::format(
               "collection {}: block {} row group at row {} ({} bytes) does not hold row {}", cid,
               b, first, v.size(), rows[i]));
         }
-        std::memcpy(out + size_t{i} * width, v.data() + (n + off * width) * sizeof(float),
+        const size_t slot = grp.StoredBefore(off);
+        std::memcpy(out + size_t{i} * width, grp.values + slot * width * sizeof(float),
                     width * sizeof(float));
-        std::memcpy(sqnorms + i, v.data() + off * sizeof(float), sizeof(float));
+        std::memcpy(sqnorms + i, grp.norms + slot * sizeof(float), sizeof(float));
       }
     }
   }
   for (auto& v : found) v.Reset();
+  return Status::Ok();
+}
+
+Status VacuumRowGroups(const KvStore& kv, uint32_t cid, const Ladder& ladder, uint64_t rows,
+                       std::span<const uint8_t> live, uint64_t from, uint64_t to,
+                       rocksdb::WriteBatch* batch, VacuumCounts* counts) {
+  rocksdb::ColumnFamilyHandle* cf = kv.handle(Cf::kVectors);
+  std::string value;
+  for (size_t b = 0; b < ladder.blocks(); ++b) {
+    const uint32_t width = ladder.width(b), g = GroupRows(width);
+    const size_t row_bytes = GroupBytes(width, 1);
+    const auto block = static_cast<uint16_t>(b);
+    std::unique_ptr<BoundedIterator> it;  // opened at the first group that has a dead row
+    // Complete groups only: the last one is rewritten whole by the next write (GroupTails).
+    for (uint64_t first = (from + g - 1) / g * g; first < to && first + g <= rows; first += g) {
+      const uint8_t* alive = live.data() + first;
+      if (std::find(alive, alive + g, 0) == alive + g) continue;
+      const std::string key = SegmentKey(cid, block, first);
+      if (!it) {
+        const std::string prefix = SegmentPrefix(cid, block);
+        it = kv.NewIterator(Cf::kVectors, key, PrefixSuccessor(prefix), /*fill_cache=*/false);
+      }
+      rocksdb::Iterator& i = it->get();
+      i.Seek(key);
+      if (!i.Valid() || i.key() != rocksdb::Slice(key)) {
+        MRLDB_RETURN_IF_ERROR(FromRocks(i.status(), "reading row groups to vacuum"));
+        return Status::Corruption(fmt::format("collection {}: block {} has no row group at row {}",
+                                              cid, b, first));
+      }
+      GroupValue grp;
+      if (!DecodeGroup(width, std::string_view(i.value().data(), i.value().size()), &grp) ||
+          grp.rows != g) {
+        return Status::Corruption(fmt::format(
+            "collection {}: block {} has a malformed row group at row {}", cid, b, first));
+      }
+      ++counts->groups_read;
+      size_t kept = 0, dropped = 0;
+      for (size_t o = 0; o < g; ++o) {
+        if (alive[o] && !grp.Stores(o)) {
+          return Status::Corruption(fmt::format(
+              "collection {}: block {} row group at row {} lacks live row {}", cid, b, first,
+              first + o));
+        }
+        if (grp.Stores(o)) (alive[o] ? kept : dropped) += 1;
+      }
+      if (dropped == 0) continue;  // vacuumed before
+      value.assign(kept * row_bytes + VacuumedTrailerBytes(g), '\0');
+      char* norms = value.data();
+      char* values = value.data() + kept * sizeof(float);
+      auto* bits = reinterpret_cast<uint8_t*>(value.data() + kept * row_bytes);
+      for (size_t o = 0, at = 0, out = 0; o < g; ++o) {
+        if (!grp.Stores(o)) continue;
+        if (alive[o]) {
+          std::memcpy(norms + out * sizeof(float), grp.norms + at * sizeof(float), sizeof(float));
+          std::memcpy(values + out * width * sizeof(float), grp.values + at * width * sizeof(float),
+                      width * sizeof(float));
+          bits[o / 8] |= static_cast<uint8_t>(1u << (o % 8));
+          ++out;
+        }
+        ++at;
+      }
+      batch->Put(cf, key, value);
+      ++counts->groups_rewritten;
+      counts->bytes_freed += dropped * row_bytes;
+    }
+  }
   return Status::Ok();
 }
 

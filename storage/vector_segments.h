@@ -1,6 +1,6 @@
 // Column-blocked vector row groups (the 'v' keys of key_format.h): writing rows into a batch,
-// scanning blocks of a collection in row order, and reading the blocks of chosen rows with one
-// batched point lookup per block.
+// scanning blocks of a collection in row order, reading the blocks of chosen rows with one
+// batched point lookup per block, and rewriting groups without their dead rows (VACUUM).
 #pragma once
 
 #include <cstddef>
@@ -8,6 +8,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <rocksdb/write_batch.h>
@@ -17,6 +18,23 @@
 #include "storage/ladder.h"
 
 namespace mrldb::storage {
+
+// A stored row group, decoded: it covers `rows` rows from its first one and stores `stored` of
+// them (all, unless it was vacuumed). Points into the value it was decoded from.
+struct GroupValue {
+  size_t rows = 0, stored = 0;
+  const char* norms = nullptr;       // stored x float32
+  const char* values = nullptr;      // stored x width float32, row-major
+  const uint8_t* present = nullptr;  // vacuumed: bit i = row first + i is stored; null: all are
+  // Whether the group's row `offset` (< rows) is stored, and how many stored rows precede it
+  // (its index among them when it is stored).
+  bool Stores(size_t offset) const { return !present || (present[offset / 8] >> (offset % 8)) & 1; }
+  size_t StoredBefore(size_t offset) const;
+};
+
+// Decodes a row group value of a block `width` dims wide (key_format.h). Returns false when the
+// value is neither a full group nor a vacuumed one.
+bool DecodeGroup(uint32_t width, std::string_view value, GroupValue* out);
 
 // The partial last group of every block: the rows a write's first group must repeat, since a
 // group is rewritten whole.
@@ -41,8 +59,8 @@ void PutVectorGroups(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf
 
 // One step of a scan: rows [first_row, first_row + n). For each scanned block b, blocks[b]
 // points at n x width(b) float32 values (row-major, 64-byte aligned) and sqnorms[b] at the n
-// squared prefix norms ||x[0:g(b))||^2; entries of blocks not scanned are null. Valid only
-// during the callback.
+// squared prefix norms ||x[0:g(b))||^2; entries of blocks not scanned are null. A row that
+// VACUUM removed (a dead row) reads as zeros. Valid only during the callback.
 struct RowsView {
   uint64_t first_row = 0;
   size_t n = 0;
@@ -67,10 +85,28 @@ Status ScanVectorRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, siz
 // Reads block `b` of `rows` (any order, repeats allowed) with one MultiGet of their groups, in
 // key order. Writes rows.size() x width(b) values to `out` (row-major, in the order of `rows`)
 // and each row's ||x[0:g(b))||^2 to `sqnorms`. `counters` (may be null) adds what the read
-// cost. Errors: Corruption when a group is missing or malformed; the store's read errors.
+// cost. Errors: Corruption when a group is missing or malformed or does not store a row (it was
+// vacuumed: only live rows may be read); the store's read errors.
 Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b,
                      std::span<const uint64_t> rows, float* out, float* sqnorms,
                      ReadCounters* counters);
+
+// What a VacuumRowGroups call did.
+struct VacuumCounts {
+  uint64_t groups_read = 0;       // groups holding a dead row that were read
+  uint64_t groups_rewritten = 0;  // of them, rewritten without rows they still stored
+  uint64_t bytes_freed = 0;       // value and norm bytes of dead rows dropped
+};
+
+// Adds to `batch` the complete row groups (of a collection of `rows` rows) of every block whose
+// first row is in [from, to), rewritten without the rows `live` (one byte per row, at least
+// `rows` entries) marks dead, where they still store such a row. Only rows marked dead in a
+// committed state may be dropped (the caller's snapshot); a group with no dead row is not read.
+// Errors: Corruption when a group is missing, malformed or lacks a row `live` marks live; the
+// store's read errors.
+Status VacuumRowGroups(const KvStore& kv, uint32_t cid, const Ladder& ladder, uint64_t rows,
+                       std::span<const uint8_t> live, uint64_t from, uint64_t to,
+                       rocksdb::WriteBatch* batch, VacuumCounts* counts);
 
 // The row ids of collection `cid` marked dead ('d' keys), ascending.
 Status LoadTombstones(const KvStore& kv, uint32_t cid, std::vector<uint64_t>* rows);

@@ -83,6 +83,20 @@ inline void WriteNpy(const std::string& path, size_t n, size_t d) {
   for (size_t i = 0; i < n; ++i) ids << i << '\n';
 }
 
+// Two runs of the same searches gave exactly the same hits: ids, distances, vectors.
+inline void ExpectSameHits(const std::vector<std::vector<Hit>>& a,
+                           const std::vector<std::vector<Hit>>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), b[i].size()) << "search " << i;
+    for (size_t j = 0; j < a[i].size(); ++j) {
+      EXPECT_EQ(a[i][j].id, b[i][j].id) << "search " << i << " hit " << j;
+      EXPECT_EQ(a[i][j].distance, b[i][j].distance) << "search " << i << " hit " << j;
+      EXPECT_EQ(a[i][j].vector, b[i][j].vector) << "search " << i << " hit " << j;
+    }
+  }
+}
+
 #define ASSERT_OK(expr)                                   \
   do {                                                    \
     ::mrldb::Status _s = (expr);                          \

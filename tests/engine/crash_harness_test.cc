@@ -1,6 +1,7 @@
 // The crash harness (docs/reliability.md, "Crash recovery"): a writer process ingesting through
-// the embedded API (inserts, upserts, deletes, COPY through a Session, checkpoints, background
-// graph checkpoints with tiny thresholds) is killed with SIGKILL at random moments; after each
+// the embedded API (inserts, upserts, deletes, COPY and VACUUM through a Session, checkpoints,
+// background graph checkpoints with tiny thresholds) is killed with SIGKILL at random moments;
+// after each
 // kill a verifier process reopens the database and checks it against the writer's log
 // (tests/engine/crash_model.h): every acknowledged row present with identical bytes and
 // attributes, the interrupted operation all or nothing (COPY: whole batches, at least the
@@ -45,6 +46,7 @@ DatabaseOptions Options() {
   o.threads = 2;
   o.index_checkpoint_rows = 150;  // many background checkpoints, so kills land in them
   o.index_checkpoint_seconds = 0.1;
+  o.auto_vacuum_share = 0;  // the writer's VACUUMs are logged operations
   return o;
 }
 
@@ -79,8 +81,9 @@ TEST(CrashHarness, Writer) {
   AppendLog(fd, "S");
   uint64_t seq = m.ops.empty() ? 1 : m.ops.back().seq + 1;
   SessionOptions so;
+  char kind = 0;  // of the operation running
   so.progress = [&](const CopyProgress& p) {
-    AppendLog(fd, fmt::format("A {} {}", seq, p.rows_done));
+    if (kind == 'c') AppendLog(fd, fmt::format("A {} {}", seq, p.rows_done));  // committed batches
     return true;
   };
   Session session(&db, so);
@@ -121,7 +124,7 @@ TEST(CrashHarness, Writer) {
       }
       intent = fmt::format("I {} {} {}", seq, op.kind, op.rows.size());
       for (auto [id, ver] : op.rows) intent += fmt::format(" {} {}", id, ver);
-    } else if (r < 92) {
+    } else if (r < 90) {
       op.kind = 'c';
       op.first = m.next_id;
       op.n = 20 + rng() % 180;
@@ -137,11 +140,15 @@ TEST(CrashHarness, Writer) {
       WriteNpy(std::string(dir) + "/copy.npy", v, op.n);
       std::ofstream(std::string(dir) + "/copy.ids", std::ios::trunc) << ids;
       intent = fmt::format("I {} c {} {} {}", seq, op.first, op.n, op.batch);
-    } else {
+    } else if (r < 97) {
       op.kind = 'k';
       intent = fmt::format("I {} k", seq);
+    } else {
+      op.kind = 'v';
+      intent = fmt::format("I {} v", seq);
     }
     AppendLog(fd, intent);
+    kind = op.kind;
     Status st;
     switch (op.kind) {
       case 'i':
@@ -167,6 +174,7 @@ TEST(CrashHarness, Writer) {
                                       dir, op.batch))
                  .status();
         break;
+      case 'v': st = session.Execute("VACUUM c").status(); break;
       default: st = db.Checkpoint(); break;
     }
     if (!st.ok()) {
@@ -195,6 +203,7 @@ TEST(CrashHarness, Verifier) {
   f.open_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   f.pending_at_open = db.DescribeCollection("c")->index_pending_rows;
   if (Op* op = m.InFlight()) {
+    f.killed_in_vacuum = op->kind == 'v';
     const uint64_t count = Resolve(db, m, *op, &f);
     const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     ASSERT_GE(fd, 0);
@@ -212,7 +221,7 @@ TEST(CrashHarness, Verifier) {
     out << f.lost << ' ' << f.wrong << ' ' << f.ghosts << ' ' << f.partial << ' ' << f.graph_bad
         << ' ' << f.bad_rebuilds << ' ' << f.search_bad << ' ' << f.live << ' ' << f.acked_rows
         << ' ' << f.pending_at_open << ' ' << f.rebuilt << ' ' << f.open_ms << ' '
-        << f.indexed_ms << '\n';
+        << f.indexed_ms << ' ' << f.killed_in_vacuum << '\n';
   }
   if (Env("MRLDB_CRASH_CLOSE")) {
     ASSERT_OK(db.Close());
@@ -283,13 +292,14 @@ TEST(CrashHarness, KilledWritersLoseNoAcknowledgedRow) {
     std::ifstream in(dir + "/verify.out");
     in >> f.lost >> f.wrong >> f.ghosts >> f.partial >> f.graph_bad >> f.bad_rebuilds >>
         f.search_bad >> f.live >> f.acked_rows >> f.pending_at_open >> f.rebuilt >> f.open_ms >>
-        f.indexed_ms;
+        f.indexed_ms >> f.killed_in_vacuum;
     ASSERT_TRUE(in) << "iteration " << it << ": no verifier findings";
     ExpectClean(f, it);
     if (::testing::Test::HasFailure()) return;
     total.lost += f.lost;
     total.partial += f.partial;
     total.rebuilt += f.rebuilt;
+    total.killed_in_vacuum += f.killed_in_vacuum;
     total.acked_rows = f.acked_rows;
     total.live = f.live;
     max_open = std::max(max_open, f.open_ms);
@@ -297,12 +307,12 @@ TEST(CrashHarness, KilledWritersLoseNoAcknowledgedRow) {
     max_pending = std::max(max_pending, f.pending_at_open);
   }
   const std::string summary = fmt::format(
-      "crash harness: {} iterations ({} killed at start), {} acknowledged rows written, {} live "
-      "at the end, {} lost, {} partial batches, {} graph rebuilds (no checkpoint yet), recovery "
-      "max {:.0f} ms to open, {:.0f} ms until the graph covered every row (at most {} rows "
-      "replayed)",
-      iterations, kills_in_open, total.acked_rows, total.live, total.lost, total.partial,
-      total.rebuilt, max_open, max_indexed, max_pending);
+      "crash harness: {} iterations ({} killed at start, {} during a VACUUM), {} acknowledged "
+      "rows written, {} live at the end, {} lost, {} partial batches, {} graph rebuilds (no "
+      "checkpoint yet), recovery max {:.0f} ms to open, {:.0f} ms until the graph covered every "
+      "row (at most {} rows replayed)",
+      iterations, kills_in_open, total.killed_in_vacuum, total.acked_rows, total.live, total.lost,
+      total.partial, total.rebuilt, max_open, max_indexed, max_pending);
   std::printf("%s\n", summary.c_str());
 }
 

@@ -9,6 +9,7 @@
 //   I <seq> i <n> <id> <ver>...   insert of n new rows        I <seq> d <n> <id>...   delete
 //   I <seq> u <n> <id> <ver>...   upsert                      I <seq> k               Checkpoint
 //   I <seq> c <first> <n> <batch> COPY of ids first..first+n-1 in batches of `batch` rows
+//   I <seq> v                     VACUUM (changes no row)
 //   A <seq> <count>               returned: 1 (atomic op) or the rows COPY reported committed
 //   R <seq> <count>               the verifier's finding for an op the kill interrupted
 //   S                             the writer opened the database
@@ -77,7 +78,7 @@ struct Version {
 
 struct Op {
   uint64_t seq = 0;
-  char kind = 0;                                  // i u d c k
+  char kind = 0;                                  // i u d c k v
   std::vector<std::pair<int64_t, uint32_t>> rows;  // i, u: (id, version)
   std::vector<int64_t> ids;                        // d
   int64_t first = 0;                               // c
@@ -201,7 +202,8 @@ inline bool HasVersion(Database& db, int64_t id, Version v) {
 
 struct Findings {
   uint64_t lost = 0, wrong = 0, ghosts = 0, partial = 0, graph_bad = 0, bad_rebuilds = 0,
-           search_bad = 0, live = 0, acked_rows = 0, pending_at_open = 0, rebuilt = 0;
+           search_bad = 0, live = 0, acked_rows = 0, pending_at_open = 0, rebuilt = 0,
+           killed_in_vacuum = 0;
   double open_ms = 0, indexed_ms = 0;
 };
 

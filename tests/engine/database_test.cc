@@ -218,6 +218,55 @@ void WriteFormatVersion(const std::string& path, uint32_t version) {
   delete raw;
 }
 
+// The format record as RocksDB holds it.
+uint32_t ReadFormatVersion(const std::string& path) {
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {storage::kCfDefault, {}}, {storage::kCfRows, {}}, {storage::kCfVectors, {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> hs;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, cfs, &hs, &raw).ok());
+  if (raw == nullptr) return 0;
+  std::string v;
+  EXPECT_TRUE(raw->Get(rocksdb::ReadOptions(), hs[0], storage::kFormatKey, &v).ok());
+  for (auto* h : hs) EXPECT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+  delete raw;
+  return v.size() == 4 ? storage::DecodeFixed32(v.data()) : 0;
+}
+
+// Format 3 only adds vacuumed row groups: a format 2 database is read as it is, and becomes
+// format 3 when a VACUUM first rewrites a group (an older build then refuses it).
+TEST(Database, AFormat2DatabaseIsReadAndBecomesFormat3AtItsFirstVacuum) {
+  TempDir dir;
+  const auto data = testing::RandomVectors(300, 48, 4);
+  {
+    auto db = testing::OpenOrDie(dir.path());
+    ASSERT_OK(db->CreateCollection(DocsSpec()));
+    ASSERT_OK(db->Insert("docs", DocsBatch(0, 300, data)));
+  }
+  EXPECT_EQ(ReadFormatVersion(dir.path()), storage::kFormatVersion);
+  WriteFormatVersion(dir.path(), 2);
+  {
+    auto db = testing::OpenOrDie(dir.path());
+    auto r = db->Get("docs", Key{"doc7"});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->vector, std::vector<float>(data.begin() + 7 * 48, data.begin() + 8 * 48));
+    ASSERT_TRUE(db->Vacuum("docs").ok());  // nothing dead: nothing rewritten
+  }
+  EXPECT_EQ(ReadFormatVersion(dir.path()), 2u);
+  {
+    auto db = testing::OpenOrDie(dir.path());
+    ASSERT_TRUE(db->Delete("docs", std::vector<Key>{Key{"doc3"}}).ok());
+    auto v = db->Vacuum("docs");
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_GT(v->groups_rewritten, 0u);
+  }
+  EXPECT_EQ(ReadFormatVersion(dir.path()), 3u);
+  auto db = testing::OpenOrDie(dir.path());
+  EXPECT_FALSE(db->Get("docs", Key{"doc3"}).ok());
+  EXPECT_EQ(db->Get("docs", Key{"doc4"})->vector,
+            std::vector<float>(data.begin() + 4 * 48, data.begin() + 5 * 48));
+}
+
 TEST(Database, FormatVersionMismatchIsAClearError) {
   TempDir dir;
   {
@@ -228,7 +277,8 @@ TEST(Database, FormatVersionMismatchIsAClearError) {
   auto db = Database::Open(dir.path());
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Status::Code::kVersionMismatch);
-  EXPECT_NE(db.status().message().find("format 2"), std::string::npos) << db.status().message();
+  EXPECT_NE(db.status().message().find("this build reads formats 2 and 3"), std::string::npos)
+      << db.status().message();
 }
 
 TEST(Database, OlderFormatIsRefusedWithTheMigration) {
@@ -243,7 +293,7 @@ TEST(Database, OlderFormatIsRefusedWithTheMigration) {
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Status::Code::kVersionMismatch);
   const std::string& m = db.status().message();
-  EXPECT_NE(m.find("written in storage format 1, this build reads format 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("written in storage format 1, this build reads formats 2 and 3"), std::string::npos) << m;
   EXPECT_NE(m.find("COPY each collection out"), std::string::npos) << m;
 }
 

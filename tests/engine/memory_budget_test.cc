@@ -92,18 +92,6 @@ std::vector<std::vector<Hit>> RunAll(Database* db) {
   return out;
 }
 
-void ExpectSame(const std::vector<std::vector<Hit>>& a, const std::vector<std::vector<Hit>>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].size(), b[i].size()) << "search " << i;
-    for (size_t j = 0; j < a[i].size(); ++j) {
-      EXPECT_EQ(a[i][j].id, b[i][j].id) << "search " << i << " hit " << j;
-      EXPECT_EQ(a[i][j].distance, b[i][j].distance) << "search " << i << " hit " << j;
-      EXPECT_EQ(a[i][j].vector, b[i][j].vector) << "search " << i << " hit " << j;
-    }
-  }
-}
-
 TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
   TempDir dir;
   std::vector<std::vector<Hit>> unlimited;
@@ -123,7 +111,7 @@ TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
   // Right after the open nothing is loaded: every block is read from storage.
   {
     auto db = testing::OpenOrDie(dir.path(), Options(std::nullopt));
-    ExpectSame(unlimited, RunAll(db.get()));
+    testing::ExpectSameHits(unlimited, RunAll(db.get()));
   }
   // A budget that keeps only the blocks the graph needs (8 and 16 dims) in memory.
   auto db = testing::OpenOrDie(dir.path(), Options(8 * kMiB));
@@ -134,7 +122,7 @@ TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
   EXPECT_EQ(use.resident_blocks, 2u);
   EXPECT_EQ(use.wanted_blocks, 2u);
   EXPECT_LE(m->TotalBytes(), 8 * kMiB);
-  ExpectSame(unlimited, RunAll(db.get()));
+  testing::ExpectSameHits(unlimited, RunAll(db.get()));
 
   // EXPLAIN ANALYZE's counters: the re-rank at 64 dims read its block from storage.
   SearchStats stats;

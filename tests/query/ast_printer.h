@@ -225,6 +225,8 @@ inline std::string Dump(const Statement& statement) {
           return "wait for index" + (n.collection ? " " + *n.collection : std::string());
         } else if constexpr (std::is_same_v<T, Backup>) {
           return "backup to '" + n.path + "'";
+        } else if constexpr (std::is_same_v<T, Vacuum>) {
+          return "vacuum " + n.collection;
         } else if constexpr (std::is_same_v<T, Predict>) {
           return "predict " + DumpClauses(n.clauses) + " for " + Dump(n.query) +
                  (n.neighbours ? " with-neighbours" : "") + (n.where ? " where " + Dump(n.where) : "");

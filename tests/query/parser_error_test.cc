@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view kStatements =
     "a statement (SELECT, INSERT, UPSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY, SHOW, "
-    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP, PREDICT, ANALYZE or EXPLAIN)";
+    "DESCRIBE, SET, RESET, TUNE, WAIT, BACKUP, VACUUM, PREDICT, ANALYZE or EXPLAIN)";
 
 struct ErrorCase {
   std::string_view sql;

@@ -197,6 +197,7 @@ TEST(Parser, WaitForIndex) {
   EXPECT_EQ(P("wait for index docs;"), "wait for index docs");
   EXPECT_EQ(P("WAIT FOR INDEX \"My Docs\""), "wait for index My Docs");
   EXPECT_EQ(P("BACKUP TO '/srv/backups/monday'"), "backup to '/srv/backups/monday'");
+  EXPECT_EQ(P("vacuum \"My Docs\""), "vacuum My Docs");
 }
 
 TEST(Parser, Precedence) {

@@ -134,8 +134,9 @@ TEST_F(SessionTest, ShowStatsCountsRowsAndBytesOnDisk) {
   ASSERT_TRUE(db_->Flush().ok());
   auto stats = Run("SHOW STATS");
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
-  ASSERT_EQ(stats->columns.size(), 6u);
+  ASSERT_EQ(stats->columns.size(), 7u);
   EXPECT_EQ(stats->columns[3].name, "disk_bytes");
+  EXPECT_EQ(stats->columns[6].name, "unvacuumed_rows");
   ASSERT_EQ(stats->rows.size(), 1u);
   EXPECT_EQ(std::get<std::string>(stats->rows[0][0]), "v");
   EXPECT_EQ(std::get<int64_t>(stats->rows[0][1]), 150);
@@ -143,6 +144,7 @@ TEST_F(SessionTest, ShowStatsCountsRowsAndBytesOnDisk) {
   // 150 live rows hold at least their vectors (8 float32 each) on disk.
   EXPECT_GT(std::get<int64_t>(stats->rows[0][3]), std::max<int64_t>(empty_bytes, 150 * 32));
   EXPECT_GT(std::get<int64_t>(stats->rows[0][5]), 0);
+  EXPECT_EQ(std::get<int64_t>(stats->rows[0][6]), 50);
   auto missing = Run("SHOW STATS nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(), "collection \"nope\" does not exist");
@@ -190,6 +192,49 @@ TEST_F(SessionTest, CancelStopsABatchSearchFromAnotherThread) {
   EXPECT_NE(r.status().message().find("search cancelled after "), std::string::npos);
   // The session stays usable.
   EXPECT_TRUE(Run("SELECT id FROM big WHERE id = 3").ok());
+}
+
+// VACUUM: the storage of dead rows is freed, progress comes through the COPY channel, and a
+// cancel stops it between slices with the database as correct as before.
+TEST_F(SessionTest, VacuumFreesDeadRowsReportsProgressAndCancels) {
+  // 1100 dims in one block: a row group per row, so every dead row's group is complete.
+  ASSERT_TRUE(Run("CREATE COLLECTION big (id BIGINT PRIMARY KEY, embedding VECTOR(1100) "
+                  "MATRYOSHKA (1100) METRIC L2)").ok());
+  InsertBatch b;
+  const auto v = testing::RandomVectors(2000, 1100, 3);
+  for (int64_t i = 0; i < 2000; ++i) b.Add(Key{i}, std::span<const float>(v.data() + i * 1100, 1100));
+  ASSERT_TRUE(db_->Insert("big", b).ok());
+  ASSERT_TRUE(Run("DELETE FROM big WHERE id < 1200").ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  stop_after_ = 1;  // the first slice's report stops it
+  auto r = Run("VACUUM big");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCancelled);
+  EXPECT_NE(r.status().message().find("VACUUM cancelled after"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(r.status().line(), 1u);
+  stop_after_ = 0;
+  ASSERT_EQ(progress_.size(), 1u);
+  const int64_t first_slice = int64_t(progress_[0]);  // rewritten before the stop, and kept
+  progress_.clear();
+  r = Run("vacuum BIG");  // names match case-insensitively
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tag, "VACUUM");
+  ASSERT_EQ(r->columns.size(), 5u);
+  EXPECT_EQ(r->columns[0].name, "dead_rows");
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][0]), 1200);
+  // Groups rewritten: one row each, those of the first slice by the stopped vacuum.
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][1]), 1200 - first_slice);
+  EXPECT_EQ(std::get<int64_t>(r->rows[0][2]), (1200 - first_slice) * 1101 * 4);
+  EXPECT_LT(std::get<int64_t>(r->rows[0][4]), std::get<int64_t>(r->rows[0][3]) / 2);
+  ASSERT_GT(progress_.size(), 1u);  // slices of about 1 MiB
+  EXPECT_EQ(progress_.back(), 2000u);
+  EXPECT_EQ(db_->Get("big", Key{int64_t{1500}})->vector,
+            std::vector<float>(v.begin() + 1500 * 1100, v.begin() + 1501 * 1100));
+  auto missing = Run("VACUUM bog");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(), "collection \"bog\" does not exist; did you mean \"big\"?");
+  EXPECT_EQ(missing.status().column(), 8u);
 }
 
 TEST_F(SessionTest, WaitForIndexCoversEveryRowReportsProgressAndCancels) {

@@ -151,6 +151,11 @@ TEST(Serve, ResultAndStatementLimitFlags) {
   ServeProcess bad_graph({"--db", dir.path() + "/db6", "--auto-graph", "1"}, dir.path() + "/log6");
   EXPECT_EQ(bad_graph.Stop(0), 2);
   EXPECT_NE(ReadFile(dir.path() + "/log6").find("--auto-graph: bad value '1'"), std::string::npos);
+  ServeProcess bad_share({"--db", dir.path() + "/db7", "--auto-vacuum-share", "1.5"},
+                         dir.path() + "/log7");
+  EXPECT_EQ(bad_share.Stop(0), 2);
+  EXPECT_NE(ReadFile(dir.path() + "/log7").find("--auto-vacuum-share: bad value '1.5'"),
+            std::string::npos);
   ServeProcess bad_rows({"--db", dir.path() + "/db5", "--auto-tune-min-rows", "x"}, dir.path() + "/log5");
   EXPECT_EQ(bad_rows.Stop(0), 2);
   EXPECT_NE(ReadFile(dir.path() + "/log5").find("--auto-tune-min-rows: bad value 'x'"),

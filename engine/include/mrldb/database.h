@@ -169,6 +169,18 @@ class Database {
   // (the collection does not exist, or was dropped during the wait), Cancelled (the progress
   // callback returned false), InvalidArgument (closed).
   virtual Status WaitForIndexing(const IndexWaitOptions& options = {}) = 0;
+  // Reclaims the storage of the collection's dead rows (deleted, or replaced by an upsert):
+  // every complete row group of every block that still stores a row dead when the vacuum began
+  // is rewritten without it, then the collection's vector keys are compacted so that RocksDB
+  // frees the old values. Rows keep their ids, so the HNSW graph, search results and every live
+  // row's bytes are unchanged; writes and searches go on meanwhile. Each slice is one atomic
+  // write: a crash at any point leaves a database as correct as before, partly vacuumed. A
+  // dead row in a block's last, partial group keeps its bytes until the group is complete. The
+  // in-memory blocks are not shrunk (docs/architecture.md, "Vacuum"). Errors: NotFound,
+  // Cancelled (options.cancel, or the collection was dropped or the database closed
+  // meanwhile), ReadOnly (a storage fault), Corruption.
+  virtual Result<VacuumReport> Vacuum(std::string_view collection,
+                                      const VacuumOptions& options = {}) = 0;
   // Writes a copy of the whole database to the new directory `dir` while writes go on: every
   // collection's saved HNSW graph, then a RocksDB checkpoint (hard links on the same file
   // system). The copy is a database: open `dir` to restore it. It holds every row committed
@@ -178,9 +190,11 @@ class Database {
   // InvalidArgument (`dir` exists, or its parent does not), IOError, Cancelled.
   virtual Status Backup(const std::string& dir,
                         const std::function<bool(uint64_t bytes_done)>& progress = {}) = 0;
-  // Blocks until the indexer is done (WaitForIndexing) and no background tune is due or running
-  // (DatabaseOptions::auto_tune; returns at once without it), so that the default plan in force
-  // is the one tuned for the rows now stored. Benchmarks and tests need this; searches do not.
+  // Blocks until the indexer is done (WaitForIndexing) and no background tune or vacuum is due
+  // or running (DatabaseOptions::auto_tune, auto_vacuum_share; returns after the indexer without
+  // either), so that the default plan in force is the one tuned for the rows now stored and the
+  // dead rows past the vacuum threshold are reclaimed. Benchmarks and tests need this; searches
+  // do not.
   virtual Status WaitForTuning() = 0;
 
   // ---- Matryoshka analysis (mrldb/predict.h; docs/architecture.md, "Adaptive classification") ----

@@ -87,6 +87,14 @@ struct DatabaseOptions {
   // that a user may have chosen, and the comparison is made on a sample. Default: false.
   bool auto_graph = false;
 
+  // Background vacuum (docs/architecture.md, "Vacuum"): the tuner's thread vacuums a collection,
+  // as Database::Vacuum does, once the rows deleted or replaced since its last vacuum (whose
+  // vector bytes are still stored) are at least this share of the rows stored and at least
+  // auto_vacuum_min_rows. 0..1; 0: never. Default: 0.2.
+  double auto_vacuum_share = 0.2;
+  // Default: 10000.
+  uint64_t auto_vacuum_min_rows = 10000;
+
   // GPU searches may run (Device::kGpu / kAuto). false: no CUDA call is ever made. Default: true.
   bool gpu = true;
   // CUDA device index. Default: 0.
@@ -128,6 +136,22 @@ struct IndexWaitOptions {
   std::function<void(const IndexProgress&)> progress;
   // When set, checked as often; once it is true the wait fails with Cancelled (the indexer goes
   // on). Session::Cancel sets it for a running WAIT FOR INDEX. Default: none.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// How far a VACUUM has got: rows of the collection whose row groups it has been through.
+struct VacuumProgress {
+  uint64_t rows_done = 0;
+  uint64_t rows_total = 0;
+};
+
+struct VacuumOptions {
+  // Called on the vacuuming thread after each slice of rows (about 1 MiB of vectors), once the
+  // slice is rewritten. Default: none.
+  std::function<void(const VacuumProgress&)> progress;
+  // When set, checked between slices and by the final compaction; once it is true the vacuum
+  // stops with Cancelled (the slices rewritten so far stay rewritten, which is as correct as
+  // before). Session::Cancel sets it for a running VACUUM. Default: none.
   const std::atomic<bool>* cancel = nullptr;
 };
 

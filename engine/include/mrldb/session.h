@@ -52,8 +52,9 @@ struct CopyProgress {
 };
 
 struct SessionOptions {
-  // Called after every committed COPY batch, and about every 20 ms while WAIT FOR INDEX waits
-  // (rows_done: rows in the graph, rows_total: live rows). Returning false stops the statement
+  // Called after every committed COPY batch, about every 20 ms while WAIT FOR INDEX waits
+  // (rows_done: rows in the graph, rows_total: live rows), and after each slice of a VACUUM
+  // (rows_done: rows gone through, rows_total: rows stored). Returning false stops the statement
   // (a COPY keeps the batches committed so far; the error says how many rows were committed).
   // Default: none.
   std::function<bool(const CopyProgress&)> progress;
@@ -88,7 +89,8 @@ class Session {
 
   // Asks a running statement to stop at its next check: COPY between batches (the batches
   // already committed stay), a batch search (matrix ORDER BY) between queries, TUNE between
-  // measured queries (nothing stored), WAIT FOR INDEX between its checks (the build goes on).
+  // measured queries (nothing stored), WAIT FOR INDEX between its checks (the build goes on),
+  // VACUUM between slices and in its compaction (the slices done stay done).
   // The statement then fails with Status::Code::kCancelled.
   // Other statements run to completion. Safe from another thread or a signal handler.
   void Cancel();

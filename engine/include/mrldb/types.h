@@ -196,10 +196,23 @@ struct CollectionInfo {
   // RocksDB's estimate of the collection's bytes on disk and in memtables (rows, id index,
   // vector groups; the saved HNSW graph files are not counted).
   uint64_t disk_bytes = 0;
+  // Rows deleted or replaced since the collection's last completed VACUUM: their vector bytes
+  // are still stored (the background vacuum's trigger; DatabaseOptions::auto_vacuum_share).
+  uint64_t unvacuumed_rows = 0;
   MemoryUse memory;
   // The default plan a search for 10 results runs now (spec.default_plan re-derived, or the
   // derived plan), as text: "FUNNEL (64 KEEP 40, 256) EF 40".
   std::string plan_in_force;
+};
+
+// What a VACUUM did (Database::Vacuum).
+struct VacuumReport {
+  uint64_t dead_rows = 0;         // rows dead (deleted or replaced) when it began: those covered
+  uint64_t groups_rewritten = 0;  // row groups rewritten without the dead rows they stored
+  uint64_t bytes_freed = 0;       // vector and norm bytes of dead rows removed from them
+  // RocksDB's estimate of the collection's vector bytes on disk and in memtables before and
+  // after (after the compaction that frees the replaced values' space).
+  uint64_t disk_bytes_before = 0, disk_bytes_after = 0;
 };
 
 // One row as returned by Get().
