@@ -104,12 +104,18 @@ size_t InputFile::ReadSource(char* dst, size_t n) {
     file_pos_ += c;
     return c;
   }
+  // An error after some bytes is held back until they are consumed: the rows before it are good.
+  if (!pending_.ok()) {
+    status_ = std::move(pending_);
+    pending_ = Status::Ok();
+    return 0;
+  }
   size_t done = 0;
   while (done < n && status_.ok()) {
     if (stream_) {
       auto r = stream_(dst + done, n - done);
       if (!r.ok()) {
-        status_ = r.status();
+        (done == 0 ? status_ : pending_) = r.status();
         break;
       }
       if (*r == 0) break;
@@ -120,7 +126,7 @@ size_t InputFile::ReadSource(char* dst, size_t n) {
     const ssize_t r = ::read(fd_, dst + done, n - done);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      status_ = Errno("cannot read", path_);
+      (done == 0 ? status_ : pending_) = Errno("cannot read", path_);
       break;
     }
     if (r == 0) break;

@@ -66,6 +66,7 @@ class InputFile {
   std::unique_ptr<char[]> buf_;
   size_t pos_ = 0, end_ = 0;
   Status status_;
+  Status pending_;  // an error that came after bytes still in the buffer
 };
 
 // A file written through a buffer into "<path>.partial", renamed to `path` by Commit(); or a
