@@ -96,7 +96,7 @@ InputFile::~InputFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-size_t InputFile::ReadSource(char* dst, size_t n) {
+size_t InputFile::ReadSource(char* dst, size_t n, bool some) {
   if (memory_) {
     const uint64_t left = file_pos_ < memory_->size() ? memory_->size() - file_pos_ : 0;
     const size_t c = static_cast<size_t>(std::min<uint64_t>(n, left));
@@ -121,6 +121,7 @@ size_t InputFile::ReadSource(char* dst, size_t n) {
       if (*r == 0) break;
       done += *r;
       file_pos_ += *r;
+      if (some) break;  // a stream's rows are used as they come, not once a buffer is full
       continue;
     }
     const ssize_t r = ::read(fd_, dst + done, n - done);
@@ -138,7 +139,7 @@ size_t InputFile::ReadSource(char* dst, size_t n) {
 
 bool InputFile::Refill() {
   pos_ = 0;
-  end_ = ReadSource(buf_.get(), kBufferSize);
+  end_ = ReadSource(buf_.get(), kBufferSize, /*some=*/true);
   return end_ > 0;
 }
 
@@ -148,7 +149,7 @@ size_t InputFile::Read(void* dst, size_t n) {
   std::memcpy(out, buf_.get() + pos_, buffered);
   pos_ += buffered;
   if (buffered == n) return n;
-  if (n - buffered >= kBufferSize / 2) return buffered + ReadSource(out + buffered, n - buffered);
+  if (n - buffered >= kBufferSize / 2) return buffered + ReadSource(out + buffered, n - buffered, /*some=*/false);
   size_t done = buffered;
   while (done < n && Refill()) {
     const size_t c = std::min(n - done, end_);
@@ -181,11 +182,17 @@ bool InputFile::ReadLine(std::string* line) {
 }
 
 bool InputFile::Skip(std::string_view prefix) {
-  // A refill reads a whole buffer (or to the end), so a short prefix is all there when it is
-  // there at all.
-  if (pos_ == end_ && !Refill()) return false;
-  if (std::string_view(buf_.get() + pos_, end_ - pos_).substr(0, prefix.size()) != prefix) return false;
-  pos_ += prefix.size();
+  // A stream may hand out fewer bytes than the prefix at a time: read until there are enough.
+  std::memmove(buf_.get(), buf_.get() + pos_, end_ - pos_);
+  end_ -= pos_;
+  pos_ = 0;
+  while (end_ < prefix.size()) {
+    const size_t got = ReadSource(buf_.get() + end_, prefix.size() - end_, /*some=*/true);
+    if (got == 0) break;
+    end_ += got;
+  }
+  if (std::string_view(buf_.get(), end_).substr(0, prefix.size()) != prefix) return false;
+  pos_ = prefix.size();
   return true;
 }
 

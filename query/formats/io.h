@@ -55,7 +55,9 @@ class InputFile {
  private:
   InputFile(std::string path, int fd, std::optional<uint64_t> size);
   bool Refill();
-  size_t ReadSource(char* dst, size_t n);
+  // Up to n bytes from the file, stream or memory (fewer only at the end or on an error, or,
+  // with `some`, once a stream has handed out any).
+  size_t ReadSource(char* dst, size_t n, bool some);
 
   std::string path_;
   int fd_;                        // -1 for a stream or memory
