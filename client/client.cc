@@ -188,7 +188,7 @@ class Client::Impl {
           if (!begin.ok()) return Fail(begin.status());
           if (io.out == nullptr || (begin->ids && io.out_ids == nullptr)) {
             refused = Status::InvalidArgument(
-                io.out == nullptr ? "COPY ... TO STDOUT sends data: run it with Client::CopyTo"
+                io.out == nullptr ? "COPY ... TO STDOUT sends data: run it with Client::CopyTo (in the shell: \\copy)"
                                   : "the server sends the ids of npy and fvecs as a second part: "
                                     "give CopyTo an ids stream or file");
             Cancel();
@@ -288,7 +288,9 @@ class Client::Impl {
       MRLDB_RETURN_IF_ERROR(Send(wire::EncodeCopyFail(why)));
       return std::string();
     };
-    if (io.in == nullptr) return give_up("COPY ... FROM STDIN needs data: run it with Client::CopyFrom");
+    if (io.in == nullptr) {
+      return give_up("COPY ... FROM STDIN needs the data: run it with Client::CopyFrom (in the shell: \\copy)");
+    }
     if (begin.ids && io.in_ids == nullptr) {
       return give_up(fmt::format("{} holds vectors only: the server wants the ids first (give CopyFrom "
                                  "an ids stream or file)", begin.format));
@@ -472,7 +474,7 @@ class PartialFile {
   }
   Status Open() {
     if (!overwrite_ && std::filesystem::exists(path_)) {
-      return Status::AlreadyExists(fmt::format("'{}' exists (allow overwriting it to replace it)", path_));
+      return Status::AlreadyExists(fmt::format("'{}' exists (CopyTo replaces it when overwrite is true)", path_));
     }
     out.open(partial_, std::ios::binary | std::ios::trunc);
     if (!out) return Status::IOError(fmt::format("cannot create '{}': {}", partial_, std::strerror(errno)));

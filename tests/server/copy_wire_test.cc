@@ -171,7 +171,7 @@ TEST(CopyWire, BadDataIsAnErrorNamingItsPlaceAndTheConnectionGoesOn) {
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("run it with Client::CopyTo"), std::string::npos) << r.status().ToString();
   r = c->Execute("COPY t FROM STDIN WITH (format csv)");
-  EXPECT_NE(r.status().message().find("the client gave the COPY up: COPY ... FROM STDIN needs data"),
+  EXPECT_NE(r.status().message().find("the client gave the COPY up: COPY ... FROM STDIN needs the data"),
             std::string::npos) << r.status().ToString();
   std::istringstream npy("");
   r = c->CopyFrom("COPY t FROM STDIN WITH (format npy)", npy);
