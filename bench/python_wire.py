@@ -5,12 +5,14 @@
   of Python lists (Result.rows), MB/s of vector and id bytes;
 - import: copy_from of an array (COPY ... FROM STDIN, npy bytes) against insert() (multi-row
   INSERT statements with binary vector parameters: what copy_from sent before COPY went over
-  the wire), MB/s of vector bytes.
+  the wire) and against the server's own COPY of the same rows from a .npy file in its COPY
+  directory, MB/s of vector bytes.
 
     /usr/bin/python3 bench/python_wire.py --bin build/shell/mrldb --rows 100000 --dim 256
 
-Prints one line per measurement (medians of --repeat runs). The server's background indexer
-builds the graph of the imported rows meanwhile, on the same cores.
+Prints one line per measurement (fetches: the median of --repeat runs). The server's background
+indexer builds the graph of the first collection meanwhile, on the same cores (the others are
+dropped once measured).
 """
 
 import argparse
@@ -30,8 +32,10 @@ import numpy as np  # noqa: E402
 
 
 def serve(binary, directory):
+    os.makedirs(os.path.join(directory, "files"))
     proc = subprocess.Popen([binary, "serve", "--db", os.path.join(directory, "db"), "--listen",
-                             "127.0.0.1:0", "--auto-tune", "off"], stderr=subprocess.PIPE, text=True)
+                             "127.0.0.1:0", "--auto-tune", "off", "--copy-dir",
+                             os.path.join(directory, "files")], stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"listening on (\S+:\d+)", line)
         if m:
@@ -70,10 +74,18 @@ def main():
         db.execute(create % ("c", a.dim))
         t = timed(lambda: db.copy_from("c", x, ids=ids), 1)
         print("copy_from  %d x %d: %.2f s, %.0f MB/s (COPY FROM STDIN, npy)" % (a.rows, a.dim, t, mb / t))
+        np.save(os.path.join(directory, "files", "x.npy"), x)
+        with open(os.path.join(directory, "files", "x.ids.txt"), "w") as f:
+            f.write("".join("%d\n" % i for i in ids))
+        db.execute(create % ("f", a.dim))
+        t = timed(lambda: db.execute("COPY f FROM 'x.npy'"), 1)
+        print("server COPY %d x %d: %.2f s, %.0f MB/s (a file in its COPY directory)" % (a.rows, a.dim, t, mb / t))
+        db.execute("DROP COLLECTION f")  # its graph build would slow what follows
         n = a.insert_rows or a.rows
         db.execute(create % ("i", a.dim))
         t = timed(lambda: db.insert("i", ids[:n], x[:n]), 1)
         print("insert()   %d x %d: %.2f s, %.0f MB/s (INSERT statements)" % (n, a.dim, t, x[:n].nbytes / 1e6 / t))
+        db.execute("DROP COLLECTION i")
 
         sql = "SELECT id, embedding FROM c LIMIT %d" % a.rows
         fetched = {}

@@ -12,7 +12,7 @@ import struct
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .errors import ERROR_CODES, Error, malformed
+from .errors import Error, malformed
 from .helpers import RowHelpers, filter_sql
 from .helpers import quote_name as _quote_name
 from .result import Result, parse_column_batch

@@ -7,7 +7,7 @@ import json
 import os
 import struct
 from typing import (Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Optional, Sequence,
-                    Tuple, Union)
+                    Tuple)
 
 from .helpers import quote_name
 
