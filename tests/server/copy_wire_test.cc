@@ -35,6 +35,14 @@ std::string Csv(int rows, int first = 0) {
   return csv;
 }
 
+// A version 1.0 .npy header of float32 rows x dim.
+std::string NpyHeader(int rows, int dim) {
+  std::string header = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, dim);
+  header.resize(128 - 10 - 1, ' ');
+  header += '\n';
+  return "\x93NUMPY" + std::string("\x01\x00", 2) + static_cast<char>(header.size()) + '\0' + header;
+}
+
 // Reads frames up to a PROGRESS frame (a COPY batch committed) and returns its rows_done.
 uint64_t ReadProgress(RawConnection& raw) {
   uint8_t type = 0;
@@ -117,11 +125,7 @@ TEST(CopyWire, AFileLargerThanTheServersBufferStreamsThrough) {
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(c->Execute("CREATE COLLECTION big (id BIGINT PRIMARY KEY, embedding VECTOR(32))").ok());
   constexpr int kRows = 40000;  // 5 MB of vectors, more than the 4 MiB the server buffers
-  std::string npy = "\x93NUMPY";
-  std::string header = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, 32), }}", kRows);
-  header.resize(128 - 10 - 1, ' ');
-  header += '\n';
-  npy += std::string("\x01\x00", 2) + static_cast<char>(header.size()) + '\0' + header;
+  std::string npy = NpyHeader(kRows, 32);
   std::string ids;
   for (int i = 0; i < kRows; ++i) {
     for (int j = 0; j < 32; ++j) {
@@ -244,6 +248,40 @@ TEST(CopyWire, ASilentClientTimesOut) {
   ASSERT_NE(c, nullptr);
   const int64_t n = Count(*c);
   EXPECT_TRUE(n == 0 || n == 2) << n;
+}
+
+// A client that asks for COPY ... TO STDOUT and reads nothing: the server queues a bounded
+// window, then the COPY waits, and the idle timeout ends it; the statement thread is free again.
+TEST(CopyWire, AClientThatReadsNothingTimesOut) {
+  ServerOptions o;
+  o.idle_timeout_s = 0.5;
+  o.statement_threads = 1;
+  TestServer ts(o);
+  {
+    auto c = ts.Connect();
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->Execute("CREATE COLLECTION w (id BIGINT PRIMARY KEY, embedding VECTOR(64))").ok());
+    // 50,000 rows: about 35 MB as csv, far more than the window and the socket buffers.
+    std::ostringstream npy, ids;
+    npy << NpyHeader(50000, 64);
+    for (int i = 0; i < 50000; ++i) {
+      for (int j = 0; j < 64; ++j) {
+        const float v = 0.001f * float(i) + 1e-7f * float(j) + 0.123456f;
+        npy.write(reinterpret_cast<const char*>(&v), 4);
+      }
+      ids << i << "\n";
+    }
+    std::istringstream in(npy.str()), id_in(ids.str());
+    ASSERT_TRUE(c->CopyFrom("COPY w FROM STDIN WITH (format npy)", in, &id_in).ok());
+  }
+  RawConnection raw(ts.port());
+  raw.Handshake();
+  raw.Send(wire::EncodeQuery("COPY w TO STDOUT WITH (format csv)", {}));
+  // ... and no read: the server closes the connection.
+  ASSERT_TRUE(WaitForConnections(ts.server(), 0));
+  auto c = ts.Connect();  // its statement runs, so the COPY gave its thread back
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(Count(*c, "w"), 50000);
 }
 
 TEST(CopyWire, FramesOutOfPlaceAreProtocolErrors) {
