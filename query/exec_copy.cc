@@ -188,41 +188,52 @@ Result<ResultSet> Session::Impl::Copy(const query::Copy& s, const query::Positio
   return s.from ? CopyIn(job) : CopyOut(job);
 }
 
-Result<ResultSet> Session::Impl::CopyIn(const CopyJob& job) {
+namespace {
+
+// COPY FROM STDIN's ids part (npy, fvecs), which comes first and is held in memory: the ids
+// reader counts the ids before the first row, so that a count that differs fails before
+// anything is imported.
+Result<std::string> ReadIdsPart(CopyChannel* channel, size_t max_bytes) {
+  constexpr size_t kPiece = size_t{1} << 20;
+  std::string ids;
+  for (;;) {
+    const size_t at = ids.size();
+    ids.resize(at + kPiece);
+    MRLDB_ASSIGN_OR_RETURN(const size_t n, channel->Read(CopyPart::kIds, ids.data() + at, kPiece));
+    ids.resize(at + n);
+    if (n == 0) return ids;
+    if (ids.size() > max_bytes) {
+      return Status::InvalidArgument(fmt::format(
+          "the ids of COPY FROM STDIN take more than {} bytes, the most this server holds: split "
+          "the COPY, or send csv or jsonl, which carry each row's id", max_bytes));
+    }
+  }
+}
+
+}  // namespace
+
+// The reader of a COPY FROM: the file, or (STDIN) the channel's data part.
+Result<std::unique_ptr<formats::VectorReader>> Session::Impl::CopyReader(const CopyJob& job) {
   const CopyOptions& c = job.c;
   const CollectionSpec& spec = job.spec;
-  const query::Position& pos = job.pos;
+  CopyChannel* channel = job.path.empty() ? options_.copy_channel : nullptr;
   formats::ReadOptions ro;
   ro.format = c.format;
   ro.dim = spec.dim;
   ro.id_type = spec.id_type;
-  if (job.vectors_only && job.path.empty()) {
-    // STDIN: the ids part comes first and is held in memory (the ids reader counts them before
-    // the first row, so that a count that differs fails before anything is imported).
-    CopyChannel* channel = options_.copy_channel;
-    MRLDB_RETURN_IF_ERROR(channel->BeginIn(formats::FormatName(*c.format), /*ids=*/true));
-    std::string ids;
-    for (;;) {
-      ids.resize(ids.size() + (1 << 20));
-      auto n = channel->Read(CopyPart::kIds, ids.data() + ids.size() - (1 << 20), 1 << 20);
-      if (!n.ok()) return n.status().WithPosition(pos.line, pos.column);
-      ids.resize(ids.size() - (1 << 20) + *n);
-      if (*n == 0) break;
-      if (ids.size() > options_.max_copy_ids_bytes) {
-        return ErrorAt(pos, fmt::format("the ids of COPY FROM STDIN take more than {} bytes, "
-                                        "the most this server holds: split the COPY, or send csv "
-                                        "or jsonl, which carry each row's id", options_.max_copy_ids_bytes));
-      }
-    }
-    ro.ids_data = std::move(ids);
+  if (channel != nullptr) {
+    MRLDB_RETURN_IF_ERROR(channel->BeginIn(formats::FormatName(*c.format), job.vectors_only));
+  }
+  if (job.vectors_only && channel != nullptr) {
+    MRLDB_ASSIGN_OR_RETURN(ro.ids_data, ReadIdsPart(channel, options_.max_copy_ids_bytes));
   } else if (job.vectors_only) {
     ro.ids_path = job.ids_path.empty() ? formats::DefaultIdsPath(job.path) : job.ids_path;
     // A missing vectors file is reported as such (by the reader), not as a missing ids file.
     if (job.ids_path.empty() && std::filesystem::exists(job.path) &&
         !std::filesystem::exists(ro.ids_path)) {
-      return ErrorAt(pos, fmt::format("{} files hold vectors only: give the ids with WITH (ids "
-                                      "'file') (looked for '{}')", formats::FormatName(*c.format),
-                                      ro.ids_path));
+      return Status::InvalidArgument(fmt::format(
+          "{} files hold vectors only: give the ids with WITH (ids 'file') (looked for '{}')",
+          formats::FormatName(*c.format), ro.ids_path));
     }
   } else {
     ro.id_field = spec.id_column;
@@ -232,20 +243,22 @@ Result<ResultSet> Session::Impl::CopyIn(const CopyJob& job) {
     if (c.header) ro.header = *c.header;
     if (c.delimiter) ro.delimiter = *c.delimiter;
   }
-  Result<std::unique_ptr<formats::VectorReader>> reader = Status::Ok();
-  if (job.path.empty()) {
-    CopyChannel* channel = options_.copy_channel;
-    if (!job.vectors_only) MRLDB_RETURN_IF_ERROR(channel->BeginIn(formats::FormatName(*c.format), false));
-    reader = formats::VectorReader::OpenStream(
-        job.name, [channel](char* dst, size_t n) { return channel->Read(CopyPart::kData, dst, n); }, ro);
-  } else {
-    reader = formats::VectorReader::Open(job.path, ro);
-  }
+  if (channel == nullptr) return formats::VectorReader::Open(job.path, ro);
+  return formats::VectorReader::OpenStream(
+      job.name, [channel](char* dst, size_t n) { return channel->Read(CopyPart::kData, dst, n); },
+      ro);
+}
+
+Result<ResultSet> Session::Impl::CopyIn(const CopyJob& job) {
+  const CopyOptions& c = job.c;
+  const CollectionSpec& spec = job.spec;
+  const query::Position& pos = job.pos;
   uint64_t committed = 0, read = 0, skipped = 0;
   // A CANCEL comes as the session's flag, or (STDIN) as the channel's error.
   const auto cancelled = [&] {
     return Status::Cancelled(fmt::format("COPY cancelled after {} rows", committed));
   };
+  auto reader = CopyReader(job);
   if (!reader.ok()) {
     if (reader.status().code() == Status::Code::kCancelled) return cancelled();
     return reader.status().WithPosition(pos.line, pos.column);
@@ -349,7 +362,13 @@ Result<ResultSet> Session::Impl::CopyOut(const CopyJob& job) {
     for (Record& r : rows) {
       batch.Append(r.id, r.vector, job.vectors_only ? std::vector<Value>{} : std::move(r.attributes));
     }
-    MRLDB_RETURN_IF_ERROR((*writer)->Write(batch));
+    if (Status st = (*writer)->Write(batch); !st.ok()) {
+      // (TO STDOUT: a CANCEL also comes as the channel's error.)
+      if (st.code() == Status::Code::kCancelled) {
+        return Status::Cancelled(fmt::format("COPY cancelled after {} rows", written));
+      }
+      return st;
+    }
     written += rows.size();
     if (options_.progress && !options_.progress({written, info.live_rows})) {
       return Status::InvalidArgument(fmt::format("COPY stopped after {} rows", written));
