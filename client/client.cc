@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -27,6 +29,9 @@ namespace mrldb {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// COPY ... FROM STDIN sends the file in frames of this size (or the server's limit if smaller).
+constexpr size_t kCopyChunkBytes = size_t{1} << 20;
 
 Status Errno(std::string_view what) {
   return Status::IOError(fmt::format("{}: {}", what, std::strerror(errno)));
@@ -130,7 +135,18 @@ class Client::Impl {
     return Status::Ok();
   }
 
+  // The streams of a COPY over the wire (null members: none given).
+  struct CopyIo {
+    std::istream* in = nullptr;
+    std::istream* in_ids = nullptr;
+    std::ostream* out = nullptr;
+    std::ostream* out_ids = nullptr;
+  };
+
   Result<ResultSet> Execute(std::string_view sql, std::span<const Param> params) {
+    return Execute(sql, params, CopyIo());
+  }
+  Result<ResultSet> Execute(std::string_view sql, std::span<const Param> params, const CopyIo& io) {
     if (closed_) return Closed();
     std::string frame = wire::EncodeQuery(sql, params);
     if (frame.size() - wire::kHeaderBytes > server_max_frame_bytes_) {
@@ -147,19 +163,51 @@ class Client::Impl {
     frame = std::string();
     ResultSet result;
     bool have_schema = false;
+    // COPY TO STDOUT with nowhere to write (Execute, or no ids stream): the statement is
+    // cancelled, its frames read to its end, and this is the error.
+    Status refused;
     for (;;) {
       uint8_t type = 0;
       std::string payload;
       MRLDB_RETURN_IF_ERROR(Read(&type, &payload));
       switch (static_cast<wire::FrameType>(type)) {
-        case wire::FrameType::kProgress: {
-          auto p = wire::DecodeProgress(payload);
-          if (!p.ok()) return Fail(p.status());
-          if (options_.progress && !options_.progress(*p)) Cancel();
+        case wire::FrameType::kProgress:
+        case wire::FrameType::kPong:
+          MRLDB_RETURN_IF_ERROR(Aside(type, payload));
+          break;
+        case wire::FrameType::kCopyIn: {
+          auto begin = wire::DecodeCopyBegin(payload);
+          if (!begin.ok()) return Fail(begin.status());
+          auto early = SendCopy(*begin, io);
+          if (!early.ok()) return early.status();
+          if (!early->empty()) return ErrorFrame(*early);  // the statement failed while we sent
           break;
         }
-        case wire::FrameType::kPong:
-          break;  // a PING's answer that Ping() did not wait for
+        case wire::FrameType::kCopyOut: {
+          auto begin = wire::DecodeCopyBegin(payload);
+          if (!begin.ok()) return Fail(begin.status());
+          if (io.out == nullptr || (begin->ids && io.out_ids == nullptr)) {
+            refused = Status::InvalidArgument(
+                io.out == nullptr ? "COPY ... TO STDOUT sends data: run it with Client::CopyTo (in the shell: \\copy)"
+                                  : "the server sends the ids of npy and fvecs as a second part: "
+                                    "give CopyTo an ids stream or file");
+            Cancel();
+          }
+          break;
+        }
+        case wire::FrameType::kCopyDataOut: {
+          auto data = wire::DecodeCopyData(payload);
+          if (!data.ok()) return Fail(data.status());
+          if (!refused.ok()) break;
+          std::ostream* to = data->part == CopyPart::kIds ? io.out_ids : io.out;
+          if (to == nullptr) return Unexpected(type, "COPY_OUT before COPY_DATA");
+          to->write(data->bytes.data(), static_cast<std::streamsize>(data->bytes.size()));
+          if (!*to) {
+            refused = Status::IOError("cannot write the data COPY ... TO STDOUT sends");
+            Cancel();
+          }
+          break;
+        }
         case wire::FrameType::kSchema: {
           auto columns = wire::DecodeSchema(payload);
           if (!columns.ok()) return Fail(columns.status());
@@ -179,8 +227,10 @@ class Client::Impl {
           if (Status s = wire::DecodeComplete(payload, &result.tag, &result.rows_affected); !s.ok()) {
             return Fail(s);
           }
+          if (!refused.ok()) return refused;
           return result;
         case wire::FrameType::kError:
+          if (!refused.ok()) return refused;
           return ErrorFrame(payload);
         default:
           return Unexpected(type, "a result frame");
@@ -218,6 +268,77 @@ class Client::Impl {
   uint32_t server_max_frame_bytes_ = 0;
 
  private:
+  // PROGRESS and PONG, which may come before any result frame.
+  Status Aside(uint8_t type, std::string_view payload) {
+    if (type == static_cast<uint8_t>(wire::FrameType::kPong)) return Status::Ok();  // a PING's answer Ping() did not wait for
+    auto p = wire::DecodeProgress(payload);
+    if (!p.ok()) return Fail(p.status());
+    if (options_.progress && !options_.progress(*p)) Cancel();
+    return Status::Ok();
+  }
+
+  // COPY ... FROM STDIN after COPY_IN: the ids part (when the server wants one), the data part,
+  // then COPY_DONE, or COPY_FAIL when a stream is missing or cannot be read (the server then
+  // answers with that reason). Between frames the server's frames are looked at: an ERROR means
+  // the statement failed (bad data, CANCEL), and sending stops; its payload is returned ("" when
+  // none came).
+  Result<std::string> SendCopy(const wire::CopyBegin& begin, const CopyIo& io) {
+    std::string error;
+    auto give_up = [&](std::string why) -> Result<std::string> {
+      MRLDB_RETURN_IF_ERROR(Send(wire::EncodeCopyFail(why)));
+      return std::string();
+    };
+    if (io.in == nullptr) {
+      return give_up("COPY ... FROM STDIN needs the data: run it with Client::CopyFrom (in the shell: \\copy)");
+    }
+    if (begin.ids && io.in_ids == nullptr) {
+      return give_up(fmt::format("{} holds vectors only: the server wants the ids first (give CopyFrom "
+                                 "an ids stream or file)", begin.format));
+    }
+    const size_t chunk = std::min<size_t>(kCopyChunkBytes, server_max_frame_bytes_ - 1);
+    std::string frame;
+    for (CopyPart part : {CopyPart::kIds, CopyPart::kData}) {
+      std::istream* in = part == CopyPart::kIds ? (begin.ids ? io.in_ids : nullptr) : io.in;
+      while (in != nullptr && error.empty()) {
+        // Read straight into the frame: header, part byte, bytes.
+        frame.resize(wire::kHeaderBytes + 1 + chunk);
+        in->read(frame.data() + wire::kHeaderBytes + 1, static_cast<std::streamsize>(chunk));
+        const size_t n = static_cast<size_t>(in->gcount());
+        if (in->bad() || (!*in && !in->eof())) {
+          return give_up(fmt::format("cannot read the {} to send", part == CopyPart::kIds ? "ids" : "data"));
+        }
+        if (n == 0) break;
+        frame.resize(wire::kHeaderBytes + 1 + n);
+        const uint32_t length = static_cast<uint32_t>(frame.size() - 4);
+        std::memcpy(frame.data(), &length, 4);
+        frame[4] = static_cast<char>(wire::FrameType::kCopyData);
+        frame[5] = static_cast<char>(part);
+        MRLDB_RETURN_IF_ERROR(Send(frame));
+        MRLDB_ASSIGN_OR_RETURN(error, ReadWhileSending());
+      }
+    }
+    MRLDB_RETURN_IF_ERROR(Send(wire::EncodeEmpty(wire::FrameType::kCopyDone)));
+    return error;
+  }
+
+  // The frames the server has sent while a COPY sends (PROGRESS, PONG, an ERROR), without
+  // waiting; an ERROR's payload, or "".
+  Result<std::string> ReadWhileSending() {
+    for (;;) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 0) <= 0) return std::string();
+      uint8_t type = 0;
+      std::string payload;
+      MRLDB_RETURN_IF_ERROR(Read(&type, &payload));
+      if (type == static_cast<uint8_t>(wire::FrameType::kError)) return payload;
+      if (type != static_cast<uint8_t>(wire::FrameType::kProgress) &&
+          type != static_cast<uint8_t>(wire::FrameType::kPong)) {
+        return Unexpected(type, "PROGRESS or ERROR while COPY data is sent");
+      }
+      MRLDB_RETURN_IF_ERROR(Aside(type, payload));
+    }
+  }
+
   Status Closed() const { return Status::IOError("the connection to the server is closed"); }
 
   // Closes the connection after a failure that leaves the stream unusable; returns `status`.
@@ -319,6 +440,77 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view host_port, Clie
 
 Result<ResultSet> Client::Execute(std::string_view sql, std::span<const Param> params) {
   return impl_->Execute(sql, params);
+}
+
+Result<ResultSet> Client::CopyFrom(std::string_view sql, std::istream& data, std::istream* ids) {
+  return impl_->Execute(sql, {}, {&data, ids, nullptr, nullptr});
+}
+
+Result<ResultSet> Client::CopyFrom(std::string_view sql, const std::string& path,
+                                   const std::string& ids_path) {
+  std::ifstream data(path, std::ios::binary), ids;
+  if (!data) return Status::IOError(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
+  if (!ids_path.empty()) {
+    ids.open(ids_path, std::ios::binary);
+    if (!ids) return Status::IOError(fmt::format("cannot open '{}': {}", ids_path, std::strerror(errno)));
+  }
+  return CopyFrom(sql, data, ids_path.empty() ? nullptr : &ids);
+}
+
+Result<ResultSet> Client::CopyTo(std::string_view sql, std::ostream& data, std::ostream* ids) {
+  return impl_->Execute(sql, {}, {nullptr, nullptr, &data, ids});
+}
+
+namespace {
+
+// A local file written as "<path>.partial" and moved into place by Commit (never replacing a
+// file that exists unless `overwrite`); removed when not committed.
+class PartialFile {
+ public:
+  PartialFile(std::string path, bool overwrite)
+      : path_(std::move(path)), partial_(path_ + ".partial"), overwrite_(overwrite) {}
+  ~PartialFile() {
+    if (!committed_) std::remove(partial_.c_str());
+  }
+  Status Open() {
+    if (!overwrite_ && std::filesystem::exists(path_)) {
+      return Status::AlreadyExists(fmt::format("'{}' exists (CopyTo replaces it when overwrite is true)", path_));
+    }
+    out.open(partial_, std::ios::binary | std::ios::trunc);
+    if (!out) return Status::IOError(fmt::format("cannot create '{}': {}", partial_, std::strerror(errno)));
+    return Status::Ok();
+  }
+  Status Commit() {
+    out.close();
+    if (!out) return Status::IOError(fmt::format("cannot write '{}'", partial_));
+    // link() fails when `path` exists, so a file created since Open is never replaced.
+    const int rc = overwrite_ ? std::rename(partial_.c_str(), path_.c_str())
+                              : ::link(partial_.c_str(), path_.c_str());
+    if (rc != 0) return Status::IOError(fmt::format("cannot create '{}': {}", path_, std::strerror(errno)));
+    if (!overwrite_) std::remove(partial_.c_str());
+    committed_ = true;
+    return Status::Ok();
+  }
+  std::ofstream out;
+
+ private:
+  std::string path_, partial_;
+  bool overwrite_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Result<ResultSet> Client::CopyTo(std::string_view sql, const std::string& path,
+                                 const std::string& ids_path, bool overwrite) {
+  PartialFile data(path, overwrite), ids(ids_path, overwrite);
+  MRLDB_RETURN_IF_ERROR(data.Open());
+  if (!ids_path.empty()) MRLDB_RETURN_IF_ERROR(ids.Open());
+  auto result = CopyTo(sql, data.out, ids_path.empty() ? nullptr : &ids.out);
+  if (!result.ok()) return result;
+  MRLDB_RETURN_IF_ERROR(data.Commit());
+  if (!ids_path.empty()) MRLDB_RETURN_IF_ERROR(ids.Commit());
+  return result;
 }
 void Client::Cancel() { impl_->Cancel(); }
 Status Client::Ping() { return impl_->Ping(); }

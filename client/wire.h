@@ -44,6 +44,10 @@ enum class FrameType : uint8_t {
   kCancel = 0x04,
   kPing = 0x05,
   kClose = 0x06,
+  kCopyData = 0x07,       // COPY ... FROM STDIN: the client's bytes
+  kCopyDone = 0x08,
+  kCopyFail = 0x09,
+  kQueryColumnar = 0x0A,  // a QUERY answered with COLUMN_BATCH frames
   // server to client
   kHelloOk = 0x41,
   kAuthOk = 0x42,
@@ -53,6 +57,10 @@ enum class FrameType : uint8_t {
   kError = 0x46,
   kProgress = 0x47,
   kPong = 0x48,
+  kCopyIn = 0x49,
+  kCopyOut = 0x4A,
+  kCopyDataOut = 0x4B,  // COPY ... TO STDOUT: the server's bytes ("COPY_DATA" on the wire)
+  kColumnBatch = 0x4C,
 };
 std::string_view FrameTypeName(uint8_t type);  // "HELLO", ... or "unknown"
 // For messages, with the right article: "a QUERY frame", "an AUTH frame", "an unknown frame
@@ -120,6 +128,9 @@ Result<std::vector<ResultColumn>> DecodeSchema(std::string_view payload);
 
 // Decodes a ROW_BATCH whose rows have `columns` cells each and appends them to `rows`.
 Status DecodeRowBatch(std::string_view payload, size_t columns, std::vector<std::vector<Cell>>* rows);
+// Decodes a COLUMN_BATCH of a result with these columns and appends its rows to `rows`.
+Status DecodeColumnBatch(std::string_view payload, const std::vector<ResultColumn>& columns,
+                         std::vector<std::vector<Cell>>* rows);
 
 std::string EncodeComplete(std::string_view tag, uint64_t rows_affected);
 Status DecodeComplete(std::string_view payload, std::string* tag, uint64_t* rows_affected);
@@ -136,12 +147,38 @@ Status ToStatus(const ErrorFrame& e);
 std::string EncodeProgress(const CopyProgress& p);
 Result<CopyProgress> DecodeProgress(std::string_view payload);
 
-// A whole result as frames: SCHEMA, ROW_BATCH frames (kBatchRows / kBatchBytes each), COMPLETE,
-// appended to `frames`. Fails with the limit's message, appending nothing, when the result has
-// more than max_rows rows, its ROW_BATCH payloads exceed max_bytes, or a single row's frame
-// would exceed max_frame_bytes.
+// How a result's rows travel: ROW_BATCH frames (a QUERY) or COLUMN_BATCH frames (a
+// QUERY_COLUMNAR).
+enum class ResultEncoding { kRows, kColumns };
+
+// A whole result as frames: SCHEMA, ROW_BATCH or COLUMN_BATCH frames (kBatchRows / kBatchBytes
+// each), COMPLETE, appended to `frames`. Fails with the limit's message, appending nothing, when
+// the result has more than max_rows rows, its batch payloads exceed max_bytes, or a single row's
+// frame would exceed max_frame_bytes; Internal when a cell's type is not its column's (columns
+// only: a row batch carries each cell's tag).
 Status EncodeResult(const ResultSet& result, uint64_t max_rows, uint64_t max_bytes,
-                    uint32_t max_frame_bytes, std::vector<std::string>* frames);
+                    uint32_t max_frame_bytes, std::vector<std::string>* frames,
+                    ResultEncoding encoding = ResultEncoding::kRows);
+
+// COPY over the wire. COPY_IN / COPY_OUT: the statement's format ("npy", "csv" ...) and whether
+// an ids part travels besides the data (npy, fvecs).
+struct CopyBegin {
+  std::string format;
+  bool ids = false;
+};
+std::string EncodeCopyBegin(FrameType type, const CopyBegin& b);  // kCopyIn or kCopyOut
+Result<CopyBegin> DecodeCopyBegin(std::string_view payload);
+// COPY_DATA, either direction (kCopyData from the client, kCopyDataOut from the server): the
+// part, then the bytes (any number, none included).
+std::string EncodeCopyData(FrameType type, CopyPart part, std::string_view bytes);
+struct CopyData {
+  CopyPart part = CopyPart::kData;
+  std::string_view bytes;  // points into the payload
+};
+Result<CopyData> DecodeCopyData(std::string_view payload);
+// COPY_FAIL: why the client gives the COPY up.
+std::string EncodeCopyFail(std::string_view message);
+Result<std::string> DecodeCopyFail(std::string_view payload);
 
 // "host:port" or "[v6]:port" into its parts (the brackets removed). InvalidArgument when there is
 // no ':' or an empty host or port.

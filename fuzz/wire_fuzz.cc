@@ -48,7 +48,7 @@ bool SameParam(const Param& a, const Param& b) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view payload(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 10) {
+  switch (data[0] % 13) {
     case 0: {
       auto h = DecodeHello(payload);
       if (h.ok()) {
@@ -124,6 +124,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 9: {
       std::string host, port;
       (void)SplitHostPort(payload, &host, &port);
+      break;
+    }
+    case 10: {  // a COLUMN_BATCH of the result whose columns the first bytes name
+      std::vector<ResultColumn> columns;
+      for (size_t i = 1; i < std::min<size_t>(size, 5); ++i) {
+        columns.push_back({"c", static_cast<CellType>(data[i] % 5 + 1)});
+      }
+      std::vector<std::vector<Cell>> rows;
+      if (DecodeColumnBatch(payload, columns, &rows).ok()) {
+        ResultSet r{columns, rows, "SELECT", 0};
+        std::vector<std::string> frames;
+        Check(EncodeResult(r, 1u << 30, 1u << 30, 1u << 30, &frames, ResultEncoding::kColumns).ok());
+        std::vector<std::vector<Cell>> again;
+        for (size_t f = 1; f + 1 < frames.size(); ++f) Check(DecodeColumnBatch(Payload(frames[f]), columns, &again).ok());
+        Check(again == rows);
+      }
+      break;
+    }
+    case 11: {
+      auto d = DecodeCopyData(payload);
+      if (d.ok()) Check(Payload(EncodeCopyData(FrameType::kCopyData, d->part, d->bytes)) == payload);
+      break;
+    }
+    case 12: {
+      auto b = DecodeCopyBegin(payload);
+      if (b.ok()) Check(Payload(EncodeCopyBegin(FrameType::kCopyIn, *b)) == payload);
+      (void)DecodeCopyFail(payload);
       break;
     }
   }

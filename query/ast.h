@@ -219,6 +219,7 @@ struct Copy {
   Position collection_pos;
   bool from = true;  // COPY c FROM 'file' | COPY c TO 'file'
   std::string path;
+  bool stdio = false;  // FROM STDIN | TO STDOUT: the client sends or receives the data (path empty)
   std::vector<Option> options;  // format, ids, id_column, batch_size, header, delimiter ...
 };
 struct AlterCollection {

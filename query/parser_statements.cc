@@ -362,8 +362,14 @@ Result<Copy> Parser::ParseCopy() {
   } else if (!AcceptKeyword("FROM")) {
     return SyntaxError(Peek(), "FROM or TO");
   }
-  if (!Is(TokenKind::kString)) return SyntaxError(Peek(), "a file path ('...')");
-  copy.path = Advance().value;
+  if (AcceptKeyword(copy.from ? "STDIN" : "STDOUT")) {
+    copy.stdio = true;
+  } else if (Is(TokenKind::kString)) {
+    copy.path = Advance().value;
+  } else {
+    return SyntaxError(Peek(), copy.from ? "a file path ('...') or STDIN"
+                                         : "a file path ('...') or STDOUT");
+  }
   if (AcceptKeyword("WITH")) {
     MRLDB_ASSIGN_OR_RETURN(copy.options, ParseOptions(/*copy_style=*/true));
     MRLDB_RETURN_IF_ERROR(ExpectStatementEnd(""));

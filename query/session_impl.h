@@ -10,6 +10,7 @@
 #include "mrldb/session.h"
 #include "query/ast.h"
 #include "query/binder.h"
+#include "query/formats/formats.h"
 
 namespace mrldb {
 
@@ -41,6 +42,10 @@ class Session::Impl {
                            SearchStats* stats);
   Result<ResultSet> Explain(const query::Explain& s, const query::Position& pos, Params params);
   Result<ResultSet> Copy(const query::Copy& s, const query::Position& pos);
+  // exec_copy.cc: COPY FROM and COPY TO once their options and files are settled.
+  Result<ResultSet> CopyIn(const struct CopyJob& job);
+  Result<std::unique_ptr<formats::VectorReader>> CopyReader(const CopyJob& job);
+  Result<ResultSet> CopyOut(const struct CopyJob& job);
   Result<ResultSet> Set(const query::SetVariable& s, const query::Position& pos);
   Result<ResultSet> Show(const query::ShowVariable& s, const query::Position& pos);
   // exec_predict.cc

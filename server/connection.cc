@@ -85,6 +85,28 @@ Connection::Connection(ServerContext* ctx, tcp::socket socket)
         "with --copy-dir DIR to allow COPY with files inside DIR";
   }
   so.progress = [this](const CopyProgress& p) { return OnProgress(p); };
+  // The pipe's hooks run on the statement thread, which holds a reference to the connection.
+  CopyPipe::Hooks hooks;
+  hooks.send = [this](std::string frame, bool begin_in, bool ids) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame), begin_in, ids]() mutable {
+      if (begin_in) {
+        self->copy_in_ = true;
+        self->copy_ids_ = ids;
+        self->copy_data_seen_ = false;
+      }
+      self->Enqueue(std::move(f));
+    });
+  };
+  hooks.resume = [this] {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->read_paused_ || self->closing_ || self->closed_) return;
+      self->read_paused_ = false;
+      self->ArmIdle();  // waiting for the statement was not the client's idleness
+      self->ReadHeader();
+    });
+  };
+  pipe_ = std::make_unique<CopyPipe>(std::move(hooks));
+  so.copy_channel = pipe_.get();
   session_ = std::make_unique<Session>(ctx_->db, std::move(so));
   socket_.set_option(tcp::no_delay(true), ec);  // small frames (PONG, COMPLETE) go out at once
 }
@@ -201,7 +223,7 @@ void Connection::OnBody(const error_code& ec, size_t n) {
     return;
   }
   HandleFrame();
-  if (!closing_ && !closed_) ReadHeader();
+  if (!closing_ && !closed_ && !read_paused_) ReadHeader();
 }
 
 void Connection::HandleFrame() {
@@ -256,7 +278,13 @@ void Connection::HandleReady(wire::FrameType type, std::string_view payload) {
   ArmIdle();
   switch (type) {
     case wire::FrameType::kQuery:
-      return StartQuery(payload);
+      return StartQuery(payload, wire::ResultEncoding::kRows);
+    case wire::FrameType::kQueryColumnar:
+      return StartQuery(payload, wire::ResultEncoding::kColumns);
+    case wire::FrameType::kCopyData:
+    case wire::FrameType::kCopyDone:
+    case wire::FrameType::kCopyFail:
+      return HandleCopyFrame(type, payload);
     case wire::FrameType::kCancel:
       if (!payload.empty()) return Fatal(wire::ErrorCode::kProtocol, "malformed CANCEL frame: it has no payload");
       return CancelStatement();
@@ -281,6 +309,38 @@ void Connection::HandleReady(wire::FrameType type, std::string_view payload) {
   }
 }
 
+void Connection::HandleCopyFrame(wire::FrameType type, std::string_view payload) {
+  if (!copy_in_) {
+    return Fatal(wire::ErrorCode::kProtocol,
+                 fmt::format("unexpected {} frame: no COPY ... FROM STDIN waits for data (they "
+                             "follow a COPY_IN frame)", wire::FrameTypeName(type_)));
+  }
+  if (type == wire::FrameType::kCopyDone) {
+    if (!payload.empty()) return Fatal(wire::ErrorCode::kProtocol, "malformed COPY_DONE frame: it has no payload");
+    copy_in_ = false;
+    return pipe_->Finish();
+  }
+  if (type == wire::FrameType::kCopyFail) {
+    auto message = wire::DecodeCopyFail(payload);
+    if (!message.ok()) return Fatal(wire::ErrorCode::kProtocol, message.status().message());
+    copy_in_ = false;
+    return pipe_->Fail(Status::InvalidArgument(fmt::format("the client gave the COPY up: {}", *message)));
+  }
+  auto data = wire::DecodeCopyData(payload);
+  if (!data.ok()) return Fatal(wire::ErrorCode::kProtocol, data.status().message());
+  if (data->part == CopyPart::kIds && !copy_ids_) {
+    return Fatal(wire::ErrorCode::kProtocol, "COPY_DATA for the ids part (1), but this COPY takes "
+                                             "no ids part (csv and jsonl carry the ids in the data)");
+  }
+  if (data->part == CopyPart::kIds && copy_data_seen_) {
+    return Fatal(wire::ErrorCode::kProtocol, "COPY_DATA for the ids part (1) after the data part "
+                                             "began: the whole ids part comes first");
+  }
+  copy_data_seen_ = copy_data_seen_ || data->part == CopyPart::kData;
+  // After the statement's result (an error in the data, say) the rest is read and dropped.
+  if (busy_ && !pipe_->Push(data->part, data->bytes)) read_paused_ = true;
+}
+
 void Connection::BecomeReady() {
   state_ = State::kReady;
   ready_ = true;
@@ -289,7 +349,11 @@ void Connection::BecomeReady() {
 
 // ---- Statements -------------------------------------------------------------------------------
 
-void Connection::StartQuery(std::string_view payload) {
+void Connection::StartQuery(std::string_view payload, wire::ResultEncoding encoding) {
+  if (copy_in_) {
+    return Fatal(wire::ErrorCode::kProtocol,
+                 "a QUERY arrived before COPY_DONE or COPY_FAIL ended the COPY ... FROM STDIN");
+  }
   if (busy_) {
     return Fatal(wire::ErrorCode::kProtocol,
                  "a QUERY arrived before the previous statement's result (one statement at a time)");
@@ -304,12 +368,13 @@ void Connection::StartQuery(std::string_view payload) {
   busy_ = true;
   UpdateActivity();
   cancel_requested_ = false;
-  asio::post(*ctx_->statements, [self = shared_from_this(), q = std::move(query).value()]() mutable {
-    self->RunStatement(std::move(q));
+  pipe_->Reset();
+  asio::post(*ctx_->statements, [self = shared_from_this(), q = std::move(query).value(), encoding]() mutable {
+    self->RunStatement(std::move(q), encoding);
   });
 }
 
-void Connection::RunStatement(wire::Query query) {
+void Connection::RunStatement(wire::Query query, wire::ResultEncoding encoding) {
   std::vector<std::string> frames;
   try {
     if (cancel_requested_) {
@@ -321,7 +386,7 @@ void Connection::RunStatement(wire::Query query) {
         frames.push_back(wire::EncodeError(result.status()));
       } else if (Status s = wire::EncodeResult(*result, ctx_->options->max_result_rows,
                                                ctx_->options->max_result_bytes,
-                                               ctx_->options->max_frame_bytes, &frames);
+                                               ctx_->options->max_frame_bytes, &frames, encoding);
                  !s.ok()) {
         frames.push_back(wire::EncodeError(LimitError(s.message())));
       }
@@ -371,6 +436,11 @@ bool Connection::OnProgress(const CopyProgress& p) {
 void Connection::OnStatementDone(std::vector<std::string> frames) {
   busy_ = false;
   cancel_timer_.cancel();
+  pipe_->Reset();  // what the client sent past the statement's end is dropped, here and later
+  if (read_paused_ && !closing_ && !closed_) {
+    read_paused_ = false;
+    ReadHeader();
+  }
   // Enqueue releases a reserved frame's bytes when the connection is closing or closed.
   for (std::string& f : frames) Enqueue(std::move(f), /*reserved=*/true);
   UpdateActivity();
@@ -387,6 +457,7 @@ void Connection::CancelStatement() {
   if (!busy_) return;
   cancel_requested_ = true;
   session_->Cancel();
+  pipe_->Fail(Status::Cancelled("COPY cancelled"));  // a COPY waiting for the client stops too
   cancel_timer_.expires_after(kCancelRepeat);
   cancel_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (!ec && self->busy_) self->CancelStatement();
@@ -426,6 +497,10 @@ void Connection::WriteNext() {
       return self->CloseNow();
     }
     const uint64_t bytes = QueuedBytes(self->out_.front());
+    if (self->out_.front()[4] == static_cast<char>(wire::FrameType::kCopyDataOut)) {
+      self->pipe_->Sent(self->out_.front().size());
+    }
+    if (self->busy_) self->ArmIdle();  // the client reads: a COPY TO STDOUT is not idle
     self->out_bytes_ -= bytes;
     self->out_.pop_front();
     Released(self->ctx_, bytes);
@@ -468,6 +543,7 @@ void Connection::Drain() {
 void Connection::CloseNow() {
   if (closed_) return;
   closed_ = true;
+  pipe_->Fail(Status::IOError("the connection closed"));
   error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
@@ -513,9 +589,13 @@ void Connection::OnDeadline() {
                  fmt::format("authentication timeout: the handshake did not finish within {} s",
                              ctx_->options->auth_timeout_s));
   }
-  if (busy_) return ArmIdle();  // waiting for a statement is not idleness
+  // Waiting for a statement is not idleness, unless the statement waits for the client (a COPY
+  // over the wire: data not sent, or replies not read).
+  if (busy_ && !pipe_->WaitingForClient()) return ArmIdle();
   Fatal(wire::ErrorCode::kTimeout,
-        fmt::format("idle timeout: no frame for {} s", ctx_->options->idle_timeout_s));
+        busy_ ? fmt::format("idle timeout: the COPY waited {} s for the client to send or read "
+                            "COPY_DATA", ctx_->options->idle_timeout_s)
+              : fmt::format("idle timeout: no frame for {} s", ctx_->options->idle_timeout_s));
 }
 
 }  // namespace mrldb::server_internal

@@ -19,6 +19,7 @@
 
 #include "client/wire.h"
 #include "mrldb/session.h"
+#include "server/copy_pipe.h"
 #include "server/server.h"
 
 namespace mrldb::server_internal {
@@ -76,8 +77,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnBody(const boost::system::error_code& ec, size_t n);
   void HandleFrame();
   void HandleReady(wire::FrameType type, std::string_view payload);
-  void StartQuery(std::string_view payload);
-  void RunStatement(wire::Query query);  // on a statement thread
+  // COPY_DATA, COPY_DONE, COPY_FAIL: the client's side of COPY ... FROM STDIN.
+  void HandleCopyFrame(wire::FrameType type, std::string_view payload);
+  void StartQuery(std::string_view payload, wire::ResultEncoding encoding);
+  void RunStatement(wire::Query query, wire::ResultEncoding encoding);  // on a statement thread
   void OnStatementDone(std::vector<std::string> frames);
   bool OnProgress(const CopyProgress& p);  // on the statement thread
   void CancelStatement();
@@ -105,6 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer deadline_;
   boost::asio::steady_timer cancel_timer_;
+  std::unique_ptr<CopyPipe> pipe_;  // the Session's CopyChannel
   std::unique_ptr<Session> session_;
   std::string peer_;         // "address:port" for the log
   std::string address_;      // the client's IP (per-address limits)
@@ -120,6 +124,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool draining_ = false;  // half-closed, discarding input until the client closes
   bool shutdown_ = false;  // the server is stopping
   bool closed_ = false;
+  // COPY ... FROM STDIN: the client may send COPY frames (COPY_IN was sent) and owes COPY_DONE
+  // or COPY_FAIL; whether it sends an ids part, and whether the data part has begun.
+  bool copy_in_ = false;
+  bool copy_ids_ = false;
+  bool copy_data_seen_ = false;
+  bool read_paused_ = false;  // the CopyPipe is full: no frame is read until it resumes us
   uint64_t deadline_gen_ = 0;
   std::deque<std::string> out_;  // frames to write; the front one is being written when writing_
   uint64_t out_bytes_ = 0;       // memory held by out_ (QueuedBytes of each frame)

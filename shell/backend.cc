@@ -3,6 +3,15 @@
 #include <fmt/format.h>
 
 namespace mrldb::shell {
+
+Result<ResultSet> Backend::CopyFrom(std::string_view, const std::string&, const std::string&) {
+  return Status::NotSupported("a local database runs COPY on the files themselves");
+}
+
+Result<ResultSet> Backend::CopyTo(std::string_view, const std::string&, const std::string&, bool) {
+  return Status::NotSupported("a local database runs COPY on the files themselves");
+}
+
 namespace {
 
 class LocalBackend final : public Backend {

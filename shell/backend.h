@@ -25,6 +25,13 @@ class Backend {
   virtual Status Close() = 0;
   // The local Database, or nullptr for a remote backend (\gpu and demo need a local one).
   virtual Database* local() { return nullptr; }
+  // A server's COPY ... FROM STDIN / TO STDOUT with this machine's files (\copy; see
+  // Client::CopyFrom and CopyTo). A local backend runs COPY on the files themselves instead
+  // (NotSupported here).
+  virtual Result<ResultSet> CopyFrom(std::string_view sql, const std::string& path,
+                                     const std::string& ids_path);
+  virtual Result<ResultSet> CopyTo(std::string_view sql, const std::string& path,
+                                   const std::string& ids_path, bool overwrite);
 };
 
 using ProgressFn = std::function<bool(const CopyProgress&)>;

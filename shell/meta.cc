@@ -22,10 +22,11 @@ constexpr char kHelp[] =
     "  \\timing       toggle timing             \\mode F     output format (table, csv, json, jsonl)\n"
     "  \\pset pager on|off|always               page long results ($PAGER, else less)\n"
     "  \\i FILE       run statements from FILE  \\o FILE     send results to FILE (\\o alone: back)\n"
+    "  \\copy c FROM|TO 'file' [WITH (...)]     COPY with this machine's files (local or server)\n"
     "  \\gpu          show GPU status           \\memory     memory use and budget (SHOW MEMORY)\n"
     "  \\q            quit\n";
 
-const std::vector<std::string> kCommands = {"\\d", "\\gpu", "\\h", "\\help", "\\i", "\\memory", "\\mode",
+const std::vector<std::string> kCommands = {"\\copy", "\\d", "\\gpu", "\\h", "\\help", "\\i", "\\memory", "\\mode",
                                             "\\o", "\\pset", "\\q", "\\timing", "\\x", "\\?"};
 
 struct Rule {
@@ -135,6 +136,8 @@ bool Shell::Meta(const std::string& line) {
   if (cmd == "\\q") return false;
   if (cmd == "\\d") {
     RunScript(arg.empty() ? "SHOW COLLECTIONS" : "DESCRIBE " + arg);
+  } else if (cmd == "\\copy") {
+    ClientCopy(arg);
   } else if (cmd == "\\memory") {
     RunScript("SHOW MEMORY");
   } else if (cmd == "\\timing") {

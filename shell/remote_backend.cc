@@ -20,6 +20,14 @@ class RemoteBackend final : public Backend {
     client_->Close();
     return Status::Ok();
   }
+  Result<ResultSet> CopyFrom(std::string_view sql, const std::string& path,
+                             const std::string& ids_path) override {
+    return client_->CopyFrom(sql, path, ids_path);
+  }
+  Result<ResultSet> CopyTo(std::string_view sql, const std::string& path,
+                           const std::string& ids_path, bool overwrite) override {
+    return client_->CopyTo(sql, path, ids_path, overwrite);
+  }
 
  private:
   std::unique_ptr<Client> client_;

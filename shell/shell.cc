@@ -82,7 +82,11 @@ void Shell::CatchInterrupts() {
 bool Shell::Interrupted() { return g_interrupted != 0; }
 
 Result<ResultSet> Shell::Execute(std::string_view sql) {
-  if (!catch_interrupt) return backend->Execute(sql);
+  return Run([&] { return backend->Execute(sql); });
+}
+
+Result<ResultSet> Shell::Run(const std::function<Result<ResultSet>()>& statement) {
+  if (!catch_interrupt) return statement();
   g_interrupted = 0;
   std::atomic<bool> done{false};
   std::thread watcher([&] {
@@ -94,7 +98,7 @@ Result<ResultSet> Shell::Execute(std::string_view sql) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  auto r = backend->Execute(sql);
+  auto r = statement();
   done = true;
   watcher.join();
   return r;

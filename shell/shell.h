@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -45,6 +46,8 @@ struct Shell {
   static bool Interrupted();
   // Runs one statement; once CatchInterrupts ran, a Ctrl-C while it runs cancels it.
   Result<ResultSet> Execute(std::string_view sql);
+  // The same for a statement the backend runs otherwise (\copy's CopyFrom, CopyTo).
+  Result<ResultSet> Run(const std::function<Result<ResultSet>()>& statement);
 
   // Runs the statements of `sql` one by one, as psql does: each is parsed when the one before
   // it has run, so a mistake in the second leaves the first's result standing. Errors are
@@ -55,6 +58,9 @@ struct Shell {
   bool Meta(const std::string& line);
   // Either of the two, by the first character: what -c hands over.
   bool RunCommand(const std::string& text);
+  // \copy ARG (shell/copy.cc): ARG is a COPY statement without its COPY whose files are this
+  // machine's; errors are shown and set `failed`.
+  void ClientCopy(const std::string& arg);
 
   // Before a -c, -f or stdin run on a local database exits: the background indexer stops with
   // the process, so the index builds of the collections it wrote to are waited for here.

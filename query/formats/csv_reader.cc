@@ -135,10 +135,7 @@ class CsvReader final : public LookaheadReader {
   }
 
   Status Init() {
-    char bom[3];
-    if (file_->Read(bom, 3) != 3 || std::string_view(bom, 3) != "\xEF\xBB\xBF") {
-      MRLDB_RETURN_IF_ERROR(file_->Seek(0));
-    }
+    file_->Skip("\xEF\xBB\xBF");  // a UTF-8 byte order mark
     std::vector<std::string> names = options_.columns;
     if (options_.header) {
       MRLDB_ASSIGN_OR_RETURN(bool any, parser_.Next(&fields_, &count_));

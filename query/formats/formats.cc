@@ -27,7 +27,7 @@ bool VectorsOnly(Format f) { return f == Format::kNpy || f == Format::kFvecs; }
 // Checks what readers and writers share. `what`: "ReadOptions" or "WriteOptions".
 Status CheckCommon(Format format, std::string_view what, uint32_t dim, const std::string& id_field,
                    const std::string& vector_field, const std::vector<ColumnDef>& attributes,
-                   const std::string& ids_path, char delimiter) {
+                   bool ids_file, char delimiter) {
   const auto bad = [&](std::string_view msg) {
     return Status::InvalidArgument(fmt::format("{}: {}", what, msg));
   };
@@ -39,7 +39,7 @@ Status CheckCommon(Format format, std::string_view what, uint32_t dim, const std
     }
     return Status::Ok();
   }
-  if (!ids_path.empty()) {
+  if (ids_file) {
     return bad(fmt::format("an ids file goes with npy and fvecs only; {} has an id column",
                            FormatName(format)));
   }
@@ -122,6 +122,28 @@ VectorReader::VectorReader(std::string path, Format format)
 
 VectorReader::~VectorReader() = default;
 
+namespace {
+
+Status CheckReadOptions(Format format, const ReadOptions& options) {
+  MRLDB_RETURN_IF_ERROR(CheckCommon(format, "ReadOptions", options.dim, options.id_field,
+                                    options.vector_field, options.attributes,
+                                    !options.ids_path.empty() || options.ids_data.has_value(),
+                                    options.delimiter));
+  if (!options.ids_path.empty() && options.ids_data) {
+    return Status::InvalidArgument("ReadOptions: ids_path and ids_data both given");
+  }
+  if (format != Format::kCsv && !options.columns.empty()) {
+    return Status::InvalidArgument("ReadOptions: a column list applies to csv only");
+  }
+  if (format == Format::kCsv && !options.header && options.columns.empty()) {
+    return Status::InvalidArgument(
+        "ReadOptions: a csv file without a header row needs the list of its columns");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<VectorReader>> VectorReader::Open(const std::string& path,
                                                          const ReadOptions& options) {
   Format format;
@@ -130,17 +152,23 @@ Result<std::unique_ptr<VectorReader>> VectorReader::Open(const std::string& path
   } else {
     MRLDB_ASSIGN_OR_RETURN(format, FormatFromPath(path));
   }
-  MRLDB_RETURN_IF_ERROR(CheckCommon(format, "ReadOptions", options.dim, options.id_field,
-                                    options.vector_field, options.attributes, options.ids_path,
-                                    options.delimiter));
-  if (format != Format::kCsv && !options.columns.empty()) {
-    return Status::InvalidArgument("ReadOptions: a column list applies to csv only");
-  }
-  if (format == Format::kCsv && !options.header && options.columns.empty()) {
-    return Status::InvalidArgument(
-        "ReadOptions: a csv file without a header row needs the list of its columns");
-  }
+  MRLDB_RETURN_IF_ERROR(CheckReadOptions(format, options));
   MRLDB_ASSIGN_OR_RETURN(auto file, InputFile::Open(path));
+  return OpenInput(std::move(file), format, options);
+}
+
+Result<std::unique_ptr<VectorReader>> VectorReader::OpenStream(const std::string& name,
+                                                               StreamRead read,
+                                                               const ReadOptions& options) {
+  if (!options.format) return Status::InvalidArgument("ReadOptions: a stream needs its format");
+  MRLDB_RETURN_IF_ERROR(CheckReadOptions(*options.format, options));
+  return OpenInput(InputFile::FromStream(name, std::move(read)), *options.format, options);
+}
+
+Result<std::unique_ptr<VectorReader>> VectorReader::OpenInput(std::unique_ptr<InputFile> file,
+                                                              Format format,
+                                                              const ReadOptions& options) {
+  const std::string path = file->path();
   std::unique_ptr<VectorReader> reader;
   switch (format) {
     case Format::kNpy: {
@@ -160,12 +188,18 @@ Result<std::unique_ptr<VectorReader>> VectorReader::Open(const std::string& path
       break;
     }
   }
-  if (!options.ids_path.empty()) {
-    MRLDB_ASSIGN_OR_RETURN(reader->ids_, IdsFileReader::Open(options.ids_path, options.id_type));
-    const uint64_t rows = reader->total_rows_.value_or(0);
-    if (reader->ids_->count() != rows) {
-      return DataError(options.ids_path, fmt::format("{} ids, but {} has {} rows",
-                                                     reader->ids_->count(), path, rows));
+  if (!options.ids_path.empty() || options.ids_data) {
+    if (options.ids_data) {
+      MRLDB_ASSIGN_OR_RETURN(reader->ids_, IdsFileReader::FromMemory(path + " ids", *options.ids_data,
+                                                                     options.id_type));
+    } else {
+      MRLDB_ASSIGN_OR_RETURN(reader->ids_, IdsFileReader::Open(options.ids_path, options.id_type));
+    }
+    // A stream's row count is known only at its end (fvecs): Next compares the counts there.
+    if (reader->total_rows_ && reader->ids_->count() != *reader->total_rows_) {
+      return DataError(reader->ids_->path(), fmt::format("{} ids, but {} has {} rows",
+                                                         reader->ids_->count(), path,
+                                                         *reader->total_rows_));
     }
     reader->has_ids_ = true;
   }
@@ -238,8 +272,8 @@ Result<std::unique_ptr<VectorWriter>> VectorWriter::Create(const std::string& pa
   }
   if (options.dim == 0) return Status::InvalidArgument("WriteOptions: dim is required");
   MRLDB_RETURN_IF_ERROR(CheckCommon(format, "WriteOptions", options.dim, options.id_field,
-                                    options.vector_field, options.attributes, options.ids_path,
-                                    options.delimiter));
+                                    options.vector_field, options.attributes,
+                                    !options.ids_path.empty(), options.delimiter));
   if (!options.ids_path.empty() && options.ids_path == path) {
     return Status::InvalidArgument("WriteOptions: the ids file is the vector file");
   }
@@ -249,30 +283,60 @@ Result<std::unique_ptr<VectorWriter>> VectorWriter::Create(const std::string& pa
         "ids '{}': ids are written as text, one per line (.npy ids are read only); name the "
         "file e.g. '{}'", options.ids_path, DefaultIdsPath(path)));
   }
+  MRLDB_ASSIGN_OR_RETURN(auto file, OutputFile::Create(path, options.overwrite));
+  std::unique_ptr<OutputFile> ids;
+  if (!options.ids_path.empty()) {
+    MRLDB_ASSIGN_OR_RETURN(ids, OutputFile::Create(options.ids_path, options.overwrite));
+  }
+  return CreateOutput(std::move(file), std::move(ids), format, options);
+}
+
+Result<std::unique_ptr<VectorWriter>> VectorWriter::CreateStream(const std::string& name,
+                                                                 StreamWrite data, StreamWrite ids,
+                                                                 const WriteOptions& options) {
+  if (!options.format) return Status::InvalidArgument("WriteOptions: a stream needs its format");
+  const Format format = *options.format;
+  if (options.dim == 0) return Status::InvalidArgument("WriteOptions: dim is required");
+  if (!options.ids_path.empty()) {
+    return Status::InvalidArgument("WriteOptions: a stream's ids go to a stream, not ids_path");
+  }
+  MRLDB_RETURN_IF_ERROR(CheckCommon(format, "WriteOptions", options.dim, options.id_field,
+                                    options.vector_field, options.attributes, ids != nullptr,
+                                    options.delimiter));
+  if (format == Format::kNpy && !options.rows) {
+    return Status::InvalidArgument("WriteOptions: npy to a stream needs the row count (rows)");
+  }
+  return CreateOutput(OutputFile::ToStream(name, std::move(data)),
+                      ids ? OutputFile::ToStream(name + " ids", std::move(ids)) : nullptr, format,
+                      options);
+}
+
+Result<std::unique_ptr<VectorWriter>> VectorWriter::CreateOutput(std::unique_ptr<OutputFile> file,
+                                                                 std::unique_ptr<OutputFile> ids,
+                                                                 Format format,
+                                                                 const WriteOptions& options) {
+  const std::string path = file->path();
   std::unique_ptr<VectorWriter> writer;
   switch (format) {
     case Format::kNpy: {
-      MRLDB_ASSIGN_OR_RETURN(writer, CreateNpyWriter(path, options));
+      MRLDB_ASSIGN_OR_RETURN(writer, CreateNpyWriter(std::move(file), options));
       break;
     }
     case Format::kFvecs: {
-      MRLDB_ASSIGN_OR_RETURN(writer, CreateFvecsWriter(path, options));
+      MRLDB_ASSIGN_OR_RETURN(writer, CreateFvecsWriter(std::move(file), options));
       break;
     }
     case Format::kCsv: {
-      MRLDB_ASSIGN_OR_RETURN(writer, CreateCsvWriter(path, options));
+      MRLDB_ASSIGN_OR_RETURN(writer, CreateCsvWriter(std::move(file), options));
       break;
     }
     case Format::kJsonl: {
-      MRLDB_ASSIGN_OR_RETURN(writer, CreateJsonlWriter(path, options));
+      MRLDB_ASSIGN_OR_RETURN(writer, CreateJsonlWriter(std::move(file), options));
       break;
     }
   }
   writer->path_ = path;
-  if (!options.ids_path.empty()) {
-    MRLDB_ASSIGN_OR_RETURN(writer->ids_, IdsFileWriter::Create(options.ids_path,
-                                                               options.overwrite));
-  }
+  if (ids) writer->ids_ = std::make_unique<IdsFileWriter>(std::move(ids));
   return writer;
 }
 

@@ -12,7 +12,9 @@
 //   jsonl  One JSON object per line: {"id": 7, "embedding": [0.1, 0.2], "title": "x", "y": null}.
 //
 // A reader streams the file in batches of at most `max_rows` rows, so a file of any size is read
-// in bounded memory. A writer appends batches and completes the file in Finish().
+// in bounded memory. A writer appends batches and completes the file in Finish(). Readers and
+// writers also work on streams instead of files (COPY ... FROM STDIN / TO STDOUT: the bytes
+// travel over the wire): see VectorReader::OpenStream and VectorWriter::CreateStream.
 //
 // Values. Vectors: float32, every row of one dimension (1..65536); NaN and Inf are errors, a
 // number too small for float32 becomes 0 and one too large is an error. Attributes are converted
@@ -37,6 +39,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -51,8 +54,16 @@ namespace mrldb::formats {
 
 class IdsFileReader;  // internal (ids_file.h)
 class IdsFileWriter;
+class InputFile;      // internal (io.h)
+class OutputFile;
 
 enum class Format : uint8_t { kNpy = 1, kFvecs = 2, kCsv = 3, kJsonl = 4 };
+
+// A stream a reader takes instead of a file: fills up to n bytes of dst and returns how many, 0
+// only at the end of the stream. An error ends the read; the reader returns it as it is.
+using StreamRead = std::function<Result<size_t>(char* dst, size_t n)>;
+// Where a writer's bytes go instead of a file, about 1 MiB at a time. An error ends the write.
+using StreamWrite = std::function<Status(std::string_view bytes)>;
 
 std::string_view FormatName(Format format);  // "npy", "fvecs", "csv", "jsonl"
 // Case-insensitive: npy, fvecs, csv, jsonl (also "ndjson"). InvalidArgument listing the formats.
@@ -98,6 +109,10 @@ struct ReadOptions {
   // npy/fvecs: a text file with one id per line ("\n" or "\r\n"), as many as the file has rows
   // (checked when the reader opens). Empty: the rows carry no ids. Must be empty for csv/jsonl.
   std::string ids_path;
+  // npy/fvecs, instead of ids_path: the ids file's content, held in memory (COPY ... FROM STDIN
+  // receives it before the vectors), text or a .npy array (told apart by NumPy's magic). Errors
+  // name it "<name> ids" (see OpenStream).
+  std::optional<std::string> ids_data;
   // csv/jsonl: the id column / field, required in every row. Empty: the file has no ids (a column
   // or field of any name other than vector_field and the attributes is then unknown).
   std::string id_field = "id";
@@ -138,6 +153,12 @@ class VectorReader {
   // (naming the option) or bad data (naming the file and the place).
   static Result<std::unique_ptr<VectorReader>> Open(const std::string& path,
                                                     const ReadOptions& options);
+  // The same for a stream, whose name ("STDIN") stands for the path in errors. options.format
+  // is required. A stream has no size, so what Open finds from a file's size is found while
+  // reading: an npy stream shorter or longer than its header's shape, a truncated or ragged
+  // fvecs record, fail the batch they are in (total_rows(): npy only).
+  static Result<std::unique_ptr<VectorReader>> OpenStream(const std::string& name, StreamRead read,
+                                                          const ReadOptions& options);
   virtual ~VectorReader();
   VectorReader(const VectorReader&) = delete;
   VectorReader& operator=(const VectorReader&) = delete;
@@ -183,6 +204,11 @@ class VectorReader {
   std::string note_;
 
  private:
+  // Open and OpenStream after their checks: the format's reader, then the ids.
+  static Result<std::unique_ptr<VectorReader>> OpenInput(std::unique_ptr<InputFile> file,
+                                                         Format format,
+                                                         const ReadOptions& options);
+
   std::string path_;
   Format format_;
   uint64_t rows_read_ = 0;
@@ -215,6 +241,10 @@ struct WriteOptions {
   bool header = true;
   // Whether existing files may be replaced. Default: AlreadyExists if one exists.
   bool overwrite = false;
+  // npy to a stream (CreateStream): the number of rows that will be written, for the header,
+  // which a stream cannot rewrite at the end; Finish fails when another number was written.
+  // Required there, ignored otherwise.
+  std::optional<uint64_t> rows;
 };
 
 // Writes a vector file batch by batch:
@@ -238,6 +268,12 @@ class VectorWriter {
   // (a target exists and overwrite is false), IOError (cannot create).
   static Result<std::unique_ptr<VectorWriter>> Create(const std::string& path,
                                                       const WriteOptions& options);
+  // The same to streams: the file's bytes go to `data` and, for npy/fvecs, the ids (text, one
+  // per line) to `ids` when set (options.ids_path must be empty and overwrite is moot).
+  // `name` stands for the path in errors. options.format is required.
+  static Result<std::unique_ptr<VectorWriter>> CreateStream(const std::string& name,
+                                                            StreamWrite data, StreamWrite ids,
+                                                            const WriteOptions& options);
   virtual ~VectorWriter();
   VectorWriter(const VectorWriter&) = delete;
   VectorWriter& operator=(const VectorWriter&) = delete;
@@ -266,6 +302,11 @@ class VectorWriter {
   const WriteOptions options_;
 
  private:
+  // Create and CreateStream after their checks: the format's writer, and the ids (or null).
+  static Result<std::unique_ptr<VectorWriter>> CreateOutput(std::unique_ptr<OutputFile> file,
+                                                            std::unique_ptr<OutputFile> ids,
+                                                            Format format,
+                                                            const WriteOptions& options);
   Status CheckBatch(const Batch& batch) const;
 
   std::string path_;

@@ -55,8 +55,19 @@ bool IsNpyPath(const std::string& path) {
 Result<std::unique_ptr<IdsFileReader>> IdsFileReader::Open(const std::string& path,
                                                            IdType type) {
   MRLDB_ASSIGN_OR_RETURN(auto file, InputFile::Open(path));
+  return Check(std::move(file), type, IsNpyPath(path));
+}
+
+Result<std::unique_ptr<IdsFileReader>> IdsFileReader::FromMemory(const std::string& name,
+                                                                 std::string data, IdType type) {
+  const bool npy = data.starts_with("\x93NUMPY");
+  return Check(InputFile::FromMemory(name, std::move(data)), type, npy);
+}
+
+Result<std::unique_ptr<IdsFileReader>> IdsFileReader::Check(std::unique_ptr<InputFile> file,
+                                                            IdType type, bool npy) {
   std::unique_ptr<IdsFileReader> r(new IdsFileReader(std::move(file), type));
-  if (IsNpyPath(path)) MRLDB_RETURN_IF_ERROR(r->OpenNpy());
+  if (npy) MRLDB_RETURN_IF_ERROR(r->OpenNpy());
   // A first pass checks every id and counts them, so that a bad id or a count that differs
   // from the vector file's is found before any row is imported.
   Key key;
@@ -95,7 +106,7 @@ Status IdsFileReader::OpenNpy() {
   if (!one_d) {
     return DataError(path(), fmt::format("shape {} is not 1-D: one id per row", ShapeText(h.shape)));
   }
-  const uint64_t have = file_->size() - h.data_offset;
+  const uint64_t have = *file_->size() - h.data_offset;  // a file or memory: sized
   if (have / npy_size_ != h.shape[0] || have % npy_size_ != 0) {
     return DataError(path(), fmt::format("shape {} needs {} bytes of data, the file has {}",
                                          ShapeText(h.shape), h.shape[0] * npy_size_, have));
@@ -160,12 +171,6 @@ Status IdsFileReader::Read(size_t n, std::vector<Key>* out) {
     out->push_back(std::move(key));
   }
   return Status::Ok();
-}
-
-Result<std::unique_ptr<IdsFileWriter>> IdsFileWriter::Create(const std::string& path,
-                                                             bool overwrite) {
-  MRLDB_ASSIGN_OR_RETURN(auto file, OutputFile::Create(path, overwrite));
-  return std::unique_ptr<IdsFileWriter>(new IdsFileWriter(std::move(file)));
 }
 
 Status IdsFileWriter::Write(const std::vector<Key>& ids, uint64_t first_row) {

@@ -23,6 +23,10 @@ class IdsFileReader {
   // it ignored; a TEXT id is the whole line or string). Errors: IOError; InvalidArgument naming
   // the line (text) or the 0-based element (npy), or the npy dtype or shape.
   static Result<std::unique_ptr<IdsFileReader>> Open(const std::string& path, IdType type);
+  // The same for an ids file's content held in memory; a .npy array is told by its magic.
+  // `name` stands for the path in errors.
+  static Result<std::unique_ptr<IdsFileReader>> FromMemory(const std::string& name,
+                                                           std::string data, IdType type);
 
   const std::string& path() const { return file_->path(); }
   // The number of ids (lines or array elements) in the file.
@@ -34,6 +38,9 @@ class IdsFileReader {
 
  private:
   IdsFileReader(std::unique_ptr<InputFile> file, IdType type) : file_(std::move(file)), type_(type) {}
+  // Both openings after the file is there: reads an npy header, then checks and counts the ids.
+  static Result<std::unique_ptr<IdsFileReader>> Check(std::unique_ptr<InputFile> file, IdType type,
+                                                      bool npy);
   // npy: reads the header and sets the element layout; Open then checks the elements.
   Status OpenNpy();
   // The next id: a line, or an npy element. False at the end; IOError/InvalidArgument.
@@ -52,8 +59,7 @@ class IdsFileReader {
 
 class IdsFileWriter {
  public:
-  // Errors as OutputFile::Create.
-  static Result<std::unique_ptr<IdsFileWriter>> Create(const std::string& path, bool overwrite);
+  explicit IdsFileWriter(std::unique_ptr<OutputFile> file) : file_(std::move(file)) {}
 
   // Writes one line per id. `first_row` is the row number of ids[0], for errors: an empty TEXT id
   // or one containing "\r" or "\n" cannot be written (InvalidArgument naming the row).
@@ -62,7 +68,6 @@ class IdsFileWriter {
   Status Commit() { return file_->Commit(); }
 
  private:
-  explicit IdsFileWriter(std::unique_ptr<OutputFile> file) : file_(std::move(file)) {}
   std::unique_ptr<OutputFile> file_;
 };
 

@@ -21,14 +21,14 @@ Result<std::unique_ptr<VectorReader>> OpenCsvReader(std::unique_ptr<InputFile> f
 Result<std::unique_ptr<VectorReader>> OpenJsonlReader(std::unique_ptr<InputFile> file,
                                                       const ReadOptions& options);
 
-Result<std::unique_ptr<VectorWriter>> CreateNpyWriter(const std::string& path,
+Result<std::unique_ptr<VectorWriter>> CreateNpyWriter(std::unique_ptr<OutputFile> file,
                                                       const WriteOptions& options);
-Result<std::unique_ptr<VectorWriter>> CreateFvecsWriter(const std::string& path,
-                                                        const WriteOptions& options);
-Result<std::unique_ptr<VectorWriter>> CreateCsvWriter(const std::string& path,
+Result<std::unique_ptr<VectorWriter>> CreateFvecsWriter(std::unique_ptr<OutputFile> file,
                                                       const WriteOptions& options);
-Result<std::unique_ptr<VectorWriter>> CreateJsonlWriter(const std::string& path,
-                                                        const WriteOptions& options);
+Result<std::unique_ptr<VectorWriter>> CreateCsvWriter(std::unique_ptr<OutputFile> file,
+                                                      const WriteOptions& options);
+Result<std::unique_ptr<VectorWriter>> CreateJsonlWriter(std::unique_ptr<OutputFile> file,
+                                                      const WriteOptions& options);
 
 // A text-format reader (csv, jsonl) that parses its first row while opening, so that dim() is
 // known before the first Next(), and hands that row out first.

@@ -77,18 +77,57 @@ Result<std::unique_ptr<InputFile>> InputFile::Open(const std::string& path) {
   return std::unique_ptr<InputFile>(new InputFile(path, fd, static_cast<uint64_t>(st.st_size)));
 }
 
-InputFile::InputFile(std::string path, int fd, uint64_t size)
+std::unique_ptr<InputFile> InputFile::FromStream(std::string name, StreamRead read) {
+  std::unique_ptr<InputFile> f(new InputFile(std::move(name), -1, std::nullopt));
+  f->stream_ = std::move(read);
+  return f;
+}
+
+std::unique_ptr<InputFile> InputFile::FromMemory(std::string name, std::string data) {
+  std::unique_ptr<InputFile> f(new InputFile(std::move(name), -1, data.size()));
+  f->memory_ = std::move(data);
+  return f;
+}
+
+InputFile::InputFile(std::string path, int fd, std::optional<uint64_t> size)
     : path_(std::move(path)), fd_(fd), size_(size), buf_(new char[kBufferSize]) {}
 
-InputFile::~InputFile() { ::close(fd_); }
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
-size_t InputFile::ReadFd(char* dst, size_t n) {
+size_t InputFile::ReadSource(char* dst, size_t n, bool some) {
+  if (memory_) {
+    const uint64_t left = file_pos_ < memory_->size() ? memory_->size() - file_pos_ : 0;
+    const size_t c = static_cast<size_t>(std::min<uint64_t>(n, left));
+    std::memcpy(dst, memory_->data() + file_pos_, c);
+    file_pos_ += c;
+    return c;
+  }
+  // An error after some bytes is held back until they are consumed: the rows before it are good.
+  if (!pending_.ok()) {
+    status_ = std::move(pending_);
+    pending_ = Status::Ok();
+    return 0;
+  }
   size_t done = 0;
   while (done < n && status_.ok()) {
+    if (stream_) {
+      auto r = stream_(dst + done, n - done);
+      if (!r.ok()) {
+        (done == 0 ? status_ : pending_) = r.status();
+        break;
+      }
+      if (*r == 0) break;
+      done += *r;
+      file_pos_ += *r;
+      if (some) break;  // a stream's rows are used as they come, not once a buffer is full
+      continue;
+    }
     const ssize_t r = ::read(fd_, dst + done, n - done);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      status_ = Errno("cannot read", path_);
+      (done == 0 ? status_ : pending_) = Errno("cannot read", path_);
       break;
     }
     if (r == 0) break;
@@ -100,7 +139,7 @@ size_t InputFile::ReadFd(char* dst, size_t n) {
 
 bool InputFile::Refill() {
   pos_ = 0;
-  end_ = ReadFd(buf_.get(), kBufferSize);
+  end_ = ReadSource(buf_.get(), kBufferSize, /*some=*/true);
   return end_ > 0;
 }
 
@@ -110,7 +149,7 @@ size_t InputFile::Read(void* dst, size_t n) {
   std::memcpy(out, buf_.get() + pos_, buffered);
   pos_ += buffered;
   if (buffered == n) return n;
-  if (n - buffered >= kBufferSize / 2) return buffered + ReadFd(out + buffered, n - buffered);
+  if (n - buffered >= kBufferSize / 2) return buffered + ReadSource(out + buffered, n - buffered, /*some=*/false);
   size_t done = buffered;
   while (done < n && Refill()) {
     const size_t c = std::min(n - done, end_);
@@ -142,8 +181,26 @@ bool InputFile::ReadLine(std::string* line) {
   return any;
 }
 
+bool InputFile::Skip(std::string_view prefix) {
+  // A stream may hand out fewer bytes than the prefix at a time: read until there are enough.
+  std::memmove(buf_.get(), buf_.get() + pos_, end_ - pos_);
+  end_ -= pos_;
+  pos_ = 0;
+  while (end_ < prefix.size()) {
+    const size_t got = ReadSource(buf_.get() + end_, prefix.size() - end_, /*some=*/true);
+    if (got == 0) break;
+    end_ += got;
+  }
+  if (std::string_view(buf_.get(), end_).substr(0, prefix.size()) != prefix) return false;
+  pos_ = prefix.size();
+  return true;
+}
+
 Status InputFile::Seek(uint64_t offset) {
-  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) return Errno("cannot seek in", path_);
+  if (stream_) return Status::Internal(fmt::format("{}: a stream cannot seek", path_));
+  if (fd_ >= 0 && ::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    return Errno("cannot seek in", path_);
+  }
   file_pos_ = offset;
   pos_ = end_ = 0;
   return Status::Ok();
@@ -171,6 +228,12 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
   return std::unique_ptr<OutputFile>(new OutputFile(path, std::move(partial), fd, overwrite));
 }
 
+std::unique_ptr<OutputFile> OutputFile::ToStream(std::string name, StreamWrite write) {
+  std::unique_ptr<OutputFile> f(new OutputFile(std::move(name), "", -1, false));
+  f->stream_ = std::move(write);
+  return f;
+}
+
 OutputFile::OutputFile(std::string path, std::string partial, int fd, bool overwrite)
     : path_(std::move(path)), partial_(std::move(partial)), fd_(fd), overwrite_(overwrite) {
   buffer_.reserve(kBufferSize + (kBufferSize >> 2));
@@ -178,7 +241,7 @@ OutputFile::OutputFile(std::string path, std::string partial, int fd, bool overw
 
 OutputFile::~OutputFile() {
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(partial_.c_str());
+  if (!committed_ && !partial_.empty()) ::unlink(partial_.c_str());
 }
 
 Status OutputFile::Append(const void* data, size_t n) {
@@ -187,6 +250,12 @@ Status OutputFile::Append(const void* data, size_t n) {
 }
 
 Status OutputFile::Flush() {
+  if (stream_) {
+    if (!buffer_.empty()) MRLDB_RETURN_IF_ERROR(stream_(buffer_));
+    flushed_ += buffer_.size();
+    buffer_.clear();
+    return Status::Ok();
+  }
   size_t done = 0;
   while (done < buffer_.size()) {
     const ssize_t w = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
@@ -200,6 +269,7 @@ Status OutputFile::Flush() {
 }
 
 Status OutputFile::WriteAt(uint64_t offset, const void* data, size_t n) {
+  if (stream_) return Status::Internal(fmt::format("{}: a stream cannot be rewritten", path_));
   MRLDB_RETURN_IF_ERROR(Flush());
   size_t done = 0;
   while (done < n) {
@@ -214,6 +284,7 @@ Status OutputFile::WriteAt(uint64_t offset, const void* data, size_t n) {
 
 Status OutputFile::Close() {
   MRLDB_RETURN_IF_ERROR(Flush());
+  if (stream_) return Status::Ok();
   if (::fdatasync(fd_) != 0) return Errno("cannot sync", partial_);
   const int fd = fd_;
   fd_ = -1;
@@ -222,6 +293,10 @@ Status OutputFile::Close() {
 }
 
 Status OutputFile::Commit() {
+  if (stream_) {
+    committed_ = true;
+    return Status::Ok();
+  }
   if (overwrite_) {
     if (::rename(partial_.c_str(), path_.c_str()) != 0) return Errno("cannot rename to", path_);
   } else {

@@ -132,9 +132,9 @@ Result<NpyHeader> ReadNpyHeader(InputFile* file) {
   uint64_t header_len = 0;
   for (size_t i = len_bytes; i-- > 0;) header_len = header_len << 8 | pre[8 + i];
   const uint64_t offset = 8 + len_bytes + header_len;
-  if (offset > file->size()) {
+  if (file->size() && offset > *file->size()) {
     return DataError(path, fmt::format("truncated header: {} bytes announced, the file has {}",
-                                       header_len, file->size() - 8 - len_bytes));
+                                       header_len, *file->size() - 8 - len_bytes));
   }
   std::string h(header_len, '\0');
   if (file->Read(h.data(), header_len) != header_len) {
@@ -176,7 +176,16 @@ class NpyReader final : public VectorReader {
  protected:
   Result<size_t> ReadRows(Batch* out, size_t max_rows) override {
     const size_t k = static_cast<size_t>(std::min<uint64_t>(max_rows, rows_ - row_));
-    if (k == 0) return size_t{0};
+    if (k == 0) {
+      // A file's size was checked against the shape when it opened; a stream's end is checked
+      // here.
+      if (!file_->size() && file_->Peek() >= 0) {
+        return DataError(path(), fmt::format("unexpected bytes after the data: shape ({}, {}) "
+                                             "ends at byte {}", rows_, dim_, file_->offset()));
+      }
+      MRLDB_RETURN_IF_ERROR(file_->status());
+      return size_t{0};
+    }
     const size_t count = k * dim_, first = out->vectors.size();
     out->vectors.resize(first + count);
     float* dst = out->vectors.data() + first;
@@ -231,6 +240,12 @@ class NpyReader final : public VectorReader {
   Status ReadExactly(void* dst, size_t n) {
     if (file_->Read(dst, n) == n) return Status::Ok();
     MRLDB_RETURN_IF_ERROR(file_->status());
+    if (!file_->size()) {
+      return DataError(path(), fmt::format("truncated: shape ({}, {}) needs {} bytes of data "
+                                           "after the header; the stream ended at byte {}",
+                                           rows_, dim_, rows_ * dim_ * element_size_,
+                                           file_->offset()));
+    }
     return DataError(path(), "truncated (the file shrank while being read)");
   }
 
@@ -268,8 +283,8 @@ Result<std::unique_ptr<VectorReader>> OpenNpyReader(std::unique_ptr<InputFile> f
     return DataError(path, fmt::format("vectors have dim {}, expected {}", shape[1], options.dim));
   }
   const size_t esize = f4 ? 4 : f8 ? 8 : 2;
-  const uint64_t have = file->size() - offset;
-  if (shape[0] > have / esize / shape[1] || have != shape[0] * shape[1] * esize) {
+  const uint64_t have = file->size().value_or(offset) - offset;
+  if (file->size() && (shape[0] > have / esize / shape[1] || have != shape[0] * shape[1] * esize)) {
     const bool truncated = shape[0] > have / esize / shape[1];
     return DataError(path, fmt::format("{}: shape {} needs {} bytes of data, the file has {}",
                                        truncated ? "truncated" : "unexpected bytes after the data",
@@ -309,8 +324,9 @@ class NpyWriter final : public VectorWriter {
   NpyWriter(const WriteOptions& options, std::unique_ptr<OutputFile> file)
       : VectorWriter(Format::kNpy, options), file_(std::move(file)) {}
 
+  // With WriteOptions::rows the header holds it from the start (a stream cannot be rewritten).
   Status Start() {
-    const std::string block = NpyHeaderBlock(0, options_.dim);
+    const std::string block = NpyHeaderBlock(options_.rows.value_or(0), options_.dim);
     return file_->Append(block.data(), block.size());
   }
 
@@ -320,8 +336,15 @@ class NpyWriter final : public VectorWriter {
   }
   Status FinishFile() override {
     const uint64_t rows = (file_->size() - kHeaderBlock) / (4 * uint64_t{options_.dim});
-    const std::string block = NpyHeaderBlock(rows, options_.dim);
-    MRLDB_RETURN_IF_ERROR(file_->WriteAt(0, block.data(), block.size()));
+    if (options_.rows && rows != *options_.rows) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: {} rows were written, but the header announced {}", file_->path(), rows,
+          *options_.rows));
+    }
+    if (!options_.rows) {
+      const std::string block = NpyHeaderBlock(rows, options_.dim);
+      MRLDB_RETURN_IF_ERROR(file_->WriteAt(0, block.data(), block.size()));
+    }
     MRLDB_RETURN_IF_ERROR(file_->Close());
     return file_->Commit();
   }
@@ -332,9 +355,8 @@ class NpyWriter final : public VectorWriter {
 
 }  // namespace
 
-Result<std::unique_ptr<VectorWriter>> CreateNpyWriter(const std::string& path,
+Result<std::unique_ptr<VectorWriter>> CreateNpyWriter(std::unique_ptr<OutputFile> file,
                                                       const WriteOptions& options) {
-  MRLDB_ASSIGN_OR_RETURN(auto file, OutputFile::Create(path, options.overwrite));
   auto writer = std::make_unique<NpyWriter>(options, std::move(file));
   MRLDB_RETURN_IF_ERROR(writer->Start());
   return std::unique_ptr<VectorWriter>(std::move(writer));

@@ -162,17 +162,15 @@ class JsonlWriter final : public TextWriter {
 
 }  // namespace
 
-Result<std::unique_ptr<VectorWriter>> CreateCsvWriter(const std::string& path,
+Result<std::unique_ptr<VectorWriter>> CreateCsvWriter(std::unique_ptr<OutputFile> file,
                                                       const WriteOptions& options) {
-  MRLDB_ASSIGN_OR_RETURN(auto file, OutputFile::Create(path, options.overwrite));
   auto writer = std::make_unique<CsvWriter>(options, std::move(file));
   MRLDB_RETURN_IF_ERROR(writer->Start());
   return std::unique_ptr<VectorWriter>(std::move(writer));
 }
 
-Result<std::unique_ptr<VectorWriter>> CreateJsonlWriter(const std::string& path,
+Result<std::unique_ptr<VectorWriter>> CreateJsonlWriter(std::unique_ptr<OutputFile> file,
                                                         const WriteOptions& options) {
-  MRLDB_ASSIGN_OR_RETURN(auto file, OutputFile::Create(path, options.overwrite));
   return std::unique_ptr<VectorWriter>(new JsonlWriter(options, std::move(file)));
 }
 

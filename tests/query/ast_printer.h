@@ -211,8 +211,9 @@ inline std::string Dump(const Statement& statement) {
           return std::string("explain") + (n.analyze ? " analyze" : "") +
                  (n.recall ? " recall" : "") + ": " + Dump(*n.statement);
         } else if constexpr (std::is_same_v<T, Copy>) {
-          return "copy " + n.collection + (n.from ? " from '" : " to '") + n.path + "'" +
-                 (n.options.empty() ? "" : " with " + Dump(n.options));
+          const std::string where = n.stdio ? (n.from ? " from stdin" : " to stdout")
+                                            : (n.from ? " from '" : " to '") + n.path + "'";
+          return "copy " + n.collection + where + (n.options.empty() ? "" : " with " + Dump(n.options));
         } else if constexpr (std::is_same_v<T, AlterCollection>) {
           if (n.add_column) return "alter " + n.name + " add " + DumpColumn(*n.add_column);
           if (n.drop_column) return "alter " + n.name + " drop " + n.drop_column->name;

@@ -126,7 +126,9 @@ TEST(ParserErrors, UnexpectedToken) {
   ExpectError({"INSERT INTO docs SELECT",
                "syntax error at or near \"SELECT\": expected '(' or VALUES", 1, 18});
   ExpectError({"COPY docs FROM vectors.npy",
-               "syntax error at or near \"vectors\": expected a file path ('...')", 1, 16});
+               "syntax error at or near \"vectors\": expected a file path ('...') or STDIN", 1, 16});
+  ExpectError({"COPY docs TO STDIN",
+               "syntax error at or near \"STDIN\": expected a file path ('...') or STDOUT", 1, 14});
   ExpectError({"SET ef_search 5", "syntax error at or near \"5\": expected '=' or TO", 1, 15});
   ExpectError({"TUNE docs FOR RECALL high",
                "syntax error at or near \"high\": expected a target recall (such as 0.95)", 1, 22});

@@ -165,6 +165,9 @@ TEST(Parser, Copy) {
   EXPECT_EQ(P("COPY docs TO 'out.csv' WITH (FORMAT = csv, delimiter = ';', Header = FALSE)"),
             "copy docs to 'out.csv' with (format='csv', delimiter=';', header=false)");
   EXPECT_EQ(P("COPY docs FROM 'it''s.jsonl'"), "copy docs from 'it's.jsonl'");
+  EXPECT_EQ(P("copy docs from stdin with (format csv)"), "copy docs from stdin with (format='csv')");
+  EXPECT_EQ(P("COPY docs TO STDOUT"), "copy docs to stdout");
+  EXPECT_EQ(P("COPY docs FROM 'stdin'"), "copy docs from 'stdin'");  // a file named stdin
 }
 
 TEST(Parser, Settings) {

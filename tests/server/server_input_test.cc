@@ -12,17 +12,6 @@
 namespace mrldb::testing {
 namespace {
 
-std::string Le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
-
-// Waits (up to 5 s) until the server counts `n` open connections.
-bool WaitForConnections(Server& server, size_t n) {
-  for (int i = 0; i < 500; ++i) {
-    if (server.connections() == n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
 TEST(ServerInput, BadFramesGetAnErrorAndCloseOnlyTheirConnection) {
   ServerOptions o;
   o.max_frame_bytes = 1 << 16;

@@ -7,9 +7,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -124,6 +126,17 @@ class RawConnection {
   int fd_ = -1;
   bool connected_ = false;
 };
+
+inline std::string Le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+
+// Waits (up to 5 s) until the server counts `n` open connections.
+inline bool WaitForConnections(Server& server, size_t n) {
+  for (int i = 0; i < 500; ++i) {
+    if (server.connections() == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 // A frame with the given type byte and payload, for malformed input.
 inline std::string RawFrame(uint8_t type, std::string_view payload) {

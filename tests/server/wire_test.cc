@@ -268,3 +268,88 @@ TEST(Wire, ResultsAreSplitIntoBoundedBatchesAndLimitsAreErrors) {
 
 }  // namespace
 }  // namespace mrldb::wire
+
+namespace mrldb::wire {
+namespace {
+
+// COLUMN_BATCH: the same rows as ROW_BATCH, whatever the types, NULLs and vector shapes; the
+// example of docs/protocol.md byte for byte; hostile payloads refused.
+TEST(Wire, ColumnBatchesCarryTheSameRows) {
+  ResultSet r;
+  r.columns = {{"id", CellType::kBigint}, {"d", CellType::kFloat}, {"ok", CellType::kBool},
+               {"name", CellType::kText}, {"v", CellType::kVector}, {"w", CellType::kVector}};
+  for (int64_t i = 0; i < 2500; ++i) {
+    r.rows.push_back({Cell{i}, i % 5 ? Cell{0.5 * double(i)} : Cell{}, Cell{i % 3 == 0},
+                      i % 7 ? Cell{std::string(size_t(i % 4), char('a' + i % 26))} : Cell{},
+                      Cell{std::vector<float>{float(i), -1}},
+                      i % 11 ? Cell{std::vector<float>(size_t(i % 3 + 1), 2.0f)} : Cell{}});
+  }
+  std::vector<std::string> rows_frames, column_frames;
+  ASSERT_TRUE(EncodeResult(r, 10000, 1 << 30, 1u << 30, &rows_frames).ok());
+  ASSERT_TRUE(EncodeResult(r, 10000, 1 << 30, 1u << 30, &column_frames, ResultEncoding::kColumns).ok());
+  ASSERT_EQ(column_frames.size(), rows_frames.size());
+  std::vector<std::vector<Cell>> decoded;
+  for (size_t f = 1; f + 1 < column_frames.size(); ++f) {
+    ASSERT_EQ(uint8_t(column_frames[f][4]), uint8_t(FrameType::kColumnBatch));
+    ASSERT_TRUE(DecodeColumnBatch(Payload(column_frames[f]), r.columns, &decoded).ok());
+    EXPECT_LE(column_frames[f].size(), rows_frames[f].size() + 5 * r.columns.size());
+  }
+  EXPECT_EQ(decoded, r.rows);
+
+  ResultSet small;
+  small.columns = {{"id", CellType::kBigint}, {"t", CellType::kText}, {"v", CellType::kVector}};
+  small.rows = {{Cell{int64_t{1}}, Cell{std::string("ab")}, Cell{std::vector<float>{1, 0.5f}}},
+                {Cell{int64_t{2}}, Cell{}, Cell{std::vector<float>{0, 2}}}};
+  std::vector<std::string> frames;
+  ASSERT_TRUE(EncodeResult(small, 10, 1000, 1u << 30, &frames, ResultEncoding::kColumns).ok());
+  EXPECT_EQ(Hex(frames[1]),
+            "38 00 00 00 4c 02 00 00 00 "                                 // 2 rows
+            "00 01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 "        // id: no NULL, 1, 2
+            "01 00 01 02 00 00 00 02 00 00 00 61 62 "                    // t: NULL flags, ends, "ab"
+            "00 02 00 00 00 00 00 80 3f 00 00 00 3f 00 00 00 00 00 00 00 40");  // v: dim 2, 4 floats
+
+  const auto le32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  std::vector<std::vector<Cell>> rows;
+  const std::vector<ResultColumn> one_vector = {{"v", CellType::kVector}};
+  const std::vector<ResultColumn> one_text = {{"t", CellType::kText}};
+  EXPECT_FALSE(DecodeColumnBatch(le32(0xffffffff), one_vector, &rows).ok());
+  EXPECT_FALSE(DecodeColumnBatch(le32(2) + '\0' + le32(0), one_vector, &rows).ok());  // dim 0
+  EXPECT_FALSE(DecodeColumnBatch(le32(1) + '\0' + le32(1000) + "abcd", one_vector, &rows).ok());
+  EXPECT_FALSE(DecodeColumnBatch(le32(2) + '\0' + le32(3) + le32(1) + "abc", one_text, &rows).ok());  // decreasing
+  EXPECT_FALSE(DecodeColumnBatch(le32(1) + '\x02' + le32(0), one_text, &rows).ok());  // null flag 2
+  EXPECT_FALSE(DecodeColumnBatch(le32(1) + '\0' + le32(1) + "ab", one_text, &rows).ok());  // trailing
+  EXPECT_TRUE(rows.empty());
+
+  // A cell of another type than its column cannot travel in columns.
+  ResultSet odd;
+  odd.columns = {{"x", CellType::kBigint}};
+  odd.rows = {{Cell{1.5}}};
+  frames.clear();
+  Status s = EncodeResult(odd, 10, 1000, 1u << 30, &frames, ResultEncoding::kColumns);
+  EXPECT_EQ(s.message(), "result column \"x\" (BIGINT) holds a FLOAT value");
+}
+
+TEST(Wire, CopyFramesRoundTrip) {
+  auto begin = DecodeCopyBegin(Payload(EncodeCopyBegin(FrameType::kCopyIn, {"npy", true})));
+  ASSERT_TRUE(begin.ok());
+  EXPECT_EQ(begin->format, "npy");
+  EXPECT_TRUE(begin->ids);
+  EXPECT_EQ(Hex(EncodeCopyData(FrameType::kCopyData, CopyPart::kIds, "7\n")), "04 00 00 00 07 01 37 0a");
+  const std::string out = EncodeCopyData(FrameType::kCopyDataOut, CopyPart::kData, "");
+  auto data = DecodeCopyData(Payload(out));
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(data->part, CopyPart::kData);
+  EXPECT_EQ(data->bytes, "");
+  EXPECT_FALSE(DecodeCopyData("").ok());
+  EXPECT_FALSE(DecodeCopyData("\x02x").ok());
+  auto why = DecodeCopyFail(Payload(EncodeCopyFail("no disk")));
+  ASSERT_TRUE(why.ok());
+  EXPECT_EQ(*why, "no disk");
+  EXPECT_FALSE(DecodeCopyFail(std::string(Payload(EncodeCopyFail("x"))) + "y").ok());
+  EXPECT_FALSE(DecodeCopyBegin(std::string("\x01\x00\x00\x00x\x02", 6)).ok());  // ids flag 2
+  EXPECT_EQ(DescribeFrame(0x07), "a COPY_DATA frame");
+  EXPECT_EQ(DescribeFrame(0x4c), "a COLUMN_BATCH frame");
+}
+
+}  // namespace
+}  // namespace mrldb::wire

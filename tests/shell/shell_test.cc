@@ -249,6 +249,59 @@ TEST(Shell, WaitForIndexThroughTheServer) {
   EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
 
+// \copy with this machine's files, against a server without a COPY directory (the bytes travel
+// over the wire) and against a local database (COPY itself): the same rows, files and errors.
+TEST(Shell, BackslashCopyUsesTheShellsFilesLocallyAndRemotely) {
+  testing::TempDir dir;
+  const std::string here = dir.path() + "/here/";
+  std::filesystem::create_directories(here);
+  testing::ServeProcess server({"--db", dir.path() + "/served", "--listen", "127.0.0.1:0"},
+                               dir.path() + "/log");
+  const uint16_t port = server.WaitForPort();
+  ASSERT_NE(port, 0) << testing::ReadFile(dir.path() + "/log");
+  std::ofstream(here + "in.csv") << "id,embedding,tag\n1,\"[1, 2]\",a\n2,\"[3, 4]\",b\n3,\"[5, 6]\",\n";
+  std::ofstream(here + "bad.csv") << "id,embedding,tag\n9,\"[1, 2]\",a\n10,\"[3]\",b\n";
+  const auto c = [](const std::string& command) { return " -c \"" + command + "\""; };
+  const std::string create = c("CREATE COLLECTION v (id BIGINT PRIMARY KEY, embedding VECTOR(2) METRIC L2, tag TEXT)");
+  std::string exported[2];
+  for (int remote = 1; remote >= 0; --remote) {
+    const std::string target = remote ? "connect 127.0.0.1:" + std::to_string(port)
+                                      : "--db " + dir.path() + "/local";
+    SCOPED_TRACE(target);
+    const std::string out = here + (remote ? "r" : "l");
+    auto r = Shell(target + create + c("\\copy v FROM '" + here + "in.csv' WITH (batch_size 2)") +
+                   c("\\copy v TO '" + out + ".jsonl'") + c("\\copy v TO '" + out + ".npy'") +
+                   c("CREATE COLLECTION w (id BIGINT PRIMARY KEY, embedding VECTOR(2))") +
+                   c("\\copy w FROM '" + out + ".npy'") + c("SELECT id, embedding FROM w WHERE id = 2"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "CREATE COLLECTION\nCOPY 3\nCOPY 3\nCOPY 3\nCREATE COLLECTION\nCOPY 3\n"
+                     " id | embedding\n----+-----------\n  2 | [3, 4]   \n(1 row)\n");
+    exported[remote] = testing::ReadFile(out + ".jsonl");
+    EXPECT_EQ(testing::ReadFile(out + ".ids.txt"), "1\n2\n3\n");  // the npy's ids, by its side
+
+    // Errors: bad data by its place, a file that exists, STDIN, a name without a format.
+    r = Shell(target + c("\\copy v FROM '" + here + "bad.csv'"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("bad.csv: line 3, column 'embedding': 1 values, expected 2"), std::string::npos) << r.err;
+    r = Shell(target + c("\\copy v TO '" + out + ".jsonl'"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("exists"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("overwrite"), std::string::npos) << r.err;
+    r = Shell(target + c("\\copy v TO '" + out + ".jsonl' WITH (overwrite true)"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    r = Shell(target + c("\\copy v FROM STDIN"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("\\copy reads and writes this machine's files"), std::string::npos) << r.err;
+    r = Shell(target + c("\\copy v TO '" + out + ".txt'"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("cannot tell the format from the extension"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out + ".txt"));
+  }
+  EXPECT_EQ(exported[0], exported[1]);
+  EXPECT_EQ(exported[1].substr(0, 42), "{\"id\": 1, \"embedding\": [1,2], \"tag\": \"a\"}\n") << exported[1];
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
 TEST(ProgressBar, RendersCountsRateAndABarThatFitsTheTerminal) {
   using shell::ProgressBar;
   EXPECT_EQ(ProgressBar::Render("COPY", 1234567, std::nullopt, 0, 80), "COPY 1,234,567 rows");

@@ -9,8 +9,9 @@
 Standard library only; numpy arrays are accepted wherever vectors are, when numpy is installed.
 """
 
-from .client import (COLUMN_TYPES, ERROR_CODES, PROTOCOL_VERSION, Connection, Error, Result,
-                     connect)
+from .client import COLUMN_TYPES, PROTOCOL_VERSION, Connection, connect
+from .errors import ERROR_CODES, Error
+from .result import Result
 
 __all__ = ["connect", "Connection", "Error", "Result", "PROTOCOL_VERSION", "ERROR_CODES",
            "COLUMN_TYPES"]

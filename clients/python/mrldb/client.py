@@ -6,12 +6,17 @@ installed.
 
 import math
 import numbers
+import select
 import socket
 import struct
 import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .errors import Error, malformed
 from .helpers import RowHelpers, filter_sql
 from .helpers import quote_name as _quote_name
+from .result import Result, parse_column_batch
+from .wire_copy import CopyHelpers, CopySink, CopySource, Progress
 
 try:  # numpy is optional
     import numpy as _np
@@ -23,83 +28,26 @@ MAGIC = b"MRLD"
 
 # Frame types, client to server.
 HELLO, AUTH, QUERY, CANCEL, PING, CLOSE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+COPY_DATA, COPY_DONE, COPY_FAIL, QUERY_COLUMNAR = 0x07, 0x08, 0x09, 0x0A
 # Frame types, server to client.
 HELLO_OK, AUTH_OK, SCHEMA, ROW_BATCH, COMPLETE, ERROR, PROGRESS, PONG = range(0x41, 0x49)
+COPY_IN, COPY_OUT, COPY_DATA_OUT, COLUMN_BATCH = 0x49, 0x4A, 0x4B, 0x4C
 
 # Value tags.
 T_NULL, T_INT64, T_FLOAT64, T_BOOL, T_TEXT, T_VECTOR, T_MATRIX = range(7)
 COLUMN_TYPES = {1: "BIGINT", 2: "FLOAT", 3: "BOOL", 4: "TEXT", 5: "VECTOR"}
 
-ERROR_CODES = {
-    1: "INVALID_ARGUMENT", 2: "NOT_FOUND", 3: "ALREADY_EXISTS", 4: "CORRUPTION",
-    5: "IO_ERROR", 6: "NOT_SUPPORTED", 7: "VERSION_MISMATCH", 8: "INTERNAL", 9: "CANCELLED",
-    10: "READ_ONLY",
-    64: "PROTOCOL", 65: "AUTH_FAILED", 66: "LIMIT", 67: "TIMEOUT", 68: "SHUTDOWN",
-}
-
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-class Error(Exception):
-    """An error the server sent (a statement that failed, a refused connection) or a
-    connection problem (code None)."""
-
-    def __init__(self, message, code=None, line=0, column=0, fatal=False):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.code_name = ERROR_CODES.get(code, "CONNECTION" if code is None else str(code))
-        self.line = line
-        self.column = column
-        self.fatal = fatal
-
-    def __str__(self):
-        return "%s: %s" % (self.code_name, self.message)
-
-    def format(self, sql):
-        """The error as the mrldb shell prints it: the message, then the statement's line with
-        a caret under the offending column when the server gave a position."""
-        out = "ERROR:  %s" % self.message
-        lines = sql.split("\n")
-        if 1 <= self.line <= len(lines) and self.column >= 1:
-            prefix = "LINE %d: " % self.line
-            out += "\n%s%s\n%s^" % (prefix, lines[self.line - 1], " " * (len(prefix) + self.column - 1))
-        return out
-
-
-class Result:
-    """A statement's result: `columns` (names), `types` (BIGINT, FLOAT, BOOL, TEXT, VECTOR),
-    `rows` (tuples), the command `tag` ("SELECT 3", "INSERT 2" ...) and `rows_affected`."""
-
-    def __init__(self, columns, types, rows, tag, rows_affected):
-        self.columns = columns
-        self.types = types
-        self.rows = rows
-        self.tag = tag
-        self.rows_affected = rows_affected
-
-    def dicts(self):
-        """The rows as dicts keyed by column name."""
-        return [dict(zip(self.columns, r)) for r in self.rows]
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __repr__(self):
-        return "Result(tag=%r, columns=%r, rows=%d)" % (self.tag, self.columns, len(self.rows))
 
 
 # ---- Encoding ---------------------------------------------------------------------------
 
-def _string(s):
+def _string(s: str) -> bytes:
     b = s.encode("utf-8")
     return struct.pack("<I", len(b)) + b
 
 
-def _floats(values, what):
+def _floats(values: Any, what: str) -> Tuple[bytes, int]:
     """A flat sequence of numbers as little-endian float32 bytes."""
     if _np is not None and isinstance(values, _np.ndarray):
         arr = _np.ascontiguousarray(values, dtype="<f4").ravel()
@@ -120,11 +68,11 @@ def _floats(values, what):
     return struct.pack("<%df" % len(flat), *flat), len(flat)
 
 
-def _is_numpy(v, ndim):
+def _is_numpy(v: Any, ndim: int) -> bool:
     return _np is not None and isinstance(v, _np.ndarray) and v.ndim == ndim
 
 
-def encode_value(v, where="parameter"):
+def encode_value(v: Any, where: str = "parameter") -> bytes:
     """One QUERY parameter: None, bool, int, float, str, a vector (list/tuple of numbers,
     array.array, 1-d numpy array) or a matrix (list of equal-length vectors, 2-d numpy array)."""
     if v is None:
@@ -166,60 +114,41 @@ def encode_value(v, where="parameter"):
 class _Reader:
     """Bounds-checked reads from one frame's payload."""
 
-    def __init__(self, buf):
+    def __init__(self, buf: memoryview) -> None:
         self.buf = buf
         self.pos = 0
 
-    def take(self, n):
+    def take(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.buf):
-            raise Error("malformed frame from the server: a field runs past the frame's end",
-                        code=64, fatal=True)
+            raise malformed("a field runs past the frame's end")
         b = self.buf[self.pos:self.pos + n]
         self.pos += n
         return b
 
-    def unpack(self, fmt):
+    def unpack(self, fmt: str) -> Tuple[Any, ...]:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
 
-    def u8(self):
+    def u8(self) -> int:
         return self.unpack("<B")[0]
 
-    def u32(self):
+    def u32(self) -> int:
         return self.unpack("<I")[0]
 
-    def u64(self):
+    def u64(self) -> int:
         return self.unpack("<Q")[0]
 
-    def string(self):
-        return self.take(self.u32()).decode("utf-8", errors="replace")
+    def string(self) -> str:
+        return bytes(self.take(self.u32())).decode("utf-8", errors="replace")
 
-    def value(self, numpy_vectors):
-        tag = self.u8()
-        if tag == T_NULL:
-            return None
-        if tag == T_INT64:
-            return self.unpack("<q")[0]
-        if tag == T_FLOAT64:
-            return self.unpack("<d")[0]
-        if tag == T_BOOL:
-            return self.u8() != 0
-        if tag == T_TEXT:
-            return self.string()
-        if tag == T_VECTOR:
-            dim = self.u32()
-            raw = self.take(4 * dim)
-            if numpy_vectors and _np is not None:
-                return _np.frombuffer(raw, dtype="<f4").copy()
-            return list(struct.unpack("<%df" % dim, raw))
-        raise Error("malformed frame from the server: value tag %d" % tag, code=64, fatal=True)
+    def rest(self) -> memoryview:
+        return self.take(len(self.buf) - self.pos)
 
-    def done(self):
+    def done(self) -> None:
         if self.pos != len(self.buf):
-            raise Error("malformed frame from the server: %d bytes left over"
-                        % (len(self.buf) - self.pos), code=64, fatal=True)
+            raise malformed("%d bytes left over" % (len(self.buf) - self.pos))
 
 
-def _parse_address(address):
+def _parse_address(address: str) -> Tuple[str, int]:
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
@@ -232,12 +161,13 @@ def _parse_address(address):
 
 # ---- The connection ---------------------------------------------------------------------
 
-class Connection(RowHelpers):
+class Connection(RowHelpers, CopyHelpers):
     """One connection to `mrldb serve`. Use `connect()`; a Connection is also a context
     manager. One statement at a time; `cancel()` may be called from another thread."""
 
-    def __init__(self, address, token=None, timeout=10.0, client_name="mrldb-python",
-                 numpy_vectors=False, max_frame_bytes=64 << 20):
+    def __init__(self, address: str, token: Optional[str] = None, timeout: float = 10.0,
+                 client_name: str = "mrldb-python", numpy_vectors: bool = False,
+                 max_frame_bytes: int = 64 << 20) -> None:
         host, port = _parse_address(address)
         self.numpy_vectors = numpy_vectors
         self.max_frame_bytes = max_frame_bytes
@@ -246,7 +176,7 @@ class Connection(RowHelpers):
         self._running = False
         # collection -> (id column, vector column), from DESCRIBE on first use by search/insert;
         # see _with_columns for how it is kept fresh.
-        self._columns = {}
+        self._columns: Dict[str, Tuple[str, str]] = {}
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
@@ -276,43 +206,47 @@ class Connection(RowHelpers):
 
     # -- frames --
 
-    def _send(self, ftype, payload=b""):
-        frame = struct.pack("<IB", len(payload) + 1, ftype) + payload
+    def _send(self, ftype: int, payload: Any = b"", *more: Any) -> None:
+        """One frame: its type and payload; `more` payload pieces are sent after `payload`
+        without joining them (COPY data goes out as it is)."""
+        header = struct.pack("<IB", len(payload) + sum(len(m) for m in more) + 1, ftype)
         with self._send_lock:
             if self._closed:
                 raise Error("the connection is closed")
             try:
-                self._sock.sendall(frame)
+                self._sock.sendall(header + bytes(payload))
+                for m in more:
+                    self._sock.sendall(m)
             except OSError as e:
                 self._shut()
                 raise Error("connection lost: %s" % e) from None
 
-    def _recv_exact(self, n):
-        chunks, left = [], n
-        while left:
+    def _recv_exact(self, n: int) -> bytearray:
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
             try:
-                b = self._sock.recv(min(left, 1 << 20))
+                k = self._sock.recv_into(view[got:], n - got)
             except socket.timeout:
                 self._shut()
                 raise Error("the server did not answer in time") from None
             except OSError as e:
                 self._shut()
                 raise Error("connection lost: %s" % e) from None
-            if not b:
+            if not k:
                 self._shut()
                 raise Error("connection closed by the server")
-            chunks.append(b)
-            left -= len(b)
-        return b"".join(chunks)
+            got += k
+        return buf
 
-    def _recv(self):
+    def _recv(self) -> Tuple[int, _Reader]:
         """The next frame: (type, reader). Server ERROR frames raise Error."""
         length = struct.unpack("<I", self._recv_exact(4))[0]
         if length < 1 or length - 1 > self.max_frame_bytes:
             self._shut()
             raise Error("malformed frame from the server: length %d" % length, code=64, fatal=True)
         body = self._recv_exact(length)
-        r = _Reader(memoryview(body)[1:].tobytes())
+        r = _Reader(memoryview(body)[1:])
         if body[0] == ERROR:
             code, fatal = r.u8(), r.u8() != 0
             line, column = r.u32(), r.u32()
@@ -322,7 +256,7 @@ class Connection(RowHelpers):
             raise Error(message, code=code, line=line, column=column, fatal=fatal)
         return body[0], r
 
-    def _expect(self, ftype):
+    def _expect(self, ftype: int) -> Tuple[int, _Reader]:
         got, r = self._recv()
         if got != ftype:
             self._shut()
@@ -330,7 +264,7 @@ class Connection(RowHelpers):
                         code=64, fatal=True)
         return got, r
 
-    def _shut(self):
+    def _shut(self) -> None:
         with_lock = self._send_lock.acquire(blocking=False)
         try:
             if not self._closed:
@@ -345,10 +279,16 @@ class Connection(RowHelpers):
 
     # -- public API --
 
-    def execute(self, sql, params=(), progress=None):
+    def execute(self, sql: str, params: Sequence[Any] = (), progress: Progress = None) -> Result:
         """Runs one statement; `params` bind to $1, $2 ... Returns a Result; raises Error.
         `progress(rows_done, rows_total_or_None)` is called for COPY progress; returning False
         cancels the COPY (batches already committed stay)."""
+        return self._run(sql, params, progress)
+
+    def _run(self, sql: str, params: Sequence[Any], progress: Progress,
+             source: Optional[CopySource] = None, sink: Optional[CopySink] = None) -> Result:
+        """execute(), and the two sides of COPY over the wire: `source` is sent when the server
+        asks for data (COPY_IN), COPY_DATA from the server goes to `sink`."""
         payload = [_string(sql), struct.pack("<I", len(params))]
         for i, p in enumerate(params):
             payload.append(encode_value(p, "parameter $%d" % (i + 1)))
@@ -356,41 +296,121 @@ class Connection(RowHelpers):
         if len(payload) > self.server_max_frame_bytes:
             raise Error("the statement and its parameters take %d bytes; the server accepts at "
                         "most %d per frame" % (len(payload), self.server_max_frame_bytes), code=66)
-        self._send(QUERY, payload)
+        # Results come in columns (COLUMN_BATCH), which Result decodes in bulk.
+        self._send(QUERY_COLUMNAR, payload)
         self._running = True
+        # An error of this side that ends a COPY (a source that cannot be read, a sink or ids
+        # missing): raised once the server has answered the statement.
+        ours: Optional[BaseException] = None
         try:
-            columns, types, rows = [], [], []
+            columns: List[str] = []
+            types: List[str] = []
+            batches = []
             while True:
-                ftype, r = self._recv()
-                if ftype == PROGRESS:
-                    done, has_total, total = r.u64(), r.u8(), r.u64()
+                try:
+                    ftype, r = self._recv()
+                except Error as e:
+                    if ours is not None and not e.fatal:
+                        raise ours from None
+                    raise
+                if ftype in (PROGRESS, PONG):
+                    self._aside(ftype, r, progress)
+                elif ftype == COPY_IN:
+                    r.string()
+                    want_ids = r.u8() != 0
                     r.done()
-                    if progress is not None and progress(done, total if has_total else None) is False:
+                    ours = self._send_copy(source, want_ids, progress)
+                elif ftype == COPY_OUT:
+                    r.string()
+                    has_ids = r.u8() != 0
+                    r.done()
+                    if sink is None or (has_ids and sink.ids is None):
+                        ours = Error("COPY ... TO STDOUT sends data: use copy_to()" if sink is None
+                                     else "the server sends the ids of npy and fvecs as a second "
+                                          "part: give copy_to() ids=...", code=1)
                         self.cancel()
-                elif ftype == PONG:
-                    r.done()
+                elif ftype == COPY_DATA_OUT:
+                    part = r.u8()
+                    data = r.rest()
+                    if ours is None and sink is not None:
+                        out = sink.ids if part == 1 else sink.data
+                        if out is None:
+                            raise malformed("COPY_DATA before COPY_OUT")
+                        try:
+                            out.write(data)
+                        except (OSError, ValueError) as e:
+                            ours = e
+                            self.cancel()
                 elif ftype == SCHEMA:
                     for _ in range(r.u32()):
                         columns.append(r.string())
                         types.append(COLUMN_TYPES.get(r.u8(), "?"))
                     r.done()
-                elif ftype == ROW_BATCH:
-                    for _ in range(r.u32()):
-                        rows.append(tuple(r.value(self.numpy_vectors) for _ in columns))
-                    r.done()
+                elif ftype == COLUMN_BATCH:
+                    batches.append(parse_column_batch(r.rest(), types))
                 elif ftype == COMPLETE:
                     tag, affected = r.string(), r.u64()
                     r.done()
+                    if ours is not None:
+                        raise ours
                     if tag.startswith(("CREATE COLLECTION", "DROP COLLECTION", "ALTER COLLECTION")):
                         self._columns.clear()  # a collection's columns may have changed
-                    return Result(columns, types, rows, tag, affected)
+                    return Result(columns, types, batches, tag, affected, self.numpy_vectors)
                 else:
                     self._shut()
                     raise Error("unexpected frame 0x%02x from the server" % ftype, code=64, fatal=True)
         finally:
             self._running = False
 
-    def cancel(self):
+    def _aside(self, ftype: int, r: _Reader, progress: Progress) -> None:
+        """PROGRESS and PONG, which may come before any result frame."""
+        if ftype == PROGRESS:
+            done, has_total, total = r.u64(), r.u8(), r.u64()
+            if progress is not None and progress(done, total if has_total else None) is False:
+                self.cancel()
+        r.done()
+
+    def _send_copy(self, source: Optional[CopySource], want_ids: bool,
+                   progress: Progress) -> Optional[BaseException]:
+        """COPY ... FROM STDIN after COPY_IN: the ids part when the server wants one, the data
+        part, COPY_DONE. Between frames the server's frames are looked at: its ERROR (bad data,
+        CANCEL) stops the sending and is raised. When this side cannot go on (no source, no
+        ids, a source that fails), the COPY is given up with COPY_FAIL and the reason returned:
+        the server answers with an ERROR saying so, and the caller raises the reason then."""
+        def give_up(why: BaseException) -> BaseException:
+            self._send(COPY_FAIL, _string(str(why)))
+            return why
+        if source is None:
+            return give_up(Error("COPY ... FROM STDIN needs the data: use copy_from()", code=1))
+        if want_ids and source.ids is None:
+            return give_up(Error("the server wants the ids first (npy and fvecs hold vectors "
+                                 "only): give copy_from() ids=...", code=1))
+        try:
+            for part, chunks in ((b"\x01", source.ids if want_ids else None), (b"\x00", source.data)):
+                for chunk in chunks() if chunks is not None else ():
+                    if len(chunk):
+                        self._send(COPY_DATA, part, chunk)
+                        self._read_while_sending(progress)
+        except Error as e:
+            if not e.fatal and e.code is not None:  # the statement failed: the server awaits the end
+                self._send(COPY_DONE)
+            raise
+        except Exception as e:  # the source failed (a file, an id that cannot be sent ...)
+            return give_up(e)
+        self._send(COPY_DONE)
+        return None
+
+    def _read_while_sending(self, progress: Progress) -> None:
+        """The frames the server has sent while COPY data goes out, without waiting."""
+        while select.select([self._sock], [], [], 0)[0]:
+            ftype, r = self._recv()  # an ERROR raises
+            if ftype not in (PROGRESS, PONG):
+                self._shut()
+                raise Error("unexpected frame 0x%02x while COPY data is sent" % ftype, code=64,
+                            fatal=True)
+            self._aside(ftype, r, progress)
+
+    def cancel(self) -> None:
         """Asks the running statement to stop (COPY between batches). Safe from any thread."""
         if self._running and not self._closed:
             try:
@@ -398,13 +418,15 @@ class Connection(RowHelpers):
             except Error:
                 pass
 
-    def ping(self):
+    def ping(self) -> None:
         """A round trip to the server; raises Error when the connection is gone."""
         self._send(PING)
         self._expect(PONG)[1].done()
 
-    def search(self, collection, vector, k=10, columns=("id", "distance"), where=None,
-               params=(), plan=None, **filters):
+    def search(self, collection: str, vector: Any, k: int = 10,
+               columns: Sequence[str] = ("id", "distance"), where: Any = None,
+               params: Sequence[Any] = (), plan: Optional[str] = None,
+               **filters: Any) -> List[Dict[str, Any]]:
         """The k nearest rows to `vector` (a list or 1-d numpy array) as dicts of `columns`.
         The filter: `where` a SQL predicate whose parameters $1, $2 ... are `params`, or a dict
         column -> value, and/or column=value keyword arguments (None: IS NULL; a list: IN);
@@ -421,8 +443,9 @@ class Connection(RowHelpers):
             return self.execute(sql, [vector] + params).dicts()
         return self._with_columns(collection, run)
 
-    def search_batch(self, collection, vectors, k=10, columns=("query_index", "id", "distance"),
-                     plan=None):
+    def search_batch(self, collection: str, vectors: Any, k: int = 10,
+                     columns: Sequence[str] = ("query_index", "id", "distance"),
+                     plan: Optional[str] = None) -> List[List[Dict[str, Any]]]:
         """Many queries at once (a list of vectors or a 2-d numpy array): a list with, for each
         query, its hits as dicts."""
         cols = list(columns) if "query_index" in columns else ["query_index"] + list(columns)
@@ -440,8 +463,11 @@ class Connection(RowHelpers):
             out[qi].append(row)
         return out
 
-    def predict(self, collection, label, vectors, k=None, cascade=None, confidence=None,
-                vote=None, shortlist=None, neighbours=False, where=None, params=()):
+    def predict(self, collection: str, label: str, vectors: Any, k: Optional[int] = None,
+                cascade: Optional[Sequence[int]] = None, confidence: Optional[float] = None,
+                vote: Optional[str] = None, shortlist: Optional[int] = None,
+                neighbours: bool = False, where: Optional[str] = None,
+                params: Sequence[Any] = ()) -> Any:
         """Adaptive k-NN classification (PREDICT): the label of `vectors` (one vector, or a list
         / 2-d numpy array of them) from the label column `label`, as a dict {label, confidence,
         dims[, neighbours]} or, for many vectors, a list of them in query order. Options left
@@ -472,7 +498,9 @@ class Connection(RowHelpers):
             row["label"] = row.pop(next(c for c in row if c not in ("confidence", "dims", "neighbours")))
         return rows if many else rows[0]
 
-    def insert(self, collection, ids, vectors, attributes=None, upsert=False, batch_rows=None):
+    def insert(self, collection: str, ids: Sequence[Any], vectors: Any,
+               attributes: Optional[Dict[str, Sequence[Any]]] = None, upsert: bool = False,
+               batch_rows: Optional[int] = None) -> int:
         """Inserts rows: `ids` (ints or strs), `vectors` (list of lists or a 2-d numpy array),
         `attributes` an optional dict of column name -> list of values. Sent as INSERT
         statements of many rows each; each statement is atomic (all of its rows or none).
@@ -513,7 +541,7 @@ class Connection(RowHelpers):
             written += run(self._columns_of(collection), start)
         return written
 
-    def close(self):
+    def close(self) -> None:
         """Sends CLOSE and closes the socket; idempotent."""
         if not self._closed:
             try:
@@ -523,18 +551,18 @@ class Connection(RowHelpers):
             self._shut()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._closed
 
-    def __enter__(self):
+    def __enter__(self) -> "Connection":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # -- helpers --
 
-    def _columns_of(self, collection):
+    def _columns_of(self, collection: str) -> Tuple[str, str]:
         """(id column, vector column) of `collection`, from DESCRIBE (rows: column, type,
         details) unless cached."""
         if collection not in self._columns:
@@ -544,7 +572,7 @@ class Connection(RowHelpers):
             self._columns[collection] = (id_column, vector_column)
         return self._columns[collection]
 
-    def _with_columns(self, collection, run):
+    def _with_columns(self, collection: str, run: Callable[[Tuple[str, str]], Any]) -> Any:
         """run((id column, vector column)). The columns are cached per connection: a CREATE,
         DROP or ALTER COLLECTION through this connection clears the cache, and when `run` fails
         with cached columns that another connection's DROP + CREATE made stale, they are asked
@@ -565,7 +593,8 @@ class Connection(RowHelpers):
             return run(fresh)
 
 
-def connect(address=None, token=None, timeout=10.0, host=None, port=None, **kwargs):
+def connect(address: Optional[str] = None, token: Optional[str] = None, timeout: float = 10.0,
+            host: Optional[str] = None, port: Optional[int] = None, **kwargs: Any) -> Connection:
     """Connects to `mrldb serve` at "HOST:PORT" (or host=..., port=...) and returns a
     Connection."""
     if address is None:

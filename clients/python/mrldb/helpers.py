@@ -1,9 +1,8 @@
-"""Row helpers of Connection: count, get, delete, upsert, copy_from, and filters given as
-keyword arguments. Each is one or more ordinary SQL statements (docs/sql.md) with parameters,
+"""Row helpers of Connection: count, get, delete, upsert, and filters given as keyword
+arguments. Each is one or more ordinary SQL statements (docs/sql.md) with parameters,
 so they behave exactly as the SQL does."""
 
-import os
-from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union)
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 try:  # numpy is optional
     import numpy as _np
@@ -90,26 +89,6 @@ def _ids_list(ids: Any) -> List[Key]:
     return list(ids)
 
 
-def _load_ids(ids: Any, n: int) -> List[Key]:
-    """Ids given as a sequence or array, or the path of a text file (one per line) or of a
-    1-d .npy array (integers or strings)."""
-    if isinstance(ids, (str, os.PathLike)):
-        path = os.fspath(ids)
-        if path.lower().endswith(".npy"):
-            if _np is None:
-                raise RuntimeError("reading %s needs numpy" % path)
-            ids = _np.load(path, allow_pickle=False)
-        else:
-            with open(path, encoding="utf-8") as f:
-                ids = [line.rstrip("\r\n") for line in f]
-            if ids and ids[-1] == "":
-                ids.pop()
-    out = _ids_list(ids)
-    if len(out) != n:
-        raise ValueError("%d ids for %d vectors" % (len(out), n))
-    return out
-
-
 class RowHelpers:
     """Mixed into Connection; uses its execute(), insert() and _columns_of()."""
 
@@ -154,63 +133,3 @@ class RowHelpers:
         """insert(..., upsert=True): rows whose id is stored are replaced."""
         return self.insert(collection, ids, vectors, attributes, upsert=True,
                            batch_rows=batch_rows)
-
-    def copy_from(self, collection: str, source: Any, ids: Any = None,
-                  attributes: Optional[Mapping[str, Sequence[Any]]] = None,
-                  on_conflict: str = "error", batch_rows: int = 10000,
-                  progress: Optional[Callable[[int, int], Any]] = None) -> int:
-        """Client-side COPY: streams a local .npy file (read through a memory map, so it may be
-        larger than memory) or an array of vectors to the server in batches of `batch_rows`
-        rows (fewer when a batch would not fit in one frame); each batch is one atomic statement, as a server-side COPY's batches are. `ids`:
-        a sequence, a 1-d array, or the path of a text file (one id per line) or of a .npy
-        array. `on_conflict`: 'error' (a batch holding a stored id fails; the batches before it
-        stay), 'replace' (stored ids are replaced) or 'skip' (stored ids are left out).
-        `progress(rows_done, rows_total)` after each batch; returning False stops the copy
-        (raises Error with code 9, CANCELLED; the batches sent stay). Returns the rows written."""
-        if on_conflict not in ("error", "replace", "skip"):
-            raise ValueError("on_conflict must be 'error', 'replace' or 'skip', not %r"
-                             % (on_conflict,))
-        if batch_rows < 1:
-            raise ValueError("batch_rows must be at least 1")
-        vectors = source
-        if isinstance(source, (str, os.PathLike)):
-            if _np is None:
-                raise RuntimeError("copy_from of a file needs numpy")
-            vectors = _np.load(os.fspath(source), mmap_mode="r", allow_pickle=False)
-        if _np is not None and isinstance(vectors, _np.ndarray):
-            if vectors.ndim != 2:
-                raise ValueError("vectors must be 2-d (rows, dim), not of shape %s"
-                                 % (vectors.shape,))
-            n = vectors.shape[0]
-        else:
-            n = len(vectors)
-        if ids is None:
-            raise ValueError("copy_from needs ids (a sequence, an array or a file of them)")
-        keys = _load_ids(ids, n)
-        attributes = dict(attributes or {})
-        if n:  # each batch must fit in one statement frame to be atomic
-            dim = vectors.shape[1] if _np is not None and isinstance(vectors, _np.ndarray) \
-                else len(vectors[0])
-            batch_rows = max(1, min(batch_rows, (self.server_max_frame_bytes // 4) // (4 * dim + 64)))
-        written = 0
-        for start in range(0, n, batch_rows):
-            end = min(n, start + batch_rows)
-            batch_ids, batch_vectors = keys[start:end], vectors[start:end]
-            batch_attrs = {k: list(v[start:end]) for k, v in attributes.items()}
-            if _np is not None and isinstance(batch_vectors, _np.ndarray):
-                batch_vectors = _np.ascontiguousarray(batch_vectors, dtype=_np.float32)
-            if on_conflict == "skip":
-                stored = {r[next(iter(r))] for r in self.get(collection, batch_ids,
-                                                            [self._columns_of(collection)[0]])}
-                keep = [i for i, k in enumerate(batch_ids) if k not in stored]
-                if len(keep) < len(batch_ids):
-                    batch_ids = [batch_ids[i] for i in keep]
-                    batch_vectors = [batch_vectors[i] for i in keep]
-                    batch_attrs = {k: [v[i] for i in keep] for k, v in batch_attrs.items()}
-            if batch_ids:
-                written += self.insert(collection, batch_ids, batch_vectors, batch_attrs,
-                                       upsert=on_conflict == "replace", batch_rows=end - start)
-            if progress is not None and progress(end, n) is False:
-                from .client import Error
-                raise Error("copy_from stopped after %d rows" % written, code=9)
-        return written

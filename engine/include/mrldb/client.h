@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <span>
 #include <string>
@@ -66,6 +67,27 @@ class Client {
   // batches; they are gathered here). Parameters bind to $1, $2 ... as in Session::Execute.
   // Blocks until the statement ends; there is no client-side time limit (use Cancel).
   Result<ResultSet> Execute(std::string_view sql, std::span<const Param> params = {});
+
+  // COPY ... FROM STDIN (docs/sql.md, docs/protocol.md "COPY over the wire"): runs `sql`, a
+  // COPY ... FROM STDIN WITH (format ...), and sends `data` once the server asks for it, and
+  // before it `ids` when the server wants an ids part (npy and fvecs hold vectors only: text, one
+  // id per line, or a .npy array of them). Returns the statement's result ("COPY n"). Errors:
+  // the server's, e.g. bad data named by its place ("STDIN: line 7, column 'year': ...", with
+  // the rows committed before it; each batch is atomic); InvalidArgument naming what is missing
+  // when the server wants ids and `ids` is null; a stream that cannot be read gives the COPY up
+  // (the server's error says so). Progress and Cancel work as for Execute.
+  Result<ResultSet> CopyFrom(std::string_view sql, std::istream& data, std::istream* ids = nullptr);
+  // The same from local files (IOError when one cannot be opened).
+  Result<ResultSet> CopyFrom(std::string_view sql, const std::string& path,
+                             const std::string& ids_path = "");
+  // COPY ... TO STDOUT: runs `sql` and writes what the server sends to `data`, and for npy and
+  // fvecs the ids (text, one per line) to `ids` (then required: InvalidArgument, the statement
+  // cancelled). On an error what was written is incomplete.
+  Result<ResultSet> CopyTo(std::string_view sql, std::ostream& data, std::ostream* ids = nullptr);
+  // To local files, written as "<path>.partial" and moved into place once the COPY succeeded,
+  // so that a failed COPY leaves no file. An existing file is AlreadyExists unless `overwrite`.
+  Result<ResultSet> CopyTo(std::string_view sql, const std::string& path,
+                           const std::string& ids_path = "", bool overwrite = false);
 
   // Asks the statement running on this connection to stop (sends CANCEL). Thread-safe; a no-op
   // when nothing runs or the connection is closed. Execute then returns the server's error, or

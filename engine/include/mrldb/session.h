@@ -51,6 +51,30 @@ struct CopyProgress {
   std::optional<uint64_t> rows_total;  // when the file says (npy, fvecs) or on COPY TO
 };
 
+// The two byte streams of a COPY over the wire: the data file, and for npy and fvecs (which hold
+// vectors only) the ids file, one id per line (or, FROM STDIN, a .npy array of them).
+enum class CopyPart : uint8_t { kData = 0, kIds = 1 };
+
+// The client's end of COPY ... FROM STDIN and COPY ... TO STDOUT (docs/sql.md): whoever runs the
+// Session passes the client's bytes through it (the server: COPY_DATA frames,
+// docs/protocol.md). Called on the thread running Execute; the statement fails with the error a
+// call returns.
+class CopyChannel {
+ public:
+  virtual ~CopyChannel() = default;
+  // COPY FROM STDIN, once the statement has checked itself: the client may send now. `format`:
+  // "npy", "fvecs", "csv" or "jsonl"; `ids`: the ids part comes first, then the data part.
+  virtual Status BeginIn(std::string_view format, bool ids) = 0;
+  // Up to n bytes of `part` into dst; 0 at the part's end. Blocks until the client sends them.
+  // Errors: the client gave the COPY up (its message), it left, or the statement was cancelled
+  // (Status::Code::kCancelled).
+  virtual Result<size_t> Read(CopyPart part, char* dst, size_t n) = 0;
+  // COPY TO STDOUT: the data part follows, and with `ids` the ids part, interleaved with it.
+  virtual Status BeginOut(std::string_view format, bool ids) = 0;
+  // Sends bytes of `part`; blocks while the client is behind. Errors as for Read.
+  virtual Status Write(CopyPart part, std::string_view bytes) = 0;
+};
+
 struct SessionOptions {
   // Called after every committed COPY batch, about every 20 ms while WAIT FOR INDEX waits
   // (rows_done: rows in the graph, rows_total: live rows), and after each slice of a VACUUM
@@ -67,6 +91,13 @@ struct SessionOptions {
   std::optional<std::string> copy_refused;
   // Rows per COPY FROM batch (each batch is one atomic write). Default: 10000.
   size_t copy_batch_rows = 10000;
+  // Where COPY ... FROM STDIN reads and COPY ... TO STDOUT writes; not owned, must outlive the
+  // Session. Default: none (those statements are refused with NotSupported).
+  CopyChannel* copy_channel = nullptr;
+  // The most bytes of ids a COPY ... FROM STDIN of npy or fvecs takes: they come before the
+  // vectors and are held in memory (csv and jsonl carry an id per row and have no such limit).
+  // Default: 256 MiB.
+  size_t max_copy_ids_bytes = size_t{256} << 20;
 };
 
 class Session {
