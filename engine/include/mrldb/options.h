@@ -16,12 +16,14 @@ namespace mrldb {
 
 // Where a search runs (SearchOptions::device; SQL: SET device = 'cpu' | 'gpu' | 'auto').
 //   kCpu:  the CPU (SIMD over the in-memory column cache): the source of truth.
-//   kGpu:  the GPU re-ranker and GPU exact search (docs/architecture.md, "GPU"); the search
-//          fails with NotSupported when the build has no CUDA, no device is present or
-//          DatabaseOptions::gpu is false.
+//   kGpu:  the GPU: the whole funnel on the device graph when the collection has one
+//          (docs/architecture.md, "The GPU graph"), else the GPU re-ranker and GPU exact search;
+//          the search fails with NotSupported when the build has no CUDA, no device is present
+//          or DatabaseOptions::gpu is false.
 //   kAuto: the GPU for batch searches (SearchBatch with >= 16 queries) whose first stage is a
-//          scan (exact, brute-force filter, a funnel starting off the graph) when a device is usable,
-//          else the CPU; the reason it is not used is logged once per collection.
+//          scan (exact, brute-force filter, a funnel starting off the graph), or the graph when
+//          the collection has a device graph, when a device is usable; else the CPU (the reason
+//          is logged once per collection).
 enum class Device : uint8_t { kCpu, kGpu, kAuto };
 
 struct DatabaseOptions {
