@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "cuda/gpu_info.h"
 #include "engine/collection.h"
 #include "engine/database_internal.h"
 #include "engine/residency.h"
@@ -428,6 +429,16 @@ class DatabaseImpl final : public Database {
   Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) override {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
     return c->SetDefaultPlan(plan);
+  }
+
+  Result<std::vector<GpuDeviceInfo>> GpuDevices() const override {
+    if (!options_.gpu) return Status::NotSupported("GPU searches are disabled by DatabaseOptions::gpu = false");
+    MRLDB_ASSIGN_OR_RETURN(auto devices, gpu::ListDevices());
+    std::vector<GpuDeviceInfo> out;
+    for (const auto& d : devices) {
+      out.push_back({d.index, d.name, d.compute_major, d.compute_minor, d.total_memory, d.multiprocessors});
+    }
+    return out;
   }
 
   Status BuildGpuGraph(std::string_view collection) override {

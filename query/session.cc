@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "cuda/gpu_info.h"
 #include "query/parser.h"
 #include "query/session_impl.h"
 #include "query/suggest.h"
@@ -134,7 +133,7 @@ Result<ResultSet> Session::Impl::Set(const query::SetVariable& s, const query::P
     if (d != "cpu" && d != "gpu" && d != "auto") return bad("device must be 'cpu', 'gpu' or 'auto'");
     if (d == "gpu") {
       // Checked now so that the error comes with the SET, not with the next search.
-      auto devices = gpu::ListDevices();
+      auto devices = db_->GpuDevices();
       if (!devices.ok()) {
         return Status::NotSupported(fmt::format("device 'gpu' is not available: {} (use 'cpu' or "
                                                 "'auto')", devices.status().message()))

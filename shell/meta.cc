@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "cuda/gpu_info.h"
 #include "query/suggest.h"
 #include "shell/shell.h"
 
@@ -176,7 +175,7 @@ bool Shell::Meta(const std::string& line) {
   } else if (cmd == "\\gpu" && backend->local() == nullptr) {
     fmt::print("\\gpu shows this machine's GPUs; the server's device: SHOW device;\n");
   } else if (cmd == "\\gpu") {
-    auto devices = gpu::ListDevices();
+    auto devices = backend->local()->GpuDevices();
     if (!devices.ok()) fmt::print("GPU: none ({})\n", devices.status().message());
     else for (const auto& d : *devices) fmt::print("GPU {}: {} ({:.1f} GiB)\n", d.index, d.name, d.total_memory / double(1u << 30));
   } else if (cmd == "\\h") {

@@ -152,6 +152,10 @@ class Database {
   // hand (the background tuner keeps it until the rows grew by half), or, cleared, derived
   // (the background tuner tunes one). Errors: InvalidArgument (bad plan).
   virtual Status SetDefaultPlan(std::string_view collection, const SearchPlan& plan) = 0;
+  // The CUDA devices GPU searches may use (the front-ends' one way to GPU facts).
+  // Errors: NotSupported (a build without CUDA, no usable device, or DatabaseOptions::gpu false:
+  // the message says which), IOError.
+  virtual Result<std::vector<GpuDeviceInfo>> GpuDevices() const = 0;
   // Builds the collection's device graph now on the GPU (docs/architecture.md, "The GPU
   // graph") and saves it beside the HNSW graph; the background thread does the same by itself
   // once a collection is searched on the GPU (device 'gpu' or 'auto'). Searches go on meanwhile.

@@ -223,6 +223,15 @@ struct Record {
 };
 
 // One search result.
+// A CUDA device as Database::GpuDevices reports it.
+struct GpuDeviceInfo {
+  int index = 0;
+  std::string name;
+  int compute_major = 0, compute_minor = 0;
+  size_t total_memory = 0;
+  int multiprocessors = 0;
+};
+
 struct Hit {
   Key id;
   float distance = 0;
