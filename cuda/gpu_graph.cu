@@ -185,8 +185,6 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   p.mask = d_mask;
   p.queries = d_q;
   p.q_stride = dim;
-  // q_sq at the graph level: column level_ of the norms table (stride `levels`).
-  MRLDB_RETURN_IF_ERROR(d_acc_[1].EnsureCapacity(std::max(nq * max_slots, nq)));
   p.itopk = std::min(kMaxItopk, (std::max(in.itopk, keep0) + 31) / 32 * 32);
   if (p.itopk < keep0) return Status::InvalidArgument("graph keep above the buffer");
   p.width = in.width;
@@ -206,14 +204,11 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   p.out_rows = d_rows_[0].get();
   p.out_dist = d_dist_.get();
   p.out_count = d_count_[0].get();
-  // The norms table is nq x levels; the walk wants one value per query.
-  float* q_sq0 = d_acc_[1].get();
-  {
-    // Gather column level_ (a strided copy).
-    MRLDB_CUDA(cudaMemcpy2DAsync(q_sq0, sizeof(float), d_qn_.get() + level_, levels * sizeof(float),
-                                 sizeof(float), nq, cudaMemcpyDeviceToDevice, st));
-  }
-  p.q_sq = in.metric == Metric::kL2 ? nullptr : q_sq0;
+  // The norms table is nq x levels; the walk wants column level_ (a strided copy).
+  MRLDB_RETURN_IF_ERROR(d_qsq0_.EnsureCapacity(nq));
+  MRLDB_CUDA(cudaMemcpy2DAsync(d_qsq0_.get(), sizeof(float), d_qn_.get() + level_, levels * sizeof(float),
+                               sizeof(float), nq, cudaMemcpyDeviceToDevice, st));
+  p.q_sq = in.metric == Metric::kL2 ? nullptr : d_qsq0_.get();
   const size_t smem = WalkSharedBytes(p);
   if (smem > 200 * 1024) return Status::InvalidArgument("graph search buffer too large for shared memory");
   const bool l2 = in.metric == Metric::kL2;

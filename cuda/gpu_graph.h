@@ -65,7 +65,7 @@ class DeviceGraph {
   DeviceBuffer<uint8_t> d_mask_;
   PinnedBuffer<char> h_in_, h_out_;
   DeviceBuffer<char> d_in_, d_out_;
-  DeviceBuffer<float> d_qn_, d_dist_, d_sel_dist_, d_acc_[2];
+  DeviceBuffer<float> d_qn_, d_qsq0_, d_dist_, d_sel_dist_, d_acc_[2];
   DeviceBuffer<uint32_t> d_rows_[2], d_count_[2];
   Event e0_, e1_, e2_;
 };

@@ -354,7 +354,6 @@ class CudaDeviceBlocks final : public DeviceBlocks {
           if (r.rows[j] != first + i) knn[(first + i) * o.knn + n++] = uint32_t(r.rows[j]);
         }
       }
-      if (o.progress) o.progress(o.progress_ctx, 0.9 * double(first + m) / double(rows));
     }
     res.knn_seconds = WallNow() - t_start;
     {
@@ -364,7 +363,6 @@ class CudaDeviceBlocks final : public DeviceBlocks {
       MRLDB_ASSIGN_OR_RETURN(res.edges, graph_.FromNeighbours(View(), knn, rows, o.knn, o.degree,
                                                               o.level, &res.prune_seconds));
     }
-    if (o.progress) o.progress(o.progress_ctx, 1.0);
     res.total_seconds = WallNow() - t_start;
     return res;
   }

@@ -108,9 +108,6 @@ struct GraphBuildOptions {
   uint64_t rows = 0;     // rows [0, rows) get nodes (<= resident_rows(), < 2^31)
   // The edges' targets: rows whose byte is nonzero (live). nullptr: all rows.
   const uint8_t* targets = nullptr;
-  // Called between steps with the fraction done (0..1); may be null.
-  void (*progress)(void* ctx, double done) = nullptr;
-  void* progress_ctx = nullptr;
 };
 
 struct GraphBuildResult {

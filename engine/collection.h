@@ -444,6 +444,8 @@ class Collection {
   mutable std::shared_ptr<gpu::DeviceBlocks> device_;       // GUARDED_BY(device_mu_)
   // index_dim the device graph was built at (0: none): a graph at another prefix is not used.
   mutable std::atomic<uint32_t> device_graph_dims_{0};
+  // next_row_ when a device graph build last failed (~0: none): not retried until it moves.
+  std::atomic<uint64_t> device_graph_failed_at_{~uint64_t{0}};
   // Changes whenever live_ does (under mu_ exclusive): the device keeps the mask of a version.
   uint64_t live_version_ = 1;                               // GUARDED_BY(mu_)
   mutable std::string device_error_;                        // GUARDED_BY(device_mu_) sticky

@@ -102,7 +102,10 @@ class DatabaseImpl final : public Database {
           st = c->AutoChooseGraph();
           WakeIndexer();  // a rebuild may have started
         } else if (c->DeviceGraphDue()) {
-          st = c->BuildDeviceGraph();
+          if (Status g = c->BuildDeviceGraph(); !g.ok()) {
+            log_(fmt::format("collection '{}': background device graph build failed (GPU searches "
+                             "go on without it): {}", c->spec().name, g.message()));
+          }
         }
         if (!st.ok() && st.code() != Status::Code::kCancelled) {
           log_(fmt::format("collection '{}': background tuning failed (the plan and graph in "

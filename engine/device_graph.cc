@@ -58,6 +58,8 @@ bool Collection::DeviceGraphDue() const {
   if (!dev) return false;  // the GPU was never used for this collection
   std::shared_lock lock(mu_);
   if (live_rows_ < kMinGraphRows || dev->resident_rows() < next_row_) return false;
+  // A failed build is tried again only once rows were written since.
+  if (device_graph_failed_at_ == next_row_) return false;
   const uint64_t covered = device_graph_dims_ == spec().index_dim ? dev->graph_rows() : 0;
   if (covered == 0) return true;
   const uint64_t pending = next_row_ - covered;
@@ -71,8 +73,7 @@ Status Collection::BuildDeviceGraph() {
   uint32_t dims = 0;
   {
     std::shared_lock lock(mu_);
-    MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* d, DeviceFor(Device::kGpu, SIZE_MAX, false));
-    (void)d;
+    MRLDB_RETURN_IF_ERROR(DeviceFor(Device::kGpu, SIZE_MAX, false).status());
     dev = DeviceCopy();
     if (!dev) return Status::NotSupported("the device copy was dropped");
     o.rows = std::min<uint64_t>(next_row_, dev->resident_rows());
@@ -91,7 +92,12 @@ Status Collection::BuildDeviceGraph() {
   }
   // Outside mu_: writes go on (they append rows, which walks scan until the next build; the
   // device's own lock orders them with the build's steps); deletes are masked at search.
-  MRLDB_ASSIGN_OR_RETURN(gpu::GraphBuildResult r, dev->BuildGraph(o));
+  auto built = dev->BuildGraph(o);
+  if (!built.ok()) {
+    device_graph_failed_at_ = o.rows;
+    return built.status();
+  }
+  const gpu::GraphBuildResult& r = *built;
   device_graph_dims_ = dims;
   if (log_) {
     log_(fmt::format("collection '{}': device graph of {} rows at {} dims built in {:.1f} s "
