@@ -3,7 +3,7 @@
 // only mrldb_client + mrldb_api has them too.
 #include <fmt/format.h>
 
-#include "mrldb/session.h"
+#include "mrldb/result.h"
 
 namespace mrldb {
 
