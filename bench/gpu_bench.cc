@@ -1,7 +1,7 @@
 // mrldb-bench gpu: the GPU re-ranker and GPU exact search, measured on the device at hand.
 //
 //   mrldb-bench gpu [--rows N] [--nq Q] [--batch B] [--repeat R] [--k K] [--dir DIR]
-//                   [--json FILE] [--no-e2e] [--no-rerank] [--batches 1,16,256,1024,10000]
+//                   [--json FILE] [--no-e2e] [--no-rerank] [--no-exact] [--batches 1,16,...]
 //
 // 1. Device copy bandwidth: cudaMemcpy device-to-device (bytes read + written per second) and a
 //    read-only kernel, medians of R runs over 2 GiB buffers.
@@ -10,6 +10,8 @@
 //    random gather), for several (queries x candidates) shapes, float32 and float16: bytes of
 //    candidate vectors read / gather+dot kernel time (CUDA events), as a fraction of the copy
 //    and the read bandwidth; medians of R calls. The whole call (transfers, selection) too.
+// 2b. Exact search shapes (unless --no-exact): the GEMM + selection against the fused scan +
+//    top-k at prefixes 32..256, k 10/100/1000, batches 1..1024 (gpu_exact_bench.cc).
 // 3. End to end (unless --no-e2e): a database of the same N rows (index_dim 64), Q queries as
 //    SearchBatch calls of B queries, k = K: the CPU funnel and the GPU funnel (stage 0 by the
 //    graph) over an ef sweep, the GPU funnel with stage 0 by GPU brute force at 32 dims, and
@@ -32,6 +34,7 @@
 
 #include "bench/measure.h"
 #include "bench/commands.h"
+#include "bench/gpu_exact_bench.h"
 #include "cuda/gpu_info.h"
 #include "cuda/gpu_search.h"
 #include "mrldb/database.h"
@@ -53,6 +56,7 @@ struct Args {
   std::string json;
   bool e2e = true;
   bool rerank = true;
+  bool exact = true;
   // Batch sizes of the device-graph section (each runs max(nq, batch) queries).
   std::vector<size_t> batches = {1, 16, 256, 1024, 10000};
 };
@@ -181,37 +185,6 @@ Result<std::vector<RerankRow>> RerankThroughput(const Args& a, const std::vector
       row.total_s = Median(tt);
       row.bytes = double(nq) * nc * kDim * (p == gpu::Precision::kFloat32 ? 4 : 2);
       out.push_back(row);
-    }
-    if (p != gpu::Precision::kFloat32) continue;
-    // Where GPU brute force spends its time (the e2e's exact search and scan stage 0).
-    for (auto [dims, keep] : std::vector<std::pair<uint32_t, uint32_t>>{{32, 100}, {32, 400}, {768, 10}}) {
-      const size_t nq = 1024;
-      std::vector<float> q = gen.Queries(0, nq);
-      std::vector<double> q_sq(nq, 0.0);
-      for (size_t i = 0; i < nq; ++i) {
-        for (uint32_t d = 0; d < dims; ++d) q_sq[i] += double{q[i * kDim + d]} * q[i * kDim + d];
-      }
-      gpu::ExactBatch b;
-      b.queries = q.data();
-      b.nq = nq;
-      b.query_stride = kDim;
-      b.dims = dims;
-      b.q_sq = q_sq.data();
-      b.rows = a.rows;
-      b.metric = gpu::Metric::kCosine;
-      b.k = keep;
-      std::vector<double> g, t, w;
-      for (int r = 0; r < a.repeat + 1; ++r) {
-        MRLDB_ASSIGN_OR_RETURN(gpu::ExactResult res, dev->Exact(b));
-        if (r > 0) {
-          g.push_back(res.gemm_seconds);
-          t.push_back(res.topk_seconds);
-          w.push_back(res.total_seconds);
-        }
-      }
-      fmt::print("exact on the device, {} queries at {} dims, k {}: GEMM {:.2f} ms, top-k {:.2f} ms, "
-                 "whole call {:.2f} ms ({:.0f} QPS)\n", nq, dims, keep, Median(g) * 1e3,
-                 Median(t) * 1e3, Median(w) * 1e3, nq / Median(w));
     }
   }
   return out;
@@ -476,6 +449,20 @@ int Run(const Args& a) {
   fmt::print("{}", table);
   std::fflush(stdout);
 
+  if (a.exact) {
+    Log(fmt::format("exact shapes: uploading {} rows as float32", a.rows));
+    std::string rows_json;
+    auto copy = Upload(x, a.rows, gpu::Precision::kFloat32);
+    auto shapes = copy.ok() ? ExactMethodTable(copy->get(), gen, a.rows, kDim, a.repeat, &rows_json)
+                            : Result<std::string>(copy.status());
+    if (!shapes.ok()) {
+      fmt::print(stderr, "mrldb-bench gpu: exact shapes: {}\n", shapes.status().ToString());
+      return 1;
+    }
+    fmt::print("{}", *shapes);
+    std::fflush(stdout);
+    json += ", \"exact\": [" + rows_json + "]";
+  }
   {
     std::string breakdown;
     if (Status st = DeviceFunnelBreakdown(a, x, gen, &breakdown); !st.ok()) {
@@ -557,6 +544,8 @@ void AddGpuBench(CLI::App* app, Runner* run) {
   gpu->add_option("--json", a->json, "results as JSON")->type_name("FILE");
   gpu->add_flag_callback("--no-e2e", [a] { a->e2e = false; }, "skip the end-to-end searches");
   gpu->add_flag_callback("--no-rerank", [a] { a->rerank = false; }, "skip the re-rank kernel shapes");
+  gpu->add_flag_callback("--no-exact", [a] { a->exact = false; },
+                         "skip the exact-search shapes (GEMM against the fused scan)");
   gpu->add_option("--batches", a->batches, "batch sizes of the device-graph funnel (default 1,16,256,1024,10000)")
       ->delimiter(',')->check(cli::Integer(1));
   gpu->callback([a, run] { *run = [a] { return Run(*a); }; });

@@ -109,6 +109,14 @@ __device__ __forceinline__ float WarpRowDot(const T* x, const float* q, uint32_t
   return s;
 }
 
+// The distance at a prefix from the dot product q.x, ||q||^2 and ||x||^2, in float (it runs
+// for every row of every query): cosine clamped to [0, 2] (1 for a zero row), L2, or -q.x.
+__device__ __forceinline__ float DistanceFromDot(Metric metric, float dot, float q_sq, float x_sq) {
+  if (metric == Metric::kL2) return sqrtf(fmaxf(0.0f, x_sq - 2 * dot + q_sq));
+  if (metric == Metric::kInnerProduct) return -dot;
+  return x_sq > 0 ? fminf(2.0f, fmaxf(0.0f, 1.0f - dot * rsqrtf(q_sq * x_sq))) : 1.0f;
+}
+
 // Order-preserving map of a float to uint32 (smaller float, smaller key).
 __device__ __forceinline__ uint32_t OrderedKey(float f) {
   const uint32_t u = __float_as_uint(f);

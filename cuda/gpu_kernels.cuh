@@ -1,6 +1,6 @@
 // The kernels of gpu_search.cu: re-rank (fused gather + dot), radix-select top-k, bitonic sort
 // of the kept, exact-search helpers, the union-GEMM measurement and the bandwidth probe.
-// Internal to cuda/: included by gpu_search.cu only.
+// Internal to cuda/: included by gpu_search.cu and gpu_exact.cu.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -12,6 +12,8 @@
 #include "cuda/device_math.cuh"
 
 namespace mrldb::gpu::kernels {
+// Internal linkage: each .cu file that includes this header has its own copies.
+namespace {
 
 template <typename T, bool kL2>
 __global__ void RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
@@ -96,11 +98,7 @@ __global__ void SelectKernel(const float* dist, Segments sg, const uint8_t* mask
   // The key of element e from its value d (a distance, or a dot product when from_dot) and, for
   // from_dot, the row's squared norm. Float math: this runs for every row of every query.
   auto key_from = [&](float d, float x_sq, bool allowed) -> uint32_t {
-    if (sg.from_dot) {
-      if (sg.metric == Metric::kL2) d = sqrtf(fmaxf(0.0f, x_sq - 2 * d + q_sq));
-      else if (sg.metric == Metric::kInnerProduct) d = -d;
-      else d = x_sq > 0 ? fminf(2.0f, fmaxf(0.0f, 1.0f - d * rsqrtf(q_sq * x_sq))) : 1.0f;  // clamped
-    }
+    if (sg.from_dot) d = DistanceFromDot(sg.metric, d, q_sq, x_sq);
     if (!isfinite(d) || !allowed) return kNoKey;
     return OrderedKey(d);
   };
@@ -344,4 +342,5 @@ __global__ void MarkEmptyKernel(const uint32_t* count, uint32_t k, size_t segmen
   }
 }
 
+}  // namespace
 }  // namespace mrldb::gpu::kernels

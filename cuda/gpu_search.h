@@ -67,6 +67,16 @@ struct RerankResult {
   double total_seconds = 0;    // the whole call, transfers included
 };
 
+// How Exact computes: kGemm, a cuBLAS GEMM per sub-batch of queries writing the score matrix,
+// then a selection over it; kFused, the fused scan + top-k (cuda/scan_kernels.cuh) that keeps
+// each block's best k in shared memory and never writes the matrix (prefixes of at most
+// kFusedMaxDims, k at most kFusedMaxK); kAuto, kFused for the shapes where it measured faster
+// (small k with batches of <= 4 or, at <= 32 dims, >= 256 queries: docs/benchmarks.md, "Fused
+// prefix scan"), else kGemm.
+enum class ExactMethod : uint8_t { kAuto, kGemm, kFused };
+constexpr uint32_t kFusedMaxDims = 256;
+constexpr uint32_t kFusedMaxK = 1792;
+
 // Brute force over rows [0, rows) at prefix `dims`. All pointers are host memory.
 struct ExactBatch {
   const float* queries = nullptr;  // nq x query_stride (at least dims values each)
@@ -78,6 +88,7 @@ struct ExactBatch {
   uint64_t rows = 0;               // <= resident_rows()
   Metric metric = Metric::kCosine;
   uint32_t k = 0;                  // per query, >= 1
+  ExactMethod method = ExactMethod::kAuto;
 };
 
 struct ExactResult {
@@ -85,8 +96,9 @@ struct ExactResult {
   std::vector<uint32_t> offsets;
   std::vector<uint64_t> rows;
   std::vector<float> distance;
-  double gemm_seconds = 0;  // cuBLAS, all query sub-batches
-  double topk_seconds = 0;  // distance + selection kernels
+  bool fused = false;       // the fused scan ran (else the GEMM)
+  double gemm_seconds = 0;  // cuBLAS, all query sub-batches; the fused scan's kernel when fused
+  double topk_seconds = 0;  // distance + selection kernels; the merge of the splits when fused
   double total_seconds = 0;
 };
 
@@ -191,7 +203,8 @@ class DeviceBlocks {
   // `keep` by a selection on the device; only the kept come back.
   // Errors: InvalidArgument (a row not resident, bad blocks), IOError.
   virtual Result<RerankResult> Rerank(const RerankBatch& batch) = 0;
-  // cuBLAS GEMM of the queries against the prefix blocks, distances and top-k on the device.
+  // Exact search at a prefix (ExactBatch, ExactMethod): distances and top-k on the device.
+  // Errors: InvalidArgument (the batch; kFused outside its dims and k), IOError.
   virtual Result<ExactResult> Exact(const ExactBatch& batch) = 0;
 
   // Builds the graph (GraphBuildOptions) and keeps it on the device, replacing any other; the

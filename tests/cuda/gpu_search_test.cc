@@ -159,6 +159,10 @@ struct ExactShape {
   uint64_t rows;
   uint32_t dims;  // maybe off the ladder
   uint32_t k;
+  gpu::ExactMethod method = gpu::ExactMethod::kGemm;
+  // Granularities. {4, 13, 32, 77}: a dimension of 77, so rows are not 16-byte aligned (the
+  // fused scan's scalar loads); {16, 32, 64, 128}: aligned (its 16-byte loads when dims allow).
+  std::vector<uint32_t> ladder = {4, 13, 32, 77};
 };
 
 class GpuExactTest : public ::testing::TestWithParam<ExactShape> {};
@@ -166,7 +170,7 @@ class GpuExactTest : public ::testing::TestWithParam<ExactShape> {};
 TEST_P(GpuExactTest, MatchesBruteForceReference) {
   SKIP_WITHOUT_GPU();
   const ExactShape& s = GetParam();
-  RerankFixture f({4, 13, 32, 77}, s.rows, /*queries=*/23, /*seed=*/9);
+  RerankFixture f(s.ladder, s.rows, /*queries=*/23, /*seed=*/9);
   auto dev = Upload(f, s.precision);
   ASSERT_NE(dev, nullptr);
   // Every third row is "deleted"; the masked rows must never come back.
@@ -187,8 +191,10 @@ TEST_P(GpuExactTest, MatchesBruteForceReference) {
   b.rows = f.rows;
   b.metric = static_cast<gpu::Metric>(s.metric);
   b.k = s.k;
+  b.method = s.method;
   auto r = dev->Exact(b);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->fused, s.method == gpu::ExactMethod::kFused);
   for (size_t q = 0; q < f.nq; ++q) {
     SCOPED_TRACE(::testing::Message() << "query " << q);
     std::vector<Candidate> got;
@@ -200,23 +206,83 @@ TEST_P(GpuExactTest, MatchesBruteForceReference) {
   }
 }
 
+// Every shape by both methods, then shapes for the fused scan's own limits: k past one
+// segment of staging (300: 16 queries a block; 1500: 8), aligned rows at aligned and unaligned
+// prefixes, one row, fewer rows than one tile, many splits.
+std::vector<ExactShape> ExactShapes() {
+  using P = gpu::Precision;
+  const std::vector<ExactShape> base = {
+      {P::kFloat32, Metric::kCosine, 5000, 77, 10},
+      {P::kFloat32, Metric::kL2, 5000, 20, 25},
+      {P::kFloat32, Metric::kInnerProduct, 5000, 13, 1},
+      // k larger than the eligible rows: all of them, in order.
+      {P::kFloat32, Metric::kCosine, 40, 32, 100},
+      // More rows than one selection tile (65,536): the tiles' survivors merge.
+      {P::kFloat32, Metric::kCosine, 150000, 45, 50},
+      {P::kFloat16, Metric::kCosine, 150000, 77, 20},
+      {P::kFloat16, Metric::kL2, 5000, 33, 10}};
+  std::vector<ExactShape> all;
+  for (ExactShape s : base) {
+    all.push_back(s);
+    s.method = gpu::ExactMethod::kFused;
+    all.push_back(s);
+  }
+  const std::vector<uint32_t> aligned = {16, 32, 64, 128};
+  const auto F = gpu::ExactMethod::kFused;
+  all.push_back({P::kFloat32, Metric::kCosine, 20000, 32, 300, F, aligned});
+  all.push_back({P::kFloat32, Metric::kL2, 20000, 64, 1500, F, aligned});
+  all.push_back({P::kFloat16, Metric::kCosine, 20000, 64, 300, F, aligned});
+  all.push_back({P::kFloat16, Metric::kInnerProduct, 20000, 16, 10, F, aligned});
+  all.push_back({P::kFloat32, Metric::kCosine, 20000, 30, 10, F, aligned});   // unaligned prefix
+  all.push_back({P::kFloat32, Metric::kCosine, 1, 16, 10, F, aligned});       // one row
+  all.push_back({P::kFloat32, Metric::kCosine, 100, 128, 7, F, aligned});     // under one tile
+  all.push_back({P::kFloat32, Metric::kInnerProduct, 300000, 16, 100, F, aligned});
+  return all;
+}
+
 INSTANTIATE_TEST_SUITE_P(
-    Shapes, GpuExactTest,
-    ::testing::Values(ExactShape{gpu::Precision::kFloat32, Metric::kCosine, 5000, 77, 10},
-                      ExactShape{gpu::Precision::kFloat32, Metric::kL2, 5000, 20, 25},
-                      ExactShape{gpu::Precision::kFloat32, Metric::kInnerProduct, 5000, 13, 1},
-                      // k larger than the eligible rows: all of them, in order.
-                      ExactShape{gpu::Precision::kFloat32, Metric::kCosine, 40, 32, 100},
-                      // More rows than one selection tile (65,536): the tiles' survivors merge.
-                      ExactShape{gpu::Precision::kFloat32, Metric::kCosine, 150000, 45, 50},
-                      ExactShape{gpu::Precision::kFloat16, Metric::kCosine, 150000, 77, 20},
-                      ExactShape{gpu::Precision::kFloat16, Metric::kL2, 5000, 33, 10}),
+    Shapes, GpuExactTest, ::testing::ValuesIn(ExactShapes()),
     [](const ::testing::TestParamInfo<ExactShape>& p) {
-      // e.g. f32_cosine_5000_rows_77_dims_k10
-      return fmt::format("{}_{}_{}_rows_{}_dims_k{}",
+      // e.g. f32_cosine_5000_rows_77_dims_k10_fused_dim77
+      const uint32_t dim = p.param.ladder.back();
+      return fmt::format("{}_{}_{}_rows_{}_dims_k{}_{}_dim{}",
                          p.param.precision == gpu::Precision::kFloat16 ? "f16" : "f32",
-                         MetricName(p.param.metric), p.param.rows, p.param.dims, p.param.k);
+                         MetricName(p.param.metric), p.param.rows, p.param.dims, p.param.k,
+                         p.param.method == gpu::ExactMethod::kFused ? "fused" : "gemm", dim);
     });
+
+// The fused scan refuses what it cannot take, naming its limits; kAuto then uses the GEMM.
+TEST(GpuSearch, FusedExactRefusesWideShapes) {
+  SKIP_WITHOUT_GPU();
+  RerankFixture f({16, 32, 64, 128, 256, 512}, 3000, /*queries=*/3, /*seed=*/4);
+  auto dev = Upload(f, gpu::Precision::kFloat32);
+  ASSERT_NE(dev, nullptr);
+  std::vector<double> q_sq = f.QuerySqNorms(512);
+  gpu::ExactBatch b;
+  b.queries = f.queries.data();
+  b.nq = f.nq;
+  b.query_stride = f.dim;
+  b.q_sq = q_sq.data();
+  b.rows = f.rows;
+  b.metric = gpu::Metric::kCosine;
+  b.method = gpu::ExactMethod::kFused;
+  b.dims = 512;
+  b.k = 10;
+  auto wide = dev->Exact(b);
+  ASSERT_FALSE(wide.ok());
+  EXPECT_EQ(wide.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(wide.status().message().find("256 dims"), std::string::npos) << wide.status().message();
+  b.dims = 64;
+  b.k = gpu::kFusedMaxK + 1;
+  q_sq = f.QuerySqNorms(64);
+  b.q_sq = q_sq.data();
+  EXPECT_EQ(dev->Exact(b).status().code(), Status::Code::kInvalidArgument);
+  b.method = gpu::ExactMethod::kAuto;
+  auto automatic = dev->Exact(b);
+  ASSERT_TRUE(automatic.ok()) << automatic.status().ToString();
+  EXPECT_FALSE(automatic->fused);
+  EXPECT_EQ(automatic->offsets.back(), f.nq * std::min<uint64_t>(f.rows, b.k));
+}
 
 // The union GEMM that mrldb-bench measures against the fused kernel computes the same scores.
 TEST(GpuSearch, UnionGemmMatchesCpuScores) {
