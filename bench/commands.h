@@ -30,5 +30,8 @@ void AddGraphBench(CLI::App* app, Runner* run);
 void AddPredictBench(CLI::App* app, Runner* run);
 // bench/vacuum_bench.cc: storage before and after VACUUM of deleted and replaced rows.
 void AddVacuumBench(CLI::App* app, Runner* run);
+// bench/tiered_bench.cc: a collection larger than the memory budget (streaming ingest, peak RSS,
+// default-plan recall and QPS, storage reads per query against the disk's random-read rate).
+void AddTieredBench(CLI::App* app, Runner* run, std::string command);
 
 }  // namespace mrldb::bench

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <mutex>
@@ -61,6 +62,23 @@ Status ParallelFor(size_t n, unsigned threads, Fn&& fn) {
   work();
   for (std::thread& t : pool) t.join();
   return error.empty() ? Status::Ok() : Status::Internal(error);
+}
+
+// Mean over the first nq queries of |got ∩ truth| / |truth| (nq x k ids each; -1 entries of
+// truth do not count, and a query with none counts 1).
+inline double RecallAtK(const std::vector<int64_t>& got, const std::vector<int64_t>& truth,
+                        size_t nq, size_t k) {
+  double sum = 0;
+  for (size_t q = 0; q < nq; ++q) {
+    size_t valid = 0, hits = 0;
+    for (size_t i = 0; i < k; ++i) {
+      if (truth[q * k + i] < 0) continue;
+      ++valid;
+      for (size_t j = 0; j < k; ++j) hits += got[q * k + j] == truth[q * k + i];
+    }
+    sum += valid ? static_cast<double>(hits) / valid : 1.0;
+  }
+  return nq ? sum / nq : 0;
 }
 
 // One measurement: queries answered and queries per second.

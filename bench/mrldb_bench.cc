@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
   mrldb::bench::AddLoadBench(&app, &run);
   mrldb::bench::AddPredictBench(&app, &run);
   mrldb::bench::AddVacuumBench(&app, &run);
+  mrldb::bench::AddTieredBench(&app, &run, command);
   if (int rc = mrldb::cli::Parse(&app, argc, argv); rc >= 0) return rc;
   return run();
 }

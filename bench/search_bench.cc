@@ -139,22 +139,6 @@ void StoreHits(const std::vector<Hit>& hits, uint32_t k, int64_t* out) {
   }
 }
 
-// Mean over the first n queries of |got ∩ gt| / |gt| (gt entries of -1 do not count).
-double Recall(const std::vector<int64_t>& got, const std::vector<int64_t>& gt, size_t n,
-              uint32_t k) {
-  double sum = 0;
-  for (size_t q = 0; q < n; ++q) {
-    size_t valid = 0, hits = 0;
-    for (uint32_t i = 0; i < k; ++i) {
-      if (gt[q * k + i] < 0) continue;
-      ++valid;
-      for (uint32_t j = 0; j < k; ++j) hits += got[q * k + j] == gt[q * k + i];
-    }
-    sum += valid ? static_cast<double>(hits) / valid : 1.0;
-  }
-  return n ? sum / n : 0;
-}
-
 // ---- Exact search in this file -----------------------------------------------------------------
 
 class BruteForce {
@@ -693,8 +677,8 @@ Status Run(Bench& b) {
   malloc_trim(0);
   if (a.faiss) MRLDB_RETURN_IF_ERROR(RunFaiss(b, prep_s));
   for (SearchRow& r : run.results) {
-    r.recall1 = Recall(r.ids1, b.gt, r.one.done, run.k);
-    r.recalln = Recall(r.idsn, b.gt, r.all.done, run.k);
+    r.recall1 = RecallAtK(r.ids1, b.gt, r.one.done, run.k);
+    r.recalln = RecallAtK(r.idsn, b.gt, r.all.done, run.k);
   }
   return Report(&run, {a.csv, a.json, a.plot, a.plot_script}, a.target_values);
 }
