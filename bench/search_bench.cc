@@ -1,7 +1,8 @@
 // mrldb-bench search: mrldb's Matryoshka funnel against hnswlib, FAISS and exact search, on the
 // same data and queries, in one run. Each system is built, measured and freed in turn.
 //
-//   mrldb        A collection (HNSW on the index_dim prefix, M 16, ef_construction 200) filled by
+//   mrldb        A collection (HNSW on the index_dim prefix, M 16, ef_construction 200 or
+//                --ef-construction) filled by
 //                Insert in batches of 10,000 (BIGINT id = row). Ingest rate: time in Insert.
 //                Build time: first Insert until WaitForIndexing returns (a background thread
 //                adds committed rows to the graph). Plans: for keep0 in --sweep,
@@ -88,7 +89,7 @@ namespace {
 
 constexpr double kExactBudgetS = 15;
 constexpr size_t kInsertBatch = 10000;
-constexpr uint32_t kHnswM = 16, kEfConstruction = 200;
+constexpr uint32_t kHnswM = 16;  // ef_construction: --ef-construction (default 200)
 constexpr double kMiB = 1 << 20;
 
 // Row-major n x d float32 values.
@@ -255,7 +256,7 @@ Status RunMrldb(Bench& b, const std::string& dir) {
   spec.metric = b.a.metric_value;
   spec.index_dim = b.a.index_dim;
   spec.hnsw.m = kHnswM;
-  spec.hnsw.ef_construction = kEfConstruction;
+  spec.hnsw.ef_construction = uint32_t(b.a.ef_construction);
   spec.hnsw.codes = b.a.graph_codes == "float32" ? GraphCodes::kFloat32 : GraphCodes::kInt8;
   if (Status st = db->CreateCollection(spec); !st.ok()) {
     if (!st.IsAlreadyExists()) return st;
@@ -324,7 +325,8 @@ Status RunMrldb(Bench& b, const std::string& dir) {
     const auto t0 = Clock::now();
     MRLDB_ASSIGN_OR_RETURN(db, Database::Open(dir, dbo));
     const double open_s = Since(t0);
-    // The first query is answered while the resident blocks still load (from storage).
+    // The first query is answered while the graph, the ids and attributes and the resident
+    // blocks still load in the background (stage 0 scans; blocks are read from storage).
     SearchOptions first;
     first.k = k;
     MRLDB_RETURN_IF_ERROR(db->Search(name, queries.subspan(0, x.d), first).status());
@@ -333,7 +335,7 @@ Status RunMrldb(Bench& b, const std::string& dir) {
     const double loaded_s = Since(t0);
     MRLDB_RETURN_IF_ERROR(db->WaitForIndexing());
     Progress(fmt::format("mrldb: reopened with {} worker threads: open {:.2f} s, first query "
-                         "answered {:.2f} s, resident blocks loaded {:.2f} s, indexed {:.2f} s",
+                         "answered {:.2f} s, loading finished (graph, ids, resident blocks) {:.2f} s, indexed {:.2f} s",
                          threads, open_s, first_s, loaded_s, Since(t0)));
     return Status::Ok();
   };
@@ -430,7 +432,7 @@ Status RunHnswlib(Bench& b, double prep_s) {
     KernelSpace space(x.d, b.a.metric_value == Metric::kL2);
     const double rss0 = RssMiB();
     const auto t0 = Clock::now();
-    auto index = std::make_unique<Hnsw>(&space, x.n, kHnswM, kEfConstruction, /*seed=*/100);
+    auto index = std::make_unique<Hnsw>(&space, x.n, kHnswM, b.a.ef_construction, /*seed=*/100);
     MRLDB_RETURN_IF_ERROR(
         ParallelFor(x.n, b.build_threads(), [&](size_t i) { index->addPoint(x.Row(i), i); }));
     SearchRow base = b.NewRow("hnswlib");
@@ -492,7 +494,7 @@ Status RunFaiss(Bench& b, double prep_s) {
     const faiss::MetricType mt =
         b.a.metric_value == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
     auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(g, kHnswM, mt);
-    hnsw->hnsw.efConstruction = kEfConstruction;
+    hnsw->hnsw.efConstruction = int(b.a.ef_construction);
     hnsw->add(x.n, prefix.data());
     std::vector<float>().swap(prefix);
     faiss::IndexHNSWFlat* hnsw_raw = hnsw.get();

@@ -84,6 +84,8 @@ CLI::App* AddSearchOptions(CLI::App* parent, SearchArgs* a) {
   text("--metric", &a->metric, "M", "cosine | ip | l2 (default cosine)", kSearch);
   number("--index-dim", &a->index_dim, "prefix of mrldb's graph and of FAISS's HNSW (default 64; on "
          "the ladder)", kSearch);
+  number("--ef-construction", &a->ef_construction, "HNSW ef_construction of every system's graph "
+         "(default 200; smaller builds faster, e.g. for open-time runs)", kSearch);
   text("--sweep", &a->sweep, "LIST", "ef = keep0 values (default 20,40,80,160,320,640; values below k "
        "become k)", kSearch);
   number("--threads", &a->threads, "threads of the all-thread QPS (default: all cores)", kSearch);
@@ -129,6 +131,9 @@ Status FinishSearchArgs(const CLI::App& app, SearchArgs* a) {
   if (a->dim > 65536 || a->k > 100000 || a->threads > 4096 || a->build_threads > 4096) {
     return Status::InvalidArgument(
         "--dim is at most 65536, --k 100000, --threads and --build-threads 4096");
+  }
+  if (a->ef_construction < 1 || a->ef_construction > 4096) {
+    return Status::InvalidArgument("--ef-construction is in 1..4096");
   }
   SyntheticOptions& so = a->synthetic_options;
   so.dim = static_cast<uint32_t>(a->dim);

@@ -17,6 +17,7 @@ namespace mrldb::bench {
 struct SearchArgs {
   size_t synthetic = 1000000, dim = 768, nq = 1000, k = 10, index_dim = 64, threads = 0;
   size_t build_threads = 0;  // 0: threads
+  size_t ef_construction = 200;  // every system's HNSW build
   std::string data, queries, metric = "cosine", sweep = "20,40,80,160,320,640";
   std::string graph_codes = "int8", targets = "0.95";
   std::string systems = "mrldb,hnswlib,faiss,exact", gt, csv, json, plot, dir;

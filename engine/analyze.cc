@@ -171,6 +171,7 @@ uint32_t MatryoshkaAnalysis::CheapestScan(const PrefixAnalysis& analysis, const 
 }
 
 Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // reads every row's id and attributes
   if (options.sample < kMinSample || options.sample > kMaxSample) {
     return Status::InvalidArgument(fmt::format("sample of {} rows is outside {}..{}", options.sample,
                                                kMinSample, kMaxSample));

@@ -37,111 +37,6 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
 
 Collection::~Collection() = default;
 
-Status Collection::Load() {
-  std::unique_lock lock(mu_);
-  const uint32_t cid = desc_.cid;
-  std::string alloc;
-  Status st = kv_->Get(storage::Cf::kRows, storage::AllocatorKey(cid), &alloc);
-  if (st.ok()) {
-    if (alloc.size() != 8) return Status::Corruption("row allocator record is not 8 bytes");
-    next_row_ = storage::DecodeFixed64(alloc.data());
-  } else if (!st.IsNotFound()) {
-    return st;
-  }
-  std::string vacuumed;
-  st = kv_->Get(storage::Cf::kRows, storage::VacuumRecordKey(cid), &vacuumed);
-  if (st.ok()) {
-    if (vacuumed.size() != 8) return Status::Corruption("vacuum record is not 8 bytes");
-    vacuumed_dead_ = storage::DecodeFixed64(vacuumed.data());
-  } else if (!st.IsNotFound()) {
-    return st;
-  }
-  keys_.assign(next_row_, Key{int64_t{0}});
-  live_.assign(next_row_, 0);
-  for (auto& col : attrs_) col.assign(next_row_, Value{});
-  cache_.Reserve(next_row_);
-
-  // Rows: id and attributes of every live row.
-  const std::string prefix = storage::CollectionPrefix(storage::kTagRow, cid);
-  auto it = kv_->NewIterator(storage::Cf::kRows, prefix, storage::PrefixSuccessor(prefix));
-  std::vector<Value> values;
-  for (it->SeekToFirst(); it->get().Valid(); it->get().Next()) {
-    rocksdb::Slice k = it->get().key(), v = it->get().value();
-    if (k.size() != prefix.size() + 8) return Status::Corruption("malformed row key");
-    const uint64_t row = storage::DecodeBigEndian64(k.data() + prefix.size());
-    if (row >= next_row_) {
-      return Status::Corruption(fmt::format("collection '{}': row {} beyond allocator {}",
-                                            spec().name, row, next_row_));
-    }
-    Key key;
-    MRLDB_RETURN_IF_ERROR(storage::DecodeRow(std::string_view(v.data(), v.size()), &key, &values));
-    // A record written before an ADD COLUMN is shorter: the added columns read NULL.
-    if (values.size() > desc_.RowWidth()) {
-      return Status::Corruption(fmt::format("collection '{}': row {} has {} attributes, not {}",
-                                            spec().name, row, values.size(), desc_.RowWidth()));
-    }
-    for (size_t c = 0; c < attrs_.size(); ++c) {
-      const uint32_t slot = desc_.Slot(c);
-      if (slot < values.size()) attrs_[c][row] = std::move(values[slot]);
-    }
-    ids_[key] = row;
-    keys_[row] = std::move(key);
-    live_[row] = 1;
-    ++live_rows_;
-  }
-  MRLDB_RETURN_IF_ERROR(storage::FromRocks(it->get().status(), "loading rows"));
-
-  // Vectors: only the partial last row groups, which the next write rewrites. The resident
-  // blocks load in the background (LoadBlocks); searches read storage until then.
-  MRLDB_RETURN_IF_ERROR(storage::LoadGroupTails(*kv_, cid, ladder_, next_row_, &tails_));
-
-  // The HNSW graph: load and reconcile, or rebuild.
-  uint64_t graph_rows = 0;
-  Status loaded = graph_->Load(index_path_, &graph_rows);
-  if (loaded.ok()) {
-    Status rec = ReconcileIndex(graph_rows);
-    if (rec.ok()) return Status::Ok();
-    return RebuildIndex(rec.message());
-  }
-  if (loaded.IsNotFound()) {
-    if (live_rows_ == 0) return Status::Ok();
-    return RebuildIndex("no saved graph");
-  }
-  return RebuildIndex(loaded.message());
-}
-
-Status Collection::ReconcileIndex(uint64_t covered) {
-  if (covered > next_row_) {
-    return Status::Corruption(fmt::format("saved graph covers {} rows, storage has only {}",
-                                          covered, next_row_));
-  }
-  // Row ids are never reused: a row dead in storage stays dead, so the graph may only lag.
-  uint64_t upto = covered;
-  for (uint64_t row = 0; row < next_row_; ++row) {
-    if (row >= covered) {
-      // Rows of an indexer step that ended while the save began may be in the graph already.
-      const bool in_graph = graph_->Contains(row);
-      if (in_graph && !live_[row] && !graph_->IsDeleted(row)) graph_->MarkDeleted(row);
-      if (upto == row && (in_graph || !live_[row])) upto = row + 1;
-      continue;
-    }
-    const bool in_graph = graph_->Contains(row);
-    if (live_[row]) {
-      if (!in_graph || graph_->IsDeleted(row)) {
-        return Status::Corruption(fmt::format("live row {} is missing from the saved graph", row));
-      }
-    } else if (in_graph && !graph_->IsDeleted(row)) {
-      graph_->MarkDeleted(row);
-      graph_dirty_ = true;
-    }
-  }
-  // Rows written after the save are replayed by the background indexer; searches scan them
-  // until then.
-  MRLDB_RETURN_IF_ERROR(ReserveGraph());
-  indexed_upto_ = upto;
-  return Status::Ok();
-}
-
 Status Collection::RebuildIndex(std::string_view why) {
   if (log_) {
     log_(fmt::format("collection '{}': rebuilding the HNSW graph over {} rows ({})", spec().name,
@@ -153,6 +48,7 @@ Status Collection::RebuildIndex(std::string_view why) {
     ++graph_generation_;
     // Inside the lock: a save must never see the new graph with the old mark.
     indexed_upto_ = 0;  // the background indexer builds it; searches scan meanwhile
+    graph_loading_ = false;  // a graph still loading is void (LoadGraph sees the generation)
   }
   graph_ok_ = true;
   graph_dirty_ = true;
@@ -165,7 +61,7 @@ bool Collection::IndexPending() const {
     if (!deferred_marks_.empty()) return true;
   }
   std::shared_lock lock(mu_);
-  return graph_ok_ && indexed_upto_ < next_row_;
+  return graph_ok_ && (graph_loading_ || indexed_upto_ < next_row_);
 }
 
 bool Collection::IndexStep(size_t max_rows) {
@@ -178,8 +74,9 @@ bool Collection::IndexStep(size_t max_rows) {
     std::shared_lock lock(mu_);
     const uint64_t from = indexed_upto_;
     to = std::min<uint64_t>(next_row_, from + max_rows);
-    // The graph is built from the index blocks, which load in the background after an open.
-    if (cache_.resident() < IndexBlocks()) return false;
+    // The graph is built from the index blocks, which load in the background after an open,
+    // and replays rows into the saved graph, which loads in the background too.
+    if (cache_.resident() < IndexBlocks() || graph_loading_) return false;
     if (from >= to || !graph_ok_) {
       // Deletion marks queued during a save.
       std::unique_lock l(deferred_mu_);
@@ -319,6 +216,7 @@ void Collection::MarkGraphDeleted(const std::vector<uint64_t>& rows) {
 Status Collection::ReserveGraph() { return ReserveGraphFor(next_row_); }
 
 Status Collection::ReserveGraphFor(uint64_t rows) {
+  if (graph_loading_) return Status::Ok();  // LoadGraph reserves when it installs the graph
   {
     std::shared_lock graph_lock(graph_mu_);
     if (graph_->capacity() >= rows) return Status::Ok();
@@ -335,7 +233,8 @@ Status Collection::SaveIndex() {
   saving_ = true;  // before the lock: writers stop waiting for graph_mu_ from here on
   {
     std::shared_lock graph_lock(graph_mu_);
-    if (graph_dirty_ && graph_ok_) {
+    // A graph still loading: the saved one stays as it is (the load reconciles it).
+    if (graph_dirty_ && graph_ok_ && !graph_loading_) {
       // No add, resize or deletion mark runs now. The mark never leads the graph; it may lag it
       // by a step whose adds just ended (ReconcileIndex recognises those rows).
       const uint64_t covered = indexed_upto_;
@@ -359,7 +258,7 @@ Status Collection::SaveIndex() {
 }
 
 bool Collection::CheckpointDue(uint64_t rows, double seconds) const {
-  if (!graph_dirty_ || !graph_ok_) return false;
+  if (!graph_dirty_ || !graph_ok_ || graph_loading_) return false;
   if (std::chrono::steady_clock::now().time_since_epoch().count() < retry_after_ns_) return false;
   if (rows > 0 && changes_since_save_ >= rows) return true;
   const auto since = std::chrono::steady_clock::now().time_since_epoch() -

@@ -67,12 +67,31 @@ class Collection {
              ThreadPool* index_pool, std::string index_path, LogFn log, GpuSettings gpu = {});
   ~Collection();
 
-  // Reads ids and attributes from storage into memory, then loads the saved HNSW graph and
-  // reconciles it with storage (or rebuilds it, with a log line, when it is missing, stale
-  // beyond repair or damaged). Reads no vector block: LoadBlocks loads the resident ones in the
-  // background, and searches read storage meanwhile. Errors: Corruption when storage does not
+  // Opens the collection from metadata only (engine/collection_open.cc; docs/architecture.md,
+  // "Open in seconds"): the row allocator, the dead rows (tombstones) and the partial last row
+  // groups. Everything else loads in the background (LoadGraph, LoadRows, LoadBlocks) while
+  // searches, point reads and writes go on, correct and slower: stage 0 scans until the graph is
+  // installed, lookups by id read RocksDB until the id map is, searches with a filter and the
+  // operations that read every row's attributes (Find without ids, tune, analyze, predict,
+  // ALTER ... COLUMN) wait for the ids and attributes. Errors: Corruption when storage does not
   // hold.
   Status Load();
+  // The background loader's steps for what Load left out. LoadGraph loads the saved HNSW graph
+  // and reconciles it with storage (or rebuilds it, with a log line, when it is missing, stale
+  // beyond repair or damaged), then installs it. LoadRows reads the ids and attributes of the
+  // rows stored at open and merges the writes made since; it returns early (loading nothing)
+  // once `stop` is set. Errors: Corruption or a read error (logged; for LoadRows, every
+  // operation that waits for the rows then fails with it).
+  Status LoadGraph();
+  Status LoadRows(const std::atomic<bool>& stop);
+  // Whether LoadGraph and LoadRows have nothing left to do (installed, or the rows failed).
+  bool GraphLoaded() const { return !graph_loading_; }
+  bool RowsLoaded() const;
+  // Waits until the ids and attributes are loaded. Errors: LoadRows's, or Cancelled when the
+  // loader stopped (the database closes). REQUIRES: no lock of this collection held.
+  Status WaitForRows() const;
+  // The loader stopped for good: waiters of WaitForRows return Cancelled.
+  void AbortLoading();
 
   // Residency (engine/collection_tier.cc; docs/architecture.md, "Memory budget"). The blocks
   // the graph is built from (those covering index_dim).
@@ -86,7 +105,8 @@ class Collection {
   // changed the target, or `stop` became true. Errors: Corruption or a read error (the blocks
   // stay in storage; searches go on reading them there).
   Status LoadBlocks(const std::atomic<bool>& stop);
-  // Whether the wanted blocks are all resident (or a load failed: they stay in storage).
+  // Whether the wanted blocks are all resident (or a load failed: they stay in storage), the
+  // graph is installed and the ids and attributes are loaded (or failed to).
   bool Loaded() const;
   // Memory this collection holds, as the database's budget counts it.
   MemoryUse Memory() const;
@@ -217,7 +237,7 @@ class Collection {
   struct PendingWrite;
   // Waits until none of `ids` is in flight (REQUIRES `wl` holds write_mu_); then the ids' entries
   // in ids_ cannot change until they are released.
-  void WaitForIds(std::unique_lock<std::mutex>& wl, const std::vector<const Key*>& ids);
+  void WaitForIds(std::unique_lock<std::mutex>& wl, const std::vector<const Key*>& ids) const;
   // Holds w's ids, queues w, and returns once w is committed (or failed): by a leader, which may
   // be this thread. REQUIRES `wl` holds write_mu_; returns with it held.
   Status Enqueue(std::unique_lock<std::mutex>& wl, PendingWrite* w);
@@ -255,7 +275,7 @@ class Collection {
                                     PlanSource source);
   // Whether stage 0 of `plan` runs in the HNSW graph (else it scans).
   bool GraphFirst(const ResolvedPlan& plan, const FilterMatch* filter) const {
-    return plan.hnsw && graph_ok_ && !(filter && filter->brute_force);
+    return plan.hnsw && graph_ok_ && !graph_loading_ && !(filter && filter->brute_force);
   }
   Result<std::shared_ptr<const FilterMatch>> MatchFilter(const std::optional<Filter>& filter) const;
   Result<std::vector<Candidate>> RunPlan(const float* q, const ResolvedPlan& plan,
@@ -344,9 +364,27 @@ class Collection {
   // Makes the graph's capacity cover `rows`, unless a save is in progress (the indexer reserves
   // before it adds). REQUIRES mu_ held (shared at least).
   Status ReserveGraphFor(uint64_t rows);
-  // REQUIRE mu_ held exclusively.
+  // REQUIRES mu_ held exclusively.
   Status RebuildIndex(std::string_view why);
-  Status ReconcileIndex(uint64_t covered);
+  // Checks the loaded graph `g` against live_ (marking the rows deleted since its save) and
+  // sets *upto to the rows it covers. REQUIRES mu_ held (shared at least) and no publish
+  // running (fill_mu_ held); `g` is not shared yet.
+  Status ReconcileIndex(PrefixIndex* g, uint64_t covered, uint64_t* upto);
+  // While the rows load (rows_loading_): where id `id` lives, from ids_ for rows written since
+  // the open and from RocksDB's id index for the others (nullopt: not stored). REQUIRES mu_
+  // held (shared at least) and no write of `id` in flight.
+  Result<std::optional<uint64_t>> LookupLoading(const Key& id) const;
+  // While the rows load: the stored record (id and attributes, in column order) of live row
+  // `row` < rows_at_open_, from RocksDB or, when a commit in progress deleted it there, from
+  // deleting_records_. REQUIRES mu_ held (shared at least).
+  Status RecordsLoading(std::span<const uint64_t> rows, std::vector<Key>* keys,
+                        std::vector<std::vector<Value>>* attrs) const;
+  // Decodes a record stored under descriptor `d` into the id and the attributes in column order.
+  static Status DecodeRecord(const storage::CollectionDescriptor& d, std::string_view bytes,
+                             Key* key, std::vector<Value>* attrs);
+  // Get once the rows are loaded, and while they load (dims checked by Get).
+  Result<Record> GetLoaded(const Key& id, uint32_t dims) const;
+  Result<Record> GetLoading(const Key& id, uint32_t dims) const;
   Status WriteDescriptor();
 
   storage::CollectionDescriptor desc_;
@@ -362,8 +400,9 @@ class Collection {
   // schema_mu_, write_mu_, mu_.
   std::shared_mutex schema_mu_;
   // Writers: the in-flight ids and the commit queue. Lock order: write_mu_, then mu_.
-  std::mutex write_mu_;
-  std::condition_variable write_cv_;
+  // Mutable: a point read while the rows load waits for the writes of its id (GetLoading).
+  mutable std::mutex write_mu_;
+  mutable std::condition_variable write_cv_;
   std::unordered_set<Key, KeyHash> inflight_ids_;           // GUARDED_BY(write_mu_)
   std::deque<PendingWrite*> write_queue_;                   // GUARDED_BY(write_mu_) front leads
   std::function<void()> commit_hook_;
@@ -436,6 +475,25 @@ class Collection {
   std::mutex vacuum_write_mu_;
   uint64_t vacuumed_dead_ = 0;  // GUARDED_BY(mu_) dead rows the last vacuum covered ('x')
   std::atomic<uint64_t> graph_attempt_rows_{0};  // live rows at the graph chooser's last attempt
+  // Open in seconds (engine/collection_open.cc). Load leaves the graph and the ids and
+  // attributes of the rows stored at open to the background loader. Until LoadGraph installs
+  // the graph, graph_ is an empty placeholder the indexer, saves and resizes leave alone, and
+  // stage 0 scans. Until LoadRows installs the rows, keys_, attrs_ and ids_ hold only the rows
+  // written since the open (row ids >= rows_at_open_); live_ and live_rows_ are complete (from
+  // the tombstones). A commit's publish records there the older rows it kills, and a commit
+  // leader keeps the records of the older rows it deletes in deleting_records_ from before its
+  // RocksDB write until its publish, so that a search that still sees them live can name them.
+  std::atomic<bool> graph_loading_{false};
+  std::atomic<bool> rows_loading_{false};
+  uint64_t rows_at_open_ = 0;      // set by Load
+  uint64_t graph_file_bytes_ = 0;  // the saved graph's size: its memory until it is loaded
+  std::vector<uint64_t> died_while_loading_;                // GUARDED_BY(mu_)
+  mutable std::mutex deleting_mu_;
+  std::unordered_map<uint64_t, std::string> deleting_records_;  // GUARDED_BY(deleting_mu_)
+  mutable std::mutex rows_wait_mu_;
+  mutable std::condition_variable rows_cv_;
+  Status rows_status_;      // GUARDED_BY(rows_wait_mu_) a failed or stopped load
+  bool rows_done_ = true;  // GUARDED_BY(rows_wait_mu_) loaded, failed or stopped
   const GpuSettings gpu_settings_;
   // The device copy of the column blocks, made at the first GPU search (under mu_ shared, so
   // no publish is in progress) and kept in step by every publish (under mu_ exclusive).

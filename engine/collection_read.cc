@@ -15,7 +15,21 @@ Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
     return Status::InvalidArgument(fmt::format("vector_dims {} exceeds the dimension {}",
                                                options.vector_dims, spec().dim));
   }
+  if (options.ids) {
+    for (const Key& id : *options.ids) MRLDB_RETURN_IF_ERROR(CheckKeyType(id, "find"));
+  }
+  // A scan or a filter reads every row's attributes: they must be loaded. A point read by ids
+  // finds them in RocksDB until then, with no write of its ids in flight (as GetLoading).
+  if (options.filter || !options.ids) MRLDB_RETURN_IF_ERROR(WaitForRows());
+  std::unique_lock<std::mutex> wl;
+  if (rows_loading_) {
+    wl = std::unique_lock(write_mu_);
+    std::vector<const Key*> ids;
+    for (const Key& id : *options.ids) ids.push_back(&id);
+    WaitForIds(wl, ids);
+  }
   std::shared_lock lock(mu_);
+  if (!rows_loading_ && wl.owns_lock()) wl.unlock();
   std::optional<BoundFilter> bound;
   if (options.filter) {
     MRLDB_ASSIGN_OR_RETURN(BoundFilter b, BoundFilter::Bind(*options.filter, spec()));
@@ -24,9 +38,9 @@ Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
   // A point read: the ids' rows, ascending (insertion order, as a scan delivers them).
   std::vector<uint64_t> rows;
   if (options.ids) {
-    for (const Key& id : *options.ids) MRLDB_RETURN_IF_ERROR(CheckKeyType(id, "find"));
     for (const Key& id : *options.ids) {
-      if (auto it = ids_.find(id); it != ids_.end()) rows.push_back(it->second);
+      MRLDB_ASSIGN_OR_RETURN(std::optional<uint64_t> row, LookupLoading(id));
+      if (row) rows.push_back(*row);
     }
     std::sort(rows.begin(), rows.end());
     rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
@@ -40,8 +54,16 @@ Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
     if (skipped++ < options.offset) continue;
     if (options.limit && out.size() >= options.limit) break;
     Record r;
-    r.id = keys_[row];
-    for (const auto& col : attrs_) r.attributes.push_back(col[row]);
+    if (rows_loading_ && row < rows_at_open_) {  // ids only (a filter or a scan waited)
+      std::vector<Key> keys;
+      std::vector<std::vector<Value>> attrs;
+      MRLDB_RETURN_IF_ERROR(RecordsLoading(std::span<const uint64_t>(&row, 1), &keys, &attrs));
+      r.id = std::move(keys[0]);
+      r.attributes = std::move(attrs[0]);
+    } else {
+      r.id = keys_[row];
+      for (const auto& col : attrs_) r.attributes.push_back(col[row]);
+    }
     MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, options.vector_dims));
     out.push_back(std::move(r));
   }
@@ -72,6 +94,12 @@ Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
     return Status::InvalidArgument(fmt::format("dims {} exceeds the dimension {} of '{}'", dims,
                                                s.dim, s.name));
   }
+  // Once loaded, the rows stay loaded.
+  return rows_loading_ ? GetLoading(id, dims) : GetLoaded(id, dims);
+}
+
+Result<Record> Collection::GetLoaded(const Key& id, uint32_t dims) const {
+  const CollectionSpec& s = spec();
   std::shared_lock lock(mu_);
   auto it = ids_.find(id);
   if (it == ids_.end()) {

@@ -32,6 +32,11 @@ void Collection::SetWantedBlocks(size_t blocks) {
 }
 
 bool Collection::Loaded() const {
+  if (graph_loading_) return false;
+  {
+    std::lock_guard l(rows_wait_mu_);
+    if (!rows_done_) return false;
+  }
   std::shared_lock lock(mu_);
   return cache_.resident() >= wanted_blocks_ || load_failed_;
 }
@@ -90,7 +95,8 @@ Status Collection::LoadBlocks(const std::atomic<bool>& stop) {
 
 MemoryUse Collection::MemoryLocked() const {
   MemoryUse m;
-  m.graph_bytes = graph_->MemoryBytes();
+  // Until the saved graph is loaded, its file's size stands for it (what it will take, about).
+  m.graph_bytes = graph_loading_ ? graph_file_bytes_ : graph_->MemoryBytes();
   m.blocks_bytes = cache_.MemoryBytes();
   // Per row: its key, liveness byte and attribute values by row id, and a node of the id map
   // (key, row id, next pointer, cached hash, allocator header) plus its bucket pointer. TEXT
@@ -99,6 +105,12 @@ MemoryUse Collection::MemoryLocked() const {
   for (const auto& col : attrs_) row_bytes += col.capacity() * sizeof(Value);
   row_bytes += ids_.size() * (sizeof(Key) + sizeof(uint64_t) + 3 * sizeof(void*)) +
                ids_.bucket_count() * sizeof(void*);
+  if (rows_loading_) {
+    // The rows stored at open, not loaded yet, as they will be: key, attributes, map node.
+    const uint64_t row = 2 * sizeof(Key) + 1 + attrs_.size() * sizeof(Value) + sizeof(uint64_t) +
+                         4 * sizeof(void*);
+    row_bytes = std::max<uint64_t>(row_bytes, next_row_ * row);
+  }
   m.row_state_bytes = row_bytes;
   m.rows = next_row_;
   m.blocks = static_cast<uint32_t>(ladder_.blocks());

@@ -36,7 +36,8 @@ size_t Collection::QueuedWritesForTesting() {
   return write_queue_.size();
 }
 
-void Collection::WaitForIds(std::unique_lock<std::mutex>& wl, const std::vector<const Key*>& ids) {
+void Collection::WaitForIds(std::unique_lock<std::mutex>& wl,
+                            const std::vector<const Key*>& ids) const {
   write_cv_.wait(wl, [&] {
     if (inflight_ids_.empty()) return true;
     for (const Key* id : ids) {
@@ -83,16 +84,17 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
   {
     // No batch in flight holds these ids, so their entries in ids_ stay as read here until this
     // batch is done (only a commit holding an id changes its entry).
+    // While the rows load, the ids stored at open are looked up in RocksDB.
     std::shared_lock lock(mu_);
     for (size_t i = 0; i < n; ++i) {
-      auto it = ids_.find(batch.id(i));
-      if (it == ids_.end()) continue;
+      MRLDB_ASSIGN_OR_RETURN(std::optional<uint64_t> row, LookupLoading(batch.id(i)));
+      if (!row) continue;
       if (!upsert) {
         return Status::AlreadyExists(fmt::format("{}: id {} already exists in collection '{}'",
                                                  Where(batch, i), KeyToString(batch.id(i)),
                                                  s.name));
       }
-      w.replaced.push_back(it->second);
+      w.replaced.push_back(*row);
     }
   }
   return Enqueue(wl, &w);
@@ -112,8 +114,8 @@ Result<uint64_t> Collection::Delete(std::span<const Key> ids, bool sync) {
     std::shared_lock lock(mu_);
     std::unordered_set<uint64_t> seen;
     for (const Key& id : ids) {
-      auto it = ids_.find(id);
-      if (it != ids_.end() && seen.insert(it->second).second) w.replaced.push_back(it->second);
+      MRLDB_ASSIGN_OR_RETURN(std::optional<uint64_t> row, LookupLoading(id));
+      if (row && seen.insert(*row).second) w.replaced.push_back(*row);
     }
   }
   if (w.replaced.empty()) return uint64_t{0};
@@ -231,8 +233,37 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
     storage::PutFixed64(&value, end);
     wb.Put(rows_cf, storage::AllocatorKey(cid), value);
   }
+  // While the rows load: the records of the older rows this group deletes, for the searches
+  // that see them live until the publish (RecordsLoading).
+  std::vector<uint64_t> deleting;
+  if (rows_loading_) {
+    for (const PendingWrite* p : group) {
+      for (uint64_t old : p->replaced) {
+        if (old < rows_at_open_) deleting.push_back(old);
+      }
+    }
+    for (uint64_t old : deleting) {
+      std::string record;
+      Status st = kv_->Get(storage::Cf::kRows, storage::RowKey(storage::kTagRow, cid, old), &record);
+      if (!st.ok()) {
+        std::lock_guard l(deleting_mu_);
+        for (uint64_t row : deleting) deleting_records_.erase(row);
+        return st;
+      }
+      std::lock_guard l(deleting_mu_);
+      deleting_records_[old] = std::move(record);
+    }
+  }
+  auto forget_deleting = [&] {
+    if (deleting.empty()) return;
+    std::lock_guard l(deleting_mu_);
+    for (uint64_t row : deleting) deleting_records_.erase(row);
+  };
   if (commit_hook_) commit_hook_();
-  MRLDB_RETURN_IF_ERROR(kv_->Write(&wb, sync));
+  if (Status st = kv_->Write(&wb, sync); !st.ok()) {
+    forget_deleting();
+    return st;
+  }
   tails_ = std::move(tails);
 
   // Committed. The graph's capacity first (under mu_ shared: a rebuild replaces graph_), so the
@@ -249,18 +280,22 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
   bool killed = false;
   {
     std::unique_lock lock(mu_);
+    // Sized first: while the rows load, keys_ and attrs_ may be shorter than the rows killed.
+    keys_.resize(end, Key{int64_t{0}});
+    live_.resize(end, 0);
+    for (auto& col : attrs_) col.resize(end);
     for (PendingWrite* p : group) {
+      if (!p->batch) {
+        for (const Key* id : p->ids) ids_.erase(*id);
+      }
       for (uint64_t old : p->replaced) {
-        if (!p->batch) ids_.erase(keys_[old]);
         live_[old] = 0;
         for (auto& col : attrs_) col[old] = Value{};
+        if (rows_loading_ && old < rows_at_open_) died_while_loading_.push_back(old);
         killed = true;
       }
       live_rows_ -= p->replaced.size();
     }
-    keys_.resize(end, Key{int64_t{0}});
-    live_.resize(end, 0);
-    for (auto& col : attrs_) col.resize(end);
     for (PendingWrite* p : group) {
       if (!p->batch) continue;
       for (size_t i = 0; i < p->batch->size(); ++i) {
@@ -277,6 +312,7 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
     SyncDevice(first, end - first);
     graph_dirty_ = true;
   }
+  forget_deleting();
   fill_lock.unlock();
   if (killed) {
     // After the publish: searches drop dead rows by live_ anyway, and marking them first would
@@ -303,6 +339,7 @@ std::vector<Value> Collection::StoredValues(const std::vector<Value>& attrs) con
 }
 
 Status Collection::AlterColumns(const AlterOptions& options) {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // the loader decodes records with the columns
   std::unique_lock schema(schema_mu_);  // no write is in flight until this returns
   std::unique_lock lock(mu_);
   storage::CollectionDescriptor d = desc_;

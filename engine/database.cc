@@ -39,7 +39,7 @@ class DatabaseImpl final : public Database {
       std::vector<std::shared_ptr<Collection>> all;
       for (auto& [name, c] : collections_) all.push_back(c);
       return all;
-    });
+    }, options.load_hook);
   }
 
   // The budget against what the loaded collections must keep in memory.

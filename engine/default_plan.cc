@@ -136,6 +136,7 @@ bool Collection::AutoTuneDue(uint64_t min_rows) const {
   std::shared_lock lock(mu_);
   if (tune_cancel_ || dropped_ || live_rows_ < std::max<uint64_t>(min_rows, 1)) return false;
   if (!graph_ok_ || indexed_upto_ < next_row_) return false;  // tune on the built graph
+  if (rows_loading_) return false;  // the tune names rows by id
   const double target = spec().target_recall;
   if (attempt_.made && attempt_.generation == plan_generation_ && attempt_.target == target &&
       !GrownByHalf(live_rows_, attempt_.rows)) {

@@ -15,6 +15,7 @@ constexpr uint32_t kMaxSample = 100000, kMaxK = 1000;
 }  // namespace
 
 Result<std::vector<Disagreement>> Collection::Disagreements(const DisagreementOptions& options) const {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // reads every row's id and attributes
   if (options.sample < 1 || options.sample > kMaxSample) {
     return Status::InvalidArgument(fmt::format("sample of {} rows is outside 1..{}", options.sample,
                                                kMaxSample));

@@ -55,11 +55,28 @@ Result<std::vector<Hit>> Collection::MakeHits(const std::vector<Candidate>& best
                                               uint32_t vector_dims) const {
   std::vector<Hit> hits;
   hits.reserve(best.size());
+  // While the rows load, the hits stored before the open are named from RocksDB.
+  std::vector<uint64_t> older;
+  std::vector<Key> older_keys;
+  std::vector<std::vector<Value>> older_attrs;
+  if (rows_loading_) {
+    for (const Candidate& cand : best) {
+      if (cand.row < rows_at_open_) older.push_back(cand.row);
+    }
+    if (!older.empty()) MRLDB_RETURN_IF_ERROR(RecordsLoading(older, &older_keys, &older_attrs));
+  }
+  size_t next_older = 0;
   for (const Candidate& cand : best) {
     Hit h;
-    h.id = keys_[cand.row];
     h.distance = cand.distance;
-    for (int col : columns) h.attributes.push_back(attrs_[col][cand.row]);
+    if (next_older < older.size() && older[next_older] == cand.row) {
+      h.id = std::move(older_keys[next_older]);
+      for (int col : columns) h.attributes.push_back(std::move(older_attrs[next_older][col]));
+      ++next_older;
+    } else {
+      h.id = keys_[cand.row];
+      for (int col : columns) h.attributes.push_back(attrs_[col][cand.row]);
+    }
     if (vector_dims) {
       MRLDB_ASSIGN_OR_RETURN(h.vector, RowPrefix(cand.row, vector_dims));
     }

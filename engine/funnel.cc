@@ -291,6 +291,7 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
                                             SearchStats* stats) const {
   MRLDB_RETURN_IF_ERROR(CheckSearchOptions(options));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> columns, AttributeColumns(options.attributes));
+  if (options.filter) MRLDB_RETURN_IF_ERROR(WaitForRows());  // a filter reads the attributes
   std::shared_lock lock(mu_);
   MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
   const bool exactish = plan.stages.size() == 1;
@@ -299,6 +300,7 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
   if (stats) {
     *stats = SearchStats{};
     stats->plan = plan.Shown().ToString();
+    stats->graph_loading = plan.hnsw && graph_loading_;
     if (filter) {
       stats->filter_matches = filter->rows.size();
       stats->filter_brute_force = filter->brute_force;
@@ -326,6 +328,7 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
                                                               const SearchOptions& options) const {
   MRLDB_RETURN_IF_ERROR(CheckSearchOptions(options));
   MRLDB_ASSIGN_OR_RETURN(std::vector<int> columns, AttributeColumns(options.attributes));
+  if (options.filter) MRLDB_RETURN_IF_ERROR(WaitForRows());  // a filter reads the attributes
   std::shared_lock lock(mu_);
   MRLDB_ASSIGN_OR_RETURN(ResolvedPlan plan, ResolvePlan(options.plan, options.k));
   const uint32_t qdim = plan.stages.size() == 1 && queries.size() == n * plan.stages[0].dims

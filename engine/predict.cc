@@ -255,6 +255,7 @@ void FillStats(const Cascade& cascade, uint64_t voters, bool graph, PredictStats
 
 Result<Prediction> Collection::Predict(std::span<const float> query, const PredictOptions& options,
                                        PredictStats* stats) const {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // names its neighbours by id
   std::shared_lock lock(mu_);
   MRLDB_ASSIGN_OR_RETURN(Cascade cascade, MatryoshkaAnalysis::Resolve(*this, options, true));
   if (query.size() != spec().dim) {
@@ -279,6 +280,7 @@ Result<Prediction> Collection::Predict(std::span<const float> query, const Predi
 Result<std::vector<Prediction>> Collection::PredictBatch(std::span<const float> queries, size_t n,
                                                          const PredictOptions& options,
                                                          PredictStats* stats) const {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // names its neighbours by id
   std::shared_lock lock(mu_);
   MRLDB_ASSIGN_OR_RETURN(Cascade cascade, MatryoshkaAnalysis::Resolve(*this, options, true));
   const uint32_t dim = spec().dim;

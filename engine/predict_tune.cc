@@ -57,6 +57,7 @@ Score Evaluate(const std::vector<Measured>& ms, size_t half, double t,
 }  // namespace
 
 Result<PredictCalibration> Collection::TunePredict(const TunePredictOptions& options) {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // reads every row's id and attributes
   if (!(options.margin >= 0 && options.margin < 1)) {
     return Status::InvalidArgument(fmt::format("accuracy margin {} is outside [0, 1)", options.margin));
   }

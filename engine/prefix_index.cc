@@ -479,6 +479,15 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
   return Status::Ok();
 }
 
+bool PrefixIndex::Saved(const std::string& path, uint64_t* graph_bytes) {
+  *graph_bytes = 0;
+  Meta meta;
+  const Status st = ReadMeta(path, &meta);
+  if (st.IsNotFound()) return false;
+  if (st.ok()) *graph_bytes = meta.size;
+  return true;
+}
+
 void PrefixIndex::RemoveFiles(const std::string& path) {
   std::error_code ec;
   for (const auto& f : CheckpointFiles(path, "")) std::filesystem::remove(f, ec);

@@ -73,6 +73,10 @@ class PrefixIndex {
   // NotFound (no files), Corruption (header, checksum, parameters that differ from this
   // index's, or hnswlib refusing the file).
   Status Load(const std::string& path, uint64_t* covered_rows);
+  // Whether a checkpoint is saved at `path` (its header exists), and the size of the graph file
+  // its header names (0 when the header cannot be read): what the graph takes in memory, about,
+  // before it is loaded. Reads only the header.
+  static bool Saved(const std::string& path, uint64_t* graph_bytes);
   // Removes every file of the checkpoint at `path` (all generations, temporaries).
   static void RemoveFiles(const std::string& path);
   // Copies the saved checkpoint at `path` (its header and the generation file it names) to

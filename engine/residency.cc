@@ -21,8 +21,8 @@ uint64_t DatabaseMemory::TotalBytes() const {
 }
 
 Residency::Residency(std::optional<uint64_t> budget, storage::KvStore* kv, LogFn log,
-                     Collections all)
-    : budget_(budget), kv_(kv), log_(std::move(log)), all_(std::move(all)) {}
+                     Collections all, LoadHook hook)
+    : budget_(budget), kv_(kv), log_(std::move(log)), all_(std::move(all)), hook_(std::move(hook)) {}
 
 uint64_t Residency::RocksFloor(uint64_t budget) {
   return budget / 32 + storage::KvStore::WriteBufferLimit(budget);
@@ -103,6 +103,7 @@ void Residency::Stop() {
   stop_ = true;
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  for (const auto& c : all_()) c->AbortLoading();  // nothing loads them any more
 }
 
 void Residency::Wake() {
@@ -123,7 +124,16 @@ void Residency::Loop() {
       if (stop_) return;
       if (c->Loaded()) continue;
       pending = true;
-      c->LoadBlocks(stop_).IgnoreError();  // logged by the collection
+      // What Open left out, in the order that helps searches most: the graph (stage 0 scans
+      // until it is in), the ids and attributes (filters wait for them), the blocks.
+      auto part = [&](std::string_view name) {
+        if (hook_) hook_(c->spec().name, name);
+        return !stop_;
+      };
+      // Errors are logged by the collection.
+      if (!c->GraphLoaded() && part("graph")) c->LoadGraph().IgnoreError();
+      if (!c->RowsLoaded() && part("rows")) c->LoadRows(stop_).IgnoreError();
+      if (part("blocks")) c->LoadBlocks(stop_).IgnoreError();
       all_loaded &= c->Loaded();
     }
     if (all_loaded && pending) {
@@ -131,9 +141,16 @@ void Residency::Loop() {
       pending = false;
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (log_ && s >= 1.0) {
-        uint64_t bytes = 0;
-        for (const auto& c : all_()) bytes += c->Memory().blocks_bytes;
-        log_(fmt::format("resident vector blocks loaded ({}), {:.1f} s after the open", Mib(bytes), s));
+        uint64_t graphs = 0, rows = 0, bytes = 0;
+        for (const auto& c : all_()) {
+          const MemoryUse m = c->Memory();
+          graphs += m.graph_bytes;
+          rows += m.rows;
+          bytes += m.blocks_bytes;
+        }
+        log_(fmt::format("loading finished, {:.1f} s after the open: HNSW graphs ({}), ids and "
+                         "attributes of {} rows, resident vector blocks ({})", s, Mib(graphs),
+                         rows, Mib(bytes)));
       }
     }
     ++rounds_;

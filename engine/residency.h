@@ -1,6 +1,7 @@
 // Residency: the database's memory budget (DatabaseOptions::memory_budget_bytes) and the
-// background loader of the vector blocks it keeps in memory (docs/architecture.md, "Memory
-// budget"). The planner gives every collection the blocks its graph is built from, then the
+// background loader (docs/architecture.md, "Memory budget", "Open in seconds"): after an open
+// it loads each collection's saved graph, its ids and attributes and the vector blocks the
+// budget keeps in memory; later, the blocks the budget brings back. The planner gives every collection the blocks its graph is built from, then the
 // ladder's blocks from the shortest up, level by level across the collections, while they fit;
 // what is left goes to RocksDB's block cache, through which the other blocks are read.
 //
@@ -26,7 +27,10 @@ namespace mrldb {
 class Residency {
  public:
   using Collections = std::function<std::vector<std::shared_ptr<Collection>>()>;
-  Residency(std::optional<uint64_t> budget, storage::KvStore* kv, LogFn log, Collections all);
+  // `hook`: DatabaseOptions::load_hook (may be empty).
+  using LoadHook = std::function<void(std::string_view collection, std::string_view part)>;
+  Residency(std::optional<uint64_t> budget, storage::KvStore* kv, LogFn log, Collections all,
+            LoadHook hook = {});
   ~Residency() { Stop(); }
 
   // Chooses every collection's resident blocks and sizes the block cache. Errors (only when
@@ -38,8 +42,8 @@ class Residency {
   void Stop();
   // Plans again soon (rows were written, a collection created or altered).
   void Wake();
-  // Returns once a planning round that began after the call has ended and every wanted block
-  // is resident (or failed to load).
+  // Returns once a planning round that began after the call has ended and every collection is
+  // loaded: graph, ids and attributes, wanted blocks (or failed to load).
   Status WaitLoaded();
   DatabaseMemory Memory(const std::vector<std::pair<std::string, MemoryUse>>& collections) const;
 
@@ -54,6 +58,7 @@ class Residency {
   storage::KvStore* const kv_;
   const LogFn log_;
   const Collections all_;
+  const LoadHook hook_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false;         // GUARDED_BY(mu_)

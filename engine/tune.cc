@@ -62,6 +62,7 @@ struct Shape {
 }  // namespace
 
 Result<TuneReport> Collection::Tune(const TuneOptions& options) {
+  MRLDB_RETURN_IF_ERROR(WaitForRows());  // reads every row's id and attributes
   if (!(options.target_recall > 0 && options.target_recall <= 1)) {
     return Status::InvalidArgument(fmt::format("target recall {} is outside (0, 1]",
                                                options.target_recall));

@@ -196,6 +196,9 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
     line(fmt::format("  filter: {} matching rows -> stage 1 {}", stats.filter_matches,
                      stats.filter_brute_force ? "scans them (selective)" : "searches the graph"));
   }
+  if (stats.graph_loading) {
+    line("  graph: not loaded yet (the open loads it in the background) -> stage 1 scans");
+  }
   for (size_t i = 0; i < stats.stages.size(); ++i) {
     const StageStats& st = stats.stages[i];
     // Blocks that are not resident were read from storage: shown only when there were any.

@@ -57,6 +57,12 @@ struct DatabaseOptions {
   // Receives informational lines (index rebuilds, recoveries). Default (empty): standard error,
   // prefixed "mrldb: ".
   std::function<void(std::string_view)> info_log;
+  // Testing only: called on the background loader before it loads each part of a collection
+  // that Open left out, with the collection's name and the part: "graph" (the saved HNSW
+  // graph), "rows" (ids and attributes), "blocks" (the resident vector blocks). A test blocks
+  // in it to hold the load at that point; the loader, and so Close, wait until it returns.
+  // Default: empty.
+  std::function<void(std::string_view collection, std::string_view part)> load_hook;
 
   // Background checkpoints of each collection's HNSW graph (docs/architecture.md, "The HNSW
   // prefix index"): the indexer thread saves a collection's graph once this many rows were added

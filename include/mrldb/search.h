@@ -134,6 +134,9 @@ struct SearchStats {
   std::vector<StageStats> stages;
   uint64_t filter_matches = 0;      // rows matching the filter (when there is one)
   bool filter_brute_force = false;  // the filter was selective: stage 0 scanned matching rows
+  // The plan starts in the HNSW graph, but the saved graph was still loading after the open:
+  // stage 0 scanned the prefix instead (docs/architecture.md, "Open in seconds").
+  bool graph_loading = false;
 };
 
 struct TuneOptions {

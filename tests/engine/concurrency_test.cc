@@ -213,6 +213,10 @@ TEST_F(ConcurrencyTest, UpsertsAndDeletesNeverShowStaleOrDuplicateIds) {
   EXPECT_EQ(before->size(), size_t{kUpserters + 1} * kIds);
   c_ = Open();  // reload from storage: the group commits left a consistent layout
   ASSERT_OK(c_->Load());
+  // What Database's background loader does after an open.
+  std::atomic<bool> no_stop{false};
+  ASSERT_OK(c_->LoadGraph());
+  ASSERT_OK(c_->LoadRows(no_stop));
   auto after = c_->Find(all);
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), before->size());

@@ -284,6 +284,7 @@ TEST_F(FunnelTest, MissingOrDamagedGraphIsRebuiltWithALogLine) {
   std::filesystem::remove(graph);
   log_.clear();
   db_ = testing::OpenOrDie(dir_.path(), opts_);
+  ASSERT_OK(db_->WaitForLoading());  // the saved graph loads (and fails) in the background
   ASSERT_EQ(log_.size(), 1u);
   EXPECT_NE(log_[0].find("which is missing"), std::string::npos) << log_[0];
   ASSERT_OK(db_->Close());

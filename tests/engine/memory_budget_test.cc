@@ -4,6 +4,8 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -108,10 +110,35 @@ TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
     unlimited = RunAll(db.get());
     ASSERT_OK(db->Close());
   }
-  // Right after the open nothing is loaded: every block is read from storage.
+  // With the loader held before the blocks (the graph and the rows are in): every block is
+  // read from storage.
   {
-    auto db = testing::OpenOrDie(dir.path(), Options(std::nullopt));
+    std::mutex mu;
+    std::condition_variable cv;
+    bool reached = false, released = false;
+    DatabaseOptions o = Options(std::nullopt);
+    o.load_hook = [&](std::string_view, std::string_view part) {
+      if (part != "blocks") return;
+      std::unique_lock l(mu);
+      reached = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return released; });
+    };
+    auto db = testing::OpenOrDie(dir.path(), o);
+    {
+      std::unique_lock l(mu);
+      cv.wait(l, [&] { return reached; });
+    }
+    ASSERT_OK(db->WaitForIndexing({}));
+    auto m = db->GetMemory();
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->collections[0].second.resident_blocks, 0u);
     testing::ExpectSameHits(unlimited, RunAll(db.get()));
+    {
+      std::lock_guard l(mu);
+      released = true;
+      cv.notify_all();
+    }
   }
   // A budget that keeps only the blocks the graph needs (8 and 16 dims) in memory.
   auto db = testing::OpenOrDie(dir.path(), Options(8 * kMiB));
