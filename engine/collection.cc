@@ -464,6 +464,7 @@ CollectionInfo Collection::Info() const {
         storage::PrefixSuccessor(prefix));
   }
   info.memory = MemoryLocked();
+  info.memory.device = DeviceMemory();
   return info;
 }
 
