@@ -40,6 +40,14 @@ Result<std::vector<GpuDevice>> ListDevices() {
   return out;
 }
 
+Result<size_t> FreeMemory(int index) {
+  DeviceScope scope(index);
+  MRLDB_RETURN_IF_ERROR(scope.status());
+  size_t free_bytes = 0, total = 0;
+  MRLDB_RETURN_IF_ERROR(FromCuda(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo"));
+  return free_bytes;
+}
+
 Status SelfTest(int index) {
   MRLDB_ASSIGN_OR_RETURN(auto devices, ListDevices());
   if (index < 0 || index >= static_cast<int>(devices.size())) {

@@ -84,6 +84,7 @@ class CudaDeviceBlocks final : public DeviceBlocks {
     std::lock_guard lock(mu_);
     return allocated_ * RowBytes();
   }
+  size_t budget_bytes() const override { return budget_; }
   Precision precision() const override { return options_.precision; }
   std::string device_name() const override { return name_; }
 

@@ -25,6 +25,10 @@ bool BuiltWithCuda();
 // driver/device: the message says which), IOError (a CUDA call failed).
 Result<std::vector<GpuDevice>> ListDevices();
 
+// Free memory of device `index` now (cudaMemGetInfo: starts a CUDA context on it when the
+// process has none). Errors as ListDevices.
+Result<size_t> FreeMemory(int index);
+
 // Runs a small dot-product kernel on device `index` and checks it against the CPU.
 // Errors as ListDevices, plus Internal when the device computes a wrong result.
 Status SelfTest(int index);

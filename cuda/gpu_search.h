@@ -185,7 +185,11 @@ class DeviceBlocks {
 
   // Rows [0, resident_rows()) are allocated on the device (= min(reserved, capacity)).
   virtual uint64_t resident_rows() const = 0;
+  // Device memory allocated for the rows (vector blocks and prefix norms; the graph's is
+  // graph_bytes()), and the budget they may grow to (DeviceBlocksOptions::budget_bytes as
+  // resolved at creation).
   virtual size_t device_bytes() const = 0;
+  virtual size_t budget_bytes() const = 0;
   virtual Precision precision() const = 0;
   virtual std::string device_name() const = 0;
 

@@ -16,6 +16,8 @@ bool BuiltWithCuda() { return false; }
 
 Result<std::vector<GpuDevice>> ListDevices() { return NotBuilt(); }
 
+Result<size_t> FreeMemory(int) { return NotBuilt(); }
+
 Status SelfTest(int) { return NotBuilt(); }
 
 Result<std::unique_ptr<DeviceBlocks>> DeviceBlocks::Create(const std::vector<uint32_t>&,

@@ -363,6 +363,7 @@ CollectionInfo Collection::Info() const {
         storage::PrefixSuccessor(prefix));
   }
   info.memory = MemoryLocked();
+  info.memory.device = DeviceMemory();
   return info;
 }
 

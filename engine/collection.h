@@ -29,6 +29,7 @@
 
 #include "cuda/gpu_search.h"
 #include "engine/column_cache.h"
+#include "engine/placement.h"
 #include "engine/reranker.h"
 #include "engine/thread_pool.h"
 #include "engine/top_k.h"
@@ -192,6 +193,13 @@ class Collection {
   Status AlterColumns(const AlterOptions& options);
   Result<std::vector<Record>> Find(const FindOptions& options) const;
   Result<SearchPlan> Explain(const SearchOptions& options) const;
+  // Where a search of `queries` queries with `options` would run now, and why (EXPLAIN):
+  // "cpu: no device (...)", "gpu: measured 0.8 us/query vs cpu 2.1 us/query at batch 1024".
+  Result<std::string> ExplainPlacement(const SearchOptions& options, size_t queries) const;
+  // The placement model's entries (SHOW PLACEMENT).
+  std::vector<PlacementEstimate> PlacementEstimates() const { return placement_.Estimates(); }
+  // What the collection holds in device memory (SHOW MEMORY, DESCRIBE).
+  DeviceMemoryUse DeviceMemory() const;
   Result<ScanStats> ScanPrefix(uint32_t dims, Database::ScanSink sink, void* ctx) const;
   // Adds up to `max_rows` rows not yet in the HNSW graph (the background indexer's step).
   // Returns true when it did some work. Runs under the shared lock: searches go on meanwhile.
@@ -301,11 +309,25 @@ class Collection {
                                                           size_t keep, const FilterMatch* filter,
                                                           gpu::DeviceBlocks* dev,
                                                           RerankSplit* split) const;
-  // The device copy of the blocks for a search on `device` with n queries whose first stage is
-  // (graph_first) or is not the HNSW graph: nullptr for the CPU. Makes the copy at the first
-  // GPU search. Errors (kGpu only): NotSupported, IOError; kAuto logs the reason once and
-  // answers nullptr. REQUIRES mu_ held (shared at least).
-  Result<gpu::DeviceBlocks*> DeviceFor(Device device, size_t n, bool graph_first) const;
+  // The device copy of the blocks for a search on `device` (kGpu or kAuto; kCpu: nullptr).
+  // Makes the copy at the first GPU search. Errors (kGpu only): NotSupported, IOError; kAuto
+  // logs the reason once and answers nullptr (device_error_ says why). REQUIRES mu_ held
+  // (shared at least).
+  Result<gpu::DeviceBlocks*> DeviceFor(Device device) const;
+  // Where a search of n queries runs (engine/placement.cc; docs/architecture.md, "Placement"):
+  // `dev` null is the CPU; `shape` is the placement model's key (empty: not the model's choice:
+  // device 'cpu' or 'gpu', or a hard constraint); `reason` says where and why, for EXPLAIN.
+  struct Placed {
+    gpu::DeviceBlocks* dev = nullptr;
+    std::string shape;
+    std::string reason;
+  };
+  // `commit` false only looks (EXPLAIN): the model's counters do not move. Errors (kGpu only)
+  // as DeviceFor. REQUIRES mu_ held (shared at least).
+  Result<Placed> Place(Device device, size_t n, const ResolvedPlan& plan, const FilterMatch* filter,
+                       bool commit) const;
+  // A batch of n queries placed by `p` took `seconds` on the side it ran (`gpu`).
+  void RecordPlacement(const Placed& p, size_t n, bool gpu, double seconds) const;
   // Copies rows [first, first + n) to the device copy when there is one; a failure drops the
   // copy (logged; later GPU searches fail or fall back). REQUIRES mu_ held exclusively.
   void SyncDevice(uint64_t first, uint64_t n);
@@ -508,6 +530,8 @@ class Collection {
   uint64_t live_version_ = 1;                               // GUARDED_BY(mu_)
   mutable std::string device_error_;                        // GUARDED_BY(device_mu_) sticky
   mutable bool device_logged_ = false;                      // GUARDED_BY(device_mu_)
+  // Device 'auto': where batches ran faster, by plan shape and batch size (thread-safe).
+  mutable PlacementModel placement_;
 };
 
 }  // namespace mrldb

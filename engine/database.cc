@@ -415,6 +415,17 @@ class DatabaseImpl final : public Database {
     return c->Explain(options);
   }
 
+  Result<std::string> ExplainPlacement(std::string_view collection, const SearchOptions& options,
+                                       size_t queries) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->ExplainPlacement(options, queries);
+  }
+
+  Result<std::vector<PlacementEstimate>> GetPlacement(std::string_view collection) const override {
+    MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
+    return c->PlacementEstimates();
+  }
+
   Result<std::vector<Record>> Find(std::string_view collection,
                                    const FindOptions& options) const override {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(collection));
@@ -518,8 +529,28 @@ class DatabaseImpl final : public Database {
     std::shared_lock lock(mu_);
     MRLDB_RETURN_IF_ERROR(CheckOpen());
     std::vector<std::pair<std::string, MemoryUse>> use;
-    for (const auto& [name, c] : collections_) use.push_back({name, c->Memory()});
-    return residency_->Memory(use);
+    bool copies = false;
+    for (const auto& [name, c] : collections_) {
+      use.push_back({name, c->Memory()});
+      use.back().second.device = c->DeviceMemory();
+      copies |= use.back().second.device.copy;
+    }
+    DatabaseMemory m = residency_->Memory(use);
+    // The device: listed without starting a CUDA context; free memory once a copy made one.
+    auto devices = GpuDevices();
+    if (!devices.ok()) {
+      m.gpu_unavailable = devices.status().message();
+    } else {
+      for (const GpuDeviceInfo& d : *devices) {
+        if (d.index == options_.gpu_device) m.gpu = d;
+      }
+      if (!m.gpu) m.gpu_unavailable = fmt::format("no CUDA device with index {}", options_.gpu_device);
+      if (m.gpu && copies) {
+        auto free_bytes = gpu::FreeMemory(options_.gpu_device);
+        if (free_bytes.ok()) m.gpu->free_memory = *free_bytes;
+      }
+    }
+    return m;
   }
 
   Status WaitForLoading() override {

@@ -73,7 +73,7 @@ Status Collection::BuildDeviceGraph() {
   uint32_t dims = 0;
   {
     std::shared_lock lock(mu_);
-    MRLDB_RETURN_IF_ERROR(DeviceFor(Device::kGpu, SIZE_MAX, false).status());
+    MRLDB_RETURN_IF_ERROR(DeviceFor(Device::kGpu).status());
     dev = DeviceCopy();
     if (!dev) return Status::NotSupported("the device copy was dropped");
     o.rows = std::min<uint64_t>(next_row_, dev->resident_rows());

@@ -306,16 +306,30 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query,
       stats->filter_brute_force = filter->brute_force;
     }
   }
-  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, 1, GraphFirst(plan, filter.get())));
-  // One query: 'auto' keeps it on the CPU (DeviceFor), so a device here means 'gpu', whose
-  // errors are returned.
+  MRLDB_ASSIGN_OR_RETURN(Placed placed, Place(options.device, 1, plan, filter.get(), /*commit=*/true));
   std::vector<Candidate> best;
-  if (dev != nullptr) {
-    MRLDB_ASSIGN_OR_RETURN(auto r, RunPlanGpu(query.data(), 1, query.size(), plan, filter.get(), dev, stats));
-    best = std::move(r[0]);
-  } else {
+  auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  bool on_gpu = false;
+  if (placed.dev != nullptr) {
+    auto r = RunPlanGpu(query.data(), 1, query.size(), plan, filter.get(), placed.dev, stats);
+    if (r.ok()) {
+      best = std::move((*r)[0]);
+      on_gpu = true;
+    } else if (options.device == Device::kGpu) {
+      return r.status();
+    } else {
+      if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
+      placed.reason = "cpu: the GPU search failed (" + r.status().message() + ")";
+      if (stats) stats->stages.clear();
+    }
+  }
+  if (!on_gpu) {
+    t0 = std::chrono::steady_clock::now();
     MRLDB_ASSIGN_OR_RETURN(best, RunPlan(query.data(), plan, filter.get(), /*parallel=*/true, stats));
   }
+  RecordPlacement(placed, 1, on_gpu, seconds());
+  if (stats) stats->placement = std::move(placed.reason);
   if (best.size() > options.k) best.resize(options.k);
   return MakeHits(best, columns, options.vector_dims);
 }
@@ -351,13 +365,16 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   }
   MRLDB_ASSIGN_OR_RETURN(auto filter, MatchFilter(options.filter));
   std::vector<std::vector<Hit>> out(n);
-  MRLDB_ASSIGN_OR_RETURN(gpu::DeviceBlocks* dev, DeviceFor(options.device, n, GraphFirst(plan, filter.get())));
-  if (dev != nullptr) {
+  MRLDB_ASSIGN_OR_RETURN(Placed placed, Place(options.device, n, plan, filter.get(), /*commit=*/true));
+  // Seconds since t0, as the placement model measures the batch (search and hits).
+  auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  if (placed.dev != nullptr) {
     // One device call for the whole batch: a cancel is honoured before it, not during it.
     if (options.cancel && options.cancel->load()) {
       return Status::Cancelled(fmt::format("search cancelled after 0 of {} queries", n));
     }
-    auto r = RunPlanGpu(queries.data(), n, qdim, plan, filter.get(), dev, nullptr);
+    auto r = RunPlanGpu(queries.data(), n, qdim, plan, filter.get(), placed.dev, nullptr);
     if (r.ok()) {
       std::vector<Status> errors(n);
       pool_->ParallelFor(n, [&](size_t i) {
@@ -368,11 +385,13 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
         else errors[i] = hits.status();
       }, kCheapGrain);
       for (const Status& st : errors) MRLDB_RETURN_IF_ERROR(st);
+      RecordPlacement(placed, n, /*gpu=*/true, seconds());
       return out;
     }
     if (options.device == Device::kGpu) return r.status();
     if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
   }
+  t0 = std::chrono::steady_clock::now();  // not the failed GPU attempt's time
   std::atomic<size_t> done{0};
   std::vector<Status> errors(n);
   pool_->ParallelFor(n, [&](size_t i) {
@@ -395,6 +414,7 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   if (done.load() < n) {
     return Status::Cancelled(fmt::format("search cancelled after {} of {} queries", done.load(), n));
   }
+  RecordPlacement(placed, n, /*gpu=*/false, seconds());
   return out;
 }
 

@@ -11,21 +11,8 @@
 
 namespace mrldb {
 
-namespace {
-
-// Batches smaller than this stay on the CPU under Device::kAuto: a GPU call costs tens of
-// microseconds of launches and transfers, which a few queries do not amortize.
-constexpr size_t kAutoMinBatch = 16;
-// Under Device::kAuto a funnel whose first stage is the HNSW graph stays on the CPU until the
-// collection has a device graph: with the graph on the CPU, the GPU's re-ranking only adds a
-// serial phase after it (measured on an H200 + 16 cores, 1M x 768: the GPU funnel at
-// 0.76x-0.90x the CPU funnel's QPS; docs/benchmarks.md).
-
-}  // namespace
-
-Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool graph_first) const {
+Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device) const {
   if (device == Device::kCpu) return nullptr;
-  if (device == Device::kAuto && n < kAutoMinBatch) return nullptr;
   if (cache_.resident() < ladder_.blocks()) {
     // The device copy is made from the column cache; blocks read from storage stay on the CPU.
     if (device == Device::kAuto) return nullptr;
@@ -70,12 +57,7 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
     }
     if (!st.ok()) device_error_ = st.message();
   }
-  if (device_) {
-    // Under 'auto' a graph-first plan runs on the device only with a device graph: with the
-    // HNSW graph on the CPU the GPU re-rank only adds a serial phase (docs/benchmarks.md).
-    if (device == Device::kAuto && graph_first && !DeviceGraphUsable(*device_)) return nullptr;
-    return device_.get();
-  }
+  if (device_) return device_.get();
   if (device == Device::kGpu) {
     return Status::NotSupported(fmt::format("device 'gpu': {}", device_error_));
   }
@@ -85,6 +67,28 @@ Result<gpu::DeviceBlocks*> Collection::DeviceFor(Device device, size_t n, bool g
   }
   device_logged_ = true;
   return nullptr;
+}
+
+DeviceMemoryUse Collection::DeviceMemory() const {
+  DeviceMemoryUse m;
+  std::lock_guard lock(device_mu_);
+  if (!device_) {
+    m.unavailable = device_error_;
+    return m;
+  }
+  m.copy = true;
+  m.device = device_->device_name();
+  m.rows = device_->resident_rows();
+  // device_bytes() counts the graph's reserve (kGraphBytesPerRow) with each allocated row; the
+  // vectors and norms are the rest (the graph's own allocation is graph_bytes()).
+  const bool half = device_->precision() == gpu::Precision::kFloat16;
+  const size_t row_bytes = size_t{spec().dim} * (half ? 2 : 4) + ladder_.blocks() * sizeof(float);
+  m.vector_bytes = device_->device_bytes() / (row_bytes + gpu::kGraphBytesPerRow) * row_bytes;
+  m.graph_rows = device_->graph_rows();
+  m.graph_bytes = device_->graph_bytes();
+  m.budget_bytes = device_->budget_bytes();
+  m.float16 = half;
+  return m;
 }
 
 Status Collection::CopyRowsToDevice(gpu::DeviceBlocks* d, uint64_t first, uint64_t n) const {

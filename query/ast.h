@@ -143,9 +143,10 @@ struct DropCollection {
   bool if_exists = false;
 };
 struct ShowCollections {};
-struct ShowStats {  // SHOW STATS [name]
+struct ShowStats {  // SHOW STATS [name], SHOW PLACEMENT [name] (placement)
   std::optional<std::string> collection;
   Position collection_pos;
+  bool placement = false;
 };
 struct Describe {
   std::string name;

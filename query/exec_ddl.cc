@@ -174,6 +174,30 @@ Result<ResultSet> Session::Impl::ShowStats(const query::ShowStats& s) {
     names = db_->ListCollections();
   }
   ResultSet r;
+  if (s.placement) {  // the placement model of device 'auto' (docs/architecture.md, "Placement")
+    r.columns = {{"collection", CellType::kText}, {"plan", CellType::kText},
+                 {"batch", CellType::kText},      {"cpu_us_per_query", CellType::kFloat},
+                 {"gpu_us_per_query", CellType::kFloat}, {"cpu_runs", CellType::kBigint},
+                 {"gpu_runs", CellType::kBigint}, {"faster", CellType::kText}};
+    for (const std::string& n : names) {
+      auto est = db_->GetPlacement(n);
+      if (!est.ok()) continue;  // dropped meanwhile
+      for (const PlacementEstimate& e : *est) {
+        const std::string faster =
+            !e.cpu_runs && !e.gpu_runs ? "not measured"
+            : !e.gpu_runs              ? "cpu (gpu not measured)"
+            : !e.cpu_runs              ? "gpu (cpu not measured)"
+            : e.gpu_seconds < e.cpu_seconds ? "gpu" : "cpu";
+        r.rows.push_back({Cell{n}, Cell{e.shape}, Cell{fmt::format("{}-{}", e.batch_min, e.batch_max)},
+                          e.cpu_runs ? Cell{e.cpu_seconds * 1e6} : Cell{},  // NULL: not measured
+                          e.gpu_runs ? Cell{e.gpu_seconds * 1e6} : Cell{},
+                          Cell{int64_t(e.cpu_runs)}, Cell{int64_t(e.gpu_runs)},
+                          Cell{faster}});
+      }
+    }
+    r.tag = fmt::format("SHOW {}", r.rows.size());
+    return r;
+  }
   r.columns = {{"collection", CellType::kText},        {"rows", CellType::kBigint},
                {"deleted_rows", CellType::kBigint},     {"disk_bytes", CellType::kBigint},
                {"index_memory_bytes", CellType::kBigint}, {"cache_memory_bytes", CellType::kBigint},
@@ -206,6 +230,19 @@ std::string Residency(const MemoryUse& m, const CollectionSpec& spec) {
   return s;
 }
 
+// A collection's device memory, for SHOW MEMORY and DESCRIBE: "1000 of 1000 rows on NVIDIA
+// H200 (float32): vectors and norms 3.1 MiB, device graph 0.1 MiB (1000 rows); budget 80.0 MiB".
+std::string DeviceUse(const DeviceMemoryUse& d, uint64_t rows) {
+  if (!d.copy) {
+    return d.unavailable.empty() ? "no device copy (made at the first GPU search)"
+                                 : "no device copy: " + d.unavailable;
+  }
+  return fmt::format("{} of {} rows on {} ({}): vectors and norms {}, device graph {}{}; budget {}",
+                     d.rows, rows, d.device, d.float16 ? "float16" : "float32", Mib(d.vector_bytes),
+                     Mib(d.graph_bytes), d.graph_rows ? fmt::format(" ({} rows)", d.graph_rows) : "",
+                     Mib(d.budget_bytes));
+}
+
 }  // namespace
 
 Result<ResultSet> Session::Impl::ShowMemory() {
@@ -231,6 +268,15 @@ Result<ResultSet> Session::Impl::ShowMemory() {
       fmt::format("RocksDB memtables: {} now{}", Mib(m.write_buffer_bytes),
                   m.budget_bytes ? ", flushed past the limit" : ""));
   row("table readers", m.table_reader_bytes, "RocksDB SST index and filter blocks");
+  // Device memory is not counted against the budget: its own row, and one per collection.
+  if (!m.gpu) {
+    row("gpu", 0, "no GPU: " + m.gpu_unavailable);
+  } else {
+    row("gpu", m.gpu->total_memory,
+        fmt::format("GPU {}: {}, {} total, {}", m.gpu->index, m.gpu->name, Mib(m.gpu->total_memory),
+                    m.gpu->free_memory ? Mib(m.gpu->free_memory) + " free"
+                                       : std::string("free memory read once a device copy exists")));
+  }
   for (const auto& [name, u] : m.collections) {
     auto spec = db_->DescribeCollection(name);
     if (!spec.ok()) continue;  // dropped meanwhile
@@ -239,6 +285,9 @@ Result<ResultSet> Session::Impl::ShowMemory() {
     row(name + ": row state", u.row_state_bytes,
         fmt::format("{} rows, {:.0f} bytes per row (ids, attributes, liveness)", u.rows,
                     u.rows ? double(u.row_state_bytes) / u.rows : 0.0));
+    if (m.gpu || u.device.copy) {
+      row(name + ": device", u.device.vector_bytes + u.device.graph_bytes, DeviceUse(u.device, u.rows));
+    }
   }
   r.tag = fmt::format("SHOW {}", r.rows.size());
   return r;
@@ -298,6 +347,7 @@ Result<ResultSet> Session::Impl::Describe(const query::Describe& s, const query:
                                      "per row)", Mib(m.graph_bytes), Mib(m.blocks_bytes),
                                      Residency(m, spec), Mib(m.row_state_bytes),
                                      m.rows ? double(m.row_state_bytes) / m.rows : 0.0)}});
+  r.rows.push_back({Cell{"(device)"}, Cell{"BYTES"}, Cell{DeviceUse(m.device, m.rows)}});
   r.rows.push_back({Cell{"(rows)"}, Cell{"BIGINT"}, Cell{std::to_string(info.live_rows)}});
   r.tag = "DESCRIBE";
   return r;

@@ -184,6 +184,10 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   line(fmt::format("{} on {} (k = {}{})", plan->ToString(), spec.name, o.k,
                    o.filter ? ", filter " + o.filter->ToString() : ""));
   if (!s.analyze && !s.recall) {
+    // Where it would run, and why (under device 'auto', the placement model's choice now).
+    auto where = db_->ExplainPlacement(spec.name, o);
+    if (!where.ok()) return where.status().WithPosition(pos.line, pos.column);
+    line("  placement: " + *where);
     out.tag = "EXPLAIN";
     return out;
   }
@@ -192,6 +196,7 @@ Result<ResultSet> Session::Impl::Explain(const query::Explain& s, const query::P
   MRLDB_ASSIGN_OR_RETURN(ResultSet rows, Select(*sel, s.statement->pos, params, &stats));
   const double total_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  line("  placement: " + stats.placement);  // where the stages below ran, and why
   if (o.filter) {
     line(fmt::format("  filter: {} matching rows -> stage 1 {}", stats.filter_matches,
                      stats.filter_brute_force ? "scans them (selective)" : "searches the graph"));

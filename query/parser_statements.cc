@@ -214,8 +214,9 @@ Status Parser::ParseShow(Statement& out) {
   Advance();  // SHOW
   if (AcceptKeyword("COLLECTIONS")) {
     out.node = ShowCollections{};
-  } else if (AcceptKeyword("STATS")) {
+  } else if (const bool placement = AcceptKeyword("PLACEMENT"); placement || AcceptKeyword("STATS")) {
     ShowStats stats;
+    stats.placement = placement;
     if (!Is(TokenKind::kSemicolon) && !Is(TokenKind::kEnd)) {
       stats.collection_pos = Peek().pos;
       MRLDB_ASSIGN_OR_RETURN(stats.collection, ParseName("a collection name, ';' or end of input"));
@@ -226,7 +227,7 @@ Status Parser::ParseShow(Statement& out) {
   } else if (AcceptKeyword("MEMORY")) {
     out.node = ShowVariable{"memory"};
   } else {
-    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, STATS, MEMORY, ALL or a setting"));
+    MRLDB_ASSIGN_OR_RETURN(std::string name, ParseVariableName("COLLECTIONS, STATS, PLACEMENT, MEMORY, ALL or a setting"));
     out.node = ShowVariable{std::move(name)};
   }
   return ExpectStatementEnd("");

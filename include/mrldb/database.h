@@ -46,7 +46,12 @@ struct DatabaseMemory {
   uint64_t write_buffer_limit_bytes = 0;  // RocksDB memtables flush past it (0: no budget)
   uint64_t write_buffer_bytes = 0;        // RocksDB memtables now
   uint64_t table_reader_bytes = 0;        // SST index and filter blocks
-  std::vector<std::pair<std::string, MemoryUse>> collections;  // by name
+  std::vector<std::pair<std::string, MemoryUse>> collections;  // by name (with device memory)
+  // The GPU searches use (DatabaseOptions::gpu_device); its free_memory is read only once a
+  // collection has a device copy (reading it starts a CUDA context). Unset: gpu_unavailable
+  // says why ("no CUDA device present", GPU searches disabled, a build without CUDA).
+  std::optional<GpuDeviceInfo> gpu;
+  std::string gpu_unavailable;
   bool loading = false;  // resident blocks are still loading in the background
   // Everything counted against the budget: the cache's capacity, the write buffers' limit (or
   // use, without a budget), table readers, and every collection's graph, blocks and row state.
@@ -137,6 +142,17 @@ class Database {
   // The plan `options` would run (the default resolved, keeps checked), without running it.
   virtual Result<SearchPlan> ExplainPlan(std::string_view collection,
                                          const SearchOptions& options) const = 0;
+  // Where a search of `queries` queries with `options` would run now and why (EXPLAIN; under
+  // device 'auto' the collection's placement model decides, docs/architecture.md, "Placement"):
+  // "cpu: device 'cpu'", "cpu: no device (...)", "gpu: measured 0.8 us/query vs cpu 2.1 us/query
+  // at batch 1024". Looks only: the model's counters do not move. Errors: NotFound,
+  // InvalidArgument (plan, filter), and under device 'gpu' NotSupported as a search's.
+  virtual Result<std::string> ExplainPlacement(std::string_view collection,
+                                               const SearchOptions& options,
+                                               size_t queries = 1) const = 0;
+  // The collection's placement model: per plan shape and batch-size bucket, the measured
+  // seconds per query on each side (SHOW PLACEMENT). Errors: NotFound.
+  virtual Result<std::vector<PlacementEstimate>> GetPlacement(std::string_view collection) const = 0;
   // Rows matching options.filter (all live rows without one), in insertion order, after
   // skipping `offset`, at most `limit`. Errors: NotFound, InvalidArgument (filter).
   virtual Result<std::vector<Record>> Find(std::string_view collection,

@@ -20,10 +20,11 @@ namespace mrldb {
 //          (docs/architecture.md, "The GPU graph"), else the GPU re-ranker and GPU exact search;
 //          the search fails with NotSupported when the build has no CUDA, no device is present
 //          or DatabaseOptions::gpu is false.
-//   kAuto: the GPU for batch searches (SearchBatch with >= 16 queries) whose first stage is a
-//          scan (exact, brute-force filter, a funnel starting off the graph), or the graph when
-//          the collection has a device graph, when a device is usable; else the CPU (the reason
-//          is logged once per collection).
+//   kAuto: where the search measured faster for its plan and batch size (the collection's
+//          placement model, docs/architecture.md, "Placement"): batches under 16 queries start
+//          on the CPU, others try each side once, then the faster runs and the slower is
+//          re-measured every 32 batches; the CPU when no device is usable (the reason is
+//          logged once per collection) or the blocks are not all in memory.
 enum class Device : uint8_t { kCpu, kGpu, kAuto };
 
 struct DatabaseOptions {

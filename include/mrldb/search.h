@@ -137,6 +137,9 @@ struct SearchStats {
   // The plan starts in the HNSW graph, but the saved graph was still loading after the open:
   // stage 0 scanned the prefix instead (docs/architecture.md, "Open in seconds").
   bool graph_loading = false;
+  // Where the search ran and why (docs/architecture.md, "Placement"): "cpu: device 'cpu'",
+  // "cpu: no device (...)", "gpu: measured 0.8 us/query vs cpu 2.1 us/query at batch 1", ...
+  std::string placement;
 };
 
 struct TuneOptions {

@@ -170,6 +170,24 @@ struct CollectionSpec {
 // The default ladder for dimension `dim` (see CollectionSpec::granularities).
 std::vector<uint32_t> DefaultLadder(uint32_t dim);
 
+// What a collection holds in GPU memory (SHOW MEMORY, DESCRIBE; docs/architecture.md,
+// "Device-resident rows"). The device copy is made at the collection's first GPU search.
+struct DeviceMemoryUse {
+  bool copy = false;          // the collection has a device copy
+  std::string device;         // its device's name
+  uint64_t rows = 0;          // rows resident on the device (the rest are served by the CPU)
+  uint64_t vector_bytes = 0;  // device memory allocated for the vector blocks and prefix norms
+  uint64_t graph_rows = 0;    // rows of the device graph (0: none)
+  uint64_t graph_bytes = 0;   // device memory of the device graph
+  // The copy's budget: DatabaseOptions::gpu_memory_bytes, or 80% of the device's free memory
+  // when the copy was made.
+  uint64_t budget_bytes = 0;
+  bool float16 = false;       // the copy is float16 (DatabaseOptions::gpu_float16)
+  // Without a copy: why GPU searches cannot make one ("no CUDA device present", ...), or empty
+  // when none was needed yet.
+  std::string unavailable;
+};
+
 // Memory one collection holds, as the database's memory budget counts it (DESCRIBE, SHOW
 // MEMORY; docs/architecture.md, "Memory budget").
 struct MemoryUse {
@@ -180,6 +198,7 @@ struct MemoryUse {
   uint32_t blocks = 0;           // vector blocks (ladder steps)
   uint32_t resident_blocks = 0;  // blocks [0, resident_blocks) are in memory
   uint32_t wanted_blocks = 0;    // the blocks to keep in memory; more than resident: loading
+  DeviceMemoryUse device;        // GPU memory (not counted against the memory budget)
 };
 
 struct CollectionInfo {
@@ -230,6 +249,19 @@ struct GpuDeviceInfo {
   int compute_major = 0, compute_minor = 0;
   size_t total_memory = 0;
   int multiprocessors = 0;
+  // Free device memory now; 0 when not read (reading it starts a CUDA context on the device,
+  // so Database::GetMemory reads it only once a device copy exists).
+  size_t free_memory = 0;
+};
+
+// One entry of a collection's placement model (device 'auto'; Database::GetPlacement, SHOW
+// PLACEMENT; docs/architecture.md, "Placement").
+struct PlacementEstimate {
+  std::string shape;           // the plan and what runs stage 0: "FUNNEL (64 KEEP 40, 256) graph"
+  uint64_t batch_min = 0, batch_max = 0;  // the batch-size bucket: [4^b, 4^(b+1) - 1]
+  double cpu_seconds = 0, gpu_seconds = 0;  // per query, median of the last runs; 0: none
+  uint64_t cpu_runs = 0, gpu_runs = 0;
+  uint64_t batches = 0;        // batches placed
 };
 
 struct Hit {

@@ -210,8 +210,8 @@ TEST(GpuFunnel, PartialResidencyIsShownAndCorrect) {
   EXPECT_EQ(stats.stages[0].device.rfind("gpu+cpu (", 0), 0u) << stats.stages[0].device;
 }
 
-// 'auto' leaves graph-first funnels on the CPU (measured faster there) and takes scans to the
-// GPU: the device copy, logged when it is made, appears only with the scan.
+// 'auto' places by measurement: the first batch of a shape explores the GPU (the device copy,
+// logged when it is made, appears with it), and every batch answers as the CPU does.
 TEST(GpuFunnel, AutoUsesTheGpuForScansAndForTheDeviceGraph) {
   SKIP_WITHOUT_GPU();
   TempDir dir;
@@ -230,8 +230,8 @@ TEST(GpuFunnel, AutoUsesTheGpuForScansAndForTheDeviceGraph) {
   SearchOptions o, cpu;
   o.device = Device::kAuto;
   cpu.device = Device::kCpu;
-  // Stage 0 in the graph and no device graph yet: the CPU answers (the same hits), and the
-  // device copy is made so that the device graph can be built.
+  // Stage 0 in the graph and no device graph yet: the GPU re-ranks what the HNSW graph found
+  // (the same hits), and the device copy is made so that the device graph can be built.
   auto graph_auto = db->SearchBatch("c", qs, 32, o);
   auto graph_cpu = db->SearchBatch("c", qs, 32, cpu);
   ASSERT_TRUE(graph_auto.ok() && graph_cpu.ok());

@@ -170,7 +170,8 @@ inline std::string Dump(const Statement& statement) {
         } else if constexpr (std::is_same_v<T, ShowCollections>) {
           return "show-collections";
         } else if constexpr (std::is_same_v<T, ShowStats>) {
-          return "show-stats" + (n.collection ? " " + *n.collection : std::string());
+          return std::string(n.placement ? "show-placement" : "show-stats") +
+                 (n.collection ? " " + *n.collection : std::string());
         } else if constexpr (std::is_same_v<T, Describe>) {
           return "describe " + n.name;
         } else if constexpr (std::is_same_v<T, Insert>) {
