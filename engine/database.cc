@@ -120,6 +120,8 @@ class DatabaseImpl final : public Database {
   }
 
   Status WaitForTuning() override {
+    // The tuner skips a collection until its background load is done.
+    MRLDB_RETURN_IF_ERROR(WaitForLoading());
     if (!Background()) return WaitForIndexing(IndexWaitOptions{});
     for (;;) {
       // Each round: a graph the chooser rebuilt must be built before its plan is tuned.
@@ -328,6 +330,9 @@ class DatabaseImpl final : public Database {
 
   Result<CollectionInfo> DescribeCollection(std::string_view name) const override {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(name));
+    // After an open the counts are the saved graph's once it and the ids are in: wait for
+    // those (the background loader's first two parts), not for the resident blocks.
+    MRLDB_RETURN_IF_ERROR(c->WaitForRows());
     return c->Info();
   }
 

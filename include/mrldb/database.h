@@ -83,6 +83,8 @@ class Database {
   virtual Status DropCollection(std::string_view name) = 0;
   // Names in ascending order.
   virtual std::vector<std::string> ListCollections() const = 0;
+  // Right after an open it waits until the collection's saved graph and ids are loaded (the
+  // background loader's first parts), so that its counts are the stored ones.
   // Errors: NotFound.
   virtual Result<CollectionInfo> DescribeCollection(std::string_view name) const = 0;
 
@@ -210,7 +212,8 @@ class Database {
   // InvalidArgument (`dir` exists, or its parent does not), IOError, Cancelled.
   virtual Status Backup(const std::string& dir,
                         const std::function<bool(uint64_t bytes_done)>& progress = {}) = 0;
-  // Blocks until the indexer is done (WaitForIndexing) and no background tune or vacuum is due
+  // Blocks until the background load of an open is done (WaitForLoading), the indexer is done
+  // (WaitForIndexing) and no background tune or vacuum is due
   // or running (DatabaseOptions::auto_tune, auto_vacuum_share; returns after the indexer without
   // either), so that the default plan in force is the one tuned for the rows now stored and the
   // dead rows past the vacuum threshold are reclaimed. Benchmarks and tests need this; searches
