@@ -330,9 +330,13 @@ class DatabaseImpl final : public Database {
 
   Result<CollectionInfo> DescribeCollection(std::string_view name) const override {
     MRLDB_ASSIGN_OR_RETURN(auto c, FindCollection(name));
-    // After an open the counts are the saved graph's once it and the ids are in: wait for
-    // those (the background loader's first two parts), not for the resident blocks.
-    MRLDB_RETURN_IF_ERROR(c->WaitForRows());
+    // After an open the counts are the saved graph's once it and the ids are in: give the
+    // background loader's first two parts up to 2 s (a load held longer, or a large one, is
+    // reported as it stands: the graph "0 indexed" until it is in).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!c->RowsLoaded() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     return c->Info();
   }
 

@@ -83,8 +83,8 @@ class Database {
   virtual Status DropCollection(std::string_view name) = 0;
   // Names in ascending order.
   virtual std::vector<std::string> ListCollections() const = 0;
-  // Right after an open it waits until the collection's saved graph and ids are loaded (the
-  // background loader's first parts), so that its counts are the stored ones.
+  // Right after an open it waits up to 2 s for the collection's saved graph and ids to load
+  // (the background loader's first parts), so that its counts are the stored ones.
   // Errors: NotFound.
   virtual Result<CollectionInfo> DescribeCollection(std::string_view name) const = 0;
 
