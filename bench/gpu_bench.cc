@@ -192,8 +192,10 @@ Result<std::vector<RerankRow>> RerankThroughput(const Args& a, const std::vector
 
 // The device funnel alone (DeviceBlocks::Funnel on a float32 copy with its own graph): where a
 // batch's time goes, walk and re-ranks by CUDA events and the whole call with its transfers,
-// without the engine's work around it (query checks, hits). Plan: the graph at 64 dims keeping
-// `keep` from a buffer of `keep`, 256 dims keeping k, then 768.
+// without the engine's work around it (query checks, hits), and the recall@10 of what it
+// returns against exact search on the device. Plan: the graph at 64 dims keeping `keep` from
+// a buffer of `keep`, 256 dims keeping max(k, keep / 4), then 768; for batches below 256 with
+// 1, 4, 8 and 16 blocks walking each query, the automatic choice (0) and capped iterations.
 Status DeviceFunnelBreakdown(const Args& a, const std::vector<float>& x,
                              const SyntheticGenerator& gen, std::string* out) {
   MRLDB_ASSIGN_OR_RETURN(auto dev, Upload(x, a.rows, gpu::Precision::kFloat32));
@@ -204,30 +206,74 @@ Status DeviceFunnelBreakdown(const Args& a, const std::vector<float>& x,
   *out += fmt::format("\ndevice graph build, {} rows at 64 dims: {:.2f} s (exact 64-NN {:.2f} s, "
                       "pruning {:.3f} s, the rest on the host)\n", a.rows, built.total_seconds,
                       built.knn_seconds, built.prune_seconds);
-  *out += "| batch | keep | walk | re-ranks | whole call | QPS of the call |\n|---|---|---|---|---|---|\n";
+  // Every batch size searches at least 256 queries (small batches in several calls).
+  size_t all_q = 256;
+  for (size_t batch : a.batches) all_q = std::max(all_q, batch);
+  const std::vector<float> q = gen.Queries(0, all_q);
+  const std::vector<uint8_t> all_rows(a.rows, 1);
+  std::vector<std::set<uint64_t>> truth(all_q);
+  for (size_t first = 0; first < all_q; first += 1024) {
+    const size_t n = std::min<size_t>(1024, all_q - first);
+    std::vector<double> q_sq(n, 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      for (uint32_t d = 0; d < kDim; ++d) q_sq[i] += double{q[(first + i) * kDim + d]} * q[(first + i) * kDim + d];
+    }
+    gpu::ExactBatch e;
+    e.queries = q.data() + first * kDim;
+    e.nq = n;
+    e.query_stride = kDim;
+    e.dims = kDim;
+    e.q_sq = q_sq.data();
+    e.mask = all_rows.data();
+    e.rows = a.rows;
+    e.k = a.k;
+    MRLDB_ASSIGN_OR_RETURN(gpu::ExactResult ex, dev->Exact(e));
+    for (size_t i = 0; i < n; ++i) {
+      for (uint32_t j = ex.offsets[i]; j < ex.offsets[i + 1]; ++j) truth[first + i].insert(ex.rows[j]);
+    }
+  }
+  *out += "| batch | blocks/query | iterations | keep | recall@10 | walk | re-ranks | whole call | QPS of the calls |\n"
+          "|---|---|---|---|---|---|---|---|---|\n";
   for (size_t batch : a.batches) {
-    if (batch < 256) continue;
-    const std::vector<float> q = gen.Queries(0, batch);
-    for (uint32_t keep : {32u, 64u}) {
-      gpu::FunnelBatch b;
-      b.queries = q.data();
-      b.nq = batch;
-      b.query_stride = kDim;
-      b.rows = a.rows;
-      b.keep0 = keep;
-      b.itopk = keep;
-      b.stages = {{4, std::max(a.k, keep / 4)}, {6, a.k}};
-      std::vector<double> walk, rerank, total;
-      for (int r = 0; r < a.repeat + 1; ++r) {
-        MRLDB_ASSIGN_OR_RETURN(gpu::FunnelResult res, dev->Funnel(b));
-        if (r == 0) continue;
-        walk.push_back(res.graph_seconds);
-        rerank.push_back(res.rerank_seconds);
-        total.push_back(res.total_seconds);
+    // (blocks per query, iterations per block; 0: as the buffer needs)
+    std::vector<std::pair<uint32_t, uint32_t>> shapes = {{1, 0}};
+    if (batch < 256) shapes = {{1, 0}, {4, 0}, {8, 0}, {16, 0}, {0, 0}, {8, 8}, {16, 8}, {8, 16}, {16, 16}};
+    for (auto [bpq, iters] : shapes) {
+      for (uint32_t keep : {32u, 64u, 128u}) {
+        gpu::FunnelBatch b;
+        b.query_stride = kDim;
+        b.rows = a.rows;
+        b.keep0 = keep;
+        b.itopk = keep;
+        b.blocks_per_query = bpq;
+        b.max_iterations = iters;
+        b.stages = {{4, std::max(a.k, keep / 4)}, {6, a.k}};
+        std::vector<double> walk, rerank, total;
+        size_t hit = 0, n_q = 0;
+        uint32_t used = 0;
+        for (int r = 0; r < a.repeat + 1; ++r) {
+          for (size_t first = 0; first + batch <= std::max<size_t>(batch, 256); first += batch) {
+            b.queries = q.data() + first * kDim;
+            b.nq = batch;
+            MRLDB_ASSIGN_OR_RETURN(gpu::FunnelResult res, dev->Funnel(b));
+            used = res.blocks_per_query;
+            if (r == 0) {  // warm-up pass; its results give the recall
+              for (size_t i = 0; i < batch; ++i) {
+                for (uint32_t j = res.offsets[i]; j < res.offsets[i + 1]; ++j) hit += truth[first + i].count(res.rows[j]);
+              }
+              n_q += batch;
+              continue;
+            }
+            walk.push_back(res.graph_seconds);
+            rerank.push_back(res.rerank_seconds);
+            total.push_back(res.total_seconds);
+          }
+        }
+        const std::string label = bpq ? std::to_string(used) : fmt::format("auto ({})", used);
+        *out += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.3f} ms | {:.3f} ms | {:.3f} ms | {:.0f} |\n",
+                            batch, label, iters ? std::to_string(iters) : "auto", keep, double(hit) / double(n_q * a.k), Median(walk) * 1e3,
+                            Median(rerank) * 1e3, Median(total) * 1e3, batch / Median(total));
       }
-      *out += fmt::format("| {} | {} | {:.3f} ms | {:.3f} ms | {:.3f} ms | {:.0f} |\n", batch, keep,
-                          Median(walk) * 1e3, Median(rerank) * 1e3, Median(total) * 1e3,
-                          batch / Median(total));
     }
   }
   return Status::Ok();

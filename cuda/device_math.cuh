@@ -57,8 +57,10 @@ __device__ __forceinline__ float Dot16(const float* q, uint4 raw) {
          Terms<kL2>(q4[1], make_float4(x2.x, x2.y, x3.x, x3.y));
 }
 
+// The sum over each group of kLanes lanes (a power of two <= 32); every lane of the warp calls it.
+template <int kLanes = kWarp>
 __device__ __forceinline__ float WarpSum(float v) {
-  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  for (int o = kLanes / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
@@ -79,10 +81,11 @@ constexpr int kUnroll = 8;
 // distance at the level whose norms are `level_norms`. `queries` hold only [lo, hi) of each
 // query (query_stride apart). `vec`: lo, hi, the row length and the query stride keep 16-byte
 // alignment; otherwise a scalar loop.
-// This lane's part of the dot product (or squared L2) of q[0, n) with x[0, n): 16-byte loads
-// (when `vec`: x, q and n keep 16-byte alignment), up to kUnroll issued together; the caller
-// sums the warp.
-template <typename T, bool kL2>
+// This lane's part of the dot product (or squared L2) of q[0, n) with x[0, n), for a group of
+// kLanes lanes reading one row (`lane` is the lane within the group): 16-byte loads (when
+// `vec`: x, q and n keep 16-byte alignment), up to kUnroll issued together; the caller sums
+// the group (WarpSum<kLanes>).
+template <typename T, bool kL2, int kLanes = kWarp>
 __device__ __forceinline__ float WarpRowDot(const T* x, const float* q, uint32_t n, bool vec, int lane) {
   using Raw = typename Vec<T>::Raw;
   constexpr uint32_t kV = Vec<T>::kValues;
@@ -90,24 +93,29 @@ __device__ __forceinline__ float WarpRowDot(const T* x, const float* q, uint32_t
   if (vec) {
     const Raw* xr = reinterpret_cast<const Raw*>(x);
     const uint32_t loads = n / kV;
-    for (uint32_t base = lane; base < loads; base += kWarp * kUnroll) {
+    for (uint32_t base = lane; base < loads; base += kLanes * kUnroll) {
       Raw v[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        const uint32_t j = base + u * kWarp;
+        const uint32_t j = base + u * kLanes;
         if (j < loads) v[u] = __ldg(xr + j);
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        const uint32_t j = base + u * kWarp;
+        const uint32_t j = base + u * kLanes;
         if (j < loads) s += Dot16<kL2>(q + j * kV, v[u]);
       }
     }
   } else {
-    for (uint32_t j = lane; j < n; j += kWarp) s += Term<kL2>(q[j], Load(x + j));
+    for (uint32_t j = lane; j < n; j += kLanes) s += Term<kL2>(q[j], Load(x + j));
   }
   return s;
 }
+
+// Lanes reading one candidate's row in the re-rank kernels: a float16 row holds half the bytes
+// of a float32 one, so two candidates share a warp and each lane keeps as many bytes in flight.
+template <typename T>
+constexpr int RowLanes() { return sizeof(T) == 2 ? kWarp / 2 : kWarp; }
 
 // The distance at a prefix from the dot product q.x, ||q||^2 and ||x||^2, in float (it runs
 // for every row of every query): cosine clamped to [0, 2] (1 for a zero row), L2, or -q.x.

@@ -16,7 +16,9 @@ using namespace graph;  // NOLINT: the kernels are this file's, split out for si
 constexpr int kRerankThreads = 256;
 constexpr int kSelectThreads = 256;
 constexpr uint32_t kMaxItopk = 1024;
-constexpr uint32_t kMaxHashEntries = 1u << 12;
+constexpr uint32_t kMaxHashEntries = 1u << 12;        // in shared memory (one block per query)
+constexpr uint32_t kMaxGlobalHashEntries = 1u << 18;  // in global memory (several)
+constexpr uint32_t kMaxCtas = 16;                     // blocks per query
 // Rows every walk tries as entry points (the best itopk of them start the buffer).
 constexpr uint32_t kEntries = 1024;
 
@@ -48,6 +50,10 @@ struct Packing {
 }  // namespace
 
 Status DeviceGraph::Init() {
+  int device = 0, sms = 0;
+  MRLDB_CUDA(cudaGetDevice(&device));
+  MRLDB_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  sms_ = uint32_t(std::max(sms, 1));
   MRLDB_RETURN_IF_ERROR(e0_.Create());
   MRLDB_RETURN_IF_ERROR(e1_.Create());
   return e2_.Create();
@@ -158,8 +164,19 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   QueryNormsKernel<<<GridFor(nq, 128), 128, 0, st>>>(d_q, dim, nq, ends, d_qn_.get());
   MRLDB_CUDA(cudaGetLastError());
 
-  // Stage 0: the walk.
+  // Stage 0: the walk. The last step (the walk's merge or the last selection) writes straight
+  // into the packed download.
   const uint32_t keep0 = in.keep0;
+  const uint32_t final_slots = in.stages.empty() ? keep0 : in.stages.back().keep;
+  Packing pout;
+  const size_t o_rows = pout.Add(nq * final_slots * sizeof(uint32_t));
+  const size_t o_dist = pout.Add(nq * final_slots * sizeof(float));
+  const size_t o_cnt = pout.Add(nq * sizeof(uint32_t));
+  MRLDB_RETURN_IF_ERROR(d_out_.EnsureCapacity(pout.size));
+  MRLDB_RETURN_IF_ERROR(h_out_.EnsureCapacity(pout.size));
+  uint32_t* fin_rows = reinterpret_cast<uint32_t*>(d_out_.get() + o_rows);
+  float* fin_dist = reinterpret_cast<float*>(d_out_.get() + o_dist);
+  uint32_t* fin_count = reinterpret_cast<uint32_t*>(d_out_.get() + o_cnt);
   uint32_t slots = keep0;
   size_t max_slots = keep0;
   for (const FunnelStageSpec& s : in.stages) max_slots = std::max<size_t>(max_slots, s.keep);
@@ -170,6 +187,10 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   }
   MRLDB_RETURN_IF_ERROR(d_dist_.EnsureCapacity(nq * max_slots));
   MRLDB_RETURN_IF_ERROR(d_sel_dist_.EnsureCapacity(nq * max_slots));
+  const bool no_stages = in.stages.empty();
+  uint32_t* walk_rows = no_stages ? fin_rows : d_rows_[0].get();
+  float* walk_dist = no_stages ? fin_dist : d_dist_.get();
+  uint32_t* walk_count = no_stages ? fin_count : d_count_[0].get();
   WalkParams p;
   p.data = v.data;
   p.dim = dim;
@@ -185,43 +206,83 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   p.mask = d_mask;
   p.queries = d_q;
   p.q_stride = dim;
-  p.itopk = std::min(kMaxItopk, (std::max(in.itopk, keep0) + 31) / 32 * 32);
-  if (p.itopk < keep0) return Status::InvalidArgument("graph keep above the buffer");
+  // The norms table is nq x levels; the walk reads column level_.
+  p.q_sq = in.metric == Metric::kL2 ? nullptr : d_qn_.get() + level_;
+  p.q_sq_stride = levels;
+  const uint32_t itopk = std::min(kMaxItopk, (std::max(in.itopk, keep0) + 31) / 32 * 32);
+  if (itopk < keep0) return Status::InvalidArgument("graph keep above the buffer");
+  if (in.blocks_per_query > kMaxCtas) return Status::InvalidArgument("graph blocks per query must be 0 .. 16");
+  // Blocks per query: several while the batch leaves most of the device idle; each keeps a
+  // share of the buffer (at least 32), all of them together at most kMaxFunnelKeep.
+  uint32_t ctas = in.blocks_per_query;
+  if (ctas == 0) {
+    ctas = 1;
+    while (ctas < kMaxCtas && nq * ctas * 2 <= sms_) ctas *= 2;
+  }
+  p.itopk = ctas == 1 ? itopk : std::max<uint32_t>(32, (itopk + ctas - 1) / ctas + 31) / 32 * 32;
+  while (ctas > 1 && ctas * p.itopk > kMaxFunnelKeep) ctas /= 2;
+  if (ctas == 1) p.itopk = itopk;
+  p.ctas = ctas;
   p.width = in.width;
   p.cands = in.width * degree_;
   p.cands_pow2 = Pow2AtLeast(p.cands);
-  // The visited table: twice the nodes a walk of this buffer may visit, within limits.
-  const uint32_t iters = in.max_iterations ? in.max_iterations : p.itopk / p.width * 2 + 32;
-  const uint64_t visits = uint64_t{p.itopk} + uint64_t{iters} * p.cands + p.cands;
+  // Iterations per block: as the whole buffer needs, shared among the blocks. The visited
+  // table: twice the nodes the walk may visit, within limits.
+  const uint32_t iters = in.max_iterations ? in.max_iterations
+                                           : std::max<uint32_t>(8, (itopk / p.width * 2 + 32) / ctas);
+  const uint64_t visits = (uint64_t{p.itopk} + uint64_t{iters} * p.cands + p.cands) * ctas;
   p.entries = std::min<uint32_t>(kEntries, Pow2AtLeast(uint32_t(std::max<uint64_t>(rows_, 1))));
   p.entries = std::max(p.entries, Pow2AtLeast(p.itopk));
   const uint64_t table = std::max<uint64_t>(visits * 2, 2 * uint64_t{p.entries});
-  p.hash_mask = uint32_t(std::min<uint64_t>(kMaxHashEntries, Pow2AtLeast(uint32_t(std::min<uint64_t>(table, kMaxHashEntries))))) - 1;
-  if (2 * p.entries > p.hash_mask + 1) return Status::InvalidArgument("graph buffer too large");
+  const uint64_t max_table = ctas == 1 ? kMaxHashEntries : kMaxGlobalHashEntries;
+  p.hash_mask = uint32_t(Pow2AtLeast(uint32_t(std::min<uint64_t>(table, max_table)))) - 1;
+  if (ctas == 1 && 2 * p.entries > p.hash_mask + 1) return Status::InvalidArgument("graph buffer too large");
   p.hash_limit = (p.hash_mask + 1) / 2;
   p.max_iter = iters;
-  p.keep = keep0;
-  p.out_rows = d_rows_[0].get();
-  p.out_dist = d_dist_.get();
-  p.out_count = d_count_[0].get();
-  // The norms table is nq x levels; the walk wants column level_ (a strided copy).
-  MRLDB_RETURN_IF_ERROR(d_qsq0_.EnsureCapacity(nq));
-  MRLDB_CUDA(cudaMemcpy2DAsync(d_qsq0_.get(), sizeof(float), d_qn_.get() + level_, levels * sizeof(float),
-                               sizeof(float), nq, cudaMemcpyDeviceToDevice, st));
-  p.q_sq = in.metric == Metric::kL2 ? nullptr : d_qsq0_.get();
+  p.keep = ctas == 1 ? keep0 : p.itopk;
+  size_t zeroed_after = 0;
+  if (ctas == 1) {
+    p.out_rows = walk_rows;
+    p.out_dist = walk_dist;
+    p.out_count = walk_count;
+  } else {
+    // The tables start zeroed; each walk's merge zeroes them again.
+    const size_t tables = nq * (size_t{p.hash_mask} + 1);
+    if (d_tables_.size() < tables) tables_zeroed_ = 0;
+    MRLDB_RETURN_IF_ERROR(d_tables_.EnsureCapacity(tables));
+    if (tables_zeroed_ < tables) {
+      MRLDB_CUDA(cudaMemsetAsync(d_tables_.get(), 0, tables * sizeof(uint32_t), st));
+      tables_zeroed_ = tables;
+    }
+    zeroed_after = tables_zeroed_;
+    tables_zeroed_ = 0;  // dirty until the merge is queued
+    MRLDB_RETURN_IF_ERROR(d_walk_rows_.EnsureCapacity(nq * ctas * p.itopk));
+    MRLDB_RETURN_IF_ERROR(d_walk_dist_.EnsureCapacity(nq * ctas * p.itopk));
+    p.tables = d_tables_.get();
+    p.out_rows = d_walk_rows_.get();
+    p.out_dist = d_walk_dist_.get();
+  }
+  out.blocks_per_query = ctas;
   const size_t smem = WalkSharedBytes(p);
   if (smem > 200 * 1024) return Status::InvalidArgument("graph search buffer too large for shared memory");
   const bool l2 = in.metric == Metric::kL2;
   MRLDB_RETURN_IF_ERROR(e0_.Record(st));
   auto walk = [&](auto kernel) -> Status {
     MRLDB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    kernel<<<unsigned(nq), kWalkThreads, smem, st>>>(p);
+    kernel<<<unsigned(nq * ctas), kWalkThreads, smem, st>>>(p);
     return FromCuda(cudaGetLastError(), "graph walk kernel");
   };
   if (v.precision == Precision::kFloat32) {
     MRLDB_RETURN_IF_ERROR(l2 ? walk(WalkKernel<float, true>) : walk(WalkKernel<float, false>));
   } else {
     MRLDB_RETURN_IF_ERROR(l2 ? walk(WalkKernel<__half, true>) : walk(WalkKernel<__half, false>));
+  }
+  if (ctas > 1) {
+    WalkMergeKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
+        d_walk_rows_.get(), d_walk_dist_.get(), ctas * p.itopk, keep0, d_tables_.get(),
+        p.hash_mask + 1, walk_rows, walk_dist, walk_count);
+    MRLDB_CUDA(cudaGetLastError());
+    tables_zeroed_ = zeroed_after;
   }
   MRLDB_RETURN_IF_ERROR(e1_.Record(st));
 
@@ -233,7 +294,7 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   for (const FunnelStageSpec& s : in.stages) {
     const uint32_t lo = done, hi = v.level_end[s.level];
     const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim % per_load == 0;
-    const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp);
+    const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp * (per_load == 8 ? 2 : 1));  // float16: 2 rows a warp
     const float* x_sq = in.metric == Metric::kCosine ? v.norms[s.level] : nullptr;
     auto launch = [&](auto kernel, const auto* data) {
       kernel<<<grid, kRerankThreads, 0, st>>>(data, dim, lo, hi, vec, d_q, dim, d_rows_[cur].get(),
@@ -250,9 +311,11 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
     }
     MRLDB_CUDA(cudaGetLastError());
     const int next = 1 - cur;
+    const bool last = &s == &in.stages.back();
     ChainSelectKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
         d_rows_[cur].get(), d_dist_.get(), d_acc_[cur].get(), d_count_[cur].get(), slots, s.keep,
-        d_rows_[next].get(), d_sel_dist_.get(), d_acc_[next].get(), d_count_[next].get());
+        last ? fin_rows : d_rows_[next].get(), last ? fin_dist : d_sel_dist_.get(),
+        d_acc_[next].get(), last ? fin_count : d_count_[next].get());
     MRLDB_CUDA(cudaGetLastError());
     cur = next;
     slots = s.keep;
@@ -260,27 +323,13 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
     acc_in = d_acc_[cur].get();
   }
   MRLDB_RETURN_IF_ERROR(e2_.Record(st));
-  // Results, packed into one download.
-  Packing pout;
-  const size_t o_rows = pout.Add(nq * slots * sizeof(uint32_t));
-  const size_t o_dist = pout.Add(nq * slots * sizeof(float));
-  const size_t o_cnt = pout.Add(nq * sizeof(uint32_t));
-  MRLDB_RETURN_IF_ERROR(d_out_.EnsureCapacity(pout.size));
-  MRLDB_RETURN_IF_ERROR(h_out_.EnsureCapacity(pout.size));
-  MRLDB_CUDA(cudaMemcpyAsync(d_out_.get() + o_rows, d_rows_[cur].get(), nq * slots * sizeof(uint32_t),
-                             cudaMemcpyDeviceToDevice, st));
-  // The walk's distances are in d_dist_; a selection's in d_sel_dist_.
-  const float* final_dist = in.stages.empty() ? d_dist_.get() : d_sel_dist_.get();
-  MRLDB_CUDA(cudaMemcpyAsync(d_out_.get() + o_dist, final_dist, nq * slots * sizeof(float),
-                             cudaMemcpyDeviceToDevice, st));
-  MRLDB_CUDA(cudaMemcpyAsync(d_out_.get() + o_cnt, d_count_[cur].get(), nq * sizeof(uint32_t),
-                             cudaMemcpyDeviceToDevice, st));
+  // Results: one download.
   MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), d_out_.get(), pout.size, cudaMemcpyDeviceToHost, st));
   MRLDB_CUDA(cudaStreamSynchronize(st));
   MRLDB_ASSIGN_OR_RETURN(out.graph_seconds, Elapsed(e0_, e1_));
   MRLDB_ASSIGN_OR_RETURN(out.rerank_seconds, Elapsed(e1_, e2_));
   const char* ho = h_out_.get();
-  UnpackSlots(nq, slots, reinterpret_cast<const uint32_t*>(ho + o_cnt),
+  UnpackSlots(nq, final_slots, reinterpret_cast<const uint32_t*>(ho + o_cnt),
               reinterpret_cast<const uint32_t*>(ho + o_rows), reinterpret_cast<const float*>(ho + o_dist),
               &out);
   out.scanned_rows = in.rows - rows_;

@@ -60,13 +60,15 @@ class DeviceGraph {
  private:
   uint64_t rows_ = 0;
   uint32_t degree_ = 0, level_ = 0;
+  uint32_t sms_ = 1;  // the device's multiprocessors
+  size_t tables_zeroed_ = 0;  // entries of d_tables_ known to be zero, from the start
   DeviceBuffer<uint32_t> edges_;
   uint64_t mask_version_ = 0;  // of d_mask_ (0: none kept)
   DeviceBuffer<uint8_t> d_mask_;
   PinnedBuffer<char> h_in_, h_out_;
   DeviceBuffer<char> d_in_, d_out_;
-  DeviceBuffer<float> d_qn_, d_qsq0_, d_dist_, d_sel_dist_, d_acc_[2];
-  DeviceBuffer<uint32_t> d_rows_[2], d_count_[2];
+  DeviceBuffer<float> d_qn_, d_dist_, d_sel_dist_, d_acc_[2], d_walk_dist_;
+  DeviceBuffer<uint32_t> d_rows_[2], d_count_[2], d_tables_, d_walk_rows_;
   Event e0_, e1_, e2_;
 };
 

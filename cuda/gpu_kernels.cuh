@@ -21,15 +21,20 @@ __global__ void RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t 
                              const uint64_t* rows, const double* acc_in, const double* q_sq,
                              const float* level_norms, Metric metric, size_t n, double* acc_out,
                              float* dist_out) {
-  const int lane = threadIdx.x % kWarp;
+  constexpr int kLanes = RowLanes<T>(), kGroups = kWarp / kLanes;
+  const int lane = threadIdx.x % kLanes, group = (threadIdx.x % kWarp) / kLanes;
   const size_t warps = size_t{gridDim.x} * (blockDim.x / kWarp);
-  for (size_t i = size_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp; i < n;
-       i += warps) {
-    const uint32_t qi = cand_query[i];
-    const uint64_t row = rows[i];
+  // The loop is uniform per warp (the group sums are shuffles); each group takes a candidate.
+  for (size_t w = size_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp; w * kGroups < n;
+       w += warps) {
+    const size_t i = w * kGroups + group;
+    const bool active = i < n;
+    const uint32_t qi = active ? cand_query[i] : 0;
+    const uint64_t row = active ? rows[i] : 0;
     const float* q = queries + qi * query_stride;
-    const float s = WarpSum(WarpRowDot<T, kL2>(data + row * dim + lo, q, hi - lo, vec, lane));
-    if (lane == 0) {
+    float s = active ? WarpRowDot<T, kL2, kLanes>(data + row * dim + lo, q, hi - lo, vec, lane) : 0.0f;
+    s = WarpSum<kLanes>(s);
+    if (active && lane == 0) {
       const double acc = acc_in[i] + double{s};
       acc_out[i] = acc;
       dist_out[i] = FinalDistance(metric, acc, q_sq ? q_sq[qi] : 0.0,

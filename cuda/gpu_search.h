@@ -153,7 +153,11 @@ struct FunnelBatch {
   uint32_t keep0 = 0;
   uint32_t itopk = 0;
   uint32_t width = 1;
-  uint32_t max_iterations = 0;
+  uint32_t max_iterations = 0;  // per walking block
+  // Thread blocks walking each query (1 .. 16; 0: chosen by the batch size, several for a
+  // batch too small to fill the device). Several blocks share the query's buffer size and its
+  // visited nodes, start from different entry points and merge their buffers at the end.
+  uint32_t blocks_per_query = 0;
   std::vector<FunnelStageSpec> stages;  // re-ranking, levels increasing; may be empty
 };
 
@@ -163,6 +167,7 @@ struct FunnelResult {
   std::vector<uint64_t> rows;
   std::vector<float> distance;
   uint64_t scanned_rows = 0;  // rows past the graph, scanned in stage 0 (per query)
+  uint32_t blocks_per_query = 0;  // walking each query
   double graph_seconds = 0;   // stage 0 (CUDA events)
   double rerank_seconds = 0;  // the re-rank stages
   double total_seconds = 0;   // the whole call, transfers included

@@ -17,7 +17,7 @@ using namespace kernels;  // NOLINT: the shared device helpers
 
 constexpr uint32_t kExpanded = 0x80000000u;  // buffer id bit: the node's edges were followed
 constexpr uint32_t kEmpty = kNoEdge;         // no node (sorts last: infinite distance)
-constexpr int kTeam = 8;                     // lanes computing one distance in the walk
+constexpr int kTeam = 4;                     // lanes computing one distance in the walk
 constexpr int kWalkThreads = 128;
 constexpr uint32_t kMaxWidth = 8;            // parents expanded per iteration
 constexpr uint32_t kMaxLevels = 64;
@@ -54,7 +54,8 @@ struct WalkParams {
   const uint8_t* mask = nullptr;  // output eligibility per row (nullptr: all)
   const float* queries = nullptr;  // device, `q_stride` apart
   size_t q_stride = 0;
-  const float* q_sq = nullptr;  // per query: ||q[0:prefix)||^2
+  const float* q_sq = nullptr;  // query q's ||q[0:prefix)||^2 at q_sq[q * q_sq_stride]
+  uint32_t q_sq_stride = 1;
   Metric metric = Metric::kCosine;
   uint32_t itopk = 0;       // buffer length, a multiple of 32
   uint32_t width = 1;       // parents per iteration
@@ -65,16 +66,24 @@ struct WalkParams {
   uint32_t hash_limit = 0;  // the table restarts before holding more than this
   uint32_t keep = 0;
   uint32_t entries = 0;     // rows tried as entry points, a power of two <= (hash_mask + 1) / 2
-  uint32_t* out_rows = nullptr;  // nq x keep
+  // Blocks per query. Above 1 the query's blocks share one visited table in global memory
+  // (`tables`: hash_mask + 1 zeroed entries per query, never restarted), start from different
+  // entry points and split the rows past the graph; block b of query q writes its `keep`
+  // (= itopk) best eligible rows to slots [(q * ctas + b) * keep, ...), padded with kEmpty at
+  // infinite distance, for WalkMergeKernel.
+  uint32_t ctas = 1;
+  uint32_t* tables = nullptr;
+  uint32_t* out_rows = nullptr;  // nq x keep (x ctas)
   float* out_dist = nullptr;
-  uint32_t* out_count = nullptr;
+  uint32_t* out_count = nullptr;  // nq (ctas == 1 only)
 };
 
 // Bytes of dynamic shared memory the walk needs (the query's prefix, the buffer and its merge
-// target, the candidates, the visited table).
+// target, the candidates, the visited table or, with several blocks per query, the entry
+// points' scratch only).
 inline size_t WalkSharedBytes(const WalkParams& p) {
-  return (size_t{(p.prefix + 3) / 4 * 4} + 4 * size_t{p.itopk} + 2 * size_t{p.cands_pow2} +
-          size_t{p.hash_mask} + 1) * 4;
+  const size_t table = p.ctas > 1 ? 2 * size_t{p.entries} : size_t{p.hash_mask} + 1;
+  return (size_t{(p.prefix + 3) / 4 * 4} + 4 * size_t{p.itopk} + 2 * size_t{p.cands_pow2} + table) * 4;
 }
 
 // Inserts v into the visited table: true when it was not there.
@@ -155,6 +164,8 @@ template <typename T, bool kL2>
 __device__ __forceinline__ float TeamDistance(const WalkParams& p, const float* qf, uint32_t v,
                                               bool active, int tl, float q_sq) {
   float s = 0;
+  // The row's norm is loaded with its values, not after the team sum.
+  const float x_sq = !kL2 && active ? __ldg(p.x_sq + v) : 0.0f;
   if (active) {
     const T* x = static_cast<const T*>(p.data) + size_t{v} * p.dim;
     if (p.vec) {
@@ -167,10 +178,10 @@ __device__ __forceinline__ float TeamDistance(const WalkParams& p, const float* 
     }
   }
   for (int o = kTeam / 2; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
-  return active ? PrefixDistance(p.metric, s, q_sq, kL2 ? 0.0f : p.x_sq[v]) : INFINITY;
+  return active ? PrefixDistance(p.metric, s, q_sq, x_sq) : INFINITY;
 }
 
-// One query per block: a buffer of the itopk best nodes seen, sorted; each iteration follows the
+// One query per block (or per `ctas` blocks, WalkParams): a buffer of the itopk best nodes seen, sorted; each iteration follows the
 // edges of the `width` best nodes not yet expanded, skips nodes already visited (a hash table
 // in shared memory), computes the new nodes' distances (a team of lanes each) and merges them
 // into the buffer. It starts from the best of `entries` evenly spread rows and stops when every
@@ -192,7 +203,9 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
   uint32_t* table = c_i + Cp;
   __shared__ uint32_t parents[kMaxWidth];
   __shared__ uint32_t n_parents, inserted, n_new;
-  const uint32_t qi = blockIdx.x, tid = threadIdx.x;
+  const uint32_t qi = blockIdx.x / p.ctas, cta = blockIdx.x % p.ctas, tid = threadIdx.x;
+  const bool shared_table = p.ctas == 1;
+  uint32_t* visited = shared_table ? table : p.tables + size_t{qi} * (p.hash_mask + 1);
   const int lane = tid % kWarp, team = tid / kTeam, tl = tid % kTeam, teams = blockDim.x / kTeam;
   const float* q = p.queries + qi * p.q_stride;
   for (uint32_t i = tid; i < p.prefix; i += blockDim.x) qf[i] = q[i];
@@ -205,7 +218,7 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
     n_new = 0;
   }
   __syncthreads();
-  const float q_sq = p.q_sq ? p.q_sq[qi] : 0.0f;
+  const float q_sq = p.q_sq ? p.q_sq[size_t{qi} * p.q_sq_stride] : 0.0f;
 
   // Evaluates the C candidate slots (`node(s)` gives slot s's row, or kEmpty) and merges them.
   auto step = [&](auto node, bool visit) {
@@ -214,7 +227,7 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
     for (uint32_t base = tid / kWarp * kWarp; base < Cp; base += blockDim.x) {
       const uint32_t s = base + lane;
       uint32_t v = s < C ? node(s) : kEmpty;
-      if (v != kEmpty && visit && !Visit(table, p.hash_mask, v, &inserted)) v = kEmpty;
+      if (v != kEmpty && visit && !Visit(visited, p.hash_mask, v, &inserted)) v = kEmpty;
       const uint32_t bal = __ballot_sync(0xffffffffu, v != kEmpty);
       uint32_t at = 0;
       if (lane == 0 && bal) at = atomicAdd(&n_new, uint32_t(__popc(bal)));
@@ -264,14 +277,15 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
   // Entry points: the best M of `entries` rows spread evenly over the graph, the same rows for
   // every query (they stay in L2). A kNN graph of clustered data links clusters poorly, so
   // the walk must start in the query's cluster; the visited table's memory holds them first.
+  // With several blocks per query, block b tries only entries b, b + ctas, b + 2 ctas ...
   {
-    const uint32_t E = p.entries;
+    const uint32_t all = p.entries, E = all / p.ctas;
     float* e_d = reinterpret_cast<float*>(table);
-    uint32_t* e_i = table + E;
+    uint32_t* e_i = table + all;
     for (uint32_t base = 0; base < E; base += teams) {
-      const uint32_t s = base + team;
+      const uint32_t s = base + team, g = cta + s * p.ctas;
       uint32_t v = kEmpty;
-      if (s < E) v = p.graph_rows >= E ? uint32_t(uint64_t{s} * p.graph_rows / E) : (s < p.graph_rows ? s : kEmpty);
+      if (s < E) v = p.graph_rows >= all ? uint32_t(uint64_t{g} * p.graph_rows / all) : (g < p.graph_rows ? g : kEmpty);
       const float d = TeamDistance<T, kL2>(p, qf, v, v != kEmpty, tl, q_sq);
       if (s < E && tl == 0) {
         e_d[s] = d;
@@ -285,15 +299,37 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
       a_i[i] = i < E ? e_i[i] : kEmpty;
     }
     __syncthreads();
-    for (uint32_t i = tid; i <= p.hash_mask; i += blockDim.x) table[i] = 0;
-    __syncthreads();
-    for (uint32_t i = tid; i < M; i += blockDim.x) {
-      if (a_i[i] != kEmpty) Visit(table, p.hash_mask, a_i[i], &inserted);
+    if (shared_table) {
+      for (uint32_t i = tid; i <= p.hash_mask; i += blockDim.x) table[i] = 0;
+      __syncthreads();
+      for (uint32_t i = tid; i < M; i += blockDim.x) {
+        if (a_i[i] != kEmpty) Visit(visited, p.hash_mask, a_i[i], &inserted);
+      }
+    } else if (tid < kWarp) {
+      // Another block of the query may have reached an entry first: only the entries this
+      // block visits first stay (in order, through b), so that no row is in two buffers.
+      uint32_t n = 0;
+      for (uint32_t base = 0; base < M; base += kWarp) {
+        const uint32_t id = a_i[base + lane];
+        const bool mine = id != kEmpty && Visit(visited, p.hash_mask, id, &inserted);
+        const uint32_t bal = __ballot_sync(0xffffffffu, mine);
+        const uint32_t at = n + __popc(bal & ((1u << lane) - 1));
+        if (mine) {
+          b_i[at] = id;
+          b_d[at] = a_d[base + lane];
+        }
+        n += __popc(bal);
+      }
+      __syncwarp();
+      for (uint32_t i = lane; i < M; i += kWarp) {
+        a_i[i] = i < n ? b_i[i] : kEmpty;
+        a_d[i] = i < n ? b_d[i] : INFINITY;
+      }
     }
     __syncthreads();
   }
   for (uint32_t iter = 0; iter < p.max_iter; ++iter) {
-    if (inserted + C > p.hash_limit) {
+    if (shared_table && inserted + C > p.hash_limit) {
       // The table is half full: it restarts holding the buffered nodes only. A node evaluated
       // before and not buffered cannot enter the buffer again (its M nodes only improve), so
       // the buffer still never holds a node twice.
@@ -332,12 +368,14 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
       return par < np ? p.edges[size_t{parents[par]} * p.degree + s % p.degree] : kEmpty;
     }, true);
   }
-  // Rows not in the graph yet: scanned, C at a time.
-  for (uint32_t first = p.graph_rows; first < p.rows; first += C) {
+  // Rows not in the graph yet: scanned, C at a time (the query's blocks take turns).
+  for (uint32_t first = p.graph_rows + cta * C; first < p.rows; first += C * p.ctas) {
     step([&](uint32_t s) { return first + s < p.rows ? first + s : kEmpty; }, false);
   }
-  // Output: the first `keep` eligible buffered rows, in order.
+  // Output: the first `keep` eligible buffered rows, in order (with several blocks per query,
+  // each block's, padded).
   if (tid < kWarp) {
+    const size_t out = size_t{blockIdx.x} * p.keep;
     uint32_t n = 0;
     for (uint32_t base = 0; base < M && n < p.keep; base += kWarp) {
       const uint32_t id = a_i[base + lane];
@@ -346,13 +384,54 @@ __global__ void __launch_bounds__(kWalkThreads) WalkKernel(WalkParams p) {
       const uint32_t bal = __ballot_sync(0xffffffffu, ok);
       const uint32_t at = n + __popc(bal & ((1u << lane) - 1));
       if (ok && at < p.keep) {
-        p.out_rows[size_t{qi} * p.keep + at] = row;
-        p.out_dist[size_t{qi} * p.keep + at] = a_d[base + lane];
+        p.out_rows[out + at] = row;
+        p.out_dist[out + at] = a_d[base + lane];
       }
       n += __popc(bal);
     }
-    if (lane == 0) p.out_count[qi] = min(n, p.keep);
+    if (shared_table) {
+      if (lane == 0) p.out_count[qi] = min(n, p.keep);
+    } else {
+      for (uint32_t i = min(n, p.keep) + lane; i < p.keep; i += kWarp) {
+        p.out_rows[out + i] = kEmpty;
+        p.out_dist[out + i] = INFINITY;
+      }
+    }
   }
+}
+
+// Query blockIdx.x's best `keep` rows of the n (<= kMaxFunnelKeep) slots its walk blocks wrote
+// (WalkParams::ctas; kEmpty slots are padding), sorted by (distance, row). The blocks shared
+// one visited table, so no row is in two of them; the merge zeroes that table (`table_len`
+// entries per query) for the next walk.
+__global__ void WalkMergeKernel(const uint32_t* rows, const float* dist, uint32_t n, uint32_t keep,
+                                uint32_t* tables, uint32_t table_len, uint32_t* out_rows,
+                                float* out_dist, uint32_t* out_count) {
+  __shared__ float d[kMaxFunnelKeep];
+  __shared__ uint32_t r[kMaxFunnelKeep];
+  __shared__ uint32_t real;
+  const size_t q = blockIdx.x;
+  uint32_t p = 1;
+  while (p < n) p *= 2;
+  if (threadIdx.x == 0) real = 0;
+  __syncthreads();
+  uint32_t mine = 0;
+  for (uint32_t i = threadIdx.x; i < p; i += blockDim.x) {
+    r[i] = i < n ? rows[q * n + i] : kEmpty;
+    d[i] = r[i] != kEmpty ? dist[q * n + i] : INFINITY;
+    mine += r[i] != kEmpty;
+  }
+  atomicAdd(&real, mine);
+  uint4* t = reinterpret_cast<uint4*>(tables + q * table_len);
+  for (uint32_t i = threadIdx.x; i < table_len / 4; i += blockDim.x) t[i] = make_uint4(0, 0, 0, 0);
+  __syncthreads();
+  SortPairs(d, r, p);
+  const uint32_t kept = min(real, keep);
+  for (uint32_t i = threadIdx.x; i < kept; i += blockDim.x) {
+    out_rows[q * keep + i] = r[i];
+    out_dist[q * keep + i] = d[i];
+  }
+  if (threadIdx.x == 0) out_count[q] = kept;
 }
 
 // ||q[0:end of level l)||^2 of every query, for every level.
@@ -375,7 +454,7 @@ __global__ void QueryNormsKernel(const float* queries, size_t stride, size_t nq,
 }
 
 // One re-rank stage over fixed slots: query i's candidates are slots [i*slots, i*slots +
-// count[i]). One warp per slot adds the values [lo, hi) of its row to the slot's score
+// count[i]). One warp per slot (float16: half a warp) adds the values [lo, hi) of its row to the slot's score
 // (acc_in nullptr: from zero) and computes its distance at hi with the level's norms.
 template <typename T, bool kL2>
 __global__ void ChainRerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
@@ -384,16 +463,21 @@ __global__ void ChainRerankKernel(const T* data, uint32_t dim, uint32_t lo, uint
                                   float* acc_out, const float* q_sq, uint32_t levels,
                                   uint32_t level, const float* x_sq, Metric metric, size_t nq,
                                   float* dist) {
-  const int lane = threadIdx.x % kWarp;
+  constexpr int kLanes = RowLanes<T>(), kGroups = kWarp / kLanes;
+  const int lane = threadIdx.x % kLanes, group = (threadIdx.x % kWarp) / kLanes;
   const size_t warps = size_t{gridDim.x} * (blockDim.x / kWarp);
-  for (size_t i = size_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp; i < nq * slots;
-       i += warps) {
+  // The loop is uniform per warp (the group sums are shuffles); each group takes a slot.
+  for (size_t w = size_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+       w * kGroups < nq * slots; w += warps) {
+    const size_t i = w * kGroups + group;
     const size_t qi = i / slots;
-    if (i % slots >= count[qi]) continue;
-    const uint32_t row = rows[i];
-    const float s = WarpSum(WarpRowDot<T, kL2>(data + size_t{row} * dim + lo,
-                                               queries + qi * q_stride + lo, hi - lo, vec, lane));
-    if (lane == 0) {
+    const bool active = i < nq * slots && i % slots < count[qi];
+    const uint32_t row = active ? rows[i] : 0;
+    float s = active ? WarpRowDot<T, kL2, kLanes>(data + size_t{row} * dim + lo,
+                                                  queries + qi * q_stride + lo, hi - lo, vec, lane)
+                     : 0.0f;
+    s = WarpSum<kLanes>(s);
+    if (active && lane == 0) {
       const float acc = (acc_in ? acc_in[i] : 0.0f) + s;
       acc_out[i] = acc;
       dist[i] = FinalDistance(metric, acc, q_sq ? q_sq[qi * levels + level] : 0.0,
