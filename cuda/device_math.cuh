@@ -113,9 +113,15 @@ __device__ __forceinline__ float WarpRowDot(const T* x, const float* q, uint32_t
 }
 
 // Lanes reading one candidate's row in the re-rank kernels: a float16 row holds half the bytes
-// of a float32 one, so two candidates share a warp and each lane keeps as many bytes in flight.
+// of a float32 one, so several candidates share a warp and each lane keeps more bytes in
+// flight. Measured on the H200 (docs/benchmarks.md, "Float16 re-rank"): 8 lanes (4 rows a
+// warp) reached 64% of copy bandwidth at 1024 x 400, 16 lanes 51%, 32 lanes 38%. The macro
+// exists to measure other values (-DMRLDB_F16_ROW_LANES=16 in CMAKE_CUDA_FLAGS).
+#ifndef MRLDB_F16_ROW_LANES
+#define MRLDB_F16_ROW_LANES 8
+#endif
 template <typename T>
-constexpr int RowLanes() { return sizeof(T) == 2 ? kWarp / 2 : kWarp; }
+constexpr int RowLanes() { return sizeof(T) == 2 ? MRLDB_F16_ROW_LANES : kWarp; }
 
 // The distance at a prefix from the dot product q.x, ||q||^2 and ||x||^2, in float (it runs
 // for every row of every query): cosine clamped to [0, 2] (1 for a zero row), L2, or -q.x.

@@ -294,7 +294,8 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   for (const FunnelStageSpec& s : in.stages) {
     const uint32_t lo = done, hi = v.level_end[s.level];
     const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim % per_load == 0;
-    const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp * (per_load == 8 ? 2 : 1));  // float16: 2 rows a warp
+    const int rows_per_warp = per_load == 8 ? kWarp / RowLanes<__half>() : 1;  // float16: several
+    const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp * rows_per_warp);
     const float* x_sq = in.metric == Metric::kCosine ? v.norms[s.level] : nullptr;
     auto launch = [&](auto kernel, const auto* data) {
       kernel<<<grid, kRerankThreads, 0, st>>>(data, dim, lo, hi, vec, d_q, dim, d_rows_[cur].get(),

@@ -15,8 +15,10 @@ namespace mrldb::gpu::kernels {
 // Internal linkage: each .cu file that includes this header has its own copies.
 namespace {
 
+// 256 threads (kRerankThreads), 4 blocks per SM: at most 64 registers, 32 warps resident.
 template <typename T, bool kL2>
-__global__ void RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
+__global__ void __launch_bounds__(256, 4)
+    RerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
                              const float* queries, size_t query_stride, const uint32_t* cand_query,
                              const uint64_t* rows, const double* acc_in, const double* q_sq,
                              const float* level_norms, Metric metric, size_t n, double* acc_out,

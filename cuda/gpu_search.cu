@@ -171,7 +171,8 @@ Result<RerankResult> CudaDeviceBlocks::Rerank(const RerankBatch& in) {
 
   const uint32_t per_load = options_.precision == Precision::kFloat32 ? 4 : 8;
   const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim_ % per_load == 0;
-  const unsigned grid = GridFor(n, kRerankThreads / kWarp * (per_load == 8 ? 2 : 1));  // float16: 2 rows a warp
+  const int rows_per_warp = per_load == 8 ? kWarp / RowLanes<__half>() : 1;  // float16: several
+  const unsigned grid = GridFor(n, kRerankThreads / kWarp * rows_per_warp);
   const float* level_norms = cosine ? reinterpret_cast<const float*>(norms_[in.b_to].get()) : nullptr;
   const double* q_sq = cosine ? reinterpret_cast<const double*>(d + o_qsq) : nullptr;
   MRLDB_RETURN_IF_ERROR(e0_.Record(st));

@@ -454,10 +454,12 @@ __global__ void QueryNormsKernel(const float* queries, size_t stride, size_t nq,
 }
 
 // One re-rank stage over fixed slots: query i's candidates are slots [i*slots, i*slots +
-// count[i]). One warp per slot (float16: half a warp) adds the values [lo, hi) of its row to the slot's score
+// count[i]). One warp per slot (float16: a quarter of a warp) adds the values [lo, hi) of its row to the slot's score
 // (acc_in nullptr: from zero) and computes its distance at hi with the level's norms.
+// 256 threads (kRerankThreads), 4 blocks per SM (as RerankKernel).
 template <typename T, bool kL2>
-__global__ void ChainRerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
+__global__ void __launch_bounds__(256, 4)
+    ChainRerankKernel(const T* data, uint32_t dim, uint32_t lo, uint32_t hi, bool vec,
                                   const float* queries, size_t q_stride, const uint32_t* rows,
                                   const uint32_t* count, uint32_t slots, const float* acc_in,
                                   float* acc_out, const float* q_sq, uint32_t levels,
