@@ -19,8 +19,8 @@
 //    64 queries). QPS at recall@K = 0.95 interpolated as `mrldb-bench search` does.
 // 4. The device graph (part of 3): built on the GPU (timed; Database::BuildGpuGraph), then for
 //    each --batches size the whole funnel on the device (gpu-graph-funnel) beside the CPU
-//    funnel, same plans, max(Q, batch) queries; per batch size the QPS at 0.95 and the ratios to
-//    the CPU funnel and to GPU brute force.
+//    funnel and the placement model's choice (auto), same plans, max(Q, batch) queries; per
+//    batch size the QPS at 0.95 and the ratios to the CPU funnel and to GPU brute force.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -413,12 +413,13 @@ Result<std::vector<E2eRow>> EndToEnd(const Args& a, const std::vector<float>& x,
     const size_t nq = std::max(a.nq, batch);
     for (uint32_t ef : {16u, 32u, 64u, 128u, 256u}) {
       o.plan = SearchPlan::Funnel({{64, ef}, {256, std::max(k, ef / 4)}, {kDim, 0}}, ef);
-      for (Device d : {Device::kGpu, Device::kCpu}) {
+      // 'auto': the placement model's choice (engine/placement.h), its exploration included.
+      for (Device d : {Device::kGpu, Device::kCpu, Device::kAuto}) {
         o.device = d;
-        Log(fmt::format("e2e: batch {} {} {}", batch, d == Device::kCpu ? "cpu" : "gpu-graph", o.plan.ToString()));
+        const char* system = d == Device::kCpu ? "cpu-funnel" : d == Device::kGpu ? "gpu-graph-funnel" : "auto-funnel";
+        Log(fmt::format("e2e: batch {} {} {}", batch, system, o.plan.ToString()));
         MRLDB_RETURN_IF_ERROR(run_n(o, nq, batch, &got, &qps));
-        out.push_back({d == Device::kCpu ? "cpu-funnel" : "gpu-graph-funnel", o.plan.ToString(),
-                       recall(got, truth, nq), qps, batch});
+        out.push_back({system, o.plan.ToString(), recall(got, truth, nq), qps, batch});
       }
     }
   }
@@ -551,16 +552,18 @@ int Run(const Args& a) {
     // The device graph per batch size (brute force measured at --batch).
     t += "\ndevice graph funnel at recall@10 = 0.95 (0: not reached), per batch size:\n"
          "| batch | gpu-graph-funnel QPS | cpu-funnel QPS | / CPU funnel | / GPU brute force | "
-         "mean latency GPU / CPU |\n|---|---|---|---|---|---|\n";
+         "mean latency GPU / CPU | auto QPS | auto / better side |\n|---|---|---|---|---|---|---|---|\n";
     json += ", \"graph_at_095\": [";
     for (size_t i = 0; i < a.batches.size(); ++i) {
       const size_t b = a.batches[i];
       const double g = QpsAt(*e2e, "gpu-graph-funnel", 0.95, b), c = QpsAt(*e2e, "cpu-funnel", 0.95, b);
+      const double au = QpsAt(*e2e, "auto-funnel", 0.95, b), best = std::max(g, c);
       // A batch's latency: batch / QPS (the calls run one after another).
-      t += fmt::format("| {} | {:.0f} | {:.0f} | {:.2f}x | {:.2f}x | {:.3f} / {:.3f} ms |\n", b, g, c,
-                       c > 0 ? g / c : 0.0, g / brute, g > 0 ? 1e3 * b / g : 0.0, c > 0 ? 1e3 * b / c : 0.0);
-      json += fmt::format("{}{{\"batch\": {}, \"gpu_graph_funnel\": {:.1f}, \"cpu_funnel\": {:.1f}}}",
-                          i ? ", " : "", b, g, c);
+      t += fmt::format("| {} | {:.0f} | {:.0f} | {:.2f}x | {:.2f}x | {:.3f} / {:.3f} ms | {:.0f} | {:.2f} |\n", b, g, c,
+                       c > 0 ? g / c : 0.0, g / brute, g > 0 ? 1e3 * b / g : 0.0, c > 0 ? 1e3 * b / c : 0.0,
+                       au, best > 0 ? au / best : 0.0);
+      json += fmt::format("{}{{\"batch\": {}, \"gpu_graph_funnel\": {:.1f}, \"cpu_funnel\": {:.1f}, \"auto_funnel\": {:.1f}}}",
+                          i ? ", " : "", b, g, c, au);
     }
     json += "]";
     fmt::print("{}", t);
