@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "cuda/gpu_graph.h"
 #include "cuda/graph_kernels.cuh"
@@ -37,6 +38,22 @@ uint32_t Pow2AtLeast(uint32_t n) {
   return p;
 }
 
+// The bytes of every value a captured call depends on (RunGraph's cache key).
+struct GraphKey {
+  template <typename... T>
+  void Add(const T&... v) {
+    (Append(v), ...);
+  }
+  template <typename T>
+  void Append(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  std::string bytes;
+};
+
+constexpr size_t kMaxGraphs = 16;  // captured calls kept (the least recently used goes)
+
 // Offsets of the parts of one packed transfer (256-byte aligned).
 struct Packing {
   size_t Add(size_t bytes) {
@@ -48,6 +65,42 @@ struct Packing {
 };
 
 }  // namespace
+
+DeviceGraph::~DeviceGraph() {
+  for (CachedGraph& g : graphs_) cudaGraphExecDestroy(g.exec);
+}
+
+Status DeviceGraph::RunGraph(const std::string& key, cudaStream_t st,
+                             const std::function<Status()>& enqueue) {
+  ++clock_;
+  for (CachedGraph& g : graphs_) {
+    if (g.key == key) {
+      g.used = clock_;
+      return FromCuda(cudaGraphLaunch(g.exec, st), "cudaGraphLaunch");
+    }
+  }
+  MRLDB_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  const Status queued = enqueue();
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(st, &graph);
+  if (!queued.ok() || ended != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    MRLDB_RETURN_IF_ERROR(queued);
+    return FromCuda(ended, "cudaStreamEndCapture");
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  MRLDB_CUDA(made);
+  if (graphs_.size() >= kMaxGraphs) {
+    auto lru = std::min_element(graphs_.begin(), graphs_.end(),
+                                [](const CachedGraph& a, const CachedGraph& b) { return a.used < b.used; });
+    cudaGraphExecDestroy(lru->exec);
+    graphs_.erase(lru);
+  }
+  graphs_.push_back({key, exec, clock_});
+  return FromCuda(cudaGraphLaunch(exec, st), "cudaGraphLaunch");
+}
 
 Status DeviceGraph::Init() {
   int device = 0, sms = 0;
@@ -146,23 +199,15 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
     std::memcpy(h + o_q + q * dim * sizeof(float), in.queries + q * in.query_stride, dim * sizeof(float));
   }
   if (upload_mask) std::memcpy(h + o_mask, in.mask, in.rows);
-  MRLDB_CUDA(cudaMemcpyAsync(d_in_.get(), h, pin.size, cudaMemcpyHostToDevice, st));
+  // Everything is allocated first; the device work is queued by `enqueue` below, captured once
+  // per shape into a CUDA graph and replayed (RunGraph).
+  if (upload_mask) MRLDB_RETURN_IF_ERROR(d_mask_.EnsureCapacity(in.rows));
   const float* d_q = reinterpret_cast<const float*>(d_in_.get() + o_q);
-  const uint8_t* d_mask = nullptr;
-  if (in.mask) {
-    if (upload_mask) {
-      MRLDB_RETURN_IF_ERROR(d_mask_.EnsureCapacity(in.rows));
-      MRLDB_CUDA(cudaMemcpyAsync(d_mask_.get(), d_in_.get() + o_mask, in.rows, cudaMemcpyDeviceToDevice, st));
-      mask_version_ = in.mask_version;
-    }
-    d_mask = d_mask_.get();
-  }
+  const uint8_t* d_mask = in.mask ? d_mask_.get() : nullptr;
   LevelEnds ends{};
   ends.levels = levels;
   for (uint32_t l = 0; l < levels; ++l) ends.end[l] = v.level_end[l];
   MRLDB_RETURN_IF_ERROR(d_qn_.EnsureCapacity(nq * levels));
-  QueryNormsKernel<<<GridFor(nq, 128), 128, 0, st>>>(d_q, dim, nq, ends, d_qn_.get());
-  MRLDB_CUDA(cudaGetLastError());
 
   // Stage 0: the walk. The last step (the walk's merge or the last selection) writes straight
   // into the packed download.
@@ -177,7 +222,6 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   uint32_t* fin_rows = reinterpret_cast<uint32_t*>(d_out_.get() + o_rows);
   float* fin_dist = reinterpret_cast<float*>(d_out_.get() + o_dist);
   uint32_t* fin_count = reinterpret_cast<uint32_t*>(d_out_.get() + o_cnt);
-  uint32_t slots = keep0;
   size_t max_slots = keep0;
   for (const FunnelStageSpec& s : in.stages) max_slots = std::max<size_t>(max_slots, s.keep);
   for (int b = 0; b < 2; ++b) {
@@ -192,6 +236,7 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   float* walk_dist = no_stages ? fin_dist : d_dist_.get();
   uint32_t* walk_count = no_stages ? fin_count : d_count_[0].get();
   WalkParams p;
+  std::memset(static_cast<void*>(&p), 0, sizeof p);  // its bytes are the graph's key: no stray padding
   p.data = v.data;
   p.dim = dim;
   p.prefix = v.level_end[level_];
@@ -241,6 +286,7 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   p.max_iter = iters;
   p.keep = ctas == 1 ? keep0 : p.itopk;
   size_t zeroed_after = 0;
+  bool clear_tables = false;
   if (ctas == 1) {
     p.out_rows = walk_rows;
     p.out_dist = walk_dist;
@@ -250,12 +296,9 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
     const size_t tables = nq * (size_t{p.hash_mask} + 1);
     if (d_tables_.size() < tables) tables_zeroed_ = 0;
     MRLDB_RETURN_IF_ERROR(d_tables_.EnsureCapacity(tables));
-    if (tables_zeroed_ < tables) {
-      MRLDB_CUDA(cudaMemsetAsync(d_tables_.get(), 0, tables * sizeof(uint32_t), st));
-      tables_zeroed_ = tables;
-    }
-    zeroed_after = tables_zeroed_;
-    tables_zeroed_ = 0;  // dirty until the merge is queued
+    clear_tables = tables_zeroed_ < tables;
+    zeroed_after = std::max(tables_zeroed_, tables);
+    tables_zeroed_ = 0;  // dirty until the call ran
     MRLDB_RETURN_IF_ERROR(d_walk_rows_.EnsureCapacity(nq * ctas * p.itopk));
     MRLDB_RETURN_IF_ERROR(d_walk_dist_.EnsureCapacity(nq * ctas * p.itopk));
     p.tables = d_tables_.get();
@@ -266,69 +309,96 @@ Result<FunnelResult> DeviceGraph::Funnel(const RowsView& v, const FunnelBatch& i
   const size_t smem = WalkSharedBytes(p);
   if (smem > 200 * 1024) return Status::InvalidArgument("graph search buffer too large for shared memory");
   const bool l2 = in.metric == Metric::kL2;
-  MRLDB_RETURN_IF_ERROR(e0_.Record(st));
-  auto walk = [&](auto kernel) -> Status {
-    MRLDB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    kernel<<<unsigned(nq * ctas), kWalkThreads, smem, st>>>(p);
-    return FromCuda(cudaGetLastError(), "graph walk kernel");
-  };
+  void (*walk_kernel)(WalkParams) = nullptr;
   if (v.precision == Precision::kFloat32) {
-    MRLDB_RETURN_IF_ERROR(l2 ? walk(WalkKernel<float, true>) : walk(WalkKernel<float, false>));
+    walk_kernel = l2 ? WalkKernel<float, true> : WalkKernel<float, false>;
   } else {
-    MRLDB_RETURN_IF_ERROR(l2 ? walk(WalkKernel<__half, true>) : walk(WalkKernel<__half, false>));
+    walk_kernel = l2 ? WalkKernel<__half, true> : WalkKernel<__half, false>;
   }
-  if (ctas > 1) {
-    WalkMergeKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
-        d_walk_rows_.get(), d_walk_dist_.get(), ctas * p.itopk, keep0, d_tables_.get(),
-        p.hash_mask + 1, walk_rows, walk_dist, walk_count);
-    MRLDB_CUDA(cudaGetLastError());
-    tables_zeroed_ = zeroed_after;
-  }
-  MRLDB_RETURN_IF_ERROR(e1_.Record(st));
+  MRLDB_CUDA(cudaFuncSetAttribute(walk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
 
-  // The re-rank stages: scores restart at dims 0 (the walk keeps distances only) and then add
-  // each stage's new blocks.
-  int cur = 0;
-  uint32_t done = 0;
-  const float* acc_in = nullptr;
-  for (const FunnelStageSpec& s : in.stages) {
-    const uint32_t lo = done, hi = v.level_end[s.level];
-    const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim % per_load == 0;
-    const int rows_per_warp = per_load == 8 ? kWarp / RowLanes<__half>() : 1;  // float16: several
-    const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp * rows_per_warp);
-    const float* x_sq = in.metric == Metric::kCosine ? v.norms[s.level] : nullptr;
-    auto launch = [&](auto kernel, const auto* data) {
-      kernel<<<grid, kRerankThreads, 0, st>>>(data, dim, lo, hi, vec, d_q, dim, d_rows_[cur].get(),
-                                              d_count_[cur].get(), slots, acc_in, d_acc_[cur].get(),
-                                              d_qn_.get(), levels, s.level, x_sq, in.metric, nq,
-                                              d_dist_.get());
-    };
-    if (v.precision == Precision::kFloat32) {
-      const float* data = static_cast<const float*>(v.data);
-      l2 ? launch(ChainRerankKernel<float, true>, data) : launch(ChainRerankKernel<float, false>, data);
-    } else {
-      const __half* data = static_cast<const __half*>(v.data);
-      l2 ? launch(ChainRerankKernel<__half, true>, data) : launch(ChainRerankKernel<__half, false>, data);
+  // The device work of the call, in stream order: upload, query norms, the walk (and its
+  // merge), the re-rank stages (scores restart at dims 0: the walk keeps distances only; each
+  // stage adds its new blocks), download.
+  auto enqueue = [&]() -> Status {
+    MRLDB_CUDA(cudaMemcpyAsync(d_in_.get(), h, pin.size, cudaMemcpyHostToDevice, st));
+    if (upload_mask) {
+      MRLDB_CUDA(cudaMemcpyAsync(d_mask_.get(), d_in_.get() + o_mask, in.rows, cudaMemcpyDeviceToDevice, st));
     }
+    QueryNormsKernel<<<GridFor(nq, 128), 128, 0, st>>>(d_q, dim, nq, ends, d_qn_.get());
     MRLDB_CUDA(cudaGetLastError());
-    const int next = 1 - cur;
-    const bool last = &s == &in.stages.back();
-    ChainSelectKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
-        d_rows_[cur].get(), d_dist_.get(), d_acc_[cur].get(), d_count_[cur].get(), slots, s.keep,
-        last ? fin_rows : d_rows_[next].get(), last ? fin_dist : d_sel_dist_.get(),
-        d_acc_[next].get(), last ? fin_count : d_count_[next].get());
-    MRLDB_CUDA(cudaGetLastError());
-    cur = next;
-    slots = s.keep;
-    done = hi;
-    acc_in = d_acc_[cur].get();
-  }
-  MRLDB_RETURN_IF_ERROR(e2_.Record(st));
-  // Results: one download.
-  MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), d_out_.get(), pout.size, cudaMemcpyDeviceToHost, st));
+    if (clear_tables) MRLDB_CUDA(cudaMemsetAsync(d_tables_.get(), 0, nq * (size_t{p.hash_mask} + 1) * 4, st));
+    if (in.time_stages) MRLDB_RETURN_IF_ERROR(e0_.Record(st));
+    walk_kernel<<<unsigned(nq * ctas), kWalkThreads, smem, st>>>(p);
+    MRLDB_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "graph walk kernel"));
+    if (ctas > 1) {
+      WalkMergeKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
+          d_walk_rows_.get(), d_walk_dist_.get(), ctas * p.itopk, keep0, d_tables_.get(),
+          p.hash_mask + 1, walk_rows, walk_dist, walk_count);
+      MRLDB_CUDA(cudaGetLastError());
+    }
+    if (in.time_stages) MRLDB_RETURN_IF_ERROR(e1_.Record(st));
+    int cur = 0;
+    uint32_t slots = keep0;
+    uint32_t done = 0;
+    const float* acc_in = nullptr;
+    for (const FunnelStageSpec& s : in.stages) {
+      const uint32_t lo = done, hi = v.level_end[s.level];
+      const bool vec = lo % per_load == 0 && hi % per_load == 0 && dim % per_load == 0;
+      const int rows_per_warp = per_load == 8 ? kWarp / RowLanes<__half>() : 1;  // float16: several
+      const unsigned grid = GridFor(nq * slots, kRerankThreads / kWarp * rows_per_warp);
+      const float* x_sq = in.metric == Metric::kCosine ? v.norms[s.level] : nullptr;
+      auto launch = [&](auto kernel, const auto* data) {
+        kernel<<<grid, kRerankThreads, 0, st>>>(data, dim, lo, hi, vec, d_q, dim, d_rows_[cur].get(),
+                                                d_count_[cur].get(), slots, acc_in, d_acc_[cur].get(),
+                                                d_qn_.get(), levels, s.level, x_sq, in.metric, nq,
+                                                d_dist_.get());
+      };
+      if (v.precision == Precision::kFloat32) {
+        const float* data = static_cast<const float*>(v.data);
+        l2 ? launch(ChainRerankKernel<float, true>, data) : launch(ChainRerankKernel<float, false>, data);
+      } else {
+        const __half* data = static_cast<const __half*>(v.data);
+        l2 ? launch(ChainRerankKernel<__half, true>, data) : launch(ChainRerankKernel<__half, false>, data);
+      }
+      MRLDB_CUDA(cudaGetLastError());
+      const int next = 1 - cur;
+      const bool last = &s == &in.stages.back();
+      ChainSelectKernel<<<unsigned(nq), kSelectThreads, 0, st>>>(
+          d_rows_[cur].get(), d_dist_.get(), d_acc_[cur].get(), d_count_[cur].get(), slots, s.keep,
+          last ? fin_rows : d_rows_[next].get(), last ? fin_dist : d_sel_dist_.get(),
+          d_acc_[next].get(), last ? fin_count : d_count_[next].get());
+      MRLDB_CUDA(cudaGetLastError());
+      cur = next;
+      slots = s.keep;
+      done = hi;
+      acc_in = d_acc_[cur].get();
+    }
+    if (in.time_stages) MRLDB_RETURN_IF_ERROR(e2_.Record(st));
+    // Results: one download.
+    MRLDB_CUDA(cudaMemcpyAsync(h_out_.get(), d_out_.get(), pout.size, cudaMemcpyDeviceToHost, st));
+    return Status::Ok();
+  };
+  // The graph's key: every value and address the queued work depends on.
+  GraphKey key;
+  key.Add(p);
+  key.Add(nq, upload_mask, clear_tables, pin.size, pout.size, o_mask, keep0, final_slots, walk_kernel,
+          smem, in.metric, v.precision, v.data, d_in_.get(), h_in_.get(), d_mask_.get(), d_qn_.get(),
+          d_out_.get(), h_out_.get(), d_dist_.get(), d_sel_dist_.get(), d_tables_.get(),
+          d_walk_rows_.get(), d_walk_dist_.get());
+  for (int b = 0; b < 2; ++b) key.Add(d_rows_[b].get(), d_count_[b].get(), d_acc_[b].get());
+  key.Add(levels);
+  for (uint32_t l = 0; l < levels; ++l) key.Add(ends.end[l], v.norms[l]);
+  for (const FunnelStageSpec& s : in.stages) key.Add(s.level, s.keep);
+  // Events cannot be timed inside a graph: a timed call runs launch by launch.
+  MRLDB_RETURN_IF_ERROR(in.time_stages ? enqueue() : RunGraph(key.bytes, st, enqueue));
+  if (upload_mask) mask_version_ = in.mask_version;
+  tables_zeroed_ = zeroed_after;
   MRLDB_CUDA(cudaStreamSynchronize(st));
-  MRLDB_ASSIGN_OR_RETURN(out.graph_seconds, Elapsed(e0_, e1_));
-  MRLDB_ASSIGN_OR_RETURN(out.rerank_seconds, Elapsed(e1_, e2_));
+  if (in.time_stages) {
+    MRLDB_ASSIGN_OR_RETURN(out.graph_seconds, Elapsed(e0_, e1_));
+    MRLDB_ASSIGN_OR_RETURN(out.rerank_seconds, Elapsed(e1_, e2_));
+  }
   const char* ho = h_out_.get();
   UnpackSlots(nq, final_slots, reinterpret_cast<const uint32_t*>(ho + o_cnt),
               reinterpret_cast<const uint32_t*>(ho + o_rows), reinterpret_cast<const float*>(ho + o_dist),

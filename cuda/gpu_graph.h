@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda_raii.cuh"
@@ -43,6 +45,10 @@ void UnpackSlots(size_t nq, size_t slots, const uint32_t* count, const Id* ids, 
 
 class DeviceGraph {
  public:
+  DeviceGraph() = default;
+  ~DeviceGraph();
+  DeviceGraph(const DeviceGraph&) = delete;
+  DeviceGraph& operator=(const DeviceGraph&) = delete;
   Status Init();
   uint64_t rows() const { return rows_; }
   size_t bytes() const { return rows_ * degree_ * sizeof(uint32_t); }
@@ -58,6 +64,17 @@ class DeviceGraph {
   Result<FunnelResult> Funnel(const RowsView& v, const FunnelBatch& batch);
 
  private:
+  // Launches the captured graph of `key`, or captures `enqueue` (the call's device work on
+  // `st`, allocating nothing) into one first: a call's seven to ten launches and copies then
+  // cost the host one launch. Errors: IOError.
+  Status RunGraph(const std::string& key, cudaStream_t st, const std::function<Status()>& enqueue);
+  struct CachedGraph {
+    std::string key;
+    cudaGraphExec_t exec = nullptr;
+    uint64_t used = 0;
+  };
+  std::vector<CachedGraph> graphs_;
+  uint64_t clock_ = 0;
   uint64_t rows_ = 0;
   uint32_t degree_ = 0, level_ = 0;
   uint32_t sms_ = 1;  // the device's multiprocessors

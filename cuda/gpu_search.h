@@ -158,7 +158,10 @@ struct FunnelBatch {
   // batch too small to fill the device). Several blocks share the query's buffer size and its
   // visited nodes, start from different entry points and merge their buffers at the end.
   uint32_t blocks_per_query = 0;
-  std::vector<FunnelStageSpec> stages;  // re-ranking, levels increasing; may be empty
+  std::vector<FunnelStageSpec> stages;
+  // CUDA events around the walk and the re-ranks (FunnelResult::graph_seconds, rerank_seconds,
+  // for mrldb-bench); the call then runs launch by launch instead of as its captured graph.
+  bool time_stages = false;  // re-ranking, levels increasing; may be empty
 };
 
 struct FunnelResult {
@@ -168,8 +171,8 @@ struct FunnelResult {
   std::vector<float> distance;
   uint64_t scanned_rows = 0;  // rows past the graph, scanned in stage 0 (per query)
   uint32_t blocks_per_query = 0;  // walking each query
-  double graph_seconds = 0;   // stage 0 (CUDA events)
-  double rerank_seconds = 0;  // the re-rank stages
+  double graph_seconds = 0;   // stage 0 (CUDA events; with FunnelBatch::time_stages only)
+  double rerank_seconds = 0;  // the re-rank stages (likewise)
   double total_seconds = 0;   // the whole call, transfers included
 };
 

@@ -2,8 +2,8 @@
 // (FunnelBatch::blocks_per_query, docs/architecture.md "The GPU graph"), on a DeviceBlocks of
 // synthetic Matryoshka rows: every setting against exact search in double precision (recall
 // floor, no row twice, ascending distances equal to the reference, masked rows never
-// returned, rows past the graph found), and the automatic choice by batch size. Skips without
-// a GPU.
+// returned, rows past the graph found), the automatic choice by batch size, and a captured
+// call replayed on new queries. Skips without a GPU.
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -152,6 +152,27 @@ TEST(GpuWalk, SmallBatchesGetSeveralBlocksPerQueryAndLargeOnesOne) {
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   EXPECT_GT(one->blocks_per_query, 1u);
   EXPECT_EQ(one->rows[0], kGraphRows);  // query 0 is that row
+  // The same shape again replays the captured call on new queries (queries 1 .. 3 are rows
+  // past the graph too), and the first query once more gives the same answer.
+  for (size_t i = 1; i < 4; ++i) {
+    gpu::FunnelBatch again = Batch(1, 0);
+    again.queries = D().q.data() + i * kDim;
+    auto r = dev->Funnel(again);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->rows[0], kGraphRows + 997 * i) << "query " << i;
+  }
+  auto repeat = dev->Funnel(Batch(1, 0));
+  ASSERT_TRUE(repeat.ok());
+  EXPECT_EQ(repeat->rows, one->rows);
+  EXPECT_EQ(repeat->distance, one->distance);
+  // Timed stages run launch by launch: the same answer, with the walk's device time.
+  gpu::FunnelBatch timed = Batch(1, 0);
+  timed.time_stages = true;
+  auto t = dev->Funnel(timed);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->rows, one->rows);
+  EXPECT_GT(t->graph_seconds, 0.0);
+  EXPECT_EQ(one->graph_seconds, 0.0);
   // A batch that fills the device: one block each (the queries repeat).
   std::vector<float> many;
   for (int rep = 0; rep < 20; ++rep) many.insert(many.end(), D().q.begin(), D().q.end());
