@@ -96,6 +96,13 @@ void InstanceGate::BeginSwap() {
   swapping_ = true;
 }
 
+bool InstanceGate::TryBeginSwap(std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (!cv_.wait_for(l, limit, [&] { return holds_ == 0 && !swapping_; })) return false;
+  swapping_ = true;
+  return true;
+}
+
 void InstanceGate::EndSwap() {
   std::lock_guard<std::mutex> l(mu_);
   swapping_ = false;
@@ -115,16 +122,26 @@ class Hold {
   InstanceGate* gate_;
 };
 
-// One swap of the instance: the gate is released however the swap ends.
+// How long a recovery's reopen waits for reads to end before it is deferred.
+constexpr std::chrono::milliseconds kSwapWait{2000};
+
+// One swap of the instance, begun when every read has ended (within `limit` where given:
+// ok()); the gate is released however the swap ends.
 class Swap {
  public:
-  explicit Swap(InstanceGate* gate) : gate_(gate) { gate_->BeginSwap(); }
-  ~Swap() { gate_->EndSwap(); }
+  explicit Swap(InstanceGate* gate) : gate_(gate), ok_(true) { gate_->BeginSwap(); }
+  Swap(InstanceGate* gate, std::chrono::milliseconds limit)
+      : gate_(gate), ok_(gate_->TryBeginSwap(limit)) {}
+  ~Swap() {
+    if (ok_) gate_->EndSwap();
+  }
   Swap(const Swap&) = delete;
   Swap& operator=(const Swap&) = delete;
+  bool ok() const { return ok_; }
 
  private:
   InstanceGate* gate_;
+  bool ok_;
 };
 
 std::vector<rocksdb::ColumnFamilyDescriptor> Families(const std::shared_ptr<rocksdb::Cache>& cache,
@@ -487,7 +504,14 @@ Status KvStore::TryRecover() {
 }
 
 Status KvStore::Reopen() {
-  Swap swap(&gate_);  // waits for every read and iterator to end
+  // Waits for every read and iterator to end, boundedly: a reader (a background load's scan)
+  // may be waiting for a lock that this write's caller holds; then the attempt is deferred to
+  // a later write and this one is refused as any write during the fault.
+  Swap swap(&gate_, kSwapWait);
+  if (!swap.ok()) {
+    Log("storage fault: recovery deferred, reads in progress; a later write tries again");
+    return faults_->WriteError();
+  }
   if (inst_) last_sequence_ = inst_->db->GetLatestSequenceNumber();
   CloseInstance();
   rocksdb::Status s = OpenInstance(/*read_only=*/false, /*recovering=*/true, last_sequence_);

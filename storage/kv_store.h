@@ -78,6 +78,9 @@ class InstanceGate {
   void Acquire();
   void Release();
   void BeginSwap();  // returns when no hold exists; holds then wait until EndSwap
+  // As BeginSwap, waiting at most `limit`; false: a hold outlived it (a reader may be waiting
+  // for a lock the swapper's caller holds) and nothing changed.
+  bool TryBeginSwap(std::chrono::milliseconds limit);
   void EndSwap();
 
  private:
