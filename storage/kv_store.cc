@@ -398,6 +398,17 @@ Status KvStore::Close() {
   Status result;
   if (!faults_->faulted() && !inst_->read_only) {
     result = FromRocks(inst_->db->FlushWAL(/*sync=*/true), "syncing WAL at close");
+    // The memtables go to SST files so that the next open replays no WAL (an open keeps what
+    // it replays in memtables, so an unflushed WAL was replayed again at every open: 316 MB
+    // and 0.9 s at each open of a 100k x 768 database). Best effort: the WAL is synced.
+    if (result.ok()) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      std::vector<rocksdb::ColumnFamilyHandle*> hs(inst_->handles, inst_->handles + 3);
+      rocksdb::Status f = inst_->db->Flush(fo, hs);
+      if (!f.ok()) Log(fmt::format("flush at close failed ({}); the next open replays the WAL",
+                                   f.ToString()));
+    }
   }
   CloseInstance();
   return result;
