@@ -54,56 +54,65 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
 
 }  // namespace
 
-Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_t keep,
-                                      uint64_t exclude, LevelScan* out) {
+Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* queries, size_t n,
+                                      size_t stride, size_t keep, const uint64_t* exclude,
+                                      LevelScan* out) {
   const storage::Ladder& ladder = c.ladder_;
   const Metric metric = c.spec().metric;
   const DistanceKernels& kern = Kernels();
   const size_t L = ladder.blocks();
   const bool suffix = L >= 2;
-  std::vector<double> q_sq(L, 0);
-  for (size_t b = 0; b < L; ++b) {
-    for (uint32_t d = ladder.begin(b); d < ladder.end(b); ++d) q_sq[b] += double{q[d]} * q[d];
+  // Per query: squared norms of its prefixes, and of its last block alone.
+  std::vector<std::vector<double>> q_sq(n, std::vector<double>(L, 0));
+  std::vector<double> q_suffix(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float* q = queries + i * stride;
+    for (size_t b = 0; b < L; ++b) {
+      for (uint32_t d = ladder.begin(b); d < ladder.end(b); ++d) q_sq[i][b] += double{q[d]} * q[d];
+    }
+    q_suffix[i] = q_sq[i][L - 1];
+    for (size_t b = 1; b < L; ++b) q_sq[i][b] += q_sq[i][b - 1];
   }
-  const double q_suffix = q_sq[L - 1];
-  for (size_t b = 1; b < L; ++b) q_sq[b] += q_sq[b - 1];
   const size_t chunks = (c.next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
-  std::vector<std::vector<std::vector<Candidate>>> partial(chunks);
-  std::vector<std::vector<Candidate>> partial_suffix(chunks);
-  // One chunk of rows: its blocks' values and squared prefix norms (from the column cache, or a
-  // view of a storage scan over the same rows).
-  auto scan_chunk = [&](size_t ch, const float* const* x_blocks, const float* const* sq_levels) {
+  // [query][chunk][level], [query][chunk]
+  std::vector<std::vector<std::vector<std::vector<Candidate>>>> partial(
+      n, std::vector<std::vector<std::vector<Candidate>>>(chunks));
+  std::vector<std::vector<std::vector<Candidate>>> partial_suffix(n, std::vector<std::vector<Candidate>>(chunks));
+  // One chunk of rows for query i: its blocks' values and squared prefix norms (from the column
+  // cache, or a view of a storage scan over the same rows, shared by all the queries).
+  auto scan_chunk = [&](size_t i, size_t ch, const float* const* x_blocks, const float* const* sq_levels) {
+    const float* q = queries + i * stride;
     const uint64_t first = ch * ColumnCache::kChunkRows;
-    const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, c.next_row_ - first);
-    std::vector<float> score(n, 0.0f), block(n);
-    partial[ch].resize(L);
+    const size_t rows = std::min<uint64_t>(ColumnCache::kChunkRows, c.next_row_ - first);
+    std::vector<float> score(rows, 0.0f), block(rows);
+    partial[i][ch].resize(L);
     for (size_t b = 0; b < L; ++b) {
       const uint32_t begin = ladder.begin(b), width = ladder.width(b);
       const float* x = x_blocks[b];
       std::fill(block.begin(), block.end(), 0.0f);
       if (metric == Metric::kL2) {
-        kern.l2_rows(q + begin, x, n, width, width, block.data());
+        kern.l2_rows(q + begin, x, rows, width, width, block.data());
       } else {
-        kern.dot_rows(q + begin, x, n, width, width, block.data());
+        kern.dot_rows(q + begin, x, rows, width, width, block.data());
       }
       TopK top(keep);
-      for (size_t r = 0; r < n; ++r) {
+      for (size_t r = 0; r < rows; ++r) {
         score[r] += block[r];
         const uint64_t row = first + r;
-        if (!c.live_[row] || row == exclude) continue;
-        top.Push(FinalDistance(metric, score[r], q_sq[b], sq_levels[b][r]), row);
+        if (!c.live_[row] || row == exclude[i]) continue;
+        top.Push(FinalDistance(metric, score[r], q_sq[i][b], sq_levels[b][r]), row);
       }
-      partial[ch][b] = top.TakeSorted();
+      partial[i][ch][b] = top.TakeSorted();
     }
     if (!suffix) return;
     TopK top(kTop);
-    for (size_t r = 0; r < n; ++r) {
+    for (size_t r = 0; r < rows; ++r) {
       const uint64_t row = first + r;
-      if (!c.live_[row] || row == exclude) continue;
+      if (!c.live_[row] || row == exclude[i]) continue;
       const double x_sq = double{sq_levels[L - 1][r]} - sq_levels[L - 2][r];
-      top.Push(FinalDistance(metric, block[r], q_suffix, x_sq), row);
+      top.Push(FinalDistance(metric, block[r], q_suffix[i], x_sq), row);
     }
-    partial_suffix[ch] = top.TakeSorted();
+    partial_suffix[i][ch] = top.TakeSorted();
   };
   if (L <= c.cache_.resident()) {
     c.pool_->ParallelFor(chunks, [&](size_t ch) {
@@ -112,30 +121,35 @@ Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* q, size_
         x[b] = c.cache_.Chunk(b, ch);
         sq[b] = c.cache_.SqNorms(b) + ch * ColumnCache::kChunkRows;
       }
-      scan_chunk(ch, x.data(), sq.data());
+      for (size_t i = 0; i < n; ++i) scan_chunk(i, ch, x.data(), sq.data());
     });
   } else {
     MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
         *c.kv_, c.desc_.cid, ladder, 0, L, c.next_row_, ColumnCache::kChunkRows,
         [&](const storage::RowsView& view) {
-          scan_chunk(view.first_row / ColumnCache::kChunkRows, view.blocks.data(), view.sqnorms.data());
+          const size_t ch = view.first_row / ColumnCache::kChunkRows;
+          c.pool_->ParallelFor(n, [&](size_t i) {
+            scan_chunk(i, ch, view.blocks.data(), view.sqnorms.data());
+          });
           return true;
         },
         nullptr));
   }
-  out->levels.assign(L, {});
-  for (size_t b = 0; b < L; ++b) {
-    TopK top(keep);
-    for (const auto& p : partial) {
-      for (const Candidate& x : p[b]) top.Push(x.distance, x.row);
+  for (size_t i = 0; i < n; ++i) {
+    out[i].levels.assign(L, {});
+    for (size_t b = 0; b < L; ++b) {
+      TopK top(keep);
+      for (const auto& p : partial[i]) {
+        for (const Candidate& x : p[b]) top.Push(x.distance, x.row);
+      }
+      out[i].levels[b] = top.TakeSorted();
     }
-    out->levels[b] = top.TakeSorted();
+    TopK top(kTop);
+    for (const auto& p : partial_suffix[i]) {
+      for (const Candidate& x : p) top.Push(x.distance, x.row);
+    }
+    out[i].suffix = top.TakeSorted();
   }
-  TopK top(kTop);
-  for (const auto& p : partial_suffix) {
-    for (const Candidate& x : p) top.Push(x.distance, x.row);
-  }
-  out->suffix = top.TakeSorted();
   return Status::Ok();
 }
 
@@ -220,17 +234,35 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
   double suffix = 0;
   size_t queries = 0, labelled = 0;
   const DistanceKernels& kern = Kernels();
+  constexpr size_t kScanGroup = 64;
+  std::vector<MatryoshkaAnalysis::LevelScan> scans;
+  size_t scanned_from = 0, scanned_to = 0;
   for (size_t i = 0; i < set.n; ++i) {
     if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
       return Status::Cancelled("ANALYZE cancelled; nothing was stored");
     }
     std::shared_lock lock(mu_);
+    if (i == scanned_to) {
+      // The next group's scans: one query at a time while the blocks are in memory (a writer
+      // waits for one scan at most); one storage scan for a group of queries otherwise.
+      const size_t m = L <= cache_.resident() ? 1 : std::min(kScanGroup, set.n - i);
+      std::vector<uint64_t> exclude(m);
+      for (size_t j = 0; j < m; ++j) {
+        auto it = ids_.find(set.self[i + j]);
+        exclude[j] = it == ids_.end() ? ~uint64_t{0} : it->second;
+      }
+      scans.assign(m, {});
+      MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::ScanLevels(*this, set.queries.data() + i * s.dim, m, s.dim,
+                                                           kMaxAnalyzedShortlist, exclude.data(),
+                                                           scans.data()));
+      scanned_from = i;
+      scanned_to = i + m;
+    }
     auto self = ids_.find(set.self[i]);
     if (self == ids_.end() || !live_[self->second]) continue;  // deleted meanwhile
     const uint64_t row = self->second;
     const float* q = set.queries.data() + i * s.dim;
-    MatryoshkaAnalysis::LevelScan scan;
-    MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::ScanLevels(*this, q, kMaxAnalyzedShortlist, row, &scan));
+    const MatryoshkaAnalysis::LevelScan& scan = scans[i - scanned_from];
     std::vector<uint64_t> truth;
     for (size_t j = 0; j < std::min(kTop, scan.levels[L - 1].size()); ++j) {
       truth.push_back(scan.levels[L - 1][j].row);

@@ -356,6 +356,13 @@ class Collection {
   Result<std::vector<Candidate>> ScanTopK(const float* q, uint32_t dims, size_t keep,
                                           const std::vector<uint64_t>* subset, bool parallel,
                                           uint64_t* bytes_read, storage::ReadCounters* io) const;
+  // ScanTopK's full scan for n queries (query i at queries + i * stride) at once: blocks that
+  // are not resident are read from storage once for all of them. `parallel`: chunks (resident)
+  // or queries (storage) run on the pool; the caller must not be a pool worker.
+  Result<std::vector<std::vector<Candidate>>> ScanTopKMany(const float* queries, size_t n,
+                                                           size_t stride, uint32_t dims,
+                                                           size_t keep, bool parallel,
+                                                           storage::ReadCounters* io) const;
   // Sets each candidate's additive score (dot, or squared L2) over [0, dims).
   Status PrefixScores(const float* q, uint32_t dims, CandidateLists* lists) const;
   BlockStorage Storage() const { return {kv_, desc_.cid}; }

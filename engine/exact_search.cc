@@ -123,41 +123,61 @@ Result<std::vector<Candidate>> Collection::ScanTopK(const float* query, uint32_t
     return top.TakeSorted();
   }
 
+  MRLDB_ASSIGN_OR_RETURN(auto best, ScanTopKMany(query, 1, dims, dims, keep, parallel, io));
+  if (bytes_read) *bytes_read += next_row_ * dims * sizeof(float);
+  return std::move(best[0]);
+}
+
+Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
+    const float* queries, size_t n, size_t stride, uint32_t dims, size_t keep, bool parallel,
+    storage::ReadCounters* io) const {
+  const Metric metric = spec().metric;
+  const DistanceKernels& kern = Kernels();
+  const size_t nblocks = ladder_.BlocksCovering(dims);
+  const bool on_ladder = ladder_.IsGranularity(dims);
+  std::vector<double> q_sq(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    for (uint32_t d = 0; d < dims; ++d) q_sq[i] += double{queries[i * stride + d]} * queries[i * stride + d];
+  }
   // Full scans go chunk by chunk: from the column cache when the blocks are resident, else in
-  // chunk-sized views of a storage scan (the same rows per chunk, so the same results).
+  // chunk-sized views of one storage scan for all the queries (the same rows per chunk, so the
+  // same results as one query at a time).
   const size_t chunks = (next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
-  std::vector<std::vector<Candidate>> partial(chunks);
-  auto scan_chunk = [&](size_t c, const float* const* x_blocks, const float* sq_level) {
+  std::vector<std::vector<std::vector<Candidate>>> partial(n, std::vector<std::vector<Candidate>>(chunks));
+  auto scan_chunk = [&](size_t i, size_t c, const float* const* x_blocks, const float* sq_level) {
+    const float* query = queries + i * stride;
     const uint64_t first = c * ColumnCache::kChunkRows;
-    const size_t n = std::min<uint64_t>(ColumnCache::kChunkRows, next_row_ - first);
-    std::vector<float> score(n, 0.0f), norm;
+    const size_t rows = std::min<uint64_t>(ColumnCache::kChunkRows, next_row_ - first);
+    std::vector<float> score(rows, 0.0f), norm;
     for (size_t b = 0; b < nblocks; ++b) {
       const uint32_t begin = ladder_.begin(b), width = ladder_.width(b);
       const uint32_t len = std::min(dims, ladder_.end(b)) - begin;
       const float* x = x_blocks[b];
       if (metric == Metric::kL2) {
-        kern.l2_rows(query + begin, x, n, width, len, score.data());
+        kern.l2_rows(query + begin, x, rows, width, len, score.data());
       } else {
-        kern.dot_rows(query + begin, x, n, width, len, score.data());
+        kern.dot_rows(query + begin, x, rows, width, len, score.data());
       }
       if (metric == Metric::kCosine && !on_ladder) {
-        norm.resize(n, 0.0f);
-        for (size_t r = 0; r < n; ++r) norm[r] += kern.dot(x + r * width, x + r * width, len);
+        norm.resize(rows, 0.0f);
+        for (size_t r = 0; r < rows; ++r) norm[r] += kern.dot(x + r * width, x + r * width, len);
       }
     }
     // Squared prefix norms matter for cosine only: stored on the ladder, else computed.
     const float* sq = metric != Metric::kCosine ? nullptr : on_ladder ? sq_level : norm.data();
     TopK top(keep);
-    for (size_t r = 0; r < n; ++r) {
-      if (live_[first + r]) top.Push(FinalDistance(score[r], q_sq, sq ? sq[r] : 0.0), first + r);
+    for (size_t r = 0; r < rows; ++r) {
+      if (live_[first + r]) top.Push(FinalDistance(score[r], q_sq[i], sq ? sq[r] : 0.0), first + r);
     }
-    partial[c] = top.TakeSorted();
+    partial[i][c] = top.TakeSorted();
   };
   if (nblocks <= cache_.resident()) {
     auto from_cache = [&](size_t c) {
       std::vector<const float*> x(nblocks);
       for (size_t b = 0; b < nblocks; ++b) x[b] = cache_.Chunk(b, c);
-      scan_chunk(c, x.data(), cache_.SqNorms(nblocks - 1) + c * ColumnCache::kChunkRows);
+      for (size_t i = 0; i < n; ++i) {
+        scan_chunk(i, c, x.data(), cache_.SqNorms(nblocks - 1) + c * ColumnCache::kChunkRows);
+      }
     };
     if (parallel) {
       pool_->ParallelFor(chunks, from_cache);
@@ -169,18 +189,26 @@ Result<std::vector<Candidate>> Collection::ScanTopK(const float* query, uint32_t
     MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
         *kv_, desc_.cid, ladder_, 0, nblocks, next_row_, ColumnCache::kChunkRows,
         [&](const storage::RowsView& view) {
-          scan_chunk(view.first_row / ColumnCache::kChunkRows, view.blocks.data(),
-                     view.sqnorms[nblocks - 1]);
+          const size_t c = view.first_row / ColumnCache::kChunkRows;
+          auto one = [&](size_t i) { scan_chunk(i, c, view.blocks.data(), view.sqnorms[nblocks - 1]); };
+          if (parallel && n > 1) {
+            pool_->ParallelFor(n, one);
+          } else {
+            for (size_t i = 0; i < n; ++i) one(i);
+          }
           return true;
         },
         nullptr));
   }
-  if (bytes_read) *bytes_read += next_row_ * dims * sizeof(float);
-  TopK top(keep);
-  for (const auto& p : partial) {
-    for (const Candidate& cand : p) top.Push(cand.distance, cand.row);
+  std::vector<std::vector<Candidate>> best(n);
+  for (size_t i = 0; i < n; ++i) {
+    TopK top(keep);
+    for (const auto& p : partial[i]) {
+      for (const Candidate& cand : p) top.Push(cand.distance, cand.row);
+    }
+    best[i] = top.TakeSorted();
   }
-  return top.TakeSorted();
+  return best;
 }
 
 Result<std::vector<Hit>> Collection::ExactSearch(std::span<const float> query,

@@ -392,6 +392,27 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
     if (log_) log_(fmt::format("collection '{}': GPU search failed, the CPU answers: {}", spec().name, r.status().ToString()));
   }
   t0 = std::chrono::steady_clock::now();  // not the failed GPU attempt's time
+  if (plan.stages.size() == 1 && !GraphFirst(plan, filter.get()) && !filter &&
+      ladder_.BlocksCovering(plan.stages[0].dims) > cache_.resident()) {
+    // A full scan of blocks in storage: one scan serves a group of queries (one query at a time
+    // would read the whole collection from storage once per query).
+    constexpr size_t kScanGroup = 64;
+    for (size_t at = 0; at < n; at += kScanGroup) {
+      if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+        return Status::Cancelled(fmt::format("search cancelled after {} of {} queries", at, n));
+      }
+      const size_t m = std::min(kScanGroup, n - at);
+      MRLDB_ASSIGN_OR_RETURN(auto best, ScanTopKMany(queries.data() + at * qdim, m, qdim,
+                                                     plan.stages[0].dims, plan.stages[0].keep,
+                                                     /*parallel=*/true, nullptr));
+      for (size_t i = 0; i < m; ++i) {
+        if (best[i].size() > options.k) best[i].resize(options.k);
+        MRLDB_ASSIGN_OR_RETURN(out[at + i], MakeHits(best[i], columns, options.vector_dims));
+      }
+    }
+    RecordPlacement(placed, n, /*gpu=*/false, seconds());
+    return out;
+  }
   std::atomic<size_t> done{0};
   std::vector<Status> errors(n);
   pool_->ParallelFor(n, [&](size_t i) {

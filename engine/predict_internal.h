@@ -109,8 +109,11 @@ class MatryoshkaAnalysis {
     std::vector<Candidate> suffix;
   };
   // Errors: a storage read's (blocks that are not resident are scanned from storage).
-  static Status ScanLevels(const Collection& c, const float* q, size_t keep, uint64_t exclude,
-                           LevelScan* out);
+  // For n queries (query i at queries + i * stride, row exclude[i] left out, out[i]) at once:
+  // blocks in storage are scanned once for all of them. Runs on c's pool; the caller must not
+  // be a pool worker.
+  static Status ScanLevels(const Collection& c, const float* queries, size_t n, size_t stride,
+                           size_t keep, const uint64_t* exclude, LevelScan* out);
 
   // Applies `change` to the collection's spec and writes the descriptor; a failed write leaves
   // the spec as it was. Takes c.mu_ exclusively.

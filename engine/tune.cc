@@ -150,18 +150,39 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
     if (hits.size() > limit) hits.resize(limit);
     return hits;
   };
-  // The exact truth, one query at a time: each search holds mu_ shared on its own, so a writer
-  // waits for one exact search at most, not for the whole tune.
+  // The exact truth, one query at a time while the full vectors are in memory: each search
+  // holds mu_ shared on its own, so a writer waits for one exact search at most, not for the
+  // whole tune. Blocks in storage are scanned once per group of queries (SearchBatch) instead of
+  // once per query: at 100k x 768 under a 256 MiB budget the per-query scans of 200 queries
+  // took 722 s of a background tune.
+  bool in_storage;
+  {
+    std::shared_lock lock(mu_);
+    in_storage = ladder_.BlocksCovering(s.dim) > cache_.resident();
+  }
+  constexpr size_t kTruthGroup = 64;
   for (TuneSample* set : {&tune_set, &held_back}) {
     SearchOptions exact;
     exact.k = truth_k + loo;
     exact.plan = SearchPlan::Exact();
-    for (size_t i = 0; i < set->n; ++i) {
+    exact.cancel = options.cancel;
+    for (size_t i = 0; i < set->n;) {
       if (cancelled()) return cancel_status;
-      MRLDB_ASSIGN_OR_RETURN(auto truth, Search(query(*set, i), exact, nullptr));
+      const size_t m = in_storage ? std::min(kTruthGroup, set->n - i) : 1;
+      std::vector<std::vector<Hit>> truths;
+      if (m == 1) {
+        MRLDB_ASSIGN_OR_RETURN(auto truth, Search(query(*set, i), exact, nullptr));
+        truths.push_back(std::move(truth));
+      } else {
+        auto batch = SearchBatch(std::span<const float>(set->queries.data() + i * s.dim, m * s.dim), m, exact);
+        if (!batch.ok() && batch.status().code() == Status::Code::kCancelled) return cancel_status;
+        MRLDB_ASSIGN_OR_RETURN(truths, std::move(batch));
+      }
       std::shared_lock lock(mu_);
-      std::erase_if(truth, [&](const Hit& h) { return !sampled(h.id); });
-      set->truth.push_back(without_self(std::move(truth), *set, i, truth_k));
+      for (size_t j = 0; j < m; ++j, ++i) {
+        std::erase_if(truths[j], [&](const Hit& h) { return !sampled(h.id); });
+        set->truth.push_back(without_self(std::move(truths[j]), *set, i, truth_k));
+      }
     }
   }
 

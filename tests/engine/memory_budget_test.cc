@@ -242,3 +242,58 @@ TEST(MemoryBudget, HoldsUnderConcurrentInsertsAndSearches) {
 
 }  // namespace
 }  // namespace mrldb
+
+namespace mrldb {
+namespace {
+
+// TUNE's exact truth and ANALYZE's scans under a budget come from storage scans shared by
+// groups of queries; what they measure equals the in-memory figures.
+TEST(MemoryBudget, TuneAndAnalyzeUnderABudgetMeasureTheSame) {
+  TempDir dir;
+  TuneOptions t;
+  t.sample_queries = 150;  // more than one group of 64 per half
+  AnalyzeOptions an;
+  an.sample = 150;
+  an.store = false;
+  TuneReport in_memory;
+  PrefixAnalysis analysed;
+  {
+    auto db = testing::OpenOrDie(dir.path(), Options(std::nullopt));
+    ASSERT_OK(db->CreateCollection(Spec()));
+    Fill(db.get(), 0, 6000, 3);
+    ASSERT_OK(db->WaitForIndexing({}));
+    auto r = db->Tune("docs", t);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    in_memory = *r;
+    auto a = db->Analyze("docs", an);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    analysed = *a;
+    ASSERT_OK(db->Close());
+  }
+  auto db = testing::OpenOrDie(dir.path(), Options(8 * kMiB));
+  ASSERT_OK(db->WaitForLoading());
+  auto m = db->GetMemory();
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->collections[0].second.resident_blocks, 2u);  // the 64-dim block is in storage
+  auto r = db->Tune("docs", t);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->straight_keep, in_memory.straight_keep);
+  EXPECT_EQ(r->wide_keep, in_memory.wide_keep);
+  EXPECT_DOUBLE_EQ(r->wide_held_back_recall, in_memory.wide_held_back_recall);
+  ASSERT_FALSE(r->shapes.empty());
+  EXPECT_EQ(r->shapes[0].plan.ToString(), in_memory.shapes[0].plan.ToString());
+  EXPECT_DOUBLE_EQ(r->shapes[0].recall, in_memory.shapes[0].recall);
+  auto a = db->Analyze("docs", an);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->sample, analysed.sample);
+  EXPECT_DOUBLE_EQ(a->suffix_recall, analysed.suffix_recall);
+  ASSERT_EQ(a->levels.size(), analysed.levels.size());
+  for (size_t b = 0; b < a->levels.size(); ++b) {
+    EXPECT_DOUBLE_EQ(a->levels[b].recall, analysed.levels[b].recall) << b;
+    EXPECT_DOUBLE_EQ(a->levels[b].rank_corr, analysed.levels[b].rank_corr) << b;
+    EXPECT_EQ(a->levels[b].shortlist, analysed.levels[b].shortlist) << b;
+  }
+}
+
+}  // namespace
+}  // namespace mrldb
