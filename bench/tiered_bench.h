@@ -54,7 +54,9 @@ struct PlanPoint {
 
 struct OpenTiming {
   unsigned threads = 0;
-  double open_s = 0, loaded_s = 0;  // Open returned; resident blocks loaded (from the call)
+  // From the call: Open returned; its first query (a fresh one, default plan) answered;
+  // everything loaded (WaitForLoading).
+  double open_s = 0, first_query_s = 0, loaded_s = 0;
 };
 
 struct SearchPhase {

@@ -148,8 +148,9 @@ int Report(const TieredArgs& a, const TieredResult& r) {
   }
   json += "},\n  \"opens\": [";
   for (size_t i = 0; i < s.opens.size(); ++i) {
-    json += fmt::format("{}{{\"threads\": {}, \"open_s\": {:.3f}, \"loaded_s\": {:.3f}}}",
-                        i ? ", " : "", s.opens[i].threads, s.opens[i].open_s, s.opens[i].loaded_s);
+    json += fmt::format("{}{{\"threads\": {}, \"open_s\": {:.3f}, \"first_query_s\": {:.3f}, "
+                        "\"loaded_s\": {:.3f}}}", i ? ", " : "", s.opens[i].threads,
+                        s.opens[i].open_s, s.opens[i].first_query_s, s.opens[i].loaded_s);
   }
   json += fmt::format("],\n  \"plan_in_force\": {}, \"resident_blocks\": {}, \"blocks\": {},\n  "
                       "\"searches\": [", Q(s.plan_in_force), s.resident_blocks, s.blocks);

@@ -168,6 +168,7 @@ class DatabaseImpl final : public Database {
         }
       }
       all.clear();
+      if (residency_) residency_->TrimHeap();
       std::unique_lock<std::mutex> l(indexer_mu_);
       if (indexer_stop_) return;
       if (!worked) {

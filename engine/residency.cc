@@ -1,5 +1,9 @@
 #include "engine/residency.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 
@@ -184,6 +188,17 @@ DatabaseMemory Residency::Memory(
   m.collections = collections;
   for (const auto& [name, u] : collections) m.loading |= u.resident_blocks < u.wanted_blocks;
   return m;
+}
+
+void Residency::TrimHeap() {
+#if defined(__GLIBC__)
+  if (!budget_) return;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  int64_t last = last_trim_ns_.load();
+  if (now - last < std::chrono::nanoseconds(std::chrono::seconds(1)).count()) return;
+  if (!last_trim_ns_.compare_exchange_strong(last, now)) return;
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace mrldb

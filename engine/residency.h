@@ -51,6 +51,12 @@ class Residency {
   // floor and RocksDB's write buffers (for error messages and tests).
   static uint64_t RocksFloor(uint64_t budget);
 
+  // Under a budget, hands the allocator's free heap pages back to the system (glibc's
+  // malloc_trim), at most once a second: freed batches, scratch and load buffers otherwise stay
+  // resident (measured: 825 MiB RSS, 491 MiB after a trim, at 100k x 768 under 256 MiB). Called
+  // by the indexer between its rounds. No-op without a budget or without glibc.
+  void TrimHeap();
+
  private:
   void Loop();
 
@@ -65,6 +71,7 @@ class Residency {
   bool over_logged_ = false;  // GUARDED_BY(mu_): the excess was logged
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> rounds_{0};  // planning rounds of the loader ended
+  std::atomic<int64_t> last_trim_ns_{0};
   std::thread thread_;
 };
 
