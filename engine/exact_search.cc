@@ -143,7 +143,6 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
   // chunk-sized views of one storage scan for all the queries (the same rows per chunk, so the
   // same results as one query at a time).
   const size_t chunks = (next_row_ + ColumnCache::kChunkRows - 1) / ColumnCache::kChunkRows;
-  std::vector<std::vector<std::vector<Candidate>>> partial(n, std::vector<std::vector<Candidate>>(chunks));
   auto scan_chunk = [&](size_t i, size_t c, const float* const* x_blocks, const float* sq_level) {
     const float* query = queries + i * stride;
     const uint64_t first = c * ColumnCache::kChunkRows;
@@ -169,14 +168,24 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
     for (size_t r = 0; r < rows; ++r) {
       if (live_[first + r]) top.Push(FinalDistance(score[r], q_sq[i], sq ? sq[r] : 0.0), first + r);
     }
-    partial[i][c] = top.TakeSorted();
+    return top.TakeSorted();
+  };
+  // Query i's best so far and a chunk's best, merged.
+  std::vector<std::vector<Candidate>> best(n);
+  auto fold = [&](size_t i, const std::vector<Candidate>& part) {
+    TopK top(keep);
+    for (const Candidate& cand : best[i]) top.Push(cand.distance, cand.row);
+    for (const Candidate& cand : part) top.Push(cand.distance, cand.row);
+    best[i] = top.TakeSorted();
   };
   if (nblocks <= cache_.resident()) {
+    // Chunks in parallel, folded in chunk order afterwards.
+    std::vector<std::vector<std::vector<Candidate>>> parts(chunks, std::vector<std::vector<Candidate>>(n));
     auto from_cache = [&](size_t c) {
       std::vector<const float*> x(nblocks);
       for (size_t b = 0; b < nblocks; ++b) x[b] = cache_.Chunk(b, c);
       for (size_t i = 0; i < n; ++i) {
-        scan_chunk(i, c, x.data(), cache_.SqNorms(nblocks - 1) + c * ColumnCache::kChunkRows);
+        parts[c][i] = scan_chunk(i, c, x.data(), cache_.SqNorms(nblocks - 1) + c * ColumnCache::kChunkRows);
       }
     };
     if (parallel) {
@@ -184,13 +193,17 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
     } else {
       for (size_t c = 0; c < chunks; ++c) from_cache(c);
     }
+    for (size_t c = 0; c < chunks; ++c) {
+      for (size_t i = 0; i < n; ++i) fold(i, parts[c][i]);
+    }
   } else {
     storage::ReadCounterScope scope(io);
     MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
         *kv_, desc_.cid, ladder_, 0, nblocks, next_row_, ColumnCache::kChunkRows,
         [&](const storage::RowsView& view) {
           const size_t c = view.first_row / ColumnCache::kChunkRows;
-          auto one = [&](size_t i) { scan_chunk(i, c, view.blocks.data(), view.sqnorms[nblocks - 1]); };
+          // Views arrive in chunk order: each query folds at once (one list per query held).
+          auto one = [&](size_t i) { fold(i, scan_chunk(i, c, view.blocks.data(), view.sqnorms[nblocks - 1])); };
           if (parallel && n > 1) {
             pool_->ParallelFor(n, one);
           } else {
@@ -199,14 +212,6 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
           return true;
         },
         nullptr));
-  }
-  std::vector<std::vector<Candidate>> best(n);
-  for (size_t i = 0; i < n; ++i) {
-    TopK top(keep);
-    for (const auto& p : partial[i]) {
-      for (const Candidate& cand : p) top.Push(cand.distance, cand.row);
-    }
-    best[i] = top.TakeSorted();
   }
   return best;
 }

@@ -502,11 +502,18 @@ size_t PrefixIndex::deleted() const { return graph_ ? graph_->getDeletedCount() 
 size_t PrefixIndex::MemoryBytes() const {
   if (!graph_) return 0;
   const auto& g = *graph_;
-  size_t bytes = g.max_elements_ * (g.size_data_per_element_ + sizeof(void*) + sizeof(int));
-  for (size_t i = 0; i < g.cur_element_count; ++i) {
+  // What is resident: the level-0 records and codes of the rows added (the capacity past them,
+  // up to as much again after a doubling, is malloc'd and never written, so never resident),
+  // and per slot of the capacity what hnswlib does write: the element level, the link-list
+  // lock and pointer, and its visited lists (two, of 2 bytes a slot).
+  const size_t rows = g.cur_element_count;
+  size_t bytes = rows * g.size_data_per_element_ +
+                 g.max_elements_ * (sizeof(void*) + sizeof(int) + sizeof(std::mutex) +
+                                    2 * sizeof(unsigned short));
+  for (size_t i = 0; i < rows; ++i) {
     if (g.element_levels_[i] > 0) bytes += g.size_links_per_element_ * g.element_levels_[i];
   }
-  bytes += codes_capacity_ * code_bytes_;
+  bytes += rows * code_bytes_;
   // label map: node + bucket, roughly
   return bytes + g.label_lookup_.size() * (sizeof(void*) * 2 + 16) +
          g.label_lookup_.bucket_count() * sizeof(void*);

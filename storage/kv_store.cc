@@ -17,6 +17,7 @@
 #include "storage/coding.h"
 #include "storage/key_format.h"
 #include "storage/kv_faults.h"
+#include "storage/kv_store_internal.h"
 
 namespace mrldb::storage {
 
@@ -111,39 +112,6 @@ void InstanceGate::EndSwap() {
 
 namespace {
 
-class Hold {
- public:
-  explicit Hold(InstanceGate* gate) : gate_(gate) { gate_->Acquire(); }
-  ~Hold() { gate_->Release(); }
-  Hold(const Hold&) = delete;
-  Hold& operator=(const Hold&) = delete;
-
- private:
-  InstanceGate* gate_;
-};
-
-// How long a recovery's reopen waits for reads to end before it is deferred.
-constexpr std::chrono::milliseconds kSwapWait{2000};
-
-// One swap of the instance, begun when every read has ended (within `limit` where given:
-// ok()); the gate is released however the swap ends.
-class Swap {
- public:
-  explicit Swap(InstanceGate* gate) : gate_(gate), ok_(true) { gate_->BeginSwap(); }
-  Swap(InstanceGate* gate, std::chrono::milliseconds limit)
-      : gate_(gate), ok_(gate_->TryBeginSwap(limit)) {}
-  ~Swap() {
-    if (ok_) gate_->EndSwap();
-  }
-  Swap(const Swap&) = delete;
-  Swap& operator=(const Swap&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  InstanceGate* gate_;
-  bool ok_;
-};
-
 std::vector<rocksdb::ColumnFamilyDescriptor> Families(const std::shared_ptr<rocksdb::Cache>& cache,
                                                      size_t write_buffer = 128u << 20) {
   return {{kCfDefault, CfOptions(Cf::kDefault, cache, write_buffer)},
@@ -173,12 +141,6 @@ BoundedIterator::~BoundedIterator() {
   it_.reset();  // before the gate lets a reopen close the instance
   gate_->Release();
 }
-
-struct KvStore::Instance {
-  std::unique_ptr<rocksdb::DB> db;
-  rocksdb::ColumnFamilyHandle* handles[3] = {nullptr, nullptr, nullptr};
-  bool read_only = false;
-};
 
 // Column family handles to build WriteBatches with. A WriteBatch records only a family's id (and
 // reads its comparator); the real instance's handles die when a recovery reopens RocksDB, while
@@ -418,39 +380,6 @@ rocksdb::ColumnFamilyHandle* KvStore::handle(Cf cf) const { return families_->ha
 
 Status KvStore::WriteFault() const { return faults_->WriteError(); }
 
-Status KvStore::RecordFault(const rocksdb::Status& s, bool wal) {
-  const bool first = !faults_->faulted();
-  faults_->Record(s, wal, s.severity() >= rocksdb::Status::Severity::kFatalError);
-  if (first) Log(fmt::format("storage fault: {}; writes are refused until it clears", s.ToString()));
-  if (wal) {
-    // The failed batch may be whole in the WAL (a failed fsync): mark what was acknowledged,
-    // so that no later open replays it. No write is inside RocksDB while the gate is held.
-    std::unique_lock<std::shared_mutex> w(write_gate_);
-    Hold hold(&gate_);
-    if (!mark_pending_ && inst_ && !inst_->read_only) {
-      Status marked = WriteFailedWritesMark(path_, inst_->db->GetLatestSequenceNumber());
-      if (marked.ok()) {
-        mark_pending_ = true;
-      } else {
-        Log(fmt::format("{}; if the process stops before the database recovers, a batch whose "
-                        "WAL fsync failed may reappear at the next open", marked.message()));
-      }
-    }
-  }
-  return faults_->WriteError();
-}
-
-bool KvStore::RemoveMark() {
-  if (!mark_pending_) return true;
-  Status st = RemoveFailedWritesMark(path_);
-  if (!st.ok()) {
-    Log(fmt::format("{}; writes stay refused until it can be removed", st.message()));
-    return false;
-  }
-  mark_pending_ = false;
-  return true;
-}
-
 Status KvStore::Write(rocksdb::WriteBatch* batch, bool sync) {
   if (faults_->faulted()) MRLDB_RETURN_IF_ERROR(TryRecover());
   rocksdb::Status s;
@@ -469,75 +398,6 @@ Status KvStore::Write(rocksdb::WriteBatch* batch, bool sync) {
   // earlier background error stopped the database: assume the writer failed.
   if (IsStorageFault(s)) return RecordFault(s, /*wal=*/true);
   return FromRocks(s, "writing batch");
-}
-
-namespace {
-
-uint64_t CurrentWal(rocksdb::DB* db) {
-  std::unique_ptr<rocksdb::LogFile> wal;
-  if (!db->GetCurrentWalFile(&wal).ok() || !wal) return 0;
-  return wal->LogNumber();
-}
-
-}  // namespace
-
-Status KvStore::TryRecover() {
-  std::lock_guard<std::mutex> r(recover_mu_);
-  if (!faults_->faulted()) return Status::Ok();  // another writer recovered
-  if (std::chrono::steady_clock::now() < next_attempt_) return faults_->WriteError();
-  std::unique_lock<std::shared_mutex> w(write_gate_);  // no write is inside RocksDB now
-  struct Later {  // the next attempt waits a full interval after this one ends
-    KvStore* s;
-    ~Later() { s->next_attempt_ = std::chrono::steady_clock::now() + s->hooks_.recovery_interval; }
-  } later{this};
-  const FaultState::Fault fault = faults_->Get();
-  {
-    Hold hold(&gate_);
-    if (inst_ && !inst_->read_only && !fault.fatal) {
-      const uint64_t wal = CurrentWal(inst_->db.get());
-      rocksdb::Status resumed = inst_->db->Resume();  // flushes the memtables, switching WALs
-      if (resumed.ok() && (!fault.wal || CurrentWal(inst_->db.get()) != wal)) {
-        if (!RemoveMark()) return faults_->WriteError();  // the old WAL is obsolete now
-        faults_->Clear();
-        Log("storage fault cleared: writes resumed");
-        return Status::Ok();
-      }
-      // Resumed without a new WAL (every memtable was empty): the next write would append to
-      // the writer that failed, which RocksDB 7.8 answers with an assertion. Busy: RocksDB's
-      // own recovery of an earlier soft error is under way. Fatal: Resume cannot help. These
-      // reopen; any other failure (still no space for the flush) waits for the next try.
-      const bool fatal = faults_->Get().fatal ||
-                         resumed.severity() >= rocksdb::Status::Severity::kFatalError;
-      if (!resumed.ok() && !resumed.IsBusy() && !fatal) return faults_->WriteError();
-    }
-  }
-  return Reopen();
-}
-
-Status KvStore::Reopen() {
-  // Waits for every read and iterator to end, boundedly: a reader (a background load's scan)
-  // may be waiting for a lock that this write's caller holds; then the attempt is deferred to
-  // a later write and this one is refused as any write during the fault.
-  Swap swap(&gate_, kSwapWait);
-  if (!swap.ok()) {
-    Log("storage fault: recovery deferred, reads in progress; a later write tries again");
-    return faults_->WriteError();
-  }
-  if (inst_) last_sequence_ = inst_->db->GetLatestSequenceNumber();
-  CloseInstance();
-  rocksdb::Status s = OpenInstance(/*read_only=*/false, /*recovering=*/true, last_sequence_);
-  if (s.ok() && RemoveMark()) {  // the reopen flushed: no WAL holds a failed batch now
-    faults_->Clear();
-    Log("storage fault cleared: database reopened, writes resumed");
-    return Status::Ok();
-  }
-  if (s.ok()) return faults_->WriteError();  // writable, but the mark stays: refused
-  rocksdb::Status ro = OpenInstance(/*read_only=*/true, /*recovering=*/true, last_sequence_);
-  if (!ro.ok()) {
-    Log(fmt::format("storage fault: cannot reopen '{}' ({}), not even read-only ({}); reads "
-                    "fail until a write recovers", path_, s.ToString(), ro.ToString()));
-  }
-  return faults_->WriteError();
 }
 
 Status KvStore::Get(Cf cf, std::string_view key, std::string* value) const {
