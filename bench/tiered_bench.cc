@@ -65,6 +65,7 @@ Status Ingest(const TieredArgs& a, const std::string& path, RssSampler& rss, Tie
   DatabaseOptions dbo;
   dbo.threads = r->build_threads;
   dbo.memory_budget_bytes = a.budget_bytes;
+  dbo.auto_tune = !a.no_auto_tune;
   MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
   CollectionSpec spec;
   spec.name = kCollection;
@@ -193,6 +194,7 @@ Status VerifyTruth(const TieredArgs& a, const std::string& path, const std::vect
   DatabaseOptions dbo;
   dbo.threads = r->build_threads;
   dbo.memory_budget_bytes = a.budget_bytes;
+  dbo.auto_tune = !a.no_auto_tune;
   dbo.create_if_missing = false;
   MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
   SearchOptions o;
@@ -264,6 +266,7 @@ Status Run(const TieredArgs& a, TieredResult* r) {
     DatabaseOptions dbo;
     dbo.create_if_missing = false;
     dbo.memory_budget_bytes = a.budget_bytes;
+    dbo.auto_tune = !a.no_auto_tune;
     MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
     MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db->DescribeCollection(kCollection));
     if (info.live_rows != a.rows || info.spec.dim != a.dim) {
@@ -390,6 +393,9 @@ void AddTieredBench(CLI::App* app, Runner* run, std::string command) {
   t->add_option("--probe-seconds", a->probe_seconds, "seconds per depth (default 2)")
       ->check(CLI::Range(0.1, 600.0));
   t->add_flag("--no-probe", a->no_probe, "skip the disk probe");
+  t->add_flag("--no-auto-tune", a->no_auto_tune,
+              "no background analysis and tuning (DatabaseOptions::auto_tune = false): the "
+              "default plan is the derived one");
   t->add_option("--json", a->json, "results as JSON")->type_name("FILE");
   t->callback([a, run, command] {
     *run = [a, command]() -> int {

@@ -24,7 +24,7 @@ struct TieredArgs {
   double probe_seconds = 2, target = 0.95;
   std::string memory_budget, dir, json, metric = "cosine", graph_codes, sweep;
   std::string threads = "1,2", probe_threads = "1,2,4,16,64";
-  bool reuse = false, no_probe = false;
+  bool reuse = false, no_probe = false, no_auto_tune = false;
   // Derived.
   std::optional<uint64_t> budget_bytes;
   Metric metric_value = Metric::kCosine;

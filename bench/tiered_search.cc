@@ -161,6 +161,7 @@ Result<SearchPhase> MeasureSearches(const std::string& path, const TieredArgs& a
     DatabaseOptions dbo;
     dbo.threads = threads;
     dbo.memory_budget_bytes = a.budget_bytes;
+    dbo.auto_tune = !a.no_auto_tune;
     dbo.create_if_missing = false;
     const auto t0 = Clock::now();
     MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
