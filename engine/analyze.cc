@@ -113,18 +113,13 @@ Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* queries,
     part.suffix = top.TakeSorted();
     return part;
   };
-  // The best of two sorted lists, at most `limit`.
-  auto merge = [](const std::vector<Candidate>& a, const std::vector<Candidate>& b, size_t limit) {
-    TopK top(limit);
-    for (const Candidate& x : a) top.Push(x.distance, x.row);
-    for (const Candidate& x : b) top.Push(x.distance, x.row);
-    return top.TakeSorted();
-  };
-  for (size_t i = 0; i < n; ++i) out[i].levels.assign(L, {});
-  for (size_t i = 0; i < n; ++i) out[i].suffix.clear();
+  for (size_t i = 0; i < n; ++i) {
+    out[i].levels.assign(L, {});
+    out[i].suffix.clear();
+  }
   auto fold = [&](size_t i, const LevelScan& part) {
-    for (size_t b = 0; b < L; ++b) out[i].levels[b] = merge(out[i].levels[b], part.levels[b], keep);
-    out[i].suffix = merge(out[i].suffix, part.suffix, kTop);
+    for (size_t b = 0; b < L; ++b) out[i].levels[b] = MergeBest(out[i].levels[b], part.levels[b], keep);
+    out[i].suffix = MergeBest(out[i].suffix, part.suffix, kTop);
   };
   if (L <= c.cache_.resident()) {
     // Chunks in parallel, folded in chunk order afterwards.

@@ -172,12 +172,7 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
   };
   // Query i's best so far and a chunk's best, merged.
   std::vector<std::vector<Candidate>> best(n);
-  auto fold = [&](size_t i, const std::vector<Candidate>& part) {
-    TopK top(keep);
-    for (const Candidate& cand : best[i]) top.Push(cand.distance, cand.row);
-    for (const Candidate& cand : part) top.Push(cand.distance, cand.row);
-    best[i] = top.TakeSorted();
-  };
+  auto fold = [&](size_t i, const std::vector<Candidate>& part) { best[i] = MergeBest(best[i], part, keep); };
   if (nblocks <= cache_.resident()) {
     // Chunks in parallel, folded in chunk order afterwards.
     std::vector<std::vector<std::vector<Candidate>>> parts(chunks, std::vector<std::vector<Candidate>>(n));

@@ -43,4 +43,14 @@ class TopK {
   std::priority_queue<Candidate> heap_;
 };
 
+// The `limit` best of two ascending lists of distinct rows, ascending: what a TopK(limit) fed
+// both would keep (the order is total), in one linear pass.
+inline std::vector<Candidate> MergeBest(const std::vector<Candidate>& a,
+                                        const std::vector<Candidate>& b, size_t limit) {
+  std::vector<Candidate> out(std::min(limit, a.size() + b.size()));
+  size_t i = 0, j = 0;
+  for (Candidate& c : out) c = j == b.size() || (i < a.size() && a[i] < b[j]) ? a[i++] : b[j++];
+  return out;
+}
+
 }  // namespace mrldb

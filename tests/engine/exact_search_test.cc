@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 
 #include <gtest/gtest.h>
 
+#include "engine/top_k.h"
 #include "mrldb/database.h"
 #include "tests/test_util.h"
 
@@ -117,6 +119,31 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& p) {
       return std::string(MetricName(p.param.metric)) + "_at_" + std::to_string(p.param.dims);
     });
+
+// The per-chunk lists of a scan are folded with MergeBest: it must keep what a TopK fed every
+// candidate keeps, ties (equal distances) broken by row as there.
+TEST(ExactSearch, MergeBestKeepsWhatATopKKeeps) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> dist(0, 20);  // few distinct distances: many ties
+  for (size_t limit : {1, 5, 40}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      TopK a_top(limit), b_top(limit), all(limit);
+      uint64_t row = 0;
+      for (int i = 0; i < 30; ++i, ++row) {
+        const float d = float(dist(rng));
+        (i % 3 ? a_top : b_top).Push(d, row);
+        all.Push(d, row);
+      }
+      const auto a = a_top.TakeSorted(), b = b_top.TakeSorted(), want = all.TakeSorted();
+      const auto got = MergeBest(a, b, limit);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].row, want[i].row) << "limit " << limit << ", position " << i;
+        EXPECT_EQ(got[i].distance, want[i].distance);
+      }
+    }
+  }
+}
 
 TEST(ExactSearch, ManyChunksInParallel) {
   constexpr uint32_t kDim = 24;

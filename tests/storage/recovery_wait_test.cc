@@ -61,12 +61,9 @@ TEST(RecoveryWait, AReaderBlockedByTheWritersLockDefersTheRecoveryInsteadOfDeadl
     std::lock_guard wait_for_writer(engine_lock);  // blocks until the writer lets go
   });
   iterating.get_future().wait();
-  const auto start = std::chrono::steady_clock::now();
-  Status refused = PutKey(kv, "b");  // under engine_lock, as the writer in the real case
-  const double waited =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Under engine_lock, as the writer in the real case; before the fix this never returned.
+  Status refused = PutKey(kv, "b");
   EXPECT_TRUE(refused.IsReadOnly()) << refused.ToString();
-  EXPECT_LT(waited, 30.0) << "the recovery waited for the reader without a bound";
   held.unlock();
   reader.join();
 
