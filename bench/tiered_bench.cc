@@ -66,6 +66,7 @@ Status Ingest(const TieredArgs& a, const std::string& path, RssSampler& rss, Tie
   dbo.threads = r->build_threads;
   dbo.memory_budget_bytes = a.budget_bytes;
   dbo.auto_tune = !a.no_auto_tune;
+  dbo.storage_read_depth = a.read_depth;
   MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
   CollectionSpec spec;
   spec.name = kCollection;
@@ -195,6 +196,7 @@ Status VerifyTruth(const TieredArgs& a, const std::string& path, const std::vect
   dbo.threads = r->build_threads;
   dbo.memory_budget_bytes = a.budget_bytes;
   dbo.auto_tune = !a.no_auto_tune;
+  dbo.storage_read_depth = a.read_depth;
   dbo.create_if_missing = false;
   MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
   SearchOptions o;
@@ -267,6 +269,7 @@ Status Run(const TieredArgs& a, TieredResult* r) {
     dbo.create_if_missing = false;
     dbo.memory_budget_bytes = a.budget_bytes;
     dbo.auto_tune = !a.no_auto_tune;
+    dbo.storage_read_depth = a.read_depth;
     MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, dbo));
     MRLDB_ASSIGN_OR_RETURN(CollectionInfo info, db->DescribeCollection(kCollection));
     if (info.live_rows != a.rows || info.spec.dim != a.dim) {
@@ -393,6 +396,8 @@ void AddTieredBench(CLI::App* app, Runner* run, std::string command) {
   t->add_option("--probe-seconds", a->probe_seconds, "seconds per depth (default 2)")
       ->check(CLI::Range(0.1, 600.0));
   t->add_flag("--no-probe", a->no_probe, "skip the disk probe");
+  t->add_option("--read-depth", a->read_depth,
+                "DatabaseOptions::storage_read_depth (0: auto, the default)")->check(Integer(0, 64));
   t->add_flag("--no-auto-tune", a->no_auto_tune,
               "no background analysis and tuning (DatabaseOptions::auto_tune = false): the "
               "default plan is the derived one");

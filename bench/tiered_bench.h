@@ -20,6 +20,7 @@ struct TieredArgs {
   size_t m = 0, ef_construction = 0;  // 0: the engine's defaults
   size_t verify_truth = 10;           // queries checked against the engine's exact search
   size_t stats_queries = 200;         // queries measured with SearchStats
+  unsigned read_depth = 0;            // DatabaseOptions::storage_read_depth
   uint64_t seed = 42;
   double probe_seconds = 2, target = 0.95;
   std::string memory_budget, dir, json, metric = "cosine", graph_codes, sweep;

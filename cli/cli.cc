@@ -208,4 +208,12 @@ CLI::Option* AddMemoryBudget(CLI::App* app, std::optional<uint64_t>* out) {
           ""));
 }
 
+CLI::Option* AddStorageReadDepth(CLI::App* app, unsigned* out) {
+  return app
+      ->add_option("--storage-read-depth", *out,
+                   "storage reads one re-rank stage keeps in flight under a memory budget (0: "
+                   "auto, several only once reads wait on the disk; 1: one at a time). Default: 0")
+      ->check(Integer(0, 64));
+}
+
 }  // namespace mrldb::cli

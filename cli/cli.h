@@ -42,6 +42,9 @@ CLI::Validator OneOf(std::initializer_list<std::string> words);
 // a usage error naming what was wrong.
 CLI::Option* AddMemoryBudget(CLI::App* app, std::optional<uint64_t>* out);
 
+// `--storage-read-depth N` into *out (DatabaseOptions::storage_read_depth).
+CLI::Option* AddStorageReadDepth(CLI::App* app, unsigned* out);
+
 // `--NAME on|off` into *out (Default: *out as it is).
 CLI::Option* AddOnOff(CLI::App* app, const std::string& name, bool* out, const std::string& help);
 

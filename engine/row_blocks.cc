@@ -15,12 +15,19 @@ Status RowBlocks::Fetch(const ColumnCache& cache, const BlockStorage& storage,
     values_.resize(ladder.blocks());
     norms_.resize(ladder.blocks());
   }
-  for (size_t b = std::max(b_from, resident_); b < b_to; ++b) {
+  const size_t from = std::max(b_from, resident_);
+  if (from >= b_to) return Status::Ok();
+  thread_local std::vector<float*> out, sq;
+  out.clear();
+  sq.clear();
+  for (size_t b = from; b < b_to; ++b) {
     values_[b].resize(rows.size() * ladder.width(b));
     norms_[b].resize(rows.size());
-    MRLDB_RETURN_IF_ERROR(storage::ReadBlockRows(*storage.kv, storage.cid, ladder, b, rows,
-                                                 values_[b].data(), norms_[b].data(), io));
+    out.push_back(values_[b].data());
+    sq.push_back(norms_[b].data());
   }
+  MRLDB_RETURN_IF_ERROR(storage::ReadRowBlocks(*storage.kv, storage.cid, ladder, from, b_to, rows,
+                                               out.data(), sq.data(), io));
   return Status::Ok();
 }
 

@@ -87,6 +87,7 @@ void AddServeOptions(CLI::App* app, std::string* path, std::string* token_file,
                   "... and at least N rows. Default: 10000")
       ->check(cli::Integer(0, kMax));
   cli::AddMemoryBudget(app, &db->memory_budget_bytes);
+  cli::AddStorageReadDepth(app, &db->storage_read_depth);
 }
 
 }  // namespace

@@ -38,11 +38,13 @@ class LocalBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
-                                           bool background, std::optional<uint64_t> memory_budget) {
+                                           bool background, std::optional<uint64_t> memory_budget,
+                                           unsigned storage_read_depth) {
   DatabaseOptions options;
   options.auto_tune = background;
   if (!background) options.auto_vacuum_share = 0;
   options.memory_budget_bytes = memory_budget;
+  options.storage_read_depth = storage_read_depth;
   auto db = Database::Open(path, options);
   if (!db.ok()) return db.status();
   return std::unique_ptr<Backend>(new LocalBackend(std::move(*db), path, std::move(progress)));

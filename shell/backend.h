@@ -40,10 +40,12 @@ using ProgressFn = std::function<bool(const CopyProgress&)>;
 // `background`: DatabaseOptions::auto_tune and the background vacuum (the shell turns both off
 // for -c/-f/stdin runs: a background tune or vacuum would be cancelled at exit, and its log lines
 // would reach a script's stderr; a script runs VACUUM itself where it wants one).
-// `memory_budget`: DatabaseOptions::memory_budget_bytes.
+// `memory_budget`, `storage_read_depth`: DatabaseOptions::memory_budget_bytes and
+// ::storage_read_depth.
 Result<std::unique_ptr<Backend>> OpenLocal(const std::string& path, ProgressFn progress,
                                            bool background = true,
-                                           std::optional<uint64_t> memory_budget = {});
+                                           std::optional<uint64_t> memory_budget = {},
+                                           unsigned storage_read_depth = 0);
 // Connects to `mrldb serve` at "HOST:PORT" (shell/remote_backend.cc); `token` may be empty.
 Result<std::unique_ptr<Backend>> Connect(const std::string& address, const std::string& token,
                                          ProgressFn progress);

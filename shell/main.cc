@@ -45,6 +45,7 @@ struct ShellArgs {
   uint64_t demo_rows = 20000;
   std::string address, token_file;  // connect HOST:PORT [--token-file F]
   std::optional<uint64_t> memory_budget;  // --memory-budget
+  unsigned storage_read_depth = 0;        // --storage-read-depth
 };
 
 // Every option and subcommand of mrldb, mrldb demo and mrldb connect: the one place to add one.
@@ -55,6 +56,7 @@ void AddShellOptions(CLI::App* app, ShellArgs* a) {
                                     "database directory (created when missing). Default: ./mrldb-data")
                         ->type_name("PATH");
   mrldb::cli::AddMemoryBudget(app, &a->memory_budget);
+  mrldb::cli::AddStorageReadDepth(app, &a->storage_read_depth);
   app->add_option("-c", a->commands, "run SQL or one backslash command (repeatable), then exit")
       ->type_name("SQL")
       ->allow_extra_args(false);
@@ -197,7 +199,8 @@ int main(int argc, char** argv) {
     token = std::move(read).value();
   }
   // Only an interactive session tunes default plans in the background (docs/sql.md).
-  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive, args.memory_budget)
+  auto backend = address.empty() ? mrldb::shell::OpenLocal(path, progress, shell.interactive, args.memory_budget,
+                                                               args.storage_read_depth)
                                  : mrldb::shell::Connect(address, token, progress);
   if (!backend.ok()) {
     fmt::print(stderr, "mrldb: cannot {} '{}': {}\n", address.empty() ? "open" : "connect to",

@@ -18,6 +18,7 @@
 #include "storage/key_format.h"
 #include "storage/kv_faults.h"
 #include "storage/kv_store_internal.h"
+#include "storage/read_pool.h"
 
 namespace mrldb::storage {
 
@@ -435,26 +436,6 @@ ReadCounterScope::~ReadCounterScope() {
   counters_->reads += pc->block_read_count;
   counters_->bytes += pc->block_read_byte;
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
-}
-
-Status KvStore::MultiGet(Cf cf, std::span<const rocksdb::Slice> keys,
-                         std::vector<rocksdb::PinnableSlice>* values,
-                         ReadCounters* counters) const {
-  Hold hold(&gate_);
-  if (!inst_) return Status::IOError("reading keys: storage is unavailable");
-  values->resize(keys.size());
-  for (auto& v : *values) v.Reset();
-  thread_local std::vector<rocksdb::Status> statuses;
-  statuses.assign(keys.size(), rocksdb::Status());
-  {
-    ReadCounterScope scope(counters);
-    inst_->db->MultiGet(rocksdb::ReadOptions(), inst_->handles[static_cast<int>(cf)], keys.size(),
-                        keys.data(), values->data(), statuses.data(), /*sorted_input=*/true);
-  }
-  for (const rocksdb::Status& s : statuses) {
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading keys");
-  }
-  return Status::Ok();
 }
 
 std::unique_ptr<BoundedIterator> KvStore::NewIterator(Cf cf, std::string lower,

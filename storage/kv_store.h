@@ -27,6 +27,7 @@
 namespace mrldb::storage {
 
 class FaultState;  // storage/kv_faults.h
+class ReadPool;    // storage/read_pool.h
 
 enum class Cf { kDefault = 0, kRows = 1, kVectors = 2 };
 
@@ -139,6 +140,19 @@ class KvStore {
   // empty. `counters` (may be null) adds what the batch cost. Errors: the first read error.
   Status MultiGet(Cf cf, std::span<const rocksdb::Slice> keys,
                   std::vector<rocksdb::PinnableSlice>* values, ReadCounters* counters) const;
+  // MultiGet into `values` (keys.size() entries), split into parts read at once by the store's
+  // read threads (ReadParts). `counters` (may be null) adds what all parts cost.
+  Status MultiGetSpread(Cf cf, std::span<const rocksdb::Slice> keys,
+                        std::span<rocksdb::PinnableSlice> values, ReadCounters* counters) const;
+  // The parts MultiGetSpread splits `n` keys into now: DatabaseOptions::storage_read_depth, or
+  // under auto one part while the recent read latency is a page cache's (below kDiskReadNs),
+  // else up to kAutoReadDepth parts of at least kKeysPerPart keys.
+  size_t ReadParts(size_t n) const;
+  static constexpr uint64_t kDiskReadNs = 40'000;
+  static constexpr size_t kAutoReadDepth = 16, kKeysPerPart = 4;
+  // The mean latency of one block read from a file by MultiGetSpread lately (ns; 0 before the
+  // first): a part's time over its reads, averaged with weight 1/8.
+  uint64_t ReadLatencyNs() const { return read_ns_.load(std::memory_order_relaxed); }
   // Iterator over [lower, upper). fill_cache=false keeps bulk scans out of the block cache.
   std::unique_ptr<BoundedIterator> NewIterator(Cf cf, std::string lower, std::string upper,
                                                bool fill_cache = true) const;
@@ -193,6 +207,8 @@ class KvStore {
   Status TryRecover();
   Status Reopen();
   Status RecordFault(const rocksdb::Status& s, bool wal);
+  Status MultiGetInto(Cf cf, std::span<const rocksdb::Slice> keys,
+                      std::span<rocksdb::PinnableSlice> values, ReadCounters* counters) const;
   bool RemoveMark();
   void Log(std::string_view line) const;
 
@@ -208,6 +224,9 @@ class KvStore {
   std::shared_ptr<rocksdb::EventListener> listener_;
   std::unique_ptr<rocksdb::WalFilter> filter_;  // the last reopen's (RocksDB keeps a pointer)
   std::unique_ptr<BatchFamilies> families_;
+  mutable std::once_flag read_pool_once_;
+  mutable std::unique_ptr<ReadPool> read_pool_;  // made at the first split read
+  mutable std::atomic<uint64_t> read_ns_{0};     // ReadLatencyNs
 
   mutable InstanceGate gate_;         // guards inst_ (holds by every call, swaps by Reopen)
   std::unique_ptr<Instance> inst_;    // null only when a reopen failed entirely

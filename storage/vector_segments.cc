@@ -228,44 +228,55 @@ Status ScanVectorRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, siz
   return Status::Ok();
 }
 
-Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b,
-                     std::span<const uint64_t> rows, float* out, float* sqnorms,
-                     ReadCounters* counters) {
-  const uint32_t width = ladder.width(b), g = GroupRows(width);
+Status ReadRowBlocks(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b_from,
+                     size_t b_to, std::span<const uint64_t> rows, float* const* out,
+                     float* const* sqnorms, ReadCounters* counters) {
   // A MultiGet pins the blocks it returns in the block cache until they are copied out: at most
-  // this many per call, so reads never hold more than kBatch pages beyond the cache's capacity.
-  constexpr size_t kBatch = 128;
+  // this many per round, so a read never holds more than kRound pages beyond the cache's
+  // capacity. A round is split into parts read at once (KvStore::MultiGetSpread).
+  constexpr size_t kRound = 512;
   // Per-thread scratch: a query's reads allocate nothing in steady state.
-  thread_local std::vector<uint64_t> firsts;
-  thread_local std::vector<std::pair<uint64_t, uint32_t>> order;  // (group first, row index)
+  thread_local std::vector<std::pair<uint64_t, uint32_t>> order;  // (block << 48 | first, i)
+  thread_local std::vector<uint64_t> firsts;  // unique (block << 48 | first), ascending
   thread_local std::vector<std::string> keys;
   thread_local std::vector<rocksdb::Slice> slices;
   thread_local std::vector<rocksdb::PinnableSlice> found;
+  // Rows are below 2^48 (the allocator's ids), so (block, first) packs into one sortable word.
+  constexpr int kShift = 48;
   order.clear();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    order.push_back({rows[i] - rows[i] % g, static_cast<uint32_t>(i)});
+  for (size_t b = b_from; b < b_to; ++b) {
+    const uint32_t g = GroupRows(ladder.width(b));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      order.push_back({(uint64_t{b} << kShift) | (rows[i] - rows[i] % g), static_cast<uint32_t>(i)});
+    }
   }
   std::sort(order.begin(), order.end());
   firsts.clear();
   for (const auto& [first, i] : order) {
     if (firsts.empty() || firsts.back() != first) firsts.push_back(first);
   }
+  constexpr uint64_t kRowMask = (uint64_t{1} << kShift) - 1;
   size_t next = 0;  // into order
-  for (size_t at = 0; at < firsts.size(); at += kBatch) {
-    const size_t n_keys = std::min(kBatch, firsts.size() - at);
+  for (size_t at = 0; at < firsts.size(); at += kRound) {
+    const size_t n_keys = std::min(kRound, firsts.size() - at);
     keys.resize(n_keys);
     slices.resize(n_keys);
+    found.resize(n_keys);
     for (size_t k = 0; k < n_keys; ++k) {
-      keys[k] = SegmentKey(cid, static_cast<uint16_t>(b), firsts[at + k]);
+      keys[k] = SegmentKey(cid, static_cast<uint16_t>(firsts[at + k] >> kShift),
+                           firsts[at + k] & kRowMask);
       slices[k] = keys[k];
     }
-    MRLDB_RETURN_IF_ERROR(kv.MultiGet(Cf::kVectors, slices, &found, counters));
+    MRLDB_RETURN_IF_ERROR(kv.MultiGetSpread(Cf::kVectors, slices,
+                                            std::span(found.data(), n_keys), counters));
     for (size_t k = 0; k < n_keys; ++k) {
-      const uint64_t first = firsts[at + k];
+      const size_t b = firsts[at + k] >> kShift;
+      const uint64_t first = firsts[at + k] & kRowMask;
+      const uint32_t width = ladder.width(b);
       const rocksdb::PinnableSlice& v = found[k];
       GroupValue grp;
       if (!DecodeGroup(width, std::string_view(v.data(), v.size()), &grp)) grp.rows = 0;
-      for (; next < order.size() && order[next].first == first; ++next) {
+      for (; next < order.size() && order[next].first == firsts[at + k]; ++next) {
         const uint32_t i = order[next].second;
         const size_t off = rows[i] - first;
         if (off >= grp.rows || !grp.Stores(off)) {
@@ -274,14 +285,20 @@ Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size
               b, first, v.size(), rows[i]));
         }
         const size_t slot = grp.StoredBefore(off);
-        std::memcpy(out + size_t{i} * width, grp.values + slot * width * sizeof(float),
-                    width * sizeof(float));
-        std::memcpy(sqnorms + i, grp.norms + slot * sizeof(float), sizeof(float));
+        std::memcpy(out[b - b_from] + size_t{i} * width,
+                    grp.values + slot * width * sizeof(float), width * sizeof(float));
+        std::memcpy(sqnorms[b - b_from] + i, grp.norms + slot * sizeof(float), sizeof(float));
       }
     }
   }
   for (auto& v : found) v.Reset();
   return Status::Ok();
+}
+
+Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b,
+                     std::span<const uint64_t> rows, float* out, float* sqnorms,
+                     ReadCounters* counters) {
+  return ReadRowBlocks(kv, cid, ladder, b, b + 1, rows, &out, &sqnorms, counters);
 }
 
 Status VacuumRowGroups(const KvStore& kv, uint32_t cid, const Ladder& ladder, uint64_t rows,

@@ -90,6 +90,12 @@ Status ScanVectorRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, siz
 Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b,
                      std::span<const uint64_t> rows, float* out, float* sqnorms,
                      ReadCounters* counters);
+// The same for blocks [b_from, b_to) in one batched read (every block's groups, in key order,
+// split into parts read at once: KvStore::MultiGetSpread): block b's values go to
+// out[b - b_from], its norms to sqnorms[b - b_from].
+Status ReadRowBlocks(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b_from,
+                     size_t b_to, std::span<const uint64_t> rows, float* const* out,
+                     float* const* sqnorms, ReadCounters* counters);
 
 // What a VacuumRowGroups call did.
 struct VacuumCounts {

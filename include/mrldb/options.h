@@ -55,6 +55,12 @@ struct DatabaseOptions {
   std::optional<uint64_t> memory_budget_bytes;
   // Worker threads for searches, scans and index builds. Default (0): hardware concurrency.
   unsigned threads = 0;
+  // Storage reads one re-rank stage keeps in flight when it reads its candidates' blocks from
+  // storage (a memory budget's non-resident blocks): the stage's lookups are split into up to
+  // this many parts read at once by the store's read threads. 0 (auto): one part while reads
+  // come from the OS page cache (a split costs more than it saves there), up to 16 once the
+  // measured read latency says they wait on the disk. 1: always one part. Default: 0.
+  unsigned storage_read_depth = 0;
   // Receives informational lines (index rebuilds, recoveries). Default (empty): standard error,
   // prefixed "mrldb: ".
   std::function<void(std::string_view)> info_log;

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "mrldb/database.h"
+#include "tests/engine/load_gate.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -110,35 +111,18 @@ TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
     unlimited = RunAll(db.get());
     ASSERT_OK(db->Close());
   }
-  // With the loader held before the blocks (the graph and the rows are in): every block is
-  // read from storage.
+  // With the loader held before the blocks: every block is read from storage.
   {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool reached = false, released = false;
-    DatabaseOptions o = Options(std::nullopt);
-    o.load_hook = [&](std::string_view, std::string_view part) {
-      if (part != "blocks") return;
-      std::unique_lock l(mu);
-      reached = true;
-      cv.notify_all();
-      cv.wait(l, [&] { return released; });
-    };
-    auto db = testing::OpenOrDie(dir.path(), o);
-    {
-      std::unique_lock l(mu);
-      cv.wait(l, [&] { return reached; });
-    }
+    std::unique_ptr<Database> db;
+    testing::LoadGate held("blocks");  // released before db closes, also on an early return
+    db = testing::OpenOrDie(dir.path(), testing::HookedTo(&held, Options(std::nullopt)));
+    held.WaitReached();
     ASSERT_OK(db->WaitForIndexing({}));
     auto m = db->GetMemory();
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->collections[0].second.resident_blocks, 0u);
     testing::ExpectSameHits(unlimited, RunAll(db.get()));
-    {
-      std::lock_guard l(mu);
-      released = true;
-      cv.notify_all();
-    }
+    held.Release();
   }
   // A budget that keeps only the blocks the graph needs (8 and 16 dims) in memory.
   auto db = testing::OpenOrDie(dir.path(), Options(8 * kMiB));
@@ -161,6 +145,22 @@ TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
   EXPECT_EQ(stats.stages[1].storage_reads + stats.stages[1].cache_hits, 0u);  // resident
   EXPECT_GT(stats.stages[2].storage_reads + stats.stages[2].cache_hits, 0u);
   EXPECT_GE(stats.stages[2].storage_bytes, stats.stages[2].storage_reads * 256);
+  ASSERT_OK(db->Close());
+  db.reset();
+
+  // Storage reads split into parts read at once (DatabaseOptions::storage_read_depth), every
+  // block read from storage while the loader is held: the same results.
+  for (unsigned depth : {3u, 16u}) {
+    SCOPED_TRACE(depth);
+    std::unique_ptr<Database> split;
+    testing::LoadGate held("blocks");
+    DatabaseOptions opts = Options(8 * kMiB);
+    opts.storage_read_depth = depth;
+    split = testing::OpenOrDie(dir.path(), testing::HookedTo(&held, opts));
+    held.WaitReached();
+    testing::ExpectSameHits(unlimited, RunAll(split.get()));
+    held.Release();
+  }
 }
 
 TEST(MemoryBudget, BadBudgetsAreClearErrors) {

@@ -13,11 +13,13 @@
 #include <gtest/gtest.h>
 
 #include "mrldb/database.h"
+#include "tests/engine/load_gate.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
 namespace {
 
+using testing::LoadGate;
 using testing::TempDir;
 
 constexpr uint32_t kDim = 32;
@@ -36,34 +38,6 @@ CollectionSpec Spec() {
   s.attributes = {{"n", AttrType::kInt}, {"t", AttrType::kText}};
   return s;
 }
-
-// Holds the background loader before one part ("graph", "rows", "blocks") until Release.
-class LoadGate {
- public:
-  explicit LoadGate(std::string part) : part_(std::move(part)) {}
-  void Hook(std::string_view part) {
-    if (part != part_) return;
-    std::unique_lock l(mu_);
-    reached_ = true;
-    cv_.notify_all();
-    cv_.wait(l, [&] { return released_; });
-  }
-  void WaitReached() {
-    std::unique_lock l(mu_);
-    cv_.wait(l, [&] { return reached_; });
-  }
-  void Release() {
-    std::lock_guard l(mu_);
-    released_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  const std::string part_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool reached_ = false, released_ = false;
-};
 
 struct Log {
   std::mutex mu;

@@ -10,6 +10,7 @@
 #include "storage/key_format.h"
 #include "storage/kv_store.h"
 #include "storage/vector_segments.h"
+#include "tests/storage/group_test_util.h"
 #include "tests/test_util.h"
 
 namespace mrldb::storage {
@@ -22,17 +23,7 @@ constexpr uint64_t kRows = 1000;    // a partial last group in every block
 std::vector<float> Rows() { return testing::RandomVectors(kRows, kLadder.dim(), 11); }
 
 std::vector<float> Norms(const std::vector<float>& rows) {
-  std::vector<float> out(kRows * kLadder.blocks());
-  for (uint64_t r = 0; r < kRows; ++r) {
-    float sum = 0;
-    for (size_t b = 0; b < kLadder.blocks(); ++b) {
-      for (uint32_t d = kLadder.begin(b); d < kLadder.end(b); ++d) {
-        sum += rows[r * kLadder.dim() + d] * rows[r * kLadder.dim() + d];
-      }
-      out[r * kLadder.blocks() + b] = sum;
-    }
-  }
-  return out;
+  return testing::PrefixSqNorms(rows, kLadder, kRows);
 }
 
 class VacuumGroups : public ::testing::Test {
