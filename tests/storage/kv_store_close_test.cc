@@ -1,15 +1,23 @@
 // KvStore::Close leaves nothing for the next open to replay: its memtables are flushed, so the
-// WAL is empty and every acknowledged key is in SST files.
+// WAL is empty and every acknowledged key is in SST files, and the WALs of earlier opens are
+// deleted also when a session wrote nothing.
 #include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "storage/key_format.h"
 #include "storage/kv_store.h"
 #include "tests/test_util.h"
 
 namespace mrldb::storage {
 namespace {
+
+size_t WalFiles(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.path().extension() == ".log";
+  return n;
+}
 
 uint64_t WalBytes(const std::string& dir) {
   uint64_t bytes = 0;
@@ -41,6 +49,29 @@ TEST(KvStoreClose, FlushesTheMemtablesSoTheNextOpenReplaysNoWal) {
     ASSERT_TRUE((*kv)->Get(i % 2 ? Cf::kVectors : Cf::kRows, "key" + std::to_string(i), &v).ok());
     EXPECT_EQ(v, value);
   }
+}
+
+TEST(KvStoreClose, OpensThatWriteNothingLeaveNoWalsBehind) {
+  mrldb::testing::TempDir dir;
+  for (int open = 0; open < 6; ++open) {
+    SCOPED_TRACE(open);
+    auto kv = KvStore::Open(dir.path(), DatabaseOptions{});
+    ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+    if (open == 2) {  // one session writes
+      rocksdb::WriteBatch b;
+      b.Put((*kv)->handle(Cf::kRows), "key", "value");
+      ASSERT_TRUE((*kv)->Write(&b, /*sync=*/false).ok());
+    }
+    ASSERT_TRUE((*kv)->Close().ok());
+    // Before: one more empty WAL after every open that wrote nothing.
+    EXPECT_LE(WalFiles(dir.path()), 1u);
+  }
+  auto kv = KvStore::Open(dir.path(), DatabaseOptions{});
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  std::string v;
+  ASSERT_TRUE((*kv)->Get(Cf::kRows, "key", &v).ok());
+  EXPECT_EQ(v, "value");
+  EXPECT_TRUE((*kv)->Get(Cf::kDefault, std::string(kWalReleaseKey), &v).IsNotFound());
 }
 
 }  // namespace
