@@ -482,44 +482,11 @@ class DatabaseImpl final : public Database {
   }
 
   Status Backup(const std::string& dir, const std::function<bool(uint64_t)>& progress) override {
-    namespace fs = std::filesystem;
     std::shared_lock lock(mu_);  // no collection is created or dropped meanwhile
     MRLDB_RETURN_IF_ERROR(CheckOpen());
-    std::error_code ec;
-    const fs::path target(dir), parent = fs::absolute(target, ec).parent_path();
-    if (dir.empty()) return Status::InvalidArgument("BACKUP needs a directory name");
-    if (fs::exists(target, ec)) {
-      return Status::InvalidArgument(fmt::format("'{}' exists; a backup goes to a new directory", dir));
-    }
-    if (!fs::is_directory(parent, ec)) {
-      return Status::InvalidArgument(fmt::format("the directory '{}' (where '{}' would go) does not exist",
-                                                 parent.string(), dir));
-    }
-    // The graphs first, then the rows: a graph may then only lag the rows it is saved with,
-    // never lead them, and the open of the copy replays the lag as after a crash.
-    const fs::path staging = parent / (target.filename().string() + ".mrldb-backup-graphs");
-    struct Cleanup {
-      const fs::path &staging, &target;
-      bool done = false;
-      ~Cleanup() {
-        std::error_code e;
-        fs::remove_all(staging, e);
-        if (!done) fs::remove_all(target, e);
-      }
-    } cleanup{staging, target};
-    fs::remove_all(staging, ec);
-    uint64_t bytes = 0;
-    for (const auto& [name, c] : collections_) {
-      MRLDB_RETURN_IF_ERROR(c->CopyIndexFiles(fmt::format("{}/hnsw/{}.hnsw", staging.string(), c->cid()), &bytes));
-      if (progress && !progress(bytes)) return Status::Cancelled("BACKUP cancelled; nothing was written");
-    }
-    MRLDB_RETURN_IF_ERROR(kv_->Checkpoint(dir));
-    if (fs::exists(staging / "hnsw", ec)) {
-      fs::rename(staging / "hnsw", target / "hnsw", ec);
-      if (ec) return Status::IOError(fmt::format("cannot move the graphs into '{}': {}", dir, ec.message()));
-    }
-    cleanup.done = true;
-    return Status::Ok();
+    std::vector<Collection*> all;
+    for (const auto& [name, c] : collections_) all.push_back(c.get());
+    return BackupDatabase(dir, all, kv_.get(), progress);
   }
 
   Result<ScanStats> ScanPrefix(std::string_view collection, uint32_t dims, ScanSink sink,

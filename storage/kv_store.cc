@@ -382,9 +382,11 @@ Status KvStore::Close() {
       // nothing stores, so that its flush below deletes them.
       if (WalFiles(path_) > 1) {
         rocksdb::WriteBatch wb;
-        rocksdb::Status w = wb.Delete(inst_->handles[0], kWalReleaseKey);
-        if (w.ok()) w = inst_->db->Write(rocksdb::WriteOptions(), &wb);
-        if (!w.ok()) Log(fmt::format("releasing old WALs at close failed ({})", w.ToString()));
+        rocksdb::Status released = wb.Delete(inst_->handles[0], kWalReleaseKey);
+        if (released.ok()) released = inst_->db->Write(rocksdb::WriteOptions(), &wb);
+        if (!released.ok()) {
+          Log(fmt::format("releasing old WALs at close failed ({})", released.ToString()));
+        }
       }
       rocksdb::FlushOptions fo;
       fo.wait = true;

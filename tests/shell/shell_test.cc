@@ -152,6 +152,8 @@ TEST(Shell, CommandLine) {
   testing::TempDir db;
   auto r = Shell("-c \"SHOW COLLECTIONS\" --db " + db.path() + " --no-wait --format csv");
   EXPECT_EQ(r.status, 0) << r.err;
+  r = Shell("-c \"SHOW COLLECTIONS\" --db " + db.path() + " --memory-budget 64M --storage-read-depth 8");
+  EXPECT_EQ(r.status, 0) << r.err;
   r = Shell("--version");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.out.rfind("mrldb ", 0), 0u) << r.out;
@@ -169,6 +171,8 @@ TEST(Shell, CommandLine) {
       {"connect", "mrldb connect: address is required"},
       {"connect 127.0.0.1:1 --db " + db.path(), "--db"},
       {"--db " + db.path() + " serve", "serve comes first"},
+      {"--db " + db.path() + " --storage-read-depth 65", "--storage-read-depth: bad value '65'"},
+      {"--db " + db.path() + " --storage-read-depth x", "--storage-read-depth"},
   };
   for (const auto& [args, message] : errors) {
     r = Shell(args);

@@ -39,7 +39,9 @@ inline void WriteRowGroups(storage::KvStore* kv, uint32_t cid, const storage::La
   storage::PutVectorGroups(&wb, kv->handle(storage::Cf::kVectors), cid, ladder, 0, n,
                            rows.data(), norms.data(), &tails);
   ASSERT_TRUE(kv->Write(&wb, false).ok());
-  if (flush) ASSERT_TRUE(kv->Flush().ok());
+  if (flush) {
+    ASSERT_TRUE(kv->Flush().ok());
+  }
 }
 
 }  // namespace mrldb::testing

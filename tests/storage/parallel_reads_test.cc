@@ -89,7 +89,9 @@ Read ReadAt(unsigned depth, const std::string& path, std::span<const uint64_t> r
   const Status st = ReadRowBlocks(**kv, kCid, kLadder, b_from, b_to, rows, out.data(), sq.data(),
                                   &r.io);
   EXPECT_TRUE(st.ok()) << st.ToString();
-  if (depth > 1) EXPECT_EQ((*kv)->ReadParts(100), std::min<size_t>(depth, 100));
+  if (depth > 1) {
+    EXPECT_EQ((*kv)->ReadParts(100), std::min<size_t>(depth, 100));
+  }
   EXPECT_TRUE((*kv)->Close().ok());
   return r;
 }
