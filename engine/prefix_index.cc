@@ -16,6 +16,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include "engine/distance.h"
+#include "engine/graph_file.h"
 #include "engine/graph_search.h"
 #include "engine/prefix_codes.h"
 
@@ -458,13 +459,10 @@ Status PrefixIndex::Load(const std::string& path, uint64_t* covered_rows) {
     return Status::Corruption(fmt::format("'{}' does not match its checksum", file));
   }
   if (space_->codes()) space_->SetScale(meta.scale);
-  try {
-    auto g = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), file);
-    g->setEf(1);
-    graph_ = std::move(g);
-  } catch (const std::exception& e) {
-    return Status::Corruption(fmt::format("hnswlib cannot load '{}': {}", file, e.what()));
-  }
+  MRLDB_ASSIGN_OR_RETURN(std::unique_ptr<hnswlib::HierarchicalNSW<float>> g,
+                         ReadGraphFile(file, space_.get()));
+  g->setEf(1);
+  graph_ = std::move(g);
   trained_rows_ = meta.trained_rows;
   clipped_rows_ = 0;
   trained_ = true;
