@@ -45,12 +45,14 @@ void ReadPool::Run(size_t n, const std::function<void(size_t)>& fn) {
   auto call = std::make_shared<Call>();
   call->fn = &fn;
   call->n = n;
+  size_t queued = 0;
   {
     std::lock_guard l(mu_);
     // One queue entry per part a pool thread may take (the caller takes at least one).
-    for (size_t i = 1; i < n && i <= threads_.size(); ++i) queue_.push_back(call);
+    for (size_t i = 1; i < n && i <= threads_.size(); ++i, ++queued) queue_.push_back(call);
   }
-  cv_.notify_all();
+  // One thread woken per entry: waking all of them for a few parts only makes them contend.
+  for (size_t i = 0; i < queued; ++i) cv_.notify_one();
   Work(call.get());
   std::unique_lock l(call->mu);
   call->done_cv.wait(l, [&] { return call->done == call->n; });
