@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -109,6 +110,7 @@ Result<std::unique_ptr<hnswlib::HierarchicalNSW<float>>> ReadGraphFile(
     return corrupt("the header's sizes do not fit together");
   }
   if (count > in.left() / per) return corrupt("fewer nodes than the header says");
+  if (g->max_elements_ > SIZE_MAX / per) return corrupt("the capacity overflows");
   const size_t capacity = std::max<size_t>(g->max_elements_, 1);
   g->data_level0_memory_ = static_cast<char*>(std::malloc(capacity * per));
   g->linkLists_ = static_cast<char**>(std::calloc(capacity, sizeof(void*)));

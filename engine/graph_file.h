@@ -1,7 +1,7 @@
 // Reading a saved HNSW graph (hnswlib's file layout, which PrefixIndex::Save writes itself)
 // with large sequential reads. hnswlib's own loadIndex checks the file with two tellg and one
-// seekg per node on a std::ifstream, each an lseek system call: at 10M nodes that was about a
-// tenth of a reopen's CPU (docs/benchmarks.md, "Loading the graph").
+// seekg per node on a std::ifstream, each an lseek system call: about a tenth of the CPU of a
+// benchmark run that reopened a 10M-node graph (docs/benchmarks.md, "Loading the graph").
 #pragma once
 
 #include <memory>

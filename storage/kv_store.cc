@@ -44,6 +44,19 @@ size_t WalFiles(const std::string& dir) {
   return n;
 }
 
+// Whether no memtable of the three families holds an entry (an unknown count counts as one).
+bool MemtablesEmpty(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* const* handles) {
+  for (int i = 0; i < 3; ++i) {
+    uint64_t active = 1, immutable = 1;
+    if (!db->GetIntProperty(handles[i], rocksdb::DB::Properties::kNumEntriesActiveMemTable, &active) ||
+        !db->GetIntProperty(handles[i], rocksdb::DB::Properties::kNumEntriesImmMemTables, &immutable) ||
+        active + immutable != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // `write_buffer`: the vectors family's memtable size (the other families take 32 MiB).
 rocksdb::ColumnFamilyOptions CfOptions(Cf cf, const std::shared_ptr<rocksdb::Cache>& cache,
                                        size_t write_buffer) {
@@ -378,9 +391,10 @@ Status KvStore::Close() {
       // Only a flush that writes something deletes the WALs before the current one, and a
       // session that wrote nothing flushes nothing: each open's WAL stayed on disk, one empty
       // file per open (measured: 30 after the opens of one benchmark), each replayed by every
-      // later open. When older WALs are there, the catalog family gets the deletion of a key
-      // nothing stores, so that its flush below deletes them.
-      if (WalFiles(path_) > 1) {
+      // later open. When older WALs are there and no memtable holds anything to flush, the
+      // catalog family gets the deletion of a key nothing stores, so that its flush below
+      // deletes them (a flush of any family's writes deletes them too).
+      if (WalFiles(path_) > 1 && MemtablesEmpty(inst_->db.get(), inst_->handles)) {
         rocksdb::WriteBatch wb;
         rocksdb::Status released = wb.Delete(inst_->handles[0], kWalReleaseKey);
         if (released.ok()) released = inst_->db->Write(rocksdb::WriteOptions(), &wb);

@@ -25,8 +25,6 @@ class ReadPool {
   ReadPool(const ReadPool&) = delete;
   ReadPool& operator=(const ReadPool&) = delete;
 
-  unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
-
   // Runs fn(i) for every i in [0, n), on the pool's threads and the caller; returns when all
   // have returned. fn must not throw.
   void Run(size_t n, const std::function<void(size_t)>& fn);

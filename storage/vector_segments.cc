@@ -295,12 +295,6 @@ Status ReadRowBlocks(const KvStore& kv, uint32_t cid, const Ladder& ladder, size
   return Status::Ok();
 }
 
-Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b,
-                     std::span<const uint64_t> rows, float* out, float* sqnorms,
-                     ReadCounters* counters) {
-  return ReadRowBlocks(kv, cid, ladder, b, b + 1, rows, &out, &sqnorms, counters);
-}
-
 Status VacuumRowGroups(const KvStore& kv, uint32_t cid, const Ladder& ladder, uint64_t rows,
                        std::span<const uint8_t> live, uint64_t from, uint64_t to,
                        rocksdb::WriteBatch* batch, VacuumCounts* counts) {

@@ -82,17 +82,12 @@ Status ScanVectorRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, siz
                       const std::function<bool(const RowsView&)>& fn,
                       SegmentScanCounters* counters);
 
-// Reads block `b` of `rows` (any order, repeats allowed) with one MultiGet of their groups, in
-// key order. Writes rows.size() x width(b) values to `out` (row-major, in the order of `rows`)
-// and each row's ||x[0:g(b))||^2 to `sqnorms`. `counters` (may be null) adds what the read
-// cost. Errors: Corruption when a group is missing or malformed or does not store a row (it was
-// vacuumed: only live rows may be read); the store's read errors.
-Status ReadBlockRows(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b,
-                     std::span<const uint64_t> rows, float* out, float* sqnorms,
-                     ReadCounters* counters);
-// The same for blocks [b_from, b_to) in one batched read (every block's groups, in key order,
-// split into parts read at once: KvStore::MultiGetSpread): block b's values go to
-// out[b - b_from], its norms to sqnorms[b - b_from].
+// Reads blocks [b_from, b_to) of `rows` (any order, repeats allowed) in one batched read: every
+// block's groups, in key order, split into parts read at once (KvStore::MultiGetSpread). Writes
+// block b's rows.size() x width(b) values to out[b - b_from] (row-major, in the order of `rows`)
+// and each row's ||x[0:g(b))||^2 to sqnorms[b - b_from]. `counters` (may be null) adds what the
+// read cost. Errors: Corruption when a group is missing or malformed or does not store a row (it
+// was vacuumed: only live rows may be read); the store's read errors.
 Status ReadRowBlocks(const KvStore& kv, uint32_t cid, const Ladder& ladder, size_t b_from,
                      size_t b_to, std::span<const uint64_t> rows, float* const* out,
                      float* const* sqnorms, ReadCounters* counters);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -42,6 +43,13 @@ inline void WriteRowGroups(storage::KvStore* kv, uint32_t cid, const storage::La
   if (flush) {
     ASSERT_TRUE(kv->Flush().ok());
   }
+}
+
+// Block `b` of `rows` through ReadRowBlocks (a one-block read).
+inline Status ReadBlock(const storage::KvStore& kv, uint32_t cid, const storage::Ladder& ladder,
+                        size_t b, std::span<const uint64_t> rows, float* out, float* sqnorms,
+                        storage::ReadCounters* counters) {
+  return storage::ReadRowBlocks(kv, cid, ladder, b, b + 1, rows, &out, &sqnorms, counters);
 }
 
 }  // namespace mrldb::testing

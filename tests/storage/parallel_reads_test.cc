@@ -202,19 +202,19 @@ TEST(ParallelReads, AutoDepthSplitsOnlyOnceReadsWaitOnTheDisk) {
   for (uint64_t i = 0; i < 400; ++i) pick.push_back((i * 7919 + 5) % kRows);
   std::vector<float> out(pick.size() * kLadder.width(3)), sq(pick.size());
   // Fast reads (the page cache): the average stays below a disk's and reads stay in one part.
-  ASSERT_OK(ReadBlockRows(**kv, kCid, kLadder, 3, pick, out.data(), sq.data(), nullptr));
+  ASSERT_OK(testing::ReadBlock(**kv, kCid, kLadder, 3, pick, out.data(), sq.data(), nullptr));
   EXPECT_GT((*kv)->ReadLatencyNs(), 0u);
   EXPECT_LT((*kv)->ReadLatencyNs(), KvStore::kDiskReadNs);
   EXPECT_EQ((*kv)->ReadParts(1000), 1u);
   EXPECT_EQ(fs->most_in_flight.load(), 1);
   // Reads that wait 300 us each: the next read measures it and later ones are split.
   fs->delay_us = 300;
-  ASSERT_OK(ReadBlockRows(**kv, kCid, kLadder, 2, pick, out.data(), sq.data(), nullptr));
+  ASSERT_OK(testing::ReadBlock(**kv, kCid, kLadder, 2, pick, out.data(), sq.data(), nullptr));
   EXPECT_GE((*kv)->ReadLatencyNs(), KvStore::kDiskReadNs);
   EXPECT_EQ((*kv)->ReadParts(1000), KvStore::kAutoReadDepth);
   EXPECT_EQ((*kv)->ReadParts(12), 12 / KvStore::kKeysPerPart);
   ReadCounters io;
-  ASSERT_OK(ReadBlockRows(**kv, kCid, kLadder, 1, pick, out.data(), sq.data(), &io));
+  ASSERT_OK(testing::ReadBlock(**kv, kCid, kLadder, 1, pick, out.data(), sq.data(), &io));
   EXPECT_GT(io.reads, KvStore::kAutoReadDepth);
   EXPECT_GT(fs->most_in_flight.load(), 1);
   for (size_t i = 0; i < pick.size(); ++i) {

@@ -102,7 +102,7 @@ TEST_F(VacuumGroups, LiveRowsKeepTheirBytesDeadOnesAreGone) {
   for (size_t b = 0; b < kLadder.blocks(); ++b) {
     const uint32_t w = kLadder.width(b);
     std::vector<float> out(want_rows.size() * w), sq(want_rows.size());
-    ASSERT_OK(ReadBlockRows(*kv_, kCid, kLadder, b, want_rows, out.data(), sq.data(), nullptr));
+    ASSERT_OK(testing::ReadBlock(*kv_, kCid, kLadder, b, want_rows, out.data(), sq.data(), nullptr));
     for (size_t i = 0; i < want_rows.size(); ++i) {
       const uint64_t r = want_rows[i];
       ASSERT_EQ(std::memcmp(out.data() + i * w, rows_.data() + r * kLadder.dim() + kLadder.begin(b),
@@ -111,7 +111,7 @@ TEST_F(VacuumGroups, LiveRowsKeepTheirBytesDeadOnesAreGone) {
     }
     // A vacuumed row cannot be read: only live rows are.
     const std::vector<uint64_t> dead = {3};
-    const Status st = ReadBlockRows(*kv_, kCid, kLadder, b, dead, out.data(), sq.data(), nullptr);
+    const Status st = testing::ReadBlock(*kv_, kCid, kLadder, b, dead, out.data(), sq.data(), nullptr);
     EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
     EXPECT_NE(st.message().find("does not hold row 3"), std::string::npos) << st.message();
   }
