@@ -52,8 +52,8 @@ inline constexpr char kCfRows[] = "rows";
 inline constexpr char kCfVectors[] = "vectors";
 
 inline constexpr std::string_view kFormatKey = "mrldb:format";
-// Deleted from "default" by a close that finds older WALs on disk (KvStore::Close), so that
-// its flush deletes them. Sorts after every catalog key; never stored.
+// Deleted from "default" by a close that finds older WALs on disk and no memtable to flush
+// (KvStore::Close), so that its flush deletes them. Sorts after every catalog key; never stored.
 inline constexpr std::string_view kWalReleaseKey = "\xff\xffmrldb:release-wals";
 inline constexpr std::string_view kNextCidKey = "mrldb:next_cid";
 inline constexpr std::string_view kCatalogPrefix = "c:";
