@@ -216,7 +216,7 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
     for (uint64_t row : MatryoshkaAnalysis::SampleRows(candidates, options.sample)) {
       MRLDB_ASSIGN_OR_RETURN(const std::vector<float> v, RowPrefix(row, s.dim));
       set.queries.insert(set.queries.end(), v.begin(), v.end());
-      set.self.push_back(keys_[row]);
+      set.self.push_back(keys_.Get(row));
     }
     set.n = set.self.size();
     std::vector<uint64_t> live;
@@ -247,8 +247,7 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
       const size_t m = L <= cache_.resident() ? 1 : std::min(kScanGroup, set.n - i);
       std::vector<uint64_t> exclude(m);
       for (size_t j = 0; j < m; ++j) {
-        auto it = ids_.find(set.self[i + j]);
-        exclude[j] = it == ids_.end() ? ~uint64_t{0} : it->second;
+        exclude[j] = keys_.Find(set.self[i + j]);  // kNoRow: none
       }
       scans.assign(m, {});
       MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::ScanLevels(*this, set.queries.data() + i * s.dim, m, s.dim,
@@ -257,9 +256,8 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
       scanned_from = i;
       scanned_to = i + m;
     }
-    auto self = ids_.find(set.self[i]);
-    if (self == ids_.end() || !live_[self->second]) continue;  // deleted meanwhile
-    const uint64_t row = self->second;
+    const uint64_t row = keys_.Find(set.self[i]);
+    if (row == RowKeys::kNoRow || !live_[row]) continue;  // deleted meanwhile
     const float* q = set.queries.data() + i * s.dim;
     const MatryoshkaAnalysis::LevelScan& scan = scans[i - scanned_from];
     std::vector<uint64_t> truth;

@@ -29,7 +29,7 @@ Collection::Collection(storage::CollectionDescriptor desc, storage::KvStore* kv,
     : desc_(std::move(desc)), ladder_(desc_.spec.granularities), kv_(kv), pool_(pool),
       index_pool_(index_pool),
       index_path_(std::move(index_path)), log_(std::move(log)),
-      attrs_(desc_.spec.attributes.size()), cache_(ladder_), wanted_blocks_(0),
+      keys_(desc_.spec.id_type), attrs_(desc_.spec.attributes.size()), cache_(ladder_), wanted_blocks_(0),
       graph_(std::make_shared<PrefixIndex>(desc_.spec.metric, desc_.spec.index_dim, desc_.spec.hnsw)),
       plan_(desc_.spec.default_plan), gpu_settings_(std::move(gpu)) {
   last_save_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();

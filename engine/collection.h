@@ -31,6 +31,7 @@
 #include "engine/column_cache.h"
 #include "engine/placement.h"
 #include "engine/reranker.h"
+#include "engine/row_keys.h"
 #include "engine/thread_pool.h"
 #include "engine/top_k.h"
 #include "mrldb/database.h"
@@ -244,7 +245,7 @@ class Collection {
   // (engine/collection_write.cc).
   struct PendingWrite;
   // Waits until none of `ids` is in flight (REQUIRES `wl` holds write_mu_); then the ids' entries
-  // in ids_ cannot change until they are released.
+  // in keys_ cannot change until they are released.
   void WaitForIds(std::unique_lock<std::mutex>& wl, const std::vector<const Key*>& ids) const;
   // Holds w's ids, queues w, and returns once w is committed (or failed): by a leader, which may
   // be this thread. REQUIRES `wl` holds write_mu_; returns with it held.
@@ -399,7 +400,7 @@ class Collection {
   // sets *upto to the rows it covers. REQUIRES mu_ held (shared at least) and no publish
   // running (fill_mu_ held); `g` is not shared yet.
   Status ReconcileIndex(PrefixIndex* g, uint64_t covered, uint64_t* upto);
-  // While the rows load (rows_loading_): where id `id` lives, from ids_ for rows written since
+  // While the rows load (rows_loading_): where id `id` lives, from keys_ for rows written since
   // the open and from RocksDB's id index for the others (nullopt: not stored). REQUIRES mu_
   // held (shared at least) and no write of `id` in flight.
   Result<std::optional<uint64_t>> LookupLoading(const Key& id) const;
@@ -438,16 +439,16 @@ class Collection {
 
   // Readers share mu_; a group commit's publish and the admin operations (Load, Alter, plans)
   // take it exclusively. next_row_ (the published row count), the column cache's chunk tables
-  // and ids_ change only under mu_ exclusive, and only a commit leader (one at a time) changes
+  // and keys_ change only under mu_ exclusive, and only a commit leader (one at a time) changes
   // them, so the leader also reads them without mu_. Rows at or past next_row_ are read by no
   // reader: the leader fills them in the cache before publishing.
   mutable std::shared_mutex mu_;
   uint64_t next_row_ = 0;                                   // GUARDED_BY(mu_)
   uint64_t live_rows_ = 0;                                  // GUARDED_BY(mu_)
-  std::vector<Key> keys_;                                   // GUARDED_BY(mu_) by row id
+  // keys_: the id of every row, and which row each id lives in (a lookup: keys_.Find).
+  RowKeys keys_;                                            // GUARDED_BY(mu_)
   std::vector<uint8_t> live_;                               // GUARDED_BY(mu_) by row id
   std::vector<std::vector<Value>> attrs_;                   // GUARDED_BY(mu_) [column][row]
-  std::unordered_map<Key, uint64_t, KeyHash> ids_;          // GUARDED_BY(mu_) id -> row
   ColumnCache cache_;  // GUARDED_BY(mu_) below next_row_; the commit leader's above it
   // Residency. fill_mu_ is held by a commit leader from its cache fill to its publish, and by
   // whoever changes cache_.held(): so every group is filled into exactly the blocks held when it
@@ -507,7 +508,7 @@ class Collection {
   // Open in seconds (engine/collection_open.cc). Load leaves the graph and the ids and
   // attributes of the rows stored at open to the background loader. Until LoadGraph installs
   // the graph, graph_ is an empty placeholder the indexer, saves and resizes leave alone, and
-  // stage 0 scans. Until LoadRows installs the rows, keys_, attrs_ and ids_ hold only the rows
+  // stage 0 scans. Until LoadRows installs the rows, keys_ and attrs_ hold only the rows
   // written since the open (row ids >= rows_at_open_); live_ and live_rows_ are complete (from
   // the tombstones). A commit's publish records there the older rows it kills, and a commit
   // leader keeps the records of the older rows it deletes in deleting_records_ from before its

@@ -72,7 +72,7 @@ Status Collection::Load() {
     rows_done_ = !rows_loading_;
   }
   if (!rows_loading_) {  // no live row: nothing to load, the columns are complete as they are
-    keys_.assign(next_row_, Key{int64_t{0}});
+    keys_.Resize(next_row_);
     for (auto& col : attrs_) col.assign(next_row_, Value{});
   }
   cache_.Reserve(next_row_);
@@ -184,15 +184,17 @@ Status Collection::LoadRows(const std::atomic<bool>& stop) {
   // Nothing below changes the columns: AlterColumns waits for the rows.
   const uint64_t n0 = rows_at_open_;
   storage::CollectionDescriptor d;
+  uint64_t live = 0;
   {
     std::shared_lock lock(mu_);
     d = desc_;
+    live = live_rows_;
   }
   const size_t ncols = d.spec.attributes.size();
-  std::vector<Key> keys(n0, Key{int64_t{0}});
+  RowKeys keys(d.spec.id_type);
+  keys.Resize(n0);
   std::vector<std::vector<Value>> attrs(ncols, std::vector<Value>(n0));
-  std::unordered_map<Key, uint64_t, KeyHash> ids;
-  ids.reserve(n0);
+  keys.Reserve(live);
   const std::string prefix = storage::CollectionPrefix(storage::kTagRow, desc_.cid);
   Status st;
   {
@@ -212,8 +214,7 @@ Status Collection::LoadRows(const std::atomic<bool>& stop) {
       st = DecodeRecord(d, std::string_view(v.data(), v.size()), &key, &values);
       if (!st.ok()) break;
       for (size_t c = 0; c < ncols; ++c) attrs[c][row] = std::move(values[c]);
-      ids[key] = row;
-      keys[row] = std::move(key);
+      keys.Assign(row, key);
     }
     if (st.ok()) st = storage::FromRocks(it->get().status(), "loading rows");
   }
@@ -230,15 +231,15 @@ Status Collection::LoadRows(const std::atomic<bool>& stop) {
   }
   {
     // Merge what was written since the open: the older rows that died (their records may have
-    // been read before or after they died), then the rows written since, which ids_ holds.
+    // been read before or after they died), then the rows written since, which keys_ maps.
     std::unique_lock lock(mu_);
     for (uint64_t row : died_while_loading_) {
-      if (auto f = ids.find(keys[row]); f != ids.end() && f->second == row) ids.erase(f);
+      keys.UnmapRow(row);
       for (auto& col : attrs) col[row] = Value{};
     }
-    for (auto& [key, row] : ids_) ids[key] = row;
-    keys.resize(next_row_, Key{int64_t{0}});
-    for (uint64_t row = n0; row < keys_.size() && row < next_row_; ++row) keys[row] = std::move(keys_[row]);
+    keys.Resize(next_row_);
+    for (uint64_t row = n0; row < keys_.rows() && row < next_row_; ++row) keys.Set(row, keys_.Get(row));
+    keys_.ForEachMapped([&](uint64_t row) { keys.Map(row); });
     for (size_t c = 0; c < ncols; ++c) {
       attrs[c].resize(next_row_);
       for (uint64_t row = n0; row < attrs_[c].size() && row < next_row_; ++row) {
@@ -247,7 +248,6 @@ Status Collection::LoadRows(const std::atomic<bool>& stop) {
     }
     keys_.swap(keys);
     attrs_.swap(attrs);
-    ids_.swap(ids);
     died_while_loading_ = {};
     rows_loading_ = false;
   }
@@ -278,7 +278,7 @@ void Collection::AbortLoading() {
 }
 
 Result<std::optional<uint64_t>> Collection::LookupLoading(const Key& id) const {
-  if (auto it = ids_.find(id); it != ids_.end()) return std::optional<uint64_t>(it->second);
+  if (const uint64_t row = keys_.Find(id); row != RowKeys::kNoRow) return std::optional<uint64_t>(row);
   if (!rows_loading_) return std::optional<uint64_t>();
   std::string key = storage::CollectionPrefix(storage::kTagIdIndex, desc_.cid), value;
   storage::AppendKeyBytes(&key, id);
@@ -288,7 +288,7 @@ Result<std::optional<uint64_t>> Collection::LookupLoading(const Key& id) const {
   if (value.size() != 8) return Status::Corruption("id index entry is not 8 bytes");
   const uint64_t row = storage::DecodeFixed64(value.data());
   // With no write of `id` in flight, the index names its live row; a row written since the
-  // open is in ids_ already.
+  // open is in keys_ already.
   if (row >= rows_at_open_ || row >= next_row_ || !live_[row]) return std::optional<uint64_t>();
   return std::optional<uint64_t>(row);
 }

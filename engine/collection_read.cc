@@ -61,7 +61,7 @@ Result<std::vector<Record>> Collection::Find(const FindOptions& options) const {
       r.id = std::move(keys[0]);
       r.attributes = std::move(attrs[0]);
     } else {
-      r.id = keys_[row];
+      r.id = keys_.Get(row);
       for (const auto& col : attrs_) r.attributes.push_back(col[row]);
     }
     MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, options.vector_dims));
@@ -101,12 +101,11 @@ Result<Record> Collection::Get(const Key& id, uint32_t dims) const {
 Result<Record> Collection::GetLoaded(const Key& id, uint32_t dims) const {
   const CollectionSpec& s = spec();
   std::shared_lock lock(mu_);
-  auto it = ids_.find(id);
-  if (it == ids_.end()) {
+  const uint64_t row = keys_.Find(id);
+  if (row == RowKeys::kNoRow) {
     return Status::NotFound(fmt::format("id {} not found in collection '{}'", KeyToString(id),
                                         s.name));
   }
-  const uint64_t row = it->second;
   Record r;
   r.id = id;
   MRLDB_ASSIGN_OR_RETURN(r.vector, RowPrefix(row, dims));

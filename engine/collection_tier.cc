@@ -98,17 +98,14 @@ MemoryUse Collection::MemoryLocked() const {
   // Until the saved graph is loaded, its file's size stands for it (what it will take, about).
   m.graph_bytes = graph_loading_ ? graph_file_bytes_ : graph_->MemoryBytes();
   m.blocks_bytes = cache_.MemoryBytes();
-  // Per row: its key, liveness byte and attribute values by row id, and a node of the id map
-  // (key, row id, next pointer, cached hash, allocator header) plus its bucket pointer. TEXT
-  // bytes beyond the strings' inline buffer are not counted.
-  uint64_t row_bytes = keys_.capacity() * sizeof(Key) + live_.capacity();
+  // Per row: its key and the id map's slots (RowKeys), liveness byte and attribute values by
+  // row id. TEXT attribute bytes beyond the strings' inline buffer are not counted.
+  uint64_t row_bytes = keys_.MemoryBytes() + live_.capacity();
   for (const auto& col : attrs_) row_bytes += col.capacity() * sizeof(Value);
-  row_bytes += ids_.size() * (sizeof(Key) + sizeof(uint64_t) + 3 * sizeof(void*)) +
-               ids_.bucket_count() * sizeof(void*);
   if (rows_loading_) {
-    // The rows stored at open, not loaded yet, as they will be: key, attributes, map node.
-    const uint64_t row = 2 * sizeof(Key) + 1 + attrs_.size() * sizeof(Value) + sizeof(uint64_t) +
-                         4 * sizeof(void*);
+    // The rows stored at open, not loaded yet, as they will be: key and slots, liveness,
+    // attributes.
+    const uint64_t row = RowKeys::BytesPerRow(spec().id_type) + 1 + attrs_.size() * sizeof(Value);
     row_bytes = std::max<uint64_t>(row_bytes, next_row_ * row);
   }
   m.row_state_bytes = row_bytes;

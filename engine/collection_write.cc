@@ -82,7 +82,7 @@ Status Collection::Write(const InsertBatch& batch, bool upsert, bool sync) {
   // A batch in flight with one of these ids decides whether it exists: wait for its outcome.
   WaitForIds(wl, w.ids);
   {
-    // No batch in flight holds these ids, so their entries in ids_ stay as read here until this
+    // No batch in flight holds these ids, so their entries in keys_ stay as read here until this
     // batch is done (only a commit holding an id changes its entry).
     // While the rows load, the ids stored at open are looked up in RocksDB.
     std::shared_lock lock(mu_);
@@ -281,12 +281,12 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
   {
     std::unique_lock lock(mu_);
     // Sized first: while the rows load, keys_ and attrs_ may be shorter than the rows killed.
-    keys_.resize(end, Key{int64_t{0}});
+    keys_.Resize(end);
     live_.resize(end, 0);
     for (auto& col : attrs_) col.resize(end);
     for (PendingWrite* p : group) {
       if (!p->batch) {
-        for (const Key* id : p->ids) ids_.erase(*id);
+        for (const Key* id : p->ids) keys_.Unmap(*id);
       }
       for (uint64_t old : p->replaced) {
         live_[old] = 0;
@@ -300,10 +300,9 @@ Status Collection::CommitGroup(const std::vector<PendingWrite*>& group) {
       if (!p->batch) continue;
       for (size_t i = 0; i < p->batch->size(); ++i) {
         const uint64_t row = p->first + i;
-        keys_[row] = p->batch->id(i);
+        keys_.Assign(row, p->batch->id(i));  // maps the id to its new row
         live_[row] = 1;
         for (size_t c = 0; c < attrs_.size(); ++c) attrs_[c][row] = std::move(p->attrs[i][c]);
-        ids_[p->batch->id(i)] = row;
       }
       live_rows_ += p->batch->size();
     }

@@ -57,7 +57,7 @@ Result<std::vector<Disagreement>> Collection::Disagreements(const DisagreementOp
                                                   /*keep_neighbours=*/true, &run));
     const std::vector<uint64_t>& last = run.neighbours[L - 1];
     Disagreement d;
-    d.id = keys_[row];
+    d.id = keys_.Get(row);
     if (cascade.label >= 0) d.label = attrs_[cascade.label][row];
     d.predicted = run.votes[L - 1].label;
     // Settled from the first granularity after the last one that disagrees with the last.

@@ -74,7 +74,7 @@ Result<std::vector<Hit>> Collection::MakeHits(const std::vector<Candidate>& best
       for (int col : columns) h.attributes.push_back(std::move(older_attrs[next_older][col]));
       ++next_older;
     } else {
-      h.id = keys_[cand.row];
+      h.id = keys_.Get(cand.row);
       for (int col : columns) h.attributes.push_back(attrs_[col][cand.row]);
     }
     if (vector_dims) {

@@ -241,7 +241,7 @@ Result<BoundFilter> BoundFilter::Bind(const Filter& filter, const CollectionSpec
 }
 
 BoundFilter::Tri BoundFilter::Eval(const Node& n, const std::vector<std::vector<Value>>& columns,
-                                   const std::vector<Key>& keys, uint64_t row) {
+                                   const RowKeys& keys, uint64_t row) {
   using Op = Filter::Op;
   switch (n.op) {
     case Op::kAnd: {
@@ -269,14 +269,7 @@ BoundFilter::Tri BoundFilter::Eval(const Node& n, const std::vector<std::vector<
     default: break;
   }
   Value id_value;
-  if (n.column == kIdColumn) {
-    const Key& k = keys[row];
-    if (const auto* i = std::get_if<int64_t>(&k)) {
-      id_value = *i;
-    } else {
-      id_value = std::get<std::string>(k);
-    }
-  }
+  if (n.column == kIdColumn) id_value = keys.GetValue(row);
   const Value& v = n.column == kIdColumn ? id_value : columns[n.column][row];
   const bool null = std::holds_alternative<std::monostate>(v);
   if (n.op == Op::kIsNull) return null ? Tri::kTrue : Tri::kFalse;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/row_keys.h"
 #include "mrldb/filter.h"
 #include "mrldb/status.h"
 #include "mrldb/types.h"
@@ -20,7 +21,7 @@ class BoundFilter {
 
   // True when row `row` matches; NULL comparisons are unknown, and unknown does not match.
   // `columns` is [column][row]; `keys` the primary keys by row.
-  bool Matches(const std::vector<std::vector<Value>>& columns, const std::vector<Key>& keys,
+  bool Matches(const std::vector<std::vector<Value>>& columns, const RowKeys& keys,
                uint64_t row) const {
     return Eval(root_, columns, keys, row) == Tri::kTrue;
   }
@@ -36,7 +37,7 @@ class BoundFilter {
   };
   static Result<Node> BindNode(const Filter& f, const CollectionSpec& spec, int depth);
   static Tri Eval(const Node& n, const std::vector<std::vector<Value>>& columns,
-                  const std::vector<Key>& keys, uint64_t row);
+                  const RowKeys& keys, uint64_t row);
   static constexpr int kIdColumn = -2;
  public:
   static constexpr int kMaxDepth = 1024;

@@ -227,13 +227,13 @@ std::vector<uint64_t> MatryoshkaAnalysis::SampleRows(const std::vector<uint64_t>
 namespace {
 
 Prediction MakePrediction(const CascadeRun& run,
-                          const Cascade& cascade, const std::vector<Key>& keys, bool neighbours) {
+                          const Cascade& cascade, const RowKeys& keys, bool neighbours) {
   Prediction p;
   p.label = run.votes[run.decided].label;
   p.confidence = run.votes[run.decided].confidence;
   p.dims = cascade.dims[run.decided];
   if (neighbours) {
-    for (uint64_t row : run.neighbours[run.decided]) p.neighbours.push_back(keys[row]);
+    for (uint64_t row : run.neighbours[run.decided]) p.neighbours.push_back(keys.Get(row));
   }
   return p;
 }

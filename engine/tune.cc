@@ -107,7 +107,7 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
       TuneSample& into = taken++ % 2 == 0 ? tune_set : held_back;
       MRLDB_ASSIGN_OR_RETURN(std::vector<float> x, RowPrefix(row, s.dim));
       into.queries.insert(into.queries.end(), x.begin(), x.end());
-      into.self.push_back(keys_[row]);
+      into.self.push_back(keys_.Get(row));
       into.self_rows.push_back(row);
       ++into.n;
     }
@@ -135,8 +135,8 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   // a steady ingest still measures the plan. Whether `key` names a row of the sampled world,
   // still live. REQUIRES mu_ held.
   auto sampled = [&](const Key& key) {
-    auto it = ids_.find(key);
-    return it != ids_.end() && it->second < next0 && live_[it->second];
+    const uint64_t row = keys_.Find(key);
+    return row != RowKeys::kNoRow && row < next0 && live_[row];
   };
   auto query = [&](const TuneSample& set, size_t i) {
     return std::span<const float>(set.queries.data() + i * s.dim, s.dim);

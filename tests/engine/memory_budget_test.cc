@@ -191,6 +191,40 @@ uint64_t RssBytes() {
   return resident * 4096;
 }
 
+// What a row holds besides its vector (docs/architecture.md, "Memory budget"): a BIGINT id of 8
+// bytes with its id map's slots (at most 23 bytes), the liveness byte, one INT attribute (40),
+// and the same estimate while the rows of a reopened database load (where the columns are sized
+// to the rows).
+TEST(MemoryBudget, PerRowStateStaysSmall) {
+  TempDir dir;
+  constexpr uint64_t kRows = 50000, kMaxPerRow = 8 + 23 + 1 + sizeof(Value);
+  {
+    auto db = testing::OpenOrDie(dir.path(), Options(std::nullopt));
+    ASSERT_OK(db->CreateCollection(Spec()));
+    for (uint64_t first = 0; first < kRows; first += 10000) Fill(db.get(), first, 10000, 5);
+    auto info = db->DescribeCollection("docs");
+    ASSERT_TRUE(info.ok());
+    // Growing columns hold up to twice their rows (amortized doubling).
+    EXPECT_LE(info->memory.row_state_bytes, 2 * kRows * kMaxPerRow);
+    ASSERT_OK(db->Close());
+  }
+  testing::LoadGate gate("rows");  // holds the loader before the rows load
+  auto db = testing::OpenOrDie(dir.path(), testing::HookedTo(&gate, Options(std::nullopt)));
+  gate.WaitReached();
+  auto info = db->DescribeCollection("docs");
+  ASSERT_TRUE(info.ok());
+  EXPECT_LE(info->memory.row_state_bytes, kRows * kMaxPerRow);
+  EXPECT_GE(info->memory.row_state_bytes, kRows * (8 + 8 + 1 + sizeof(Value)));
+  gate.Release();
+  ASSERT_OK(db->WaitForLoading());
+  info = db->DescribeCollection("docs");  // loaded: the columns are sized to the rows
+  ASSERT_TRUE(info.ok());
+  EXPECT_LE(info->memory.row_state_bytes, kRows * kMaxPerRow);
+  EXPECT_GE(info->memory.row_state_bytes, kRows * (8 + 8 + 1 + sizeof(Value)));
+  auto got = db->Get("docs", Key{int64_t{kRows - 1}});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+}
+
 TEST(MemoryBudget, HoldsUnderConcurrentInsertsAndSearches) {
   TempDir dir;
   constexpr uint64_t kBudget = 40 * kMiB;
