@@ -18,8 +18,9 @@ std::string Mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", bytes / 10485
 }  // namespace
 
 uint64_t DatabaseMemory::TotalBytes() const {
+  // Under a budget the memtables are charged to the block cache, so its capacity covers them.
   uint64_t total = std::max(cache_capacity_bytes, cache_usage_bytes) + table_reader_bytes +
-                   (budget_bytes ? write_buffer_limit_bytes : write_buffer_bytes);
+                   (budget_bytes ? 0 : write_buffer_bytes);
   for (const auto& [name, m] : collections) total += m.graph_bytes + m.blocks_bytes + m.row_state_bytes;
   return total;
 }
@@ -94,7 +95,8 @@ Status Residency::Plan(bool at_open) {
       }
     }
   }
-  kv_->SetCacheCapacity(budget / 32 + left);
+  // The write buffers' share is in the cache: the memtables are charged to it (KvStore::Open).
+  kv_->SetCacheCapacity(RocksFloor(budget) + left);
   for (const Want& w : wants) w.c->SetWantedBlocks(w.blocks);
   return Status::Ok();
 }

@@ -262,11 +262,18 @@ Result<ResultSet> Session::Impl::ShowMemory() {
     row("budget", 0, "none: every block in memory");
     row("total", total, Mib(total) + (m.loading ? "; blocks loading" : ""));
   }
-  row("block cache", m.cache_capacity_bytes,
-      fmt::format("RocksDB block cache for blocks read from storage: {} used", Mib(m.cache_usage_bytes)));
-  row("write buffers", m.budget_bytes ? m.write_buffer_limit_bytes : m.write_buffer_bytes,
-      fmt::format("RocksDB memtables: {} now{}", Mib(m.write_buffer_bytes),
-                  m.budget_bytes ? ", flushed past the limit" : ""));
+  if (m.budget_bytes) {
+    row("block cache", m.cache_capacity_bytes,
+        fmt::format("RocksDB block cache for blocks read from storage and the memtables: {} used",
+                    Mib(m.cache_usage_bytes)));
+    row("write buffers", m.write_buffer_bytes,
+        fmt::format("RocksDB memtables, in the block cache: flushed past {}",
+                    Mib(m.write_buffer_limit_bytes)));
+  } else {
+    row("block cache", m.cache_capacity_bytes,
+        fmt::format("RocksDB block cache for blocks read from storage: {} used", Mib(m.cache_usage_bytes)));
+    row("write buffers", m.write_buffer_bytes, "RocksDB memtables");
+  }
   row("table readers", m.table_reader_bytes, "RocksDB SST index and filter blocks");
   // Device memory is not counted against the budget: its own row, and one per collection.
   if (!m.gpu) {

@@ -309,9 +309,11 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path,
   // (RocksDB issues #5322, #3482). Reads pin at most a MultiGet batch of blocks beyond it
   // (storage/vector_segments.cc).
   if (options.memory_budget_bytes) {
-    store->cache_ = rocksdb::NewLRUCache(*options.memory_budget_bytes / 32);
-    store->write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(
-        WriteBufferLimit(*options.memory_budget_bytes));
+    // The memtables are charged to the block cache: while nothing is written, their share of
+    // the budget holds blocks; as memtables fill, the cache evicts blocks to make room.
+    const uint64_t limit = WriteBufferLimit(*options.memory_budget_bytes);
+    store->cache_ = rocksdb::NewLRUCache(*options.memory_budget_bytes / 32 + limit);
+    store->write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(limit, store->cache_);
   } else {
     store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
   }

@@ -41,7 +41,9 @@ struct StorageStats {
 // "Memory budget").
 struct DatabaseMemory {
   std::optional<uint64_t> budget_bytes;  // DatabaseOptions::memory_budget_bytes
-  uint64_t cache_capacity_bytes = 0;     // RocksDB block cache (row groups read from storage)
+  // RocksDB block cache (row groups read from storage). Under a budget it also holds the
+  // memtables (charged to it), so its capacity includes write_buffer_limit_bytes.
+  uint64_t cache_capacity_bytes = 0;
   uint64_t cache_usage_bytes = 0;
   uint64_t write_buffer_limit_bytes = 0;  // RocksDB memtables flush past it (0: no budget)
   uint64_t write_buffer_bytes = 0;        // RocksDB memtables now
@@ -53,8 +55,9 @@ struct DatabaseMemory {
   std::optional<GpuDeviceInfo> gpu;
   std::string gpu_unavailable;
   bool loading = false;  // resident blocks are still loading in the background
-  // Everything counted against the budget: the cache's capacity, the write buffers' limit (or
-  // use, without a budget), table readers, and every collection's graph, blocks and row state.
+  // Everything counted against the budget: the cache's capacity (or use, when above it), which
+  // covers the write buffers (without a budget: the write buffers' use), table readers, and
+  // every collection's graph, blocks and row state.
   uint64_t TotalBytes() const;
 };
 

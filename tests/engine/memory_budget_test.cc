@@ -225,6 +225,26 @@ TEST(MemoryBudget, PerRowStateStaysSmall) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
 }
 
+// The memtables are charged to the block cache (docs/architecture.md, "Write buffers counted by
+// use"): its capacity covers the write buffers' limit, and the memtables' bytes are in its use.
+TEST(MemoryBudget, WriteBuffersAreChargedToTheBlockCache) {
+  TempDir dir;
+  constexpr uint64_t kBudget = 256 * kMiB;
+  auto db = testing::OpenOrDie(dir.path(), Options(kBudget));
+  ASSERT_OK(db->CreateCollection(Spec()));
+  for (uint64_t first = 0; first < 20000; first += 5000) Fill(db.get(), first, 5000, 7);
+  ASSERT_OK(db->WaitForIndexing({}));
+  ASSERT_OK(db->WaitForLoading());  // planned again after the graph grew
+  auto m = db->GetMemory();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->write_buffer_limit_bytes, kBudget / 8);
+  EXPECT_GE(m->cache_capacity_bytes, kBudget / 32 + m->write_buffer_limit_bytes);
+  ASSERT_GT(m->write_buffer_bytes, 4 * kMiB);  // 20,000 rows of 64 floats, not flushed yet
+  // Charged in whole reservation units (RocksDB's dummy entries), never less than the use.
+  EXPECT_GE(m->cache_usage_bytes + kMiB, m->write_buffer_bytes);
+  EXPECT_LE(m->TotalBytes(), kBudget);
+}
+
 TEST(MemoryBudget, HoldsUnderConcurrentInsertsAndSearches) {
   TempDir dir;
   constexpr uint64_t kBudget = 40 * kMiB;
