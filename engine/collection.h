@@ -291,24 +291,12 @@ class Collection {
                                          const FilterMatch* filter, bool parallel,
                                          SearchStats* stats) const;
   // Stage 0 of one query: by the graph when GraphFirst (graph distances only) or by a scan.
-  // `graph_exact` (may be null) is set when every candidate came from a graph whose distances
-  // are exact at stage 0's dims (PrefixIndex::ExactDistances): SeedFromGraph can then score
-  // them without reading their blocks.
   Status FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
-                    bool parallel, StageRecorder& record, std::vector<Candidate>* out,
-                    bool* graph_exact = nullptr) const;
-  // The additive scores at `dims` (the index prefix) of candidates whose distances are a
-  // float32 graph's, and their distances in the funnel's terms (FinalDistance): what a re-rank
-  // at `dims` would compute from the blocks, up to rounding. Reads storage (counted in `io`, may
-  // be null) only for cosine while the index blocks are not resident: their norms.
-  Status SeedFromGraph(const float* q, uint32_t dims, CandidateLists* lists,
-                       storage::ReadCounters* io) const;
-  // Runs the stages from `from_stage` on with `reranker` over `lists` (one per query);
-  // `rescore_last`: the last stage sums its blocks from dims 0 (scores seeded by SeedFromGraph).
+                  bool parallel, StageRecorder& record, std::vector<Candidate>* out) const;
+  // Runs the stages from `from_stage` on with `reranker` over `lists` (one per query).
   Status RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
                       size_t from_stage, uint32_t done, Reranker* reranker,
-                      CandidateLists* lists, StageRecorder& record,
-                      bool rescore_last = false) const;
+                      CandidateLists* lists, StageRecorder& record) const;
   // The whole plan for n queries on the GPU: stage 0 by the graph (CPU threads) or by GPU brute
   // force, the re-ranking stages on the GPU. `stats` only for n = 1.
   Result<std::vector<std::vector<Candidate>>> RunPlanGpu(const float* queries, size_t n,

@@ -126,9 +126,8 @@ Result<std::shared_ptr<const Collection::FilterMatch>> Collection::MatchFilter(
 
 Status Collection::FirstStage(const float* q, const ResolvedPlan& plan, const FilterMatch* filter,
                               bool parallel, StageRecorder& record,
-                              std::vector<Candidate>* out, bool* graph_exact) const {
+                              std::vector<Candidate>* out) const {
   const Metric metric = spec().metric;
-  if (graph_exact) *graph_exact = false;
   const FunnelStage& first = plan.stages[0];
   std::vector<Candidate>& cands = *out;
   cands.clear();
@@ -154,11 +153,9 @@ Status Collection::FirstStage(const float* q, const ResolvedPlan& plan, const Fi
   const size_t ef = std::max<size_t>(plan.ef ? plan.ef : spec().hnsw.ef_search, first.keep);
   // Rows at or above `tail` are not in the graph yet (background indexer): scan them.
   const uint64_t tail = indexed_upto_;
-  bool exact = false;
   {
     std::shared_lock graph_lock(graph_mu_);
     graph_->Search(qp.data(), first.keep, ef, filter ? &filter->bits : nullptr, &found);
-    exact = graph_->ExactDistances();
   }
   cands.reserve(found.size());
   for (const auto& [d, row] : found) {
@@ -191,48 +188,13 @@ Status Collection::FirstStage(const float* q, const ResolvedPlan& plan, const Fi
     MRLDB_ASSIGN_OR_RETURN(cands, ScanTopK(q, first.dims, first.keep, filter ? &filter->rows : nullptr,
                                            parallel, &bytes, record.Counters(&io)));
     record("scan", first.dims, reachable, cands.size(), bytes, "cpu", io);
-    return Status::Ok();
-  }
-  if (graph_exact) *graph_exact = exact && tail_rows == 0;
-  return Status::Ok();
-}
-
-Status Collection::SeedFromGraph(const float* q, uint32_t dims, CandidateLists* lists,
-                                 storage::ReadCounters* io) const {
-  const Metric metric = spec().metric;
-  const size_t level = ladder_.BlocksCovering(dims) - 1;
-  double q_sq = 0;
-  for (uint32_t d = 0; d < dims; ++d) q_sq += double{q[d]} * q[d];
-  // Cosine needs each row's norm at `dims`: from the cache, or (index blocks still loading after
-  // an open) from the stored row groups of the block that ends there, which carry it.
-  const bool fetch = metric == Metric::kCosine && level >= cache_.resident();
-  thread_local std::vector<uint64_t> rows;
-  thread_local RowBlocks fetched;
-  if (fetch) {
-    rows.clear();
-    for (const Candidate& c : lists->cands) rows.push_back(c.row);
-    MRLDB_RETURN_IF_ERROR(fetched.Fetch(cache_, Storage(), rows, level, level + 1, io));
-  }
-  for (size_t i = 0; i < lists->cands.size(); ++i) {
-    Candidate& c = lists->cands[i];
-    double x_sq = 0;
-    if (metric == Metric::kCosine) x_sq = fetch ? fetched.SqNorm(i, level) : cache_.SqNorm(level, c.row);
-    double acc = 0;
-    switch (metric) {
-      case Metric::kL2: acc = c.distance; break;                   // squared L2
-      case Metric::kInnerProduct: acc = 1.0 - c.distance; break;  // 1 - <q, x>
-      default: acc = (1.0 - c.distance) * std::sqrt(q_sq * x_sq); break;  // of the normalized
-    }
-    lists->acc[i] = acc;
-    c.distance = FinalDistance(acc, q_sq, x_sq);
   }
   return Status::Ok();
 }
 
 Status Collection::RerankStages(const float* queries, size_t stride, const ResolvedPlan& plan,
                                 size_t from_stage, uint32_t done, Reranker* reranker,
-                                CandidateLists* lists, StageRecorder& record,
-                                bool rescore_last) const {
+                                CandidateLists* lists, StageRecorder& record) const {
   const size_t nq = lists->queries();
   // ||q[0:q_dims)||^2 of every query, extended stage by stage.
   thread_local std::vector<double> q_sq;
@@ -245,13 +207,6 @@ Status Collection::RerankStages(const float* queries, size_t stride, const Resol
       for (uint32_t d = q_dims; d < st.dims; ++d) q_sq[i] += double{q[d]} * q[d];
     }
     q_dims = st.dims;
-    if (rescore_last && si + 1 == plan.stages.size() && done > 0) {
-      // The seeded scores differ from the blocks' sums in their last bits: the last stage sums
-      // every block from dims 0, as a funnel without the seed does, so a hit's distance does
-      // not depend on how stage 0 found it.
-      std::fill(lists->acc.begin(), lists->acc.end(), 0.0);
-      done = 0;
-    }
     const uint64_t in = lists->cands.size();
     RerankArgs args;
     args.queries = queries;
@@ -278,32 +233,19 @@ Result<std::vector<Candidate>> Collection::RunPlan(const float* q, const Resolve
   const bool graph = GraphFirst(plan, filter);
   // Per-thread lists: their buffers (and the reranker's, which it swaps with them) are reused.
   thread_local CandidateLists lists;
-  bool graph_exact = false;
-  MRLDB_RETURN_IF_ERROR(FirstStage(q, plan, filter, parallel, record, &lists.cands, &graph_exact));
+  MRLDB_RETURN_IF_ERROR(FirstStage(q, plan, filter, parallel, record, &lists.cands));
   if (plan.stages.size() == 1 && !graph) return lists.cands;
-  // Re-ranking. The scores are additive over blocks (dot or squared L2). Stage 0 by a graph of
-  // codes (or with rows from a scan) has no usable score, so its score starts from dims 0; a
-  // float32 graph's distances are the scores at stage 0's dims, so the re-rank at those dims,
-  // which would read the same values again, is left out (the middle stages select on the seeded
-  // scores; the last one sums every block again, for few candidates).
+  // Re-ranking. The scores are additive over blocks (dot or squared L2). Stage 0 by the graph
+  // has only graph distances, so its score starts from dims 0.
   lists.acc.assign(lists.cands.size(), 0.0);
   lists.offsets.assign({0, static_cast<uint32_t>(lists.cands.size())});
   uint32_t done = 0;
-  size_t from_stage = graph ? 0 : 1;
-  const bool seed = graph && graph_exact && plan.stages.size() > 1;
   if (!graph) {
     MRLDB_RETURN_IF_ERROR(PrefixScores(q, plan.stages[0].dims, &lists));
     done = plan.stages[0].dims;
-  } else if (seed) {
-    storage::ReadCounters io;
-    MRLDB_RETURN_IF_ERROR(SeedFromGraph(q, plan.stages[0].dims, &lists, record.Counters(&io)));
-    done = plan.stages[0].dims;
-    from_stage = 1;
-    record("rerank", done, lists.cands.size(), lists.cands.size(), 0, "graph", io);
   }
   CpuReranker cpu(cache_, spec().metric, Storage());
-  MRLDB_RETURN_IF_ERROR(
-      RerankStages(q, spec().dim, plan, from_stage, done, &cpu, &lists, record, /*rescore_last=*/seed));
+  MRLDB_RETURN_IF_ERROR(RerankStages(q, spec().dim, plan, graph ? 0 : 1, done, &cpu, &lists, record));
   return lists.cands;  // one query: its kept candidates, in order (a copy of k)
 }
 

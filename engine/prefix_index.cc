@@ -232,8 +232,6 @@ PrefixIndex::PrefixIndex(Metric metric, uint32_t dims, const HnswParams& params)
 
 bool PrefixIndex::NeedsTraining() const { return !trained_; }
 
-bool PrefixIndex::ExactDistances() const { return !space_->codes(); }
-
 float PrefixIndex::code_scale() const { return space_->codes() ? space_->scale() : 0.0f; }
 
 // The header's word for the codes: "int8s" for int8 codes with one trained scale (graphs of the

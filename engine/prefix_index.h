@@ -48,9 +48,6 @@ class PrefixIndex {
   // Int8 codes: the trained scale (0 for float32), the collection's rows at training, and the
   // rows added since (or since load) whose values were beyond its range (clipped).
   float code_scale() const;
-  // Whether Search's distances are the exact distances of the prefixes (float32 graphs: cosine
-  // 1 - <q, x> of the normalized prefixes, inner product 1 - <q, x>, L2 squared), not of codes.
-  bool ExactDistances() const;
   uint64_t trained_rows() const { return trained_rows_; }
   uint64_t clipped_rows() const { return clipped_rows_.load(std::memory_order_relaxed); }
 

@@ -1,7 +1,6 @@
 // Helpers shared by the test suites: a temporary directory per test and small data makers.
 #pragma once
 
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -14,23 +13,6 @@
 #include "mrldb/database.h"
 
 namespace mrldb::testing {
-
-// The distance the engine reports at `dims`, in double: cosine 1 - cos (1 for a zero vector),
-// inner product -<q, x>, L2 the Euclidean distance.
-inline double NaiveDistance(Metric m, const float* q, const float* x, uint32_t dims) {
-  double dot = 0, qq = 0, xx = 0, l2 = 0;
-  for (uint32_t d = 0; d < dims; ++d) {
-    dot += double{q[d]} * x[d];
-    qq += double{q[d]} * q[d];
-    xx += double{x[d]} * x[d];
-    l2 += (double{q[d]} - x[d]) * (double{q[d]} - x[d]);
-  }
-  switch (m) {
-    case Metric::kL2: return std::sqrt(l2);
-    case Metric::kInnerProduct: return -dot;
-    default: return xx > 0 ? 1.0 - dot / std::sqrt(qq * xx) : 1.0;
-  }
-}
 
 // A fresh directory under the system temp dir, removed with the object.
 class TempDir {

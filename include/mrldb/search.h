@@ -119,8 +119,7 @@ struct StageStats {
   uint64_t bytes_read = 0;     // vector bytes the stage scored (memory or storage)
   double seconds = 0;
   // "cpu", "gpu", or "gpu+cpu (G/C)" when the rows beyond the device's memory budget were
-  // scored by the CPU: G candidates (or rows) on the device, C on the CPU; "graph" for the
-  // re-rank at the index prefix whose scores a float32 graph's distances gave (nothing read).
+  // scored by the CPU: G candidates (or rows) on the device, C on the CPU.
   std::string device = "cpu";
   // Blocks that are not resident (a memory budget, or still loading) are read from storage:
   // RocksDB block-cache hits, blocks read from files (the OS page cache or the disk), and the

@@ -16,7 +16,20 @@ namespace {
 
 using testing::TempDir;
 
-using testing::NaiveDistance;
+double NaiveDistance(Metric m, const float* q, const float* x, uint32_t dims) {
+  double dot = 0, qq = 0, xx = 0, l2 = 0;
+  for (uint32_t d = 0; d < dims; ++d) {
+    dot += double{q[d]} * x[d];
+    qq += double{q[d]} * q[d];
+    xx += double{x[d]} * x[d];
+    l2 += (double{q[d]} - x[d]) * (double{q[d]} - x[d]);
+  }
+  switch (m) {
+    case Metric::kL2: return std::sqrt(l2);
+    case Metric::kInnerProduct: return -dot;
+    default: return xx > 0 ? 1.0 - dot / std::sqrt(qq * xx) : 1.0;
+  }
+}
 
 struct Case {
   Metric metric;

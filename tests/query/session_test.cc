@@ -435,9 +435,8 @@ TEST_F(SessionTest, ExplainAnalyzeReportsWhatTheStagesDid) {
             std::string::npos) << text;
   EXPECT_NE(text.find("total: 5 rows"), std::string::npos) << text;
   EXPECT_NE(text.find("recall@5: 1.000 (5 of 5"), std::string::npos) << text;  // scans are exact
-  // With the graph on the 4-dim prefix: stage 1 is the graph, whose float32 distances are the
-  // exact scores at 4 dims of its 50 candidates (nothing read: device "graph"), then the last
-  // re-rank sums all 8 dims of the 50 (50 x 8 floats).
+  // With the graph on the 4-dim prefix: stage 1 is the graph, then exact scores at 4 dims for its
+  // 50 candidates (50 x 4 floats), then the re-rank to 8 dims.
   ASSERT_TRUE(Run("ALTER COLLECTION v SET (index_dim = 4)").ok());
   ASSERT_OK(db_->WaitForIndexing());
   r = Run(explain);
@@ -445,9 +444,9 @@ TEST_F(SessionTest, ExplainAnalyzeReportsWhatTheStagesDid) {
   text = text_of(*r);
   EXPECT_NE(text.find("step 1: hnsw   dims     4"), std::string::npos) << text;
   EXPECT_NE(text.find("out     50  bytes          0"), std::string::npos) << text;
-  EXPECT_NE(text.find("step 2: rerank dims     4  in       50  out     50  bytes          0  graph"),
+  EXPECT_NE(text.find("step 2: rerank dims     4  in       50  out     50  bytes        800"),
             std::string::npos) << text;
-  EXPECT_NE(text.find("step 3: rerank dims     8  in       50  out      5  bytes       1600"),
+  EXPECT_NE(text.find("step 3: rerank dims     8  in       50  out      5  bytes        800"),
             std::string::npos) << text;
 }
 
