@@ -73,9 +73,9 @@ class PrefixIndex {
   // NotFound (no files), Corruption (header, checksum, parameters that differ from this
   // index's, or hnswlib refusing the file).
   Status Load(const std::string& path, uint64_t* covered_rows);
-  // Whether a checkpoint is saved at `path` (its header exists), and the size of the graph file
-  // its header names (0 when the header cannot be read): what the graph takes in memory, about,
-  // before it is loaded. Reads only the header.
+  // Whether a checkpoint is saved at `path` (its header exists), and what the graph it names
+  // will take in memory once loaded, about (MemoryBytes' terms, from the graph file's size and
+  // header; 0 when the header cannot be read). Reads only the headers.
   static bool Saved(const std::string& path, uint64_t* graph_bytes);
   // Removes every file of the checkpoint at `path` (all generations, temporaries).
   static void RemoveFiles(const std::string& path);
