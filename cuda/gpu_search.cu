@@ -12,6 +12,7 @@
 
 #include "cuda/device_blocks.cuh"
 #include "cuda/gpu_kernels.cuh"
+#include "cuda/gpu_module.h"
 
 namespace mrldb::gpu {
 
@@ -400,14 +401,14 @@ Status CudaDeviceBlocks::Grow(DeviceBuffer<char>* buf, size_t old_bytes, size_t 
   return Status::Ok();
 }
 
-Result<std::unique_ptr<DeviceBlocks>> DeviceBlocks::Create(const std::vector<uint32_t>& widths,
-                                                           const DeviceBlocksOptions& options) {
+Result<std::unique_ptr<DeviceBlocks>> CreateCudaDeviceBlocks(const std::vector<uint32_t>& widths,
+                                                             const DeviceBlocksOptions& options) {
   auto blocks = std::make_unique<CudaDeviceBlocks>(widths, options);
   MRLDB_RETURN_IF_ERROR(blocks->Init());
   return std::unique_ptr<DeviceBlocks>(std::move(blocks));
 }
 
-Result<Bandwidth> MeasureBandwidth(int device, size_t bytes, int repeat) {
+Result<Bandwidth> MeasureDeviceBandwidth(int device, size_t bytes, int repeat) {
   DeviceScope scope(device);
   MRLDB_RETURN_IF_ERROR(scope.status());
   bytes = bytes / 16 * 16;
@@ -449,3 +450,10 @@ Result<Bandwidth> MeasureBandwidth(int device, size_t bytes, int repeat) {
 }
 
 }  // namespace mrldb::gpu
+
+// The module's one exported symbol (cuda/gpu_module.h).
+extern "C" __attribute__((visibility("default"))) const mrldb::gpu::ModuleApi* mrldb_cuda_module_v1() {
+  static const mrldb::gpu::ModuleApi api{MRLDB_GPU_ABI, &mrldb::gpu::CreateCudaDeviceBlocks,
+                                         &mrldb::gpu::MeasureDeviceBandwidth};
+  return &api;
+}

@@ -1,5 +1,6 @@
 // The cuda/ layer of a build without the CUDA toolkit: every call says so.
 #include "cuda/gpu_info.h"
+#include "cuda/gpu_module.h"
 #include "cuda/gpu_search.h"
 
 namespace mrldb::gpu {
@@ -26,5 +27,14 @@ Result<std::unique_ptr<DeviceBlocks>> DeviceBlocks::Create(const std::vector<uin
 }
 
 Result<Bandwidth> MeasureBandwidth(int, size_t, int) { return NotBuilt(); }
+
+ModuleState TryLoadModule(const std::vector<std::string>&, const ModuleApi**) {
+  return ModuleState{false, "", std::string(NotBuilt().message())};
+}
+
+const ModuleState& LoadModule() {
+  static const ModuleState state = TryLoadModule({}, nullptr);
+  return state;
+}
 
 }  // namespace mrldb::gpu

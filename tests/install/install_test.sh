@@ -12,6 +12,10 @@ trap 'echo "install_test: failed at line $LINENO; its output:"; cat "$work/log"'
 cmake --install "$build_dir" --prefix "$work/prefix" >"$work/log" 2>&1
 test -f "$work/prefix/include/mrldb/database.h"
 test -x "$work/prefix/bin/mrldb"
+# With CUDA, the module loaded on first GPU use goes beside libmrldb (where the loader looks).
+if [ -f "$build_dir/lib/libmrldb_cuda.so" ]; then
+  test -f "$work/prefix/lib/libmrldb_cuda.so"
+fi
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$source_dir/examples" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
