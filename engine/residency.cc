@@ -2,9 +2,11 @@
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <unistd.h>
 #endif
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -189,7 +191,18 @@ DatabaseMemory Residency::Memory(
   m.table_reader_bytes = r.table_readers;
   m.collections = collections;
   for (const auto& [name, u] : collections) m.loading |= u.resident_blocks < u.wanted_blocks;
+  m.process_rss_bytes = ProcessRssBytes();
   return m;
+}
+
+uint64_t ProcessRssBytes() {
+  unsigned long long pages_total = 0, pages_resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  const int got = std::fscanf(f, "%llu %llu", &pages_total, &pages_resident);
+  std::fclose(f);
+  const long page = sysconf(_SC_PAGESIZE);
+  return got == 2 && page > 0 ? uint64_t(pages_resident) * uint64_t(page) : 0;
 }
 
 void Residency::TrimHeap() {

@@ -24,6 +24,9 @@
 
 namespace mrldb {
 
+// This process's resident set size in bytes (/proc/self/statm; 0 where unavailable).
+uint64_t ProcessRssBytes();
+
 class Residency {
  public:
   using Collections = std::function<std::vector<std::shared_ptr<Collection>>()>;

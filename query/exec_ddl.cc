@@ -262,6 +262,14 @@ Result<ResultSet> Session::Impl::ShowMemory() {
     row("budget", 0, "none: every block in memory");
     row("total", total, Mib(total) + (m.loading ? "; blocks loading" : ""));
   }
+  if (m.process_rss_bytes) {
+    row("process", m.process_rss_bytes,
+        fmt::format("{} resident in this process now{}: the parts below plus the program itself "
+                    "and free heap the allocator keeps", Mib(m.process_rss_bytes),
+                    m.budget_bytes ? fmt::format(" ({:.0f}% of the budget)",
+                                                 100.0 * m.process_rss_bytes / *m.budget_bytes)
+                                   : std::string()));
+  }
   if (m.budget_bytes) {
     row("block cache", m.cache_capacity_bytes,
         fmt::format("RocksDB block cache for blocks read from storage and the memtables: {} used",

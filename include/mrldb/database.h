@@ -55,6 +55,10 @@ struct DatabaseMemory {
   std::optional<GpuDeviceInfo> gpu;
   std::string gpu_unavailable;
   bool loading = false;  // resident blocks are still loading in the background
+  // This process's resident set now (/proc/self/statm; 0 where unavailable): what the budget
+  // counts plus what it does not, the program itself and free heap the allocator keeps. Not
+  // part of TotalBytes.
+  uint64_t process_rss_bytes = 0;
   // Everything counted against the budget: the cache's capacity (or use, when above it), which
   // covers the write buffers (without a budget: the write buffers' use), table readers, and
   // every collection's graph, blocks and row state.

@@ -95,6 +95,25 @@ std::vector<std::vector<Hit>> RunAll(Database* db) {
   return out;
 }
 
+// GetMemory reports the process's resident set beside what the budget counts: at least the
+// graph and blocks it holds in memory (they are written, so resident), never counted in the total.
+TEST(MemoryBudget, ReportsTheProcessResidentSet) {
+  TempDir dir;
+  auto db = testing::OpenOrDie(dir.path(), Options(std::nullopt));
+  ASSERT_OK(db->CreateCollection(Spec()));
+  Fill(db.get(), 0, 20000, 1);
+  ASSERT_OK(db->WaitForIndexing({}));
+  auto m = db->GetMemory();
+  ASSERT_TRUE(m.ok());
+  const MemoryUse& use = m->collections[0].second;
+  EXPECT_GT(use.blocks_bytes, 20000u * kDim * sizeof(float));
+  EXPECT_GE(m->process_rss_bytes, use.blocks_bytes + use.graph_bytes + use.row_state_bytes);
+  EXPECT_LT(m->process_rss_bytes, uint64_t{64} << 30);
+  const uint64_t total = m->TotalBytes();
+  m->process_rss_bytes = 0;
+  EXPECT_EQ(m->TotalBytes(), total);
+}
+
 TEST(MemoryBudget, ResultsEqualTheInMemoryResults) {
   TempDir dir;
   std::vector<std::vector<Hit>> unlimited;

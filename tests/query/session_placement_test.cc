@@ -85,6 +85,8 @@ TEST_F(SessionPlacementTest, ExplainSaysWhereAndWhy) {
 
 TEST_F(SessionPlacementTest, ShowMemorySaysThereIsNoGpu) {
   EXPECT_EQ(Row("SHOW MEMORY", "gpu"), fmt::format("no GPU: {}", kNoGpu));
+  EXPECT_NE(Row("SHOW MEMORY", "process").find("resident in this process now: the parts below"),
+            std::string::npos) << Row("SHOW MEMORY", "process");
   EXPECT_EQ(Row("SHOW MEMORY", "v: device"), "(no row v: device)");  // no GPU, no copy
   EXPECT_EQ(Row("DESCRIBE v", "(device)"), "no device copy (made at the first GPU search)");
 }
