@@ -586,6 +586,8 @@ class DatabaseImpl final : public Database {
   }
   bool Sync(const WriteOptions& w) const { return w.sync < 0 ? options_.sync : w.sync != 0; }
 
+  // Declared first, destroyed last: returns the heap pages the database freed to the system.
+  HeapReturn heap_return_;
   const DatabaseOptions options_;
   const std::string path_;
   LogFn log_;

@@ -195,6 +195,12 @@ DatabaseMemory Residency::Memory(
   return m;
 }
 
+HeapReturn::~HeapReturn() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 uint64_t ProcessRssBytes() {
   unsigned long long pages_total = 0, pages_resident = 0;
   FILE* f = std::fopen("/proc/self/statm", "r");

@@ -27,6 +27,17 @@ namespace mrldb {
 // This process's resident set size in bytes (/proc/self/statm; 0 where unavailable).
 uint64_t ProcessRssBytes();
 
+// Its destructor hands free heap pages back to the system (glibc's malloc_trim). A database
+// holds one as its last-destroyed member: glibc keeps what a closed database freed (its block
+// chunks and cache entries come from the heap once freed large blocks raised the mmap
+// threshold), so a process that closed one and opened another carried both.
+struct HeapReturn {
+  HeapReturn() = default;
+  HeapReturn(const HeapReturn&) = delete;
+  HeapReturn& operator=(const HeapReturn&) = delete;
+  ~HeapReturn();
+};
+
 class Residency {
  public:
   using Collections = std::function<std::vector<std::shared_ptr<Collection>>()>;
