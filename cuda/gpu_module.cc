@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -19,15 +20,15 @@ namespace fs = std::filesystem;
 
 const ModuleApi* g_api = nullptr;
 
+void AddOnce(const std::string& path, std::vector<std::string>* out) {
+  if (std::find(out->begin(), out->end(), path) == out->end()) out->push_back(path);
+}
+
 void AddBeside(const fs::path& object, std::vector<std::string>* out) {
   if (object.empty()) return;
   const fs::path dir = object.parent_path();
-  for (const fs::path& p : {dir / kModuleFile, dir / ".." / "lib" / kModuleFile}) {
-    const std::string s = p.lexically_normal().string();
-    bool seen = false;
-    for (const std::string& o : *out) seen = seen || o == s;
-    if (!seen) out->push_back(s);
-  }
+  AddOnce((dir / kModuleFile).lexically_normal().string(), out);
+  AddOnce((dir / ".." / "lib" / kModuleFile).lexically_normal().string(), out);
 }
 
 // Where to look, in order: $MRLDB_CUDA_MODULE alone when it is set; beside the object holding
@@ -45,11 +46,7 @@ std::vector<std::string> Candidates() {
     AddBeside(fs::canonical(info.dli_fname, ec), &out);
   }
   AddBeside(fs::read_symlink("/proc/self/exe", ec), &out);
-  for (const char* p : {MRLDB_CUDA_MODULE_BUILD, MRLDB_CUDA_MODULE_INSTALL, kModuleFile}) {
-    bool seen = false;
-    for (const std::string& o : out) seen = seen || o == p;
-    if (!seen) out.push_back(p);
-  }
+  for (const char* p : {MRLDB_CUDA_MODULE_BUILD, MRLDB_CUDA_MODULE_INSTALL, kModuleFile}) AddOnce(p, &out);
   return out;
 }
 

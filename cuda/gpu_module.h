@@ -1,6 +1,6 @@
-// The boundary between the CUDA layer that every binary links (cuda/gpu_module.cc: devices,
-// the self-test) and the part that is loaded on first use (libmrldb_cuda.so: the device
-// blocks, the kernels, cuBLAS). cuBLAS alone makes a process start 154 MiB larger (its
+// The boundary between the CUDA layer that every binary links (device.cu: devices, the
+// self-test; gpu_module.cc: the loader) and the part that is loaded on first use
+// (libmrldb_cuda.so: the device blocks, the kernels, cuBLAS). cuBLAS alone makes a process start 154 MiB larger (its
 // relocations and static data, touched by the dynamic loader before main), so a binary that
 // never searches on a GPU must not link it: DeviceBlocks::Create and MeasureBandwidth load the
 // module with dlopen the first time they run (docs/architecture.md, "GPU", "The CUDA module").
@@ -16,7 +16,8 @@
 namespace mrldb::gpu {
 
 struct ModuleApi {
-  // MRLDB_GPU_ABI of the module's build (a hash of gpu_search.h and this header): a module
+  // MRLDB_GPU_ABI of the module's build (a hash of gpu_search.h, this header and mrldb's
+  // status.h and types.h; cuda/CMakeLists.txt): a module
   // built from other declarations than the loader's is refused, never called.
   const char* abi = nullptr;
   Result<std::unique_ptr<DeviceBlocks>> (*create_blocks)(const std::vector<uint32_t>& widths,

@@ -18,15 +18,6 @@ namespace {
 
 using mrldb::testing::TempDir;
 
-bool Mapped(const std::string& name) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    if (line.find(name) != std::string::npos) return true;
-  }
-  return false;
-}
-
 // The file of the first mapping whose path holds `name` ("" if none).
 std::string MappedPath(const std::string& name) {
   std::ifstream maps("/proc/self/maps");
@@ -37,6 +28,8 @@ std::string MappedPath(const std::string& name) {
   }
   return "";
 }
+
+bool Mapped(const std::string& name) { return !MappedPath(name).empty(); }
 
 TEST(GpuModule, IsNotMappedUntilTheDeviceBlocksAreNeeded) {
   if (!BuiltWithCuda()) GTEST_SKIP() << "built without CUDA: there is no module";
@@ -88,7 +81,8 @@ TEST(GpuModule, TheModuleOfThisBuildLoadsWithoutADevice) {
   if (ListDevices().ok()) return;
   auto blocks = DeviceBlocks::Create({8, 8}, DeviceBlocksOptions{});
   ASSERT_FALSE(blocks.ok());
-  EXPECT_NE(blocks.status().code(), Status::Code::kOk);
+  EXPECT_TRUE(blocks.status().code() == Status::Code::kNotSupported ||
+              blocks.status().code() == Status::Code::kIOError) << blocks.status().ToString();
 }
 
 TEST(GpuModule, SaysWhereItLookedWhenTheModuleIsMissing) {

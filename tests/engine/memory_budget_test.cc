@@ -7,13 +7,13 @@
 #include <condition_variable>
 #include <mutex>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "engine/residency.h"
 #include "mrldb/database.h"
 #include "tests/engine/load_gate.h"
 #include "tests/test_util.h"
@@ -202,21 +202,13 @@ TEST(MemoryBudget, BadBudgetsAreClearErrors) {
   EXPECT_NE(small.status().message().find("HNSW graphs"), std::string::npos);
 }
 
-// Resident set size of this process.
-uint64_t RssBytes() {
-  std::ifstream f("/proc/self/statm");
-  uint64_t pages = 0, resident = 0;
-  f >> pages >> resident;
-  return resident * 4096;
-}
-
 // A destroyed database hands back the heap it freed. Once a large block freed by the process
 // raised glibc's mmap threshold, a database's column blocks and batches come from the heap, and
 // glibc kept them resident after the database was gone: a process that closed one database and
 // opened another carried both (the tiered benchmark's ingest, then its searches).
 TEST(MemoryBudget, ADestroyedDatabaseReturnsTheHeapItFreed) {
   { std::vector<char> big(size_t{31} << 20, 1); }  // freed: the threshold is now 31 MiB
-  const uint64_t before = RssBytes();
+  const uint64_t before = ProcessRssBytes();
   uint64_t blocks = 0;
   {
     TempDir dir;
@@ -226,10 +218,10 @@ TEST(MemoryBudget, ADestroyedDatabaseReturnsTheHeapItFreed) {
     auto m = db->GetMemory();
     ASSERT_TRUE(m.ok());
     blocks = m->collections[0].second.blocks_bytes;
-    ASSERT_GT(RssBytes(), before + blocks / 2);
+    ASSERT_GT(ProcessRssBytes(), before + blocks / 2);
     ASSERT_OK(db->Close());
   }
-  const uint64_t after = RssBytes();
+  const uint64_t after = ProcessRssBytes();
   // Measured: 7.5 MiB more than before (thread stacks glibc caches, RocksDB's own threads)
   // against 110 MiB without the trim, for 21 MiB of blocks.
   EXPECT_LT(after, before + blocks) << "before " << before / 1024 << " KiB, after " << after / 1024
@@ -294,7 +286,7 @@ TEST(MemoryBudget, HoldsUnderConcurrentInsertsAndSearches) {
   TempDir dir;
   constexpr uint64_t kBudget = 40 * kMiB;
   constexpr uint64_t kRows = 60000;  // 15 MiB of vectors, 4 MiB in the graph's blocks
-  const uint64_t rss0 = RssBytes();
+  const uint64_t rss0 = ProcessRssBytes();
   auto db = testing::OpenOrDie(dir.path(), Options(kBudget));
   ASSERT_OK(db->CreateCollection(Spec()));
   std::atomic<bool> done{false};
@@ -331,7 +323,7 @@ TEST(MemoryBudget, HoldsUnderConcurrentInsertsAndSearches) {
   // The process as a whole: the budget, plus what it does not count (threads, RocksDB's arenas,
   // the test). Freed memory the allocator still keeps is returned first.
   malloc_trim(0);
-  const uint64_t rss = RssBytes();
+  const uint64_t rss = ProcessRssBytes();
   std::printf("budget %llu MiB, accounted %.1f MiB (at most %.1f MiB over while rows arrived), "
               "RSS grew %.1f MiB\n", (unsigned long long)(kBudget / kMiB),
               m->TotalBytes() / double(kMiB), peak_over / double(kMiB),
