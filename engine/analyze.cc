@@ -56,7 +56,7 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
 
 Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* queries, size_t n,
                                       size_t stride, size_t keep, const uint64_t* exclude,
-                                      LevelScan* out) {
+                                      LevelScan* out, const std::atomic<bool>* cancel) {
   const storage::Ladder& ladder = c.ladder_;
   const Metric metric = c.spec().metric;
   const DistanceKernels& kern = Kernels();
@@ -138,9 +138,11 @@ Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* queries,
   } else {
     // Views arrive in chunk order: each query folds its part at once, so what is held is one
     // list per query and level, not one per chunk (4096 a level: 1.8 GB for 64 queries at 1M rows).
+    bool stopped = false;
     MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
         *c.kv_, c.desc_.cid, ladder, 0, L, c.next_row_, ColumnCache::kChunkRows,
         [&](const storage::RowsView& view) {
+          if (cancel && cancel->load(std::memory_order_relaxed)) return !(stopped = true);
           const size_t ch = view.first_row / ColumnCache::kChunkRows;
           c.pool_->ParallelFor(n, [&](size_t i) {
             fold(i, scan_chunk(i, ch, view.blocks.data(), view.sqnorms.data()));
@@ -148,6 +150,7 @@ Status MatryoshkaAnalysis::ScanLevels(const Collection& c, const float* queries,
           return true;
         },
         nullptr));
+    if (stopped) return Status::Cancelled("scan cancelled");
   }
   return Status::Ok();
 }
@@ -233,7 +236,9 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
   double suffix = 0;
   size_t queries = 0, labelled = 0;
   const DistanceKernels& kern = Kernels();
-  constexpr size_t kScanGroup = 64;
+  // What one query of a storage scan holds: its running lists (L levels and the suffix) and a
+  // merge's copy of them.
+  const size_t scan_bytes = 2 * sizeof(Candidate) * (L * kMaxAnalyzedShortlist + kTop);
   std::vector<MatryoshkaAnalysis::LevelScan> scans;
   size_t scanned_from = 0, scanned_to = 0;
   for (size_t i = 0; i < set.n; ++i) {
@@ -244,15 +249,19 @@ Result<PrefixAnalysis> Collection::Analyze(const AnalyzeOptions& options) {
     if (i == scanned_to) {
       // The next group's scans: one query at a time while the blocks are in memory (a writer
       // waits for one scan at most); one storage scan for a group of queries otherwise.
-      const size_t m = L <= cache_.resident() ? 1 : std::min(kScanGroup, set.n - i);
+      const size_t m = L <= cache_.resident() ? 1 : ScanGroup(set.n - i, scan_bytes);
       std::vector<uint64_t> exclude(m);
       for (size_t j = 0; j < m; ++j) {
         exclude[j] = keys_.Find(set.self[i + j]);  // kNoRow: none
       }
       scans.assign(m, {});
-      MRLDB_RETURN_IF_ERROR(MatryoshkaAnalysis::ScanLevels(*this, set.queries.data() + i * s.dim, m, s.dim,
-                                                           kMaxAnalyzedShortlist, exclude.data(),
-                                                           scans.data()));
+      const Status st = MatryoshkaAnalysis::ScanLevels(*this, set.queries.data() + i * s.dim, m,
+                                                       s.dim, kMaxAnalyzedShortlist, exclude.data(),
+                                                       scans.data(), options.cancel);
+      if (st.code() == Status::Code::kCancelled) {
+        return Status::Cancelled("ANALYZE cancelled; nothing was stored");
+      }
+      MRLDB_RETURN_IF_ERROR(st);
       scanned_from = i;
       scanned_to = i + m;
     }

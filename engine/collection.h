@@ -11,6 +11,7 @@
 // "Concurrency").
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -211,6 +212,9 @@ class Collection {
   // Called after a committed write that made the column cache take more memory (the memory
   // budget's planner runs again). Set before any write runs.
   void SetGrowListener(std::function<void()> fn) { on_grow_ = std::move(fn); }
+  // What the running lists of one storage scan for a group of queries may hold (ScanGroup):
+  // a share of the memory budget, set by the database. Set before any search runs.
+  void SetScanScratchBytes(uint64_t bytes) { scan_scratch_bytes_ = bytes; }
   // Saves the HNSW graph (with the rows it covers) if it changed since the last save. Holds the
   // graph lock shared for the save's duration: searches go on; the indexer's adds, resizes and
   // deletion marks wait or are deferred (writers never wait for a save). Saves are serialized.
@@ -360,10 +364,20 @@ class Collection {
   // ScanTopK's full scan for n queries (query i at queries + i * stride) at once: blocks that
   // are not resident are read from storage once for all of them. `parallel`: chunks (resident)
   // or queries (storage) run on the pool; the caller must not be a pool worker.
+  // A storage scan stops at the next chunk once `cancel` (may be null) is set: Cancelled.
   Result<std::vector<std::vector<Candidate>>> ScanTopKMany(const float* queries, size_t n,
                                                            size_t stride, uint32_t dims,
                                                            size_t keep, bool parallel,
-                                                           storage::ReadCounters* io) const;
+                                                           storage::ReadCounters* io,
+                                                           const std::atomic<bool>* cancel) const;
+  // How many of the next `n` queries one storage scan serves when each holds running lists of
+  // `bytes_per_query`: as many as fit in the scan scratch (SetScanScratchBytes), at least
+  // kMinScanGroup. Each further group reads every non-resident block from storage once more.
+  static constexpr size_t kMinScanGroup = 64;
+  size_t ScanGroup(size_t n, size_t bytes_per_query) const {
+    const size_t fit = bytes_per_query ? scan_scratch_bytes_ / bytes_per_query : n;
+    return std::min(n, std::max(kMinScanGroup, fit));
+  }
   // Sets each candidate's additive score (dot, or squared L2) over [0, dims).
   Status PrefixScores(const float* q, uint32_t dims, CandidateLists* lists) const;
   BlockStorage Storage() const { return {kv_, desc_.cid}; }
@@ -487,6 +501,7 @@ class Collection {
   std::vector<uint64_t> deferred_marks_;      // GUARDED_BY(deferred_mu_)
   std::function<void()> on_write_;
   std::function<void()> on_grow_;
+  uint64_t scan_scratch_bytes_ = 0;
   DefaultPlan plan_;                                        // GUARDED_BY(mu_)
   uint64_t plan_generation_ = 0;  // GUARDED_BY(mu_) bumped by every change of plan_
   // The auto-tuner's last attempt: not again for the same plan and target until the rows grew

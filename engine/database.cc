@@ -569,6 +569,8 @@ class DatabaseImpl final : public Database {
                                           gpu);
     c->SetWriteListener([this] { WakeIndexer(); });
     c->SetGrowListener([this] { residency_->Wake(); });
+    // A storage scan's running lists may take a 32nd of the budget (Collection::ScanGroup).
+    if (options_.memory_budget_bytes) c->SetScanScratchBytes(*options_.memory_budget_bytes / 32);
     return c;
   }
   // The blocks a collection keeps until the budget's planner chooses: all without a budget.

@@ -123,14 +123,14 @@ Result<std::vector<Candidate>> Collection::ScanTopK(const float* query, uint32_t
     return top.TakeSorted();
   }
 
-  MRLDB_ASSIGN_OR_RETURN(auto best, ScanTopKMany(query, 1, dims, dims, keep, parallel, io));
+  MRLDB_ASSIGN_OR_RETURN(auto best, ScanTopKMany(query, 1, dims, dims, keep, parallel, io, nullptr));
   if (bytes_read) *bytes_read += next_row_ * dims * sizeof(float);
   return std::move(best[0]);
 }
 
 Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
     const float* queries, size_t n, size_t stride, uint32_t dims, size_t keep, bool parallel,
-    storage::ReadCounters* io) const {
+    storage::ReadCounters* io, const std::atomic<bool>* cancel) const {
   const Metric metric = spec().metric;
   const DistanceKernels& kern = Kernels();
   const size_t nblocks = ladder_.BlocksCovering(dims);
@@ -193,9 +193,11 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
     }
   } else {
     storage::ReadCounterScope scope(io);
+    bool stopped = false;
     MRLDB_RETURN_IF_ERROR(storage::ScanVectorRows(
         *kv_, desc_.cid, ladder_, 0, nblocks, next_row_, ColumnCache::kChunkRows,
         [&](const storage::RowsView& view) {
+          if (cancel && cancel->load(std::memory_order_relaxed)) return !(stopped = true);
           const size_t c = view.first_row / ColumnCache::kChunkRows;
           // Views arrive in chunk order: each query folds at once (one list per query held).
           auto one = [&](size_t i) { fold(i, scan_chunk(i, c, view.blocks.data(), view.sqnorms[nblocks - 1])); };
@@ -207,6 +209,7 @@ Result<std::vector<std::vector<Candidate>>> Collection::ScanTopKMany(
           return true;
         },
         nullptr));
+    if (stopped) return Status::Cancelled("scan cancelled");
   }
   return best;
 }

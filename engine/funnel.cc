@@ -395,16 +395,19 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   if (plan.stages.size() == 1 && !GraphFirst(plan, filter.get()) && !filter &&
       ladder_.BlocksCovering(plan.stages[0].dims) > cache_.resident()) {
     // A full scan of blocks in storage: one scan serves a group of queries (one query at a time
-    // would read the whole collection from storage once per query).
-    constexpr size_t kScanGroup = 64;
-    for (size_t at = 0; at < n; at += kScanGroup) {
-      if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+    // would read the whole collection from storage once per query). A query's running list and
+    // its merge's copy: 2 x keep candidates.
+    const size_t group = ScanGroup(n, 2 * sizeof(Candidate) * plan.stages[0].keep);
+    for (size_t at = 0; at < n; at += group) {
+      auto cancelled = [&] {
         return Status::Cancelled(fmt::format("search cancelled after {} of {} queries", at, n));
-      }
-      const size_t m = std::min(kScanGroup, n - at);
-      MRLDB_ASSIGN_OR_RETURN(auto best, ScanTopKMany(queries.data() + at * qdim, m, qdim,
-                                                     plan.stages[0].dims, plan.stages[0].keep,
-                                                     /*parallel=*/true, nullptr));
+      };
+      if (options.cancel && options.cancel->load(std::memory_order_relaxed)) return cancelled();
+      const size_t m = std::min(group, n - at);
+      auto scanned = ScanTopKMany(queries.data() + at * qdim, m, qdim, plan.stages[0].dims,
+                                  plan.stages[0].keep, /*parallel=*/true, nullptr, options.cancel);
+      if (!scanned.ok() && scanned.status().code() == Status::Code::kCancelled) return cancelled();
+      MRLDB_ASSIGN_OR_RETURN(auto best, std::move(scanned));
       for (size_t i = 0; i < m; ++i) {
         if (best[i].size() > options.k) best[i].resize(options.k);
         MRLDB_ASSIGN_OR_RETURN(out[at + i], MakeHits(best[i], columns, options.vector_dims));

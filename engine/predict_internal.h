@@ -111,9 +111,11 @@ class MatryoshkaAnalysis {
   // Errors: a storage read's (blocks that are not resident are scanned from storage).
   // For n queries (query i at queries + i * stride, row exclude[i] left out, out[i]) at once:
   // blocks in storage are scanned once for all of them. Runs on c's pool; the caller must not
-  // be a pool worker.
+  // be a pool worker. A storage scan stops at the next chunk once `cancel` (may be null) is
+  // set: Cancelled.
   static Status ScanLevels(const Collection& c, const float* queries, size_t n, size_t stride,
-                           size_t keep, const uint64_t* exclude, LevelScan* out);
+                           size_t keep, const uint64_t* exclude, LevelScan* out,
+                           const std::atomic<bool>* cancel);
 
   // Applies `change` to the collection's spec and writes the descriptor; a failed write leaves
   // the spec as it was. Takes c.mu_ exclusively.

@@ -152,36 +152,43 @@ Result<TuneReport> Collection::Tune(const TuneOptions& options) {
   };
   // The exact truth, one query at a time while the full vectors are in memory: each search
   // holds mu_ shared on its own, so a writer waits for one exact search at most, not for the
-  // whole tune. Blocks in storage are scanned once per group of queries (SearchBatch) instead of
-  // once per query: at 100k x 768 under a 256 MiB budget the background tune took 138.9 s with
-  // per-query scans and 20.4 s with groups (docs/benchmarks.md).
+  // whole tune. Blocks in storage are scanned for both halves' queries at once (SearchBatch,
+  // one scan per group of as many as its scratch holds: ScanGroup) instead of once per query:
+  // at 100k x 768 under a 256 MiB budget the background tune took 138.9 s with per-query scans
+  // and 20.4 s with groups of 64 (docs/benchmarks.md).
   bool in_storage;
   {
     std::shared_lock lock(mu_);
     in_storage = ladder_.BlocksCovering(s.dim) > cache_.resident();
   }
-  constexpr size_t kTruthGroup = 64;
-  for (TuneSample* set : {&tune_set, &held_back}) {
-    SearchOptions exact;
-    exact.k = truth_k + loo;
-    exact.plan = SearchPlan::Exact();
-    exact.cancel = options.cancel;
-    for (size_t i = 0; i < set->n;) {
-      if (cancelled()) return cancel_status;
-      const size_t m = in_storage ? std::min(kTruthGroup, set->n - i) : 1;
-      std::vector<std::vector<Hit>> truths;
-      if (m == 1) {
+  SearchOptions exact;
+  exact.k = truth_k + loo;
+  exact.plan = SearchPlan::Exact();
+  exact.cancel = options.cancel;
+  std::vector<std::vector<Hit>> truths;  // tune_set's queries, then held_back's
+  if (in_storage) {
+    std::vector<float> all = tune_set.queries;
+    all.insert(all.end(), held_back.queries.begin(), held_back.queries.end());
+    auto batch = SearchBatch(all, tune_set.n + held_back.n, exact);
+    if (!batch.ok() && batch.status().code() == Status::Code::kCancelled) return cancel_status;
+    MRLDB_ASSIGN_OR_RETURN(truths, std::move(batch));
+  } else {
+    for (TuneSample* set : {&tune_set, &held_back}) {
+      for (size_t i = 0; i < set->n; ++i) {
+        if (cancelled()) return cancel_status;
         MRLDB_ASSIGN_OR_RETURN(auto truth, Search(query(*set, i), exact, nullptr));
         truths.push_back(std::move(truth));
-      } else {
-        auto batch = SearchBatch(std::span<const float>(set->queries.data() + i * s.dim, m * s.dim), m, exact);
-        if (!batch.ok() && batch.status().code() == Status::Code::kCancelled) return cancel_status;
-        MRLDB_ASSIGN_OR_RETURN(truths, std::move(batch));
       }
-      std::shared_lock lock(mu_);
-      for (size_t j = 0; j < m; ++j, ++i) {
-        std::erase_if(truths[j], [&](const Hit& h) { return !sampled(h.id); });
-        set->truth.push_back(without_self(std::move(truths[j]), *set, i, truth_k));
+    }
+  }
+  {
+    std::shared_lock lock(mu_);
+    size_t next = 0;
+    for (TuneSample* set : {&tune_set, &held_back}) {
+      for (size_t i = 0; i < set->n; ++i) {
+        std::vector<Hit>& truth = truths[next++];
+        std::erase_if(truth, [&](const Hit& h) { return !sampled(h.id); });
+        set->truth.push_back(without_self(std::move(truth), *set, i, truth_k));
       }
     }
   }

@@ -386,5 +386,51 @@ TEST(MemoryBudget, TuneAndAnalyzeUnderABudgetMeasureTheSame) {
   }
 }
 
+// A batch of exact searches under a budget reads the blocks in storage once for as many queries
+// as the scan's scratch (a 32nd of the budget) holds, not once per 64: 150 queries cost what one
+// costs, and give what they give one at a time.
+TEST(MemoryBudget, ABatchOfExactSearchesReadsStorageOnce) {
+  TempDir dir;
+  {
+    auto db = testing::OpenOrDie(dir.path(), Options(std::nullopt));
+    ASSERT_OK(db->CreateCollection(Spec()));
+    Fill(db.get(), 0, 6000, 3);
+    ASSERT_OK(db->WaitForIndexing({}));
+    ASSERT_OK(db->Close());
+  }
+  auto db = testing::OpenOrDie(dir.path(), Options(8 * kMiB));
+  ASSERT_OK(db->WaitForLoading());
+  auto m = db->GetMemory();
+  ASSERT_TRUE(m.ok());
+  ASSERT_LT(m->collections[0].second.resident_blocks, 4u);  // the 64-dim block is in storage
+  constexpr size_t kQueries = 150;  // 8 MiB / 32 holds 819 lists of 2 x 10 candidates
+  const auto q = testing::RandomVectors(kQueries, kDim, 99);
+  SearchOptions o;
+  o.k = 10;
+  o.plan = SearchPlan::Exact();
+  auto bytes_for = [&](size_t n, std::vector<std::vector<Hit>>* hits) {
+    const uint64_t before = db->GetStorageStats().iter_bytes_read;
+    auto r = db->SearchBatch("docs", std::span<const float>(q.data(), n * kDim), n, o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) *hits = std::move(*r);
+    return db->GetStorageStats().iter_bytes_read - before;
+  };
+  std::vector<std::vector<Hit>> one, all;
+  const uint64_t single = bytes_for(1, &one);
+  const uint64_t batch = bytes_for(kQueries, &all);
+  EXPECT_GT(single, 6000u * 16 * sizeof(float));  // at least the 64-dim block's values
+  EXPECT_EQ(batch, single);
+  ASSERT_EQ(all.size(), kQueries);
+  for (size_t i = 0; i < kQueries; i += 37) {
+    auto r = db->Search("docs", std::span<const float>(q.data() + i * kDim, kDim), o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->size(), all[i].size());
+    for (size_t j = 0; j < r->size(); ++j) {
+      EXPECT_EQ((*r)[j].id, all[i][j].id) << i << " " << j;
+      EXPECT_EQ((*r)[j].distance, all[i][j].distance) << i << " " << j;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mrldb
