@@ -277,6 +277,29 @@ Status Run(const TieredArgs& a, TieredResult* r) {
           "{} holds {} x {} rows, not {} x {} (run without --reuse to rebuild)", path,
           info.live_rows, info.spec.dim, a.rows, a.dim));
     }
+    if (r->reused && (info.index_pending_rows > 0 || !a.no_auto_tune)) {
+      // A run stopped before its graph or its tune was done: the open resumes both (the graph
+      // is saved as it grows), and the searches wait for them.
+      const auto t0 = Clock::now();
+      auto last = t0;
+      IndexWaitOptions wo;
+      wo.progress = [&](const IndexProgress& p) {
+        if (Since(last) < 30) return;
+        last = Clock::now();
+        Progress(fmt::format("resumed indexing: {} of {} rows, {:.0f} s, RSS {:.0f} MiB",
+                             p.indexed_rows, p.live_rows, Since(t0), RssMiB()));
+      };
+      MRLDB_RETURN_IF_ERROR(db->WaitForIndexing(wo));
+      const double indexed = Since(t0);
+      const auto tune0 = Clock::now();
+      MRLDB_RETURN_IF_ERROR(db->WaitForTuning());
+      MRLDB_ASSIGN_OR_RETURN(CollectionInfo done, db->DescribeCollection(kCollection));
+      r->peak_ingest_mib = rss.TakePeak();  // the report's "ingest + index" phase
+      Progress(fmt::format("reused database: {} pending rows indexed in {:.1f} s, then tuning "
+                           "{:.1f} s; default plan {}; peak RSS {:.0f} MiB",
+                           info.index_pending_rows, indexed, Since(tune0),
+                           done.plan_in_force, r->peak_ingest_mib));
+    }
     MRLDB_RETURN_IF_ERROR(db->Close());
   }
   MRLDB_RETURN_IF_ERROR(VerifyTruth(a, path, queries, truth, r));

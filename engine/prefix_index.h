@@ -93,6 +93,9 @@ class PrefixIndex {
   size_t deleted() const;       // rows marked deleted
   size_t capacity() const;      // rows it can hold before Reserve must grow it
   size_t MemoryBytes() const;   // vectors + links + label map (+ the aligned codes, int8)
+  // The nodes' link lists above level 0 (the sum of their levels), which MemoryBytes counts:
+  // kept as rows are added, counted over every node when a graph is loaded.
+  uint64_t upper_link_lists() const { return upper_levels_.load(std::memory_order_relaxed); }
   uint32_t dims() const { return dims_; }
 
  private:
@@ -116,6 +119,9 @@ class PrefixIndex {
   bool trained_;
   uint64_t trained_rows_ = 0;
   std::atomic<uint64_t> clipped_rows_{0};
+  // The nodes' levels above 0, summed (each is one upper link list): kept by Add and Load.
+  std::atomic<uint64_t> upper_levels_{0};
+  static uint64_t UpperLevels(const hnswlib::HierarchicalNSW<float>& g);
   uint64_t generation_ = 0;  // of the last checkpoint saved or loaded
   std::function<bool(int)> save_hook_;
 };

@@ -8,6 +8,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include "engine/graph_file.h"
+#include "engine/prefix_index.h"
 #include "tests/test_util.h"
 
 namespace mrldb {
@@ -71,6 +72,31 @@ TEST(GraphFile, ReadsWhatHnswlibReadsAndRefusesDamagedFiles) {
   EXPECT_NE(bad.status().message().find("after the last node"), std::string::npos)
       << bad.status().ToString();
   EXPECT_EQ(ReadGraphFile(dir.path() + "/none", &space).status().code(), Status::Code::kIOError);
+}
+
+// PrefixIndex counts the upper levels' link lists as rows are added (MemoryBytes reads the
+// count instead of visiting every node); a loaded graph counts them over its nodes. The two
+// agree on the same graph.
+TEST(GraphFile, TheUpperLinkListsCountedAsRowsArriveAreThoseOfTheSavedGraph) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  HnswParams params;
+  params.m = 4;  // a node reaches level 1 with probability 1/4
+  params.ef_construction = 20;
+  PrefixIndex built(Metric::kL2, kDim, params);
+  ASSERT_OK(built.Reserve(3000));
+  const auto v = testing::RandomVectors(3000, kDim, 5);
+  for (uint64_t i = 0; i < 3000; ++i) ASSERT_OK(built.Add(i, v.data() + i * kDim));
+  EXPECT_GT(built.upper_link_lists(), 3000u / 8);
+  const size_t bytes = built.MemoryBytes();
+  const uint64_t lists = built.upper_link_lists();
+  ASSERT_OK(built.Save(dir.path() + "/g", 3000));
+  PrefixIndex loaded(Metric::kL2, kDim, params);
+  uint64_t covered = 0;
+  ASSERT_OK(loaded.Load(dir.path() + "/g", &covered));
+  EXPECT_EQ(covered, 3000u);
+  EXPECT_EQ(loaded.upper_link_lists(), lists);
+  EXPECT_GT(bytes, 3000u * kDim * sizeof(float));
 }
 
 }  // namespace
