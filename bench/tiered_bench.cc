@@ -295,9 +295,9 @@ Status Run(const TieredArgs& a, TieredResult* r) {
       MRLDB_RETURN_IF_ERROR(db->WaitForTuning());
       MRLDB_ASSIGN_OR_RETURN(CollectionInfo done, db->DescribeCollection(kCollection));
       r->peak_ingest_mib = rss.TakePeak();  // the report's "ingest + index" phase
-      Progress(fmt::format("reused database: {} pending rows indexed in {:.1f} s, then tuning "
-                           "{:.1f} s; default plan {}; peak RSS {:.0f} MiB",
-                           info.index_pending_rows, indexed, Since(tune0),
+      Progress(fmt::format("reused database: indexed {:.1f} s after the open (the saved graph "
+                           "loaded, then the rows it lacked), then tuning {:.1f} s; default plan "
+                           "{}; peak RSS {:.0f} MiB", indexed, Since(tune0),
                            done.plan_in_force, r->peak_ingest_mib));
     }
     MRLDB_RETURN_IF_ERROR(db->Close());
