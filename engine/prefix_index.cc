@@ -286,11 +286,11 @@ Status PrefixIndex::Add(uint64_t row, const float* prefix) {
     thread_local std::vector<uint8_t> code;
     bool clipped = false;
     const void* data = space_->Prepare(prefix, &code, &clipped);
-    graph_->addPoint(data, row);
+    // What the public addPoint does without replacing deleted nodes, keeping the node's id.
     hnswlib::tableint id;
     {
-      std::lock_guard<std::mutex> l(graph_->label_lookup_lock);
-      id = graph_->label_lookup_.at(row);
+      std::unique_lock<std::mutex> label(graph_->getLabelOpMutex(row));
+      id = graph_->addPoint(data, row, /*level=*/-1);
     }
     upper_levels_.fetch_add(graph_->element_levels_[id], std::memory_order_relaxed);
     if (space_->codes()) {
