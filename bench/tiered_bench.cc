@@ -58,6 +58,20 @@ SyntheticOptions Synthetic(const TieredArgs& a) {
   return so;
 }
 
+// Waits for the index build, printing `what` with the rows indexed every 30 s (seconds since
+// `since`).
+Status WaitIndexed(Database* db, std::string_view what, Clock::time_point since) {
+  IndexWaitOptions wo;
+  auto last = Clock::now();
+  wo.progress = [&](const IndexProgress& p) {
+    if (Since(last) < 30) return;
+    last = Clock::now();
+    Progress(fmt::format("{}: {} of {} rows, {:.0f} s, RSS {:.0f} MiB", what, p.indexed_rows,
+                         p.live_rows, Since(since), RssMiB()));
+  };
+  return db->WaitForIndexing(wo);
+}
+
 // Streams rows [0, rows) into the collection; fills r's ingest figures.
 Status Ingest(const TieredArgs& a, const std::string& path, RssSampler& rss, TieredResult* r) {
   std::error_code ec;
@@ -110,15 +124,7 @@ Status Ingest(const TieredArgs& a, const std::string& path, RssSampler& rss, Tie
   }
   r->ingest_insert_s = busy;
   r->ingest_wall_s = Since(start);
-  IndexWaitOptions wo;
-  auto last = Clock::now();
-  wo.progress = [&](const IndexProgress& p) {
-    if (Since(last) < 30) return;
-    last = Clock::now();
-    Progress(fmt::format("indexed {} of {} rows, {:.0f} s since the first insert, RSS {:.0f} MiB",
-                         p.indexed_rows, p.live_rows, Since(start), RssMiB()));
-  };
-  MRLDB_RETURN_IF_ERROR(db->WaitForIndexing(wo));
+  MRLDB_RETURN_IF_ERROR(WaitIndexed(db.get(), "indexed since the first insert", start));
   r->indexed_s = Since(start);
   Progress(fmt::format("indexed every row {:.1f} s after the first insert", r->indexed_s));
   const auto tune0 = Clock::now();
@@ -277,19 +283,11 @@ Status Run(const TieredArgs& a, TieredResult* r) {
           "{} holds {} x {} rows, not {} x {} (run without --reuse to rebuild)", path,
           info.live_rows, info.spec.dim, a.rows, a.dim));
     }
-    if (r->reused && (info.index_pending_rows > 0 || !a.no_auto_tune)) {
+    if (r->reused) {
       // A run stopped before its graph or its tune was done: the open resumes both (the graph
       // is saved as it grows), and the searches wait for them.
       const auto t0 = Clock::now();
-      auto last = t0;
-      IndexWaitOptions wo;
-      wo.progress = [&](const IndexProgress& p) {
-        if (Since(last) < 30) return;
-        last = Clock::now();
-        Progress(fmt::format("resumed indexing: {} of {} rows, {:.0f} s, RSS {:.0f} MiB",
-                             p.indexed_rows, p.live_rows, Since(t0), RssMiB()));
-      };
-      MRLDB_RETURN_IF_ERROR(db->WaitForIndexing(wo));
+      MRLDB_RETURN_IF_ERROR(WaitIndexed(db.get(), "resumed indexing", t0));
       const double indexed = Since(t0);
       const auto tune0 = Clock::now();
       MRLDB_RETURN_IF_ERROR(db->WaitForTuning());
